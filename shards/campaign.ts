@@ -1,0 +1,471 @@
+import { limits } from './limits.js';
+import { add, assert, micros, remaining, sub, ZERO, type Micros } from './money.js';
+import { Breaker, type BreakerTransition } from './pacing/breaker.js';
+import { Controller } from './pacing/controller.js';
+import { buildDayPlan, type DayPlan } from './pacing/day.js';
+import type { GlobalProfile } from './pacing/profile.js';
+import { TrafficProfile } from './pacing/profile.js';
+import { Reason, type ReasonCode, reasonNames } from './reasons.js';
+import { contains, nextBoundary } from './time/schedule.js';
+import type { CampaignConfig, CampaignStatus } from './types.js';
+import { DecideFlag, SpendFlag } from './wire.js';
+
+export interface Reservation {
+  amount: Micros;
+  expiresAtMs: number;
+}
+
+/** Counters of one campaign since a point in time (today, or the last history summary). */
+export class Counters {
+  decisions = 0;
+  allowed = 0;
+  readonly denied = new Float64Array(reasonNames.length);
+  spendEvents = 0;
+  settledMicros = 0;
+  duplicateEvents = 0;
+  unmatchedEvents = 0;
+  overBidEvents = 0;
+  expiredReservations = 0;
+
+  reset(): void {
+    this.decisions = 0;
+    this.allowed = 0;
+    this.denied.fill(0);
+    this.spendEvents = 0;
+    this.settledMicros = 0;
+    this.duplicateEvents = 0;
+    this.unmatchedEvents = 0;
+    this.overBidEvents = 0;
+    this.expiredReservations = 0;
+  }
+
+  deniedByReason(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 1; i < this.denied.length; i++) if (this.denied[i]! > 0) out[reasonNames[i]!] = this.denied[i]!;
+    return out;
+  }
+}
+
+export interface CampaignHooks {
+  onBreaker(campaign: Campaign, transition: BreakerTransition): void;
+  onRollover(campaign: Campaign, endedDay: string, settled: Micros, budget: Micros): void;
+  /** The shard's traffic profile, ADAPTIVE's fallback. */
+  globalProfile: GlobalProfile;
+}
+
+const velocityBuckets = 60;
+/** Time constant of the realised spend ÷ bid ratio used to value live reservations. */
+const rhoTauMs = 600_000;
+
+/**
+ * The actor state of one campaign: today's money, live reservations, the pacing controller, the
+ * breaker and the day's plan. All methods take the current time; none reads a clock.
+ *
+ * Invariant (asserted): settled and reserved are non-negative safe integers and reserved equals the
+ * sum of live reservations. The hard cap settled + reserved + bid ≤ budget is checked before every
+ * reservation, which is what keeps overspend at zero for bids that carry a requestId.
+ */
+export class Campaign {
+  config: CampaignConfig;
+  day: DayPlan;
+  settled: Micros = ZERO;
+  reserved: Micros = ZERO;
+  lifetimeBefore: Micros = ZERO;
+  readonly reservations = new Map<string, Reservation>();
+  readonly breaker: Breaker;
+  readonly controller = new Controller();
+  readonly profile = new TrafficProfile();
+  /** Today's counters (status) and the counters since the last history summary. */
+  readonly today = new Counters();
+  readonly sinceSummary = new Counters();
+  /** Flags of the last decision: DecideFlag bits; and whether it made a new reservation. */
+  lastFlags = 0;
+  lastReservedNew = false;
+  pacingIndex = 1;
+  planMicros = 0;
+  inactive: ReasonCode | 0 = 0;
+
+  private validUntilMs = -Infinity;
+  private nextControlMs = -Infinity;
+  private hour = 0;
+  private presentSinceMs: number;
+  private ctlDecisions = 0;
+  private ctlAllowed = 0;
+  private ctlSettled = 0;
+  private ctlSpendEvents = 0;
+  private rhoNum = 0;
+  private rhoDen = 0;
+  private readonly velSpend = new Float64Array(velocityBuckets);
+  private readonly velSecond = new Float64Array(velocityBuckets).fill(-1);
+
+  constructor(
+    config: CampaignConfig,
+    nowMs: number,
+    private readonly hooks: CampaignHooks,
+  ) {
+    this.config = config;
+    this.presentSinceMs = nowMs;
+    this.breaker = new Breaker(config.breaker, (t) => hooks.onBreaker(this, t));
+    this.controller.startFor(config.strategy);
+    this.day = this.plan(nowMs);
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  get budget(): Micros {
+    return this.day.budgetMicros;
+  }
+
+  /** Restores counters from the store after a restart (before any traffic). */
+  restore(settled: Micros, lifetimeBefore: Micros, nowMs: number): void {
+    this.settled = settled;
+    this.lifetimeBefore = lifetimeBefore;
+    this.day = this.plan(nowMs);
+    this.validUntilMs = -Infinity;
+    if (settled >= this.budget) this.breaker.exhaust(nowMs);
+  }
+
+  private plan(nowMs: number): DayPlan {
+    const profile = this.profile.weights ?? this.hooks.globalProfile.weights;
+    return buildDayPlan(this.config, nowMs, profile, this.lifetimeBefore);
+  }
+
+  // ---- hot path -------------------------------------------------------------------------------
+
+  /** Decides one opportunity; returns the reason and leaves DecideFlag bits in lastFlags. */
+  decide(nowMs: number, bidMicros: number, requestId: string, random: () => number, ttlMs: number): ReasonCode {
+    if (nowMs >= this.validUntilMs) this.refresh(nowMs);
+    else if (nowMs >= this.nextControlMs) this.control(nowMs);
+    this.ctlDecisions++;
+    this.today.decisions++;
+    this.sinceSummary.decisions++;
+    this.profile.count(this.hour);
+    this.lastFlags = 0;
+    this.lastReservedNew = false;
+    if (this.inactive !== 0) return this.deny(this.inactive);
+
+    const bid = bidMicros > 0 ? (bidMicros as Micros) : ZERO;
+    const reserving = bid > 0 && requestId !== '';
+    if (reserving) {
+      // A retried decide for a live reservation gets the same answer and reserves nothing more.
+      if (this.reservations.has(requestId)) {
+        this.lastFlags = DecideFlag.ALLOW | DecideFlag.RESERVED;
+        return Reason.OK;
+      }
+    }
+    const committed = this.settled + this.reserved;
+    const budget = this.day.budgetMicros;
+    if (committed >= budget || committed + bid > budget) return this.deny(Reason.BUDGET_EXHAUSTED);
+
+    const share = this.breaker.share(nowMs);
+    if (share === 0) {
+      return this.deny(this.breaker.state === 'EXHAUSTED' ? Reason.BUDGET_EXHAUSTED : Reason.BREAKER_OPEN);
+    }
+    const p = this.controller.throttle;
+    const u = random();
+    if (u >= p) return this.deny(Reason.PACED);
+    if (u >= p * share) return this.deny(Reason.BREAKER_OPEN);
+
+    this.ctlAllowed++;
+    this.today.allowed++;
+    this.sinceSummary.allowed++;
+    this.lastFlags = DecideFlag.ALLOW;
+    if (reserving) {
+      this.reservations.set(requestId, { amount: bid, expiresAtMs: nowMs + ttlMs });
+      this.reserved = add(this.reserved, bid);
+      this.lastFlags |= DecideFlag.RESERVED;
+      this.lastReservedNew = true;
+      this.breaker.onCommitted(nowMs, this.settled + this.reserved, budget);
+    }
+    return Reason.OK;
+  }
+
+  private deny(reason: ReasonCode): ReasonCode {
+    this.today.denied[reason]!++;
+    this.sinceSummary.denied[reason]!++;
+    return reason;
+  }
+
+  /**
+   * Applies a spend event to memory, before the store confirms it (the store may still find it a
+   * duplicate: see revertSpend). Returns SpendFlag bits.
+   */
+  applySpend(nowMs: number, amountMicros: number, requestId: string): number {
+    if (nowMs >= this.validUntilMs) this.refresh(nowMs);
+    const amount = micros(amountMicros);
+    let flags = 0;
+    if (requestId !== '') {
+      const r = this.reservations.get(requestId);
+      if (r !== undefined) {
+        this.dropReservation(requestId, r);
+        flags |= SpendFlag.MATCHED_RESERVATION;
+        if (amount > r.amount) flags |= SpendFlag.OVER_BID;
+        this.rhoNum += amount;
+        this.rhoDen += r.amount;
+      } else {
+        flags |= SpendFlag.UNMATCHED;
+      }
+    }
+    this.settled = add(this.settled, amount);
+    this.ctlSettled += amount;
+    this.ctlSpendEvents++;
+    this.addVelocity(nowMs, amount);
+    for (const c of [this.today, this.sinceSummary]) {
+      c.spendEvents++;
+      c.settledMicros += amount;
+      if (flags & SpendFlag.OVER_BID) c.overBidEvents++;
+      if (flags & SpendFlag.UNMATCHED) c.unmatchedEvents++;
+    }
+    this.breaker.onCommitted(nowMs, this.settled + this.reserved, this.budget);
+    if (this.settled >= this.budget) this.breaker.exhaust(nowMs);
+    return flags;
+  }
+
+  /**
+   * The store found an event already applied: take back the money and the counts applySpend added.
+   * A reservation it settled stays gone: the original event settled it already.
+   */
+  revertSpend(amountMicros: number, flags: number): void {
+    const amount = micros(amountMicros);
+    this.settled = sub(this.settled, amount);
+    this.ctlSettled -= amount;
+    for (const c of [this.today, this.sinceSummary]) {
+      c.spendEvents--;
+      c.settledMicros -= amount;
+      c.duplicateEvents++;
+      if (flags & SpendFlag.OVER_BID) c.overBidEvents--;
+      if (flags & SpendFlag.UNMATCHED) c.unmatchedEvents--;
+    }
+  }
+
+  countDuplicate(): void {
+    this.today.duplicateEvents++;
+    this.sinceSummary.duplicateEvents++;
+  }
+
+  release(requestId: string): boolean {
+    const r = this.reservations.get(requestId);
+    if (r === undefined) return false;
+    this.dropReservation(requestId, r);
+    this.rhoDen += r.amount;
+    return true;
+  }
+
+  /** Expires a reservation if it is still the one the expiry queue knew. */
+  expire(requestId: string, expiresAtMs: number): boolean {
+    const r = this.reservations.get(requestId);
+    if (r === undefined || r.expiresAtMs !== expiresAtMs) return false;
+    this.dropReservation(requestId, r);
+    this.rhoDen += r.amount;
+    this.today.expiredReservations++;
+    this.sinceSummary.expiredReservations++;
+    return true;
+  }
+
+  /** Puts back a reservation restored from the store. */
+  restoreReservation(requestId: string, amount: Micros, expiresAtMs: number): void {
+    if (this.reservations.has(requestId)) return;
+    this.reservations.set(requestId, { amount, expiresAtMs });
+    this.reserved = add(this.reserved, amount);
+  }
+
+  private dropReservation(requestId: string, r: Reservation): void {
+    this.reservations.delete(requestId);
+    this.reserved = sub(this.reserved, r.amount);
+  }
+
+  // ---- time -----------------------------------------------------------------------------------
+
+  /** Rolls the day over when due, recomputes whether the campaign is active, runs the controller. */
+  refresh(nowMs: number): void {
+    if (nowMs >= this.day.bounds.endMs) this.rollover(nowMs);
+    const { config, day } = this;
+    const hourStarts = day.hourStarts;
+    while (this.hour < 23 && nowMs >= hourStarts[this.hour + 1]!) this.hour++;
+    let until = Math.min(day.bounds.endMs, hourStarts[this.hour + 1]!);
+    if (config.status === 'PAUSED') {
+      this.inactive = Reason.CAMPAIGN_PAUSED;
+    } else if (config.startAtMs !== null && nowMs < config.startAtMs) {
+      this.inactive = Reason.OUTSIDE_FLIGHT;
+      until = Math.min(until, config.startAtMs);
+    } else if (config.endAtMs !== null && nowMs >= config.endAtMs) {
+      this.inactive = Reason.OUTSIDE_FLIGHT;
+    } else {
+      this.inactive = contains(day.active, nowMs) ? 0 : Reason.OUTSIDE_SCHEDULE;
+      if (config.endAtMs !== null) until = Math.min(until, config.endAtMs);
+    }
+    this.validUntilMs = Math.min(until, nextBoundary(day.active, nowMs));
+    this.control(nowMs);
+  }
+
+  private rollover(nowMs: number): void {
+    const ended = this.day;
+    const hourMs: number[] = [];
+    for (let h = 0; h < 24; h++) {
+      const s = Math.max(ended.hourStarts[h]!, this.presentSinceMs);
+      const e = ended.hourStarts[h + 1]!;
+      this.profile.observe(h, Math.max(0, e - s));
+      hourMs.push(ended.hourStarts[h + 1]! - ended.hourStarts[h]!);
+    }
+    const density = this.profile.endDay(hourMs);
+    if (density !== null) this.hooks.globalProfile.add(density);
+    const settled = this.settled;
+    this.hooks.onRollover(this, ended.bounds.key, settled, ended.budgetMicros);
+    if (this.config.lifetimeBudgetMicros !== null) this.lifetimeBefore = add(this.lifetimeBefore, settled);
+    // Reservations made yesterday stay reserved: their win notices land today and count today.
+    this.settled = ZERO;
+    this.today.reset();
+    this.hour = 0;
+    this.day = this.plan(nowMs);
+    this.presentSinceMs = this.day.bounds.startMs;
+    this.breaker.reset(this.day.bounds.startMs, 'DAY_ROLLOVER');
+    this.controller.restart(nowMs);
+  }
+
+  /** The control tick: at most once per controlTickMs, driven by traffic (lazy, no timer per campaign). */
+  control(nowMs: number): void {
+    if (nowMs < this.nextControlMs) return;
+    this.nextControlMs = nowMs + limits.controlTickMs;
+    const decay = Math.exp(-limits.controlTickMs / rhoTauMs);
+    this.rhoNum *= decay;
+    this.rhoDen *= decay;
+    const committed = this.expectedCommitted();
+    const curve = this.day.curve;
+    this.breaker.advance(nowMs);
+    this.controller.update({
+      nowMs,
+      curve,
+      budgetMicros: this.budget,
+      committedMicros: committed,
+      decisions: this.ctlDecisions,
+      allowed: this.ctlAllowed,
+      settledDeltaMicros: this.ctlSettled,
+      spendEvents: this.ctlSpendEvents,
+      velocityCapMultiple: this.config.velocityCapMultiple,
+    });
+    this.ctlDecisions = 0;
+    this.ctlAllowed = 0;
+    this.ctlSettled = 0;
+    this.ctlSpendEvents = 0;
+
+    const fraction = curve.fraction(nowMs);
+    this.planMicros = Math.floor(this.budget * fraction);
+    this.pacingIndex = this.planMicros > 0 ? committed / this.planMicros : committed > 0 ? Infinity : 1;
+    this.checkVelocity(nowMs, fraction);
+  }
+
+  /** Settled spend plus live reservations valued at the realised spend ÷ bid ratio. */
+  expectedCommitted(): number {
+    const rho = this.rhoDen > 0 ? Math.min(1, this.rhoNum / this.rhoDen) : 1;
+    return this.settled + this.reserved * rho;
+  }
+
+  private addVelocity(nowMs: number, amount: number): void {
+    const second = Math.floor(nowMs / 1000);
+    const i = second % velocityBuckets;
+    if (this.velSecond[i] !== second) {
+      this.velSecond[i] = second;
+      this.velSpend[i] = 0;
+    }
+    this.velSpend[i]! += amount;
+  }
+
+  private checkVelocity(nowMs: number, fraction: number): void {
+    const windowMs = Math.min(this.config.breaker.velocityWindowMs, velocityBuckets * 1000);
+    const second = Math.floor(nowMs / 1000);
+    const seconds = Math.ceil(windowMs / 1000);
+    let spend = 0;
+    for (let k = 0; k < seconds; k++) {
+      const s = second - k;
+      const i = ((s % velocityBuckets) + velocityBuckets) % velocityBuckets;
+      if (this.velSecond[i] === s) spend += this.velSpend[i]!;
+    }
+    if (spend === 0) return;
+    const curve = this.day.curve;
+    const activeMs = Math.max(curve.activeMs, 1);
+    const even = this.budget / activeMs;
+    let planned: number;
+    if (this.config.strategy === 'ASAP') {
+      planned = this.config.velocityCapMultiple * even * windowMs;
+    } else {
+      const ahead = this.budget * (curve.fraction(nowMs + windowMs) - fraction);
+      const left = curve.activeBetween(nowMs, curve.activeEndMs);
+      const catchUp = left > 0 ? (remaining(this.budget, this.settled) / left) * windowMs : 0;
+      planned = Math.max(ahead, catchUp, even * windowMs);
+    }
+    this.breaker.onVelocity(nowMs, spend, planned, this.budget);
+  }
+
+  // ---- control plane --------------------------------------------------------------------------
+
+  reconfigure(config: CampaignConfig, nowMs: number): void {
+    const oldBudget = this.budget;
+    this.config = config;
+    this.breaker.reconfigure(config.breaker);
+    this.controller.startFor(config.strategy);
+    this.day = this.plan(nowMs);
+    this.hour = 0;
+    this.validUntilMs = -Infinity;
+    this.nextControlMs = -Infinity;
+    if (this.budget > oldBudget) this.breaker.reset(nowMs, 'BUDGET_RAISED');
+    else if (this.breaker.state === 'EXHAUSTED' && this.settled < this.budget) this.breaker.reset(nowMs, 'CONFIG_CHANGED');
+    else if (this.settled >= this.budget) this.breaker.exhaust(nowMs);
+  }
+
+  resetBreaker(nowMs: number): void {
+    this.breaker.reset(nowMs, 'MANUAL_RESET');
+    if (this.settled >= this.budget) this.breaker.exhaust(nowMs);
+  }
+
+  status(nowMs: number): CampaignStatus {
+    if (nowMs >= this.validUntilMs) this.refresh(nowMs);
+    else this.control(nowMs);
+    this.breaker.advance(nowMs);
+    this.checkInvariants();
+    const c = this.today;
+    return {
+      campaignId: this.id,
+      version: this.config.version,
+      day: this.day.bounds.key,
+      timezone: this.config.timezone,
+      budgetMicros: this.budget,
+      settledMicros: this.settled,
+      reservedMicros: this.reserved,
+      remainingMicros: remaining(this.budget, add(this.settled, this.reserved)),
+      reservations: this.reservations.size,
+      strategy: this.config.strategy,
+      throttle: this.controller.throttle,
+      pacingIndex: Number.isFinite(this.pacingIndex) ? this.pacingIndex : null as unknown as number,
+      planMicros: this.planMicros,
+      active: this.inactive === 0,
+      inactiveReason:
+        this.inactive === 0 ? null : (reasonNames[this.inactive] as CampaignStatus['inactiveReason']),
+      breaker: {
+        state: this.breaker.state,
+        since: this.breaker.sinceMs === null ? null : new Date(this.breaker.sinceMs).toISOString(),
+        halfOpenShare: this.breaker.share(nowMs),
+        trips: this.breaker.trips,
+        events: [...this.breaker.events],
+      },
+      counters: {
+        decisions: c.decisions,
+        allowed: c.allowed,
+        deniedByReason: c.deniedByReason(),
+        spendEvents: c.spendEvents,
+        duplicateEvents: c.duplicateEvents,
+        unmatchedEvents: c.unmatchedEvents,
+        overBidEvents: c.overBidEvents,
+        expiredReservations: c.expiredReservations,
+      },
+    };
+  }
+
+  checkInvariants(): void {
+    let sum = 0;
+    for (const r of this.reservations.values()) sum += r.amount;
+    assert(sum === this.reserved, `campaign ${this.id}: reserved ${this.reserved} ≠ Σ reservations ${sum}`);
+    assert(Number.isSafeInteger(this.settled) && this.settled >= 0, `campaign ${this.id}: bad settled`);
+  }
+}

@@ -1,0 +1,216 @@
+import type { Campaign } from './campaign.js';
+import { limits } from './limits.js';
+import type { CampaignDelta, CounterStore, FlushBatch, FlushOutcome, StoredReservation, Timers } from './ports.js';
+
+/** A spend event applied in memory and waiting for its batch to reach the store. */
+export interface PendingSpend {
+  campaign: Campaign;
+  eventId: string;
+  amount: number;
+  requestId: string;
+  slot: number;
+  flags: number;
+  /** Slots of requests that resent this event while it was pending: answered with its outcome. */
+  followers: number[] | null;
+}
+
+interface DeltaBuilder {
+  campaign: Campaign;
+  day: string;
+  events: PendingSpend[];
+  added: Map<string, StoredReservation>;
+  removed: Set<string>;
+}
+
+export interface FlushSettled {
+  spends: PendingSpend[];
+  /** Per spend: true applied, false duplicate; null when the store failed (spends are retried). */
+  applied: boolean[] | null;
+  /** The clients were already answered (with a failure) when this batch first failed. */
+  answered: boolean;
+}
+
+/**
+ * Coalesces a shard's deltas and writes them to the store in one batch per flush: at
+ * flushIntervalMs after the first change, or at once when flushEventsMax events wait, whichever
+ * comes first. One batch is in flight at a time; what arrives meanwhile forms the next batch, so
+ * batches grow with load (group commit). A failed batch is retried as it was, under the same ID:
+ * the store applies a batch ID at most once, so a retry after a lost reply cannot count twice.
+ */
+export class Flusher {
+  /** Builders of the next batch in order; `current` maps each campaign to its builder for today. */
+  private building: DeltaBuilder[] = [];
+  private current = new Map<Campaign, DeltaBuilder>();
+  private buildingEvents = 0;
+  /** Events of the building batch and of the batch in flight, by campaignId + '\n' + eventId. */
+  private readonly pending = new Map<string, PendingSpend>();
+  private inFlight: { batch: FlushBatch; spends: PendingSpend[]; answered: boolean } | null = null;
+  private cancelTimer: (() => void) | null = null;
+  private seq = 0;
+  private retryDelayMs = 0;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly store: CounterStore,
+    private readonly timers: Timers,
+    private readonly batchIdPrefix: string,
+    private readonly now: () => number,
+    private readonly onSettled: (s: FlushSettled) => void,
+    private readonly onFault: (message: string) => void,
+    private readonly flushIntervalMs: number = limits.flushIntervalMs,
+  ) {}
+
+  /** Spend events in memory not yet confirmed by the store. */
+  get pendingEvents(): number {
+    return this.pending.size;
+  }
+
+  findPending(campaignId: string, eventId: string): PendingSpend | undefined {
+    return this.pending.get(campaignId + '\n' + eventId);
+  }
+
+  addSpend(spend: PendingSpend): void {
+    const d = this.delta(spend.campaign);
+    d.events.push(spend);
+    if (spend.requestId !== '') this.removeFrom(d, spend.requestId, false);
+    this.pending.set(spend.campaign.id + '\n' + spend.eventId, spend);
+    this.buildingEvents++;
+    this.arm();
+  }
+
+  reservationAdded(campaign: Campaign, requestId: string, amountMicros: number, expiresAtMs: number): void {
+    const d = this.delta(campaign);
+    d.removed.delete(requestId);
+    d.added.set(requestId, { requestId, amountMicros, expiresAtMs });
+    this.arm();
+  }
+
+  reservationRemoved(campaign: Campaign, requestId: string): void {
+    this.removeFrom(this.delta(campaign), requestId, true);
+    this.arm();
+  }
+
+  /** A reservation made and dropped within one batch never reaches the store. */
+  private removeFrom(d: DeltaBuilder, requestId: string, record: boolean): void {
+    if (d.added.delete(requestId)) return;
+    if (record) d.removed.add(requestId);
+  }
+
+  private delta(campaign: Campaign): DeltaBuilder {
+    const day = campaign.day.bounds.key;
+    let d = this.current.get(campaign);
+    // After a rollover the campaign's new spend belongs to a new day: a new delta.
+    if (d === undefined || d.day !== day) {
+      d = { campaign, day, events: [], added: new Map(), removed: new Set() };
+      this.current.set(campaign, d);
+      this.building.push(d);
+    }
+    return d;
+  }
+
+  private arm(): void {
+    if (this.buildingEvents >= limits.flushEventsMax) {
+      this.flushSoon();
+      return;
+    }
+    if (this.cancelTimer !== null || this.inFlight !== null || this.closed) return;
+    this.cancelTimer = this.timers.after(this.flushIntervalMs, () => {
+      this.cancelTimer = null;
+      void this.flush();
+    });
+  }
+
+  private flushSoon(): void {
+    if (this.inFlight !== null) return;
+    if (this.cancelTimer !== null) {
+      this.cancelTimer();
+      this.cancelTimer = null;
+    }
+    void this.flush();
+  }
+
+  /** Writes the building batch now (no-op while another is in flight; it follows on completion). */
+  async flush(): Promise<void> {
+    if (this.inFlight !== null) return;
+    if (this.building.length === 0) {
+      this.wakeIdle();
+      return;
+    }
+    const campaigns: CampaignDelta[] = [];
+    const spends: PendingSpend[] = [];
+    for (const d of this.building) {
+      if (d.events.length === 0 && d.added.size === 0 && d.removed.size === 0) continue;
+      campaigns.push({
+        campaignId: d.campaign.id,
+        day: d.day,
+        events: d.events.map((e) => ({ eventId: e.eventId, amountMicros: e.amount, requestId: e.requestId })),
+        reservationsAdded: [...d.added.values()],
+        reservationsRemoved: [...d.removed],
+      });
+      for (const e of d.events) spends.push(e);
+    }
+    this.building = [];
+    this.current = new Map();
+    this.buildingEvents = 0;
+    if (campaigns.length === 0) {
+      this.wakeIdle();
+      return;
+    }
+    const batch: FlushBatch = { batchId: `${this.batchIdPrefix}:${++this.seq}`, atMs: this.now(), campaigns };
+    this.inFlight = { batch, spends, answered: false };
+    await this.send();
+  }
+
+  private async send(): Promise<void> {
+    const job = this.inFlight!;
+    let outcome: FlushOutcome;
+    try {
+      outcome = await this.store.apply(job.batch);
+    } catch (err) {
+      this.retryDelayMs = Math.min(Math.max(this.retryDelayMs * 2, 10), 1_000);
+      this.onFault(`store ${this.store.kind} refused batch ${job.batch.batchId}: ${(err as Error).message}`);
+      // The clients hear at once that their events are not recorded yet (a resend is safe: it joins
+      // the pending event or is found a duplicate); the batch itself is retried under its ID.
+      if (!job.answered) this.onSettled({ spends: job.spends, applied: null, answered: false });
+      job.answered = true;
+      this.timers.after(this.retryDelayMs, () => void this.send());
+      return;
+    }
+    this.retryDelayMs = 0;
+    const applied: boolean[] = [];
+    for (const flags of outcome) for (const f of flags) applied.push(f);
+    for (const s of job.spends) this.pending.delete(s.campaign.id + '\n' + s.eventId);
+    this.inFlight = null;
+    this.onSettled({ spends: job.spends, applied, answered: job.answered });
+    if (this.building.length > 0) await this.flush();
+    else this.wakeIdle();
+  }
+
+  /** Resolves when nothing is building or in flight (graceful shutdown, tests, the simulator). */
+  drain(): Promise<void> {
+    if (this.inFlight === null && this.building.length === 0) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    if (this.inFlight === null) {
+      if (this.cancelTimer !== null) {
+        this.cancelTimer();
+        this.cancelTimer = null;
+      }
+      void this.flush();
+    }
+    return done;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.cancelTimer !== null) this.cancelTimer();
+    this.cancelTimer = null;
+  }
+
+  private wakeIdle(): void {
+    if (this.inFlight !== null || this.building.length > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

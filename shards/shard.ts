@@ -1,0 +1,270 @@
+import { Campaign, type CampaignHooks } from './campaign.js';
+import { ExpiryQueue } from './expiry.js';
+import { Flusher, type FlushSettled } from './flusher.js';
+import { limits } from './limits.js';
+import { micros } from './money.js';
+import { GlobalProfile } from './pacing/profile.js';
+import type { ShardPorts } from './ports.js';
+import { OpStatus, Reason } from './reasons.js';
+import { dayBounds } from './time/zone.js';
+import type { CampaignConfig, CampaignStatus } from './types.js';
+import { OpKind, OpReader, ResultWriter, SpendFlag } from './wire.js';
+
+export interface ShardOptions {
+  reservationTtlMs: number;
+  flushIntervalMs: number;
+}
+
+/** Per-campaign counters since the last summary, for the admin's per-minute history. */
+export interface CampaignSummary {
+  campaignId: string;
+  day: string;
+  decisions: number;
+  allowed: number;
+  deniedByReason: Record<string, number>;
+  spendEvents: number;
+  settledMicros: number;
+  duplicateEvents: number;
+  unmatchedEvents: number;
+  expiredReservations: number;
+  budgetMicros: number;
+  throttle: number;
+  breakerState: string;
+}
+
+/**
+ * One shard actor: it owns the campaigns whose IDs hash to it and is the only code that touches
+ * their money. Hot-path operations arrive as binary batches (handleOps) and are answered in one
+ * batch; spend acknowledgements follow once their flush reached the store (group commit).
+ * Configuration arrives as messages (upsert, reset); the shard never waits on the admin.
+ */
+export class Shard {
+  readonly campaigns = new Map<string, Campaign>();
+  readonly globalProfile = new GlobalProfile();
+  readonly flusher: Flusher;
+  private readonly expiries = new ExpiryQueue();
+  private readonly reader = new OpReader();
+  private readonly writer = new ResultWriter();
+  private readonly lateWriter = new ResultWriter();
+  private readonly loading = new Map<string, Promise<void>>();
+  private readonly hooks: CampaignHooks;
+
+  constructor(
+    private readonly ports: ShardPorts,
+    private readonly options: ShardOptions,
+  ) {
+    this.hooks = {
+      globalProfile: this.globalProfile,
+      onBreaker: (c, transition) => ports.emit({ type: 'breaker', campaignId: c.id, transition }),
+      onRollover: (c, day, settled, budget) =>
+        ports.emit({ type: 'rollover', campaignId: c.id, day, settledMicros: settled, budgetMicros: budget }),
+    };
+    this.flusher = new Flusher(
+      ports.store,
+      ports.timers,
+      ports.batchIdPrefix,
+      () => ports.clock.now(),
+      (s) => this.settled(s),
+      (message) => ports.emit({ type: 'fault', message }),
+      options.flushIntervalMs,
+    );
+  }
+
+  // ---- hot path -------------------------------------------------------------------------------
+
+  /** Decides and applies a batch of operations; returns the results that are ready now. */
+  handleOps(data: ArrayBuffer): ArrayBuffer {
+    const now = this.ports.clock.now();
+    const r = this.reader.reset(data);
+    const w = this.writer;
+    const random = this.ports.random;
+    const ttl = this.options.reservationTtlMs;
+    while (r.next()) {
+      const c = this.campaigns.get(r.campaignId);
+      switch (r.kind) {
+        case OpKind.DECIDE: {
+          if (c === undefined) {
+            w.decide(r.slot, Reason.UNKNOWN_CAMPAIGN, 0, 0, 0);
+            break;
+          }
+          const reason = c.decide(now, r.micros, r.requestId, random, ttl);
+          if (c.lastReservedNew) {
+            const expiresAtMs = now + ttl;
+            this.expiries.push({ campaign: c, requestId: r.requestId, expiresAtMs });
+            this.flusher.reservationAdded(c, r.requestId, r.micros, expiresAtMs);
+          }
+          w.decide(r.slot, reason, c.lastFlags, c.controller.throttle, finite(c.pacingIndex));
+          break;
+        }
+        case OpKind.SPEND: {
+          if (c === undefined) {
+            w.spend(r.slot, OpStatus.UNKNOWN_CAMPAIGN, 0);
+            break;
+          }
+          const pending = this.flusher.findPending(c.id, r.eventId);
+          if (pending !== undefined) {
+            // A resend of an event still on its way to the store: answered with its outcome.
+            (pending.followers ??= []).push(r.slot);
+            break;
+          }
+          if (this.flusher.pendingEvents >= limits.pendingEventsMax) {
+            w.spend(r.slot, OpStatus.OVERLOADED, 0);
+            break;
+          }
+          const flags = c.applySpend(now, r.micros, r.requestId);
+          this.flusher.addSpend({
+            campaign: c,
+            eventId: r.eventId,
+            amount: r.micros,
+            requestId: (flags & SpendFlag.MATCHED_RESERVATION) !== 0 ? r.requestId : '',
+            slot: r.slot,
+            flags,
+            followers: null,
+          });
+          break;
+        }
+        case OpKind.RELEASE: {
+          if (c === undefined) {
+            w.release(r.slot, OpStatus.UNKNOWN_CAMPAIGN);
+            break;
+          }
+          const released = c.release(r.requestId);
+          if (released) this.flusher.reservationRemoved(c, r.requestId);
+          w.release(r.slot, released ? OpStatus.RELEASED : OpStatus.NOT_FOUND);
+          break;
+        }
+        default: {
+          const bad: never = r.kind;
+          throw new RangeError(`unknown op kind ${String(bad)}`);
+        }
+      }
+    }
+    return w.take();
+  }
+
+  /** Answers the spend events of a flushed batch. */
+  private settled(s: FlushSettled): void {
+    const w = this.lateWriter;
+    for (let i = 0; i < s.spends.length; i++) {
+      const e = s.spends[i]!;
+      const followers = e.followers;
+      if (s.applied === null) {
+        w.spend(e.slot, OpStatus.STORE_FAILED, 0);
+        if (followers !== null) for (const f of followers) w.spend(f, OpStatus.STORE_FAILED, 0);
+        e.followers = null;
+        continue;
+      }
+      const applied = s.applied[i]!;
+      if (!applied) e.campaign.revertSpend(e.amount, e.flags);
+      if (!s.answered) w.spend(e.slot, applied ? OpStatus.APPLIED : OpStatus.DUPLICATE, applied ? e.flags : 0);
+      if (followers !== null) {
+        for (const f of followers) {
+          e.campaign.countDuplicate();
+          w.spend(f, OpStatus.DUPLICATE, 0);
+        }
+      }
+    }
+    if (w.count > 0) this.ports.sendResults(w.take());
+  }
+
+  /** Expires due reservations; called every reservationSweepMs. */
+  sweep(): void {
+    const now = this.ports.clock.now();
+    for (let e = this.expiries.popDue(now); e !== undefined; e = this.expiries.popDue(now)) {
+      if (this.campaigns.get(e.campaign.id) !== e.campaign) continue;
+      if (e.campaign.expire(e.requestId, e.expiresAtMs)) this.flusher.reservationRemoved(e.campaign, e.requestId);
+    }
+  }
+
+  // ---- control plane --------------------------------------------------------------------------
+
+  /**
+   * Creates or reconfigures a campaign. A campaign new to this shard first loads today's counters
+   * and live reservations from the store, so a restart forgets no money.
+   */
+  async upsert(config: CampaignConfig): Promise<void> {
+    const inProgress = this.loading.get(config.id);
+    if (inProgress !== undefined) await inProgress;
+    const existing = this.campaigns.get(config.id);
+    if (existing !== undefined) {
+      if (config.version < existing.config.version) return;
+      existing.reconfigure(config, this.ports.clock.now());
+      return;
+    }
+    const load = this.load(config);
+    this.loading.set(config.id, load);
+    try {
+      await load;
+    } finally {
+      this.loading.delete(config.id);
+    }
+  }
+
+  private async load(config: CampaignConfig): Promise<void> {
+    const now = this.ports.clock.now();
+    const day = dayBounds(config.timezone, now).key;
+    const flightStartDay =
+      config.lifetimeBudgetMicros !== null && config.startAtMs !== null
+        ? dayBounds(config.timezone, config.startAtMs).key
+        : null;
+    const snapshot = await this.ports.store.load(config.id, day, flightStartDay);
+    const at = this.ports.clock.now();
+    const c = new Campaign(config, at, this.hooks);
+    c.restore(micros(snapshot.settledMicros), micros(snapshot.lifetimeSettledMicros), at);
+    for (const r of snapshot.reservations) {
+      if (r.expiresAtMs <= at) continue;
+      c.restoreReservation(r.requestId, micros(r.amountMicros), r.expiresAtMs);
+      this.expiries.push({ campaign: c, requestId: r.requestId, expiresAtMs: r.expiresAtMs });
+    }
+    this.campaigns.set(config.id, c);
+  }
+
+  status(campaignId: string): CampaignStatus | null {
+    const c = this.campaigns.get(campaignId);
+    return c === undefined ? null : c.status(this.ports.clock.now());
+  }
+
+  resetBreaker(campaignId: string): CampaignStatus | null {
+    const c = this.campaigns.get(campaignId);
+    if (c === undefined) return null;
+    const now = this.ports.clock.now();
+    c.resetBreaker(now);
+    return c.status(now);
+  }
+
+  /** Counters since the last call, for the history; campaigns without activity are left out. */
+  summaries(): CampaignSummary[] {
+    const out: CampaignSummary[] = [];
+    for (const c of this.campaigns.values()) {
+      const s = c.sinceSummary;
+      if (s.decisions === 0 && s.spendEvents === 0 && s.duplicateEvents === 0 && s.expiredReservations === 0) continue;
+      out.push({
+        campaignId: c.id,
+        day: c.day.bounds.key,
+        decisions: s.decisions,
+        allowed: s.allowed,
+        deniedByReason: s.deniedByReason(),
+        spendEvents: s.spendEvents,
+        settledMicros: s.settledMicros,
+        duplicateEvents: s.duplicateEvents,
+        unmatchedEvents: s.unmatchedEvents,
+        expiredReservations: s.expiredReservations,
+        budgetMicros: c.budget,
+        throttle: c.controller.throttle,
+        breakerState: c.breaker.state,
+      });
+      s.reset();
+    }
+    return out;
+  }
+
+  /** Writes everything pending to the store (graceful shutdown). */
+  async drain(): Promise<void> {
+    await this.flusher.drain();
+  }
+}
+
+function finite(x: number): number {
+  return Number.isFinite(x) ? x : 0;
+}
+

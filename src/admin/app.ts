@@ -1,0 +1,107 @@
+import uWS, { type HttpRequest, type TemplatedApp } from 'uWebSockets.js';
+import { ApiError } from '../http/errors.js';
+import { readJsonBody, type Res, sendError, sendJson } from '../http/respond.js';
+import { campaignIdPattern } from '../router/validate.js';
+import { campaignToApi } from './campaign-schema.js';
+import type { Campaigns } from './campaigns.js';
+import { checkBearer } from './token.js';
+
+const adminBodyBytesMax = 256 * 1024;
+
+export interface AdminState {
+  shuttingDown: boolean;
+}
+
+/**
+ * The management API on PACER_ADMIN_PORT, behind `Authorization: Bearer <token>`. Every handler
+ * copies what it needs out of `req` first, then answers asynchronously through sendJson/sendError,
+ * which cork and skip aborted responses.
+ */
+export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState): TemplatedApp {
+  const app = uWS.App();
+
+  type Handler = (res: Res, params: string[], ctx: { actor: string; body: unknown }) => Promise<void> | void;
+
+  const route = (method: 'get' | 'post', pattern: string, withBody: boolean, handler: Handler): void => {
+    const paramCount = (pattern.match(/:/g) ?? []).length;
+    app[method](pattern, (res: Res, req: HttpRequest) => {
+      const params: string[] = [];
+      for (let i = 0; i < paramCount; i++) params.push(req.getParameter(i));
+      const authorization = req.getHeader('authorization');
+      const actor = (req.getHeader('x-pacer-actor') || 'admin-token').slice(0, 200);
+      const contentLength = req.getHeader('content-length');
+      res.onAborted(() => {
+        res.aborted = true;
+      });
+      const auth = checkBearer(authorization, token);
+      if (auth !== 'ok') {
+        sendError(res, auth === 'missing'
+          ? new ApiError('UNAUTHORIZED', 'send Authorization: Bearer <admin token>')
+          : new ApiError('FORBIDDEN', 'the admin token is not valid'));
+        return;
+      }
+      if (state.shuttingDown) {
+        sendError(res, new ApiError('SHUTTING_DOWN', 'the pacer is shutting down'));
+        return;
+      }
+      for (const p of params) {
+        if (!campaignIdPattern.test(p)) {
+          sendError(res, new ApiError('INVALID_CAMPAIGN_ID', `campaign id ${JSON.stringify(p.slice(0, 80))} is not valid`));
+          return;
+        }
+      }
+      const run = (body: unknown): void => {
+        Promise.resolve()
+          .then(() => handler(res, params, { actor, body }))
+          .catch((err: unknown) => {
+            if (err instanceof ApiError) sendError(res, err);
+            else sendError(res, new ApiError('INTERNAL', err instanceof Error ? err.message : String(err)));
+          });
+      };
+      if (withBody) readJsonBody(res, contentLength, adminBodyBytesMax, run);
+      else run(undefined);
+    });
+  };
+
+  route('post', '/v1/campaigns', true, async (res, _params, { actor, body }) => {
+    const { record, created, status } = await campaigns.upsert(body, actor);
+    sendJson(res, created ? 201 : 200, JSON.stringify({ campaign: campaignToApi(record), status }));
+  });
+
+  route('get', '/v1/campaigns', false, (res) => {
+    sendJson(res, 200, JSON.stringify({ campaigns: campaigns.list().map(campaignToApi) }));
+  });
+
+  route('get', '/v1/campaigns/:id', false, (res, [id]) => {
+    const record = campaigns.get(id!);
+    if (record === undefined) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
+    sendJson(res, 200, JSON.stringify({ campaign: campaignToApi(record) }));
+  });
+
+  route('get', '/v1/campaigns/:id/status', false, async (res, [id]) => {
+    sendJson(res, 200, JSON.stringify(await campaigns.status(id!)));
+  });
+
+  route('post', '/v1/campaigns/:id/breaker/reset', false, async (res, [id]) => {
+    sendJson(res, 200, JSON.stringify(await campaigns.resetBreaker(id!)));
+  });
+
+  app.get('/healthz', (res: Res) => {
+    res.writeHeader('content-type', 'application/json').end('{"status":"ok"}');
+  });
+
+  app.any('/*', (res: Res, req: HttpRequest) => {
+    const method = req.getMethod().toUpperCase();
+    const url = req.getUrl();
+    const known = /^\/v1\/campaigns(\/[^/]+(\/status|\/breaker\/reset)?)?$/.test(url) || url === '/healthz';
+    if (known) {
+      res.writeStatus('405 Method Not Allowed').writeHeader('content-type', 'application/json');
+      res.end(JSON.stringify(new ApiError('METHOD_NOT_ALLOWED', `${method} is not supported on ${url}`)));
+      return;
+    }
+    res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json');
+    res.end(JSON.stringify(new ApiError('NOT_FOUND', `no route ${method} ${url.slice(0, 100)}`)));
+  });
+  return app;
+}
+

@@ -1,0 +1,100 @@
+import type { CampaignConfig, CampaignStatus } from '../../shards/types.js';
+import { shardOf } from '../hash.js';
+import { ApiError } from '../http/errors.js';
+import { type CampaignRecord, parseCampaign } from './campaign-schema.js';
+import type { ConfigStore } from './registry.js';
+import type { ShardLinks } from './shards.js';
+
+/**
+ * The campaign service of the admin thread: the in-memory catalogue (loaded from the config store
+ * at start), writes that go to the store first and then to the owning shard, and reads of live
+ * status from the shard. Writes to one campaign are serialised so versions stay in order.
+ */
+export class Campaigns {
+  private readonly records = new Map<string, CampaignRecord>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly store: ConfigStore,
+    private readonly links: ShardLinks,
+  ) {}
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  private shard(id: string): number {
+    return shardOf(id, this.links.count);
+  }
+
+  /** Loads the catalogue and sends every campaign to its shard (startup). */
+  async start(): Promise<void> {
+    const records = await this.store.loadCampaigns();
+    for (const r of records) this.records.set(r.config.id, r);
+    const queue = [...records];
+    const worker = async (): Promise<void> => {
+      for (let r = queue.pop(); r !== undefined; r = queue.pop()) await this.push(r.config);
+    };
+    await Promise.all(Array.from({ length: Math.min(64, queue.length) }, worker));
+  }
+
+  private push(config: CampaignConfig): Promise<CampaignStatus> {
+    return this.links.request<CampaignStatus>(this.shard(config.id), { type: 'upsert', config });
+  }
+
+  get(id: string): CampaignRecord | undefined {
+    return this.records.get(id);
+  }
+
+  list(): CampaignRecord[] {
+    return [...this.records.values()].sort((a, b) => (a.config.id < b.config.id ? -1 : 1));
+  }
+
+  /** Creates or replaces a campaign; resolves once its shard runs the new configuration. */
+  upsert(body: unknown, actor: string, pathId?: string): Promise<{ record: CampaignRecord; created: boolean; status: CampaignStatus }> {
+    const id = typeof body === 'object' && body !== null && typeof (body as { id?: unknown }).id === 'string'
+      ? (body as { id: string }).id
+      : pathId;
+    // Validate before taking the lock so a bad body is answered at once.
+    parseCampaign(body, 1, pathId);
+    return this.locked(id!, async () => {
+      const previous = this.records.get(id!) ?? null;
+      const config = parseCampaign(body, (previous?.config.version ?? 0) + 1, pathId);
+      const now = new Date().toISOString();
+      const record: CampaignRecord = { config, createdAt: previous?.createdAt ?? now, updatedAt: now };
+      try {
+        await this.store.saveCampaign(record, previous, actor);
+      } catch (err) {
+        throw new ApiError('STORE_UNAVAILABLE', `the configuration database refused the write: ${(err as Error).message}`);
+      }
+      this.records.set(config.id, record);
+      const status = await this.push(config);
+      return { record, created: previous === null, status };
+    });
+  }
+
+  async status(id: string): Promise<CampaignStatus> {
+    if (!this.records.has(id)) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
+    const s = await this.links.request<CampaignStatus | null>(this.shard(id), { type: 'status', campaignId: id });
+    if (s === null) throw new ApiError('NOT_READY', `campaign ${JSON.stringify(id)} is still loading on its shard`);
+    return s;
+  }
+
+  async resetBreaker(id: string): Promise<CampaignStatus> {
+    if (!this.records.has(id)) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
+    const s = await this.links.request<CampaignStatus | null>(this.shard(id), { type: 'resetBreaker', campaignId: id });
+    if (s === null) throw new ApiError('NOT_READY', `campaign ${JSON.stringify(id)} is still loading on its shard`);
+    return s;
+  }
+
+  private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return next;
+  }
+}

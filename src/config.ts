@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { limits } from '../shards/limits.js';
+
+/**
+ * The process configuration, read once from the environment at startup and passed to every thread.
+ * A bad value stops the start with an error that names the variable, the value and the fix.
+ */
+export interface PacerConfig {
+  host: string;
+  port: number;
+  adminPort: number;
+  shards: number;
+  dataDir: string;
+  /** null: generated on first start and kept in dataDir. */
+  adminToken: string | null;
+  reservationTtlMs: number;
+  flushIntervalMs: number;
+  shardInFlightMax: number;
+  /** Where counters go: 'embedded' (default), 'redis' (PACER_REDIS_URL set) or 'memory'. */
+  store: 'embedded' | 'redis' | 'memory';
+  redisUrl: string | null;
+  databaseUrl: string | null;
+  /** Redis keys of daily counters expire this long after their last write (≥ 48 h). */
+  counterTtlSeconds: number;
+  /** Per-minute history is kept this many days. */
+  historyRetentionDays: number;
+  /** Unique per process start: prefixes batch IDs so that they never repeat across restarts. */
+  instanceId: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'PACER_ERR_CONFIG';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number, fix: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)}); ${fix}`);
+  }
+  return n;
+}
+
+export function loadConfig(env: Env = process.env): PacerConfig {
+  const port = int(env, 'PACER_PORT', 8080, 0, 65535, 'set it to a free TCP port, 0 picks one');
+  const adminPort = int(env, 'PACER_ADMIN_PORT', 9090, 0, 65535, 'set it to a free TCP port, 0 picks one');
+  if (port !== 0 && port === adminPort) {
+    throw new ConfigError(`PACER_PORT and PACER_ADMIN_PORT are both ${port}; give the admin API its own port`);
+  }
+  const shards = int(env, 'PACER_SHARDS', availableParallelism(), 1, 256, 'one per core is a good start');
+  const token = env.PACER_ADMIN_TOKEN;
+  if (token !== undefined && token !== '' && (token.length < 16 || /\s/.test(token))) {
+    throw new ConfigError('PACER_ADMIN_TOKEN must be at least 16 characters without spaces; unset it to generate one');
+  }
+  const redisUrl = env.PACER_REDIS_URL || null;
+  const databaseUrl = env.PACER_DATABASE_URL || null;
+  const storeRaw = env.PACER_STORE || (redisUrl !== null ? 'redis' : 'embedded');
+  if (storeRaw !== 'embedded' && storeRaw !== 'redis' && storeRaw !== 'memory') {
+    throw new ConfigError(`PACER_STORE must be embedded, redis or memory (got ${JSON.stringify(storeRaw)})`);
+  }
+  if (storeRaw === 'redis' && redisUrl === null) {
+    throw new ConfigError('PACER_STORE=redis needs PACER_REDIS_URL, for example redis://127.0.0.1:6379');
+  }
+  if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError(`PACER_REDIS_URL must start with redis:// or rediss:// (got ${JSON.stringify(redisUrl)})`);
+  }
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(`PACER_DATABASE_URL must start with postgres:// (got ${JSON.stringify(databaseUrl)})`);
+  }
+  return {
+    host: env.PACER_HOST || '0.0.0.0',
+    port,
+    adminPort,
+    shards,
+    dataDir: resolve(env.PACER_DATA_DIR || './data'),
+    adminToken: token || null,
+    reservationTtlMs: int(env, 'PACER_RESERVATION_TTL_MS', limits.reservationTtlMs, 100, 86_400_000,
+      'a reservation should outlive the slowest win notice you expect'),
+    flushIntervalMs: int(env, 'PACER_FLUSH_INTERVAL_MS', limits.flushIntervalMs, 0, 10_000,
+      'spend is acknowledged after its flush, so this bounds acknowledgement latency'),
+    shardInFlightMax: int(env, 'PACER_SHARD_INFLIGHT_MAX', limits.shardInFlightMax, 1, 1_000_000,
+      'requests past it are answered 503 at once'),
+    store: storeRaw,
+    redisUrl,
+    databaseUrl,
+    counterTtlSeconds: int(env, 'PACER_COUNTER_TTL_SECONDS', 3 * 86_400, 2 * 86_400, 400 * 86_400,
+      'daily counters and event IDs must outlive the 48-hour dedupe window'),
+    historyRetentionDays: int(env, 'PACER_HISTORY_RETENTION_DAYS', 90, 1, 3650, 'minute history grows with it'),
+    instanceId: `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`,
+  };
+}

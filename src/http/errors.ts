@@ -1,0 +1,65 @@
+/**
+ * API error codes. Every 4xx and 5xx answer is `{"error":{"code","message"}}` with one of these
+ * codes, so clients can branch on the code and show the message.
+ */
+export const ErrorStatus = {
+  INVALID_JSON: 400,
+  INVALID_BODY: 400,
+  MISSING_FIELD: 400,
+  UNKNOWN_FIELD: 400,
+  INVALID_FIELD: 400,
+  INVALID_CAMPAIGN_ID: 400,
+  INVALID_REQUEST_ID: 400,
+  INVALID_EVENT_ID: 400,
+  INVALID_AMOUNT: 400,
+  BATCH_TOO_LARGE: 400,
+  EMPTY_BATCH: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  UNKNOWN_CAMPAIGN: 404,
+  METHOD_NOT_ALLOWED: 405,
+  CONFLICT: 409,
+  BODY_TOO_LARGE: 413,
+  OVERLOADED: 503,
+  STORE_UNAVAILABLE: 503,
+  SHUTTING_DOWN: 503,
+  NOT_READY: 503,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ErrorStatus;
+
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.status = ErrorStatus[code];
+  }
+
+  toJSON(): { error: { code: string; message: string } } {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+const statusLines: Record<number, string> = {
+  200: '200 OK',
+  201: '201 Created',
+  204: '204 No Content',
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  409: '409 Conflict',
+  413: '413 Payload Too Large',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+export function statusLine(status: number): string {
+  return statusLines[status] ?? `${status} Unknown`;
+}

@@ -1,0 +1,206 @@
+import { mkdirSync } from 'node:fs';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import uWS from 'uWebSockets.js';
+import { limits } from '../shards/limits.js';
+import { ensureAdminToken } from './admin/token.js';
+import { ConfigError, loadConfig, type PacerConfig } from './config.js';
+import { log } from './log.js';
+import type { AdminToMain, ShardToMain } from './messages.js';
+import { Dispatcher } from './router/dispatcher.js';
+import { createRouterApp, type RouterState } from './router/http.js';
+
+/**
+ * The process: reads the configuration, starts PACER_SHARDS shard workers and the admin thread,
+ * wires a MessagePort from the admin to each shard, and runs the uWS router on the main thread.
+ * SIGTERM/SIGINT stop it gracefully: stop accepting, answer what is in flight, flush, exit 0.
+ */
+export const uwsNative = typeof (uWS as { getParts?: unknown }).getParts === 'function';
+
+async function start(config: PacerConfig): Promise<void> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const { token, generated, path } = ensureAdminToken(config.dataDir, config.adminToken);
+  if (generated) {
+    process.stdout.write(`Admin token (generated on first start, kept in ${path}):\n  ${token}\n`);
+  }
+  if (!uwsNative) log('warn', 'uWebSockets.js runs its JavaScript fallback: expect a fraction of the native speed');
+
+  const adminPorts = [];
+  const shards: Worker[] = [];
+  for (let i = 0; i < config.shards; i++) {
+    const channel = new MessageChannel();
+    shards.push(
+      new Worker(new URL('./shard/host.js', import.meta.url), {
+        workerData: { index: i, config, adminPort: channel.port1 },
+        transferList: [channel.port1],
+        name: `shard-${i}`,
+      }),
+    );
+    adminPorts.push(channel.port2);
+  }
+  const admin = new Worker(new URL('./admin/worker.js', import.meta.url), {
+    workerData: { config, token, shardPorts: adminPorts },
+    transferList: adminPorts,
+    name: 'admin',
+  });
+
+  const dispatcher = new Dispatcher(shards, config.shardInFlightMax);
+  let shardsReady = 0;
+  let adminReady = false;
+  const degraded = new Map<string, string>();
+  const state: RouterState = {
+    shuttingDown: false,
+    notReadyReason: () =>
+      shardsReady < shards.length
+        ? `${shards.length - shardsReady} of ${shards.length} shards starting`
+        : adminReady
+          ? null
+          : 'loading campaign configuration',
+    degradedReason: () => (degraded.size === 0 ? null : [...degraded.values()].join('; ')),
+  };
+
+  let exitCode = 0;
+  let listenSocket: uWS.us_listen_socket | null = null;
+  let adminPort = -1;
+  const stopped = { shards: 0, admin: false };
+
+  const maybeAnnounce = (): void => {
+    if (listenSocket === null || adminPort < 0 || shardsReady < shards.length || !adminReady) return;
+    const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
+    log('info', 'ready', { port, adminPort, shards: shards.length, store: config.store, uwsNative });
+    process.stdout.write(`pacer ready: http://${config.host}:${port} (admin :${adminPort}), ${shards.length} shards, store ${config.store}\n`);
+  };
+
+  shards.forEach((w, i) => {
+    w.on('message', (msg: ArrayBuffer | ShardToMain) => {
+      if (msg instanceof ArrayBuffer) {
+        dispatcher.onResults(i, msg);
+        return;
+      }
+      switch (msg.type) {
+        case 'ready':
+          shardsReady++;
+          maybeAnnounce();
+          break;
+        case 'degraded':
+          if (msg.degraded) degraded.set(`shard-${i}`, `shard ${i}: ${msg.reason}`);
+          else degraded.delete(`shard-${i}`);
+          break;
+        case 'drained':
+          stopped.shards++;
+          break;
+        case 'fatal':
+          log('error', 'shard failed', { shard: i, message: msg.message });
+          break;
+        default: {
+          const bad: never = msg;
+          log('warn', 'unknown shard message', { msg: bad });
+        }
+      }
+    });
+    w.on('error', (err) => log('error', 'shard crashed', { shard: i, error: err.stack ?? String(err) }));
+    w.on('exit', (code) => {
+      dispatcher.failShard(i);
+      if (!state.shuttingDown) {
+        // A shard that stops on its own broke an invariant: stop loudly and let the supervisor
+        // restart the process, which reloads every counter from the store.
+        log('error', 'shard exited unexpectedly; stopping', { shard: i, code });
+        exitCode = 70;
+        void shutdown('shard exit');
+      }
+    });
+  });
+
+  admin.on('message', (msg: AdminToMain) => {
+    switch (msg.type) {
+      case 'listening':
+        adminPort = msg.port;
+        maybeAnnounce();
+        break;
+      case 'ready':
+        adminReady = true;
+        log('info', 'campaign configuration loaded', { campaigns: msg.campaigns });
+        maybeAnnounce();
+        break;
+      case 'degraded':
+        if (msg.degraded) degraded.set('admin', msg.reason);
+        else degraded.delete('admin');
+        break;
+      case 'stopped':
+        stopped.admin = true;
+        break;
+      case 'fatal':
+        log('error', 'admin thread failed', { message: msg.message });
+        exitCode = 70;
+        void shutdown('admin failure');
+        break;
+      default: {
+        const bad: never = msg;
+        log('warn', 'unknown admin message', { msg: bad });
+      }
+    }
+  });
+  admin.on('error', (err) => log('error', 'admin thread crashed', { error: err.stack ?? String(err) }));
+  admin.on('exit', () => {
+    stopped.admin = true;
+    if (!state.shuttingDown) {
+      exitCode = 70;
+      void shutdown('admin exit');
+    }
+  });
+
+  const app = createRouterApp(dispatcher, state);
+  app.listen(config.host, config.port, (sock) => {
+    if (sock === false) {
+      log('error', `cannot listen on ${config.host}:${config.port}: port in use?`);
+      exitCode = 1;
+      void shutdown('listen failed');
+      return;
+    }
+    listenSocket = sock;
+    maybeAnnounce();
+  });
+
+  const waitFor = async (cond: () => boolean, deadline: number): Promise<boolean> => {
+    while (!cond()) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return true;
+  };
+
+  let shuttingDown: Promise<void> | null = null;
+  function shutdown(why: string): Promise<void> {
+    shuttingDown ??= (async () => {
+      state.shuttingDown = true;
+      log('info', 'shutting down', { why });
+      const deadline = Date.now() + limits.shutdownGraceMs;
+      if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
+      listenSocket = null;
+      // Answer what is in flight (spend acknowledgements wait for their flush).
+      const answered = await waitFor(() => dispatcher.pending === 0, deadline);
+      if (!answered) log('warn', 'in-flight requests unanswered at the deadline', { pending: dispatcher.pending });
+      for (const w of shards) w.postMessage({ type: 'shutdown' });
+      admin.postMessage({ type: 'shutdown' });
+      const done = await waitFor(() => stopped.shards === shards.length && stopped.admin, deadline);
+      if (!done) {
+        log('warn', 'threads did not stop in time; exiting anyway');
+        if (exitCode === 0) exitCode = 1;
+      }
+      log('info', 'stopped', { exitCode });
+      process.exit(exitCode);
+    })();
+    return shuttingDown;
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+try {
+  await start(loadConfig());
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.code}: ${err.message}\n`);
+    process.exit(78);
+  }
+  throw err;
+}

@@ -1,0 +1,46 @@
+/**
+ * Control-plane messages between threads (structured clone). The hot path does not use these: it
+ * travels as binary batches (shards/wire.ts) between the router and the shards.
+ *
+ * One union per receiver, one handler per kind, each switch exhaustive.
+ */
+import type { ShardEvent } from '../shards/ports.js';
+import type { CampaignSummary } from '../shards/shard.js';
+import type { CampaignConfig, CampaignStatus } from '../shards/types.js';
+
+/** Admin thread → shard, over the admin's MessagePort to that shard. */
+export type AdminToShard =
+  | { type: 'upsert'; corr: number; config: CampaignConfig }
+  | { type: 'status'; corr: number; campaignId: string }
+  | { type: 'resetBreaker'; corr: number; campaignId: string }
+  | { type: 'summaries'; corr: number }
+  | { type: 'metrics'; corr: number };
+
+/** Shard → admin thread. */
+export type ShardToAdmin =
+  | { type: 'reply'; corr: number; ok: true; value: unknown }
+  | { type: 'reply'; corr: number; ok: false; error: string }
+  | { type: 'event'; shard: number; event: ShardEvent };
+
+export type ShardReplyValue = CampaignStatus | CampaignStatus[] | CampaignSummary[] | null | undefined;
+
+/** Main → shard (besides binary op batches). */
+export type MainToShard = { type: 'shutdown' };
+
+/** Shard → main (besides binary result batches). */
+export type ShardToMain =
+  | { type: 'ready' }
+  | { type: 'degraded'; degraded: boolean; reason: string }
+  | { type: 'drained' }
+  | { type: 'fatal'; message: string };
+
+/** Main → admin thread. */
+export type MainToAdmin = { type: 'shutdown' };
+
+/** Admin thread → main. */
+export type AdminToMain =
+  | { type: 'listening'; port: number }
+  | { type: 'ready'; campaigns: number }
+  | { type: 'degraded'; degraded: boolean; reason: string }
+  | { type: 'stopped' }
+  | { type: 'fatal'; message: string };

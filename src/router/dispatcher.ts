@@ -1,0 +1,137 @@
+import type { Worker } from 'node:worker_threads';
+import { OpWriter, ResultReader } from '../../shards/wire.js';
+import { shardOf } from '../hash.js';
+
+/** Receives the result of each operation it dispatched, by the index it gave. */
+export interface ResultSink {
+  result(index: number, r: ResultReader): void;
+  /** The shard could not answer (it stopped): the operation's outcome is unknown. */
+  fail(index: number): void;
+}
+
+/**
+ * The router's side of the router-to-shard messaging. Operations for a shard accumulate in its
+ * OpWriter during one event-loop turn and leave as one transferred ArrayBuffer at setImmediate, so a
+ * thread hop costs one postMessage per shard per turn, however many requests the turn brought.
+ *
+ * Every operation holds a slot until its result returns; a shard has at most inFlightMax slots, so
+ * memory stays bounded and a saturated shard is answered 503 at once instead of queueing.
+ */
+export class Dispatcher {
+  private readonly writers: OpWriter[];
+  private readonly inFlight: Int32Array;
+  private readonly reader = new ResultReader();
+  private sinks: (ResultSink | undefined)[] = [];
+  private indices: number[] = [];
+  private shardOfSlot: number[] = [];
+  private readonly free: number[] = [];
+  private scheduled = false;
+  private readonly flushAll = (): void => this.flush();
+
+  constructor(
+    private readonly workers: readonly Worker[],
+    private readonly inFlightMax: number,
+  ) {
+    this.writers = workers.map(() => new OpWriter());
+    this.inFlight = new Int32Array(workers.length);
+  }
+
+  get shards(): number {
+    return this.workers.length;
+  }
+
+  /** Operations sent and not yet answered, over all shards. */
+  get pending(): number {
+    let n = 0;
+    for (const x of this.inFlight) n += x;
+    return n;
+  }
+
+  shardOf(campaignId: string): number {
+    return shardOf(campaignId, this.workers.length);
+  }
+
+  hasRoom(shard: number, ops: number): boolean {
+    return this.inFlight[shard]! + ops <= this.inFlightMax;
+  }
+
+  private slot(shard: number, sink: ResultSink, index: number): number {
+    let s = this.free.pop();
+    if (s === undefined) {
+      s = this.sinks.length;
+      this.sinks.push(sink);
+      this.indices.push(index);
+      this.shardOfSlot.push(shard);
+    } else {
+      this.sinks[s] = sink;
+      this.indices[s] = index;
+      this.shardOfSlot[s] = shard;
+    }
+    this.inFlight[shard]!++;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushAll);
+    }
+    return s;
+  }
+
+  decide(shard: number, sink: ResultSink, index: number, campaignId: string, bidMicros: number, requestId: string): void {
+    this.writers[shard]!.decide(this.slot(shard, sink, index), campaignId, bidMicros, requestId);
+  }
+
+  spend(
+    shard: number,
+    sink: ResultSink,
+    index: number,
+    campaignId: string,
+    amountMicros: number,
+    eventId: string,
+    requestId: string,
+  ): void {
+    this.writers[shard]!.spend(this.slot(shard, sink, index), campaignId, amountMicros, eventId, requestId);
+  }
+
+  release(shard: number, sink: ResultSink, index: number, campaignId: string, requestId: string): void {
+    this.writers[shard]!.release(this.slot(shard, sink, index), campaignId, requestId);
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    for (let i = 0; i < this.writers.length; i++) {
+      const w = this.writers[i]!;
+      if (w.count === 0) continue;
+      const buf = w.take();
+      this.workers[i]!.postMessage(buf, [buf]);
+    }
+  }
+
+  /** Delivers a batch of results from a shard to the sinks that wait for them. */
+  onResults(shard: number, data: ArrayBuffer): void {
+    const r = this.reader.reset(data);
+    while (r.next()) {
+      const s = r.slot;
+      const sink = this.sinks[s];
+      if (sink === undefined) continue;
+      const index = this.indices[s]!;
+      this.release_(s, shard);
+      sink.result(index, r);
+    }
+  }
+
+  /** A shard stopped: every operation waiting on it fails. */
+  failShard(shard: number): void {
+    for (let s = 0; s < this.sinks.length; s++) {
+      const sink = this.sinks[s];
+      if (sink === undefined || this.shardOfSlot[s] !== shard) continue;
+      const index = this.indices[s]!;
+      this.release_(s, shard);
+      sink.fail(index);
+    }
+  }
+
+  private release_(s: number, shard: number): void {
+    this.sinks[s] = undefined;
+    this.free.push(s);
+    this.inFlight[shard]!--;
+  }
+}

@@ -1,0 +1,56 @@
+import { OpStatus, reasonNames } from '../../shards/reasons.js';
+import { DecideFlag, OpKind, type ResultReader, SpendFlag } from '../../shards/wire.js';
+import { ApiError } from '../http/errors.js';
+
+/**
+ * Turns shard results into the API's JSON. The fixed parts are built once at startup; a decision
+ * answer is two string concatenations and two number formats.
+ */
+const allowPrefix = reasonNames.map((r) => `{"allow":true,"reason":"${r}","reserved":`);
+const denyPrefix = reasonNames.map((r) => `{"allow":false,"reason":"${r}","reserved":false`);
+
+function round4(x: number): number {
+  return Math.round(x * 10_000) / 10_000;
+}
+
+export function decideJson(r: ResultReader): string {
+  const tail = `,"throttle":${round4(r.throttle)},"pacingIndex":${round4(r.pacingIndex)}}`;
+  if (r.flags & DecideFlag.ALLOW) return allowPrefix[r.code] + ((r.flags & DecideFlag.RESERVED) !== 0 ? 'true' : 'false') + tail;
+  return denyPrefix[r.code] + tail;
+}
+
+/** A spend or release result that is an error, as an ApiError; null when it is an answer. */
+export function resultError(r: ResultReader): ApiError | null {
+  switch (r.code) {
+    case OpStatus.UNKNOWN_CAMPAIGN:
+      return new ApiError('UNKNOWN_CAMPAIGN', 'no campaign with this campaignId');
+    case OpStatus.OVERLOADED:
+      return new ApiError('OVERLOADED', 'too much spend is waiting to be stored; retry shortly');
+    case OpStatus.STORE_FAILED:
+      return new ApiError('STORE_UNAVAILABLE', 'the spend could not be stored yet; resending it is safe');
+    default:
+      return null;
+  }
+}
+
+export function spendJson(r: ResultReader): string {
+  const status = r.code === OpStatus.APPLIED ? 'applied' : 'duplicate';
+  return (
+    `{"status":"${status}","matchedReservation":${(r.flags & SpendFlag.MATCHED_RESERVATION) !== 0}` +
+    `,"overBid":${(r.flags & SpendFlag.OVER_BID) !== 0},"unmatched":${(r.flags & SpendFlag.UNMATCHED) !== 0}}`
+  );
+}
+
+export function releaseJson(r: ResultReader): string {
+  return r.code === OpStatus.RELEASED ? '{"released":true}' : '{"released":false}';
+}
+
+/** The JSON of any result, errors included (batch items). */
+export function resultJson(r: ResultReader): string {
+  if (r.kind === OpKind.DECIDE) return decideJson(r);
+  const err = resultError(r);
+  if (err !== null) return JSON.stringify(err);
+  return r.kind === OpKind.SPEND ? spendJson(r) : releaseJson(r);
+}
+
+export const shardFailedError = new ApiError('INTERNAL', 'the shard owning this campaign stopped; the outcome is unknown');

@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import { limits } from '../../shards/limits.js';
+import type { CounterStore, ShardEvent, ShardPorts } from '../../shards/ports.js';
+import { sfc32 } from '../../shards/rng.js';
+import { Shard } from '../../shards/shard.js';
+import type { PacerConfig } from '../config.js';
+import { log } from '../log.js';
+import type { AdminToShard, MainToShard, ShardToAdmin, ShardToMain } from '../messages.js';
+import { openCounterStore } from '../store/open.js';
+
+/**
+ * The shard worker: plugs the real clock, a seeded generator, timers and the configured store into
+ * the data-plane Shard (shards/shard.ts), and connects it to the router (parentPort: binary op
+ * batches in, binary results out) and to the admin thread (its own MessagePort: configuration,
+ * status, summaries).
+ */
+interface ShardWorkerData {
+  index: number;
+  config: PacerConfig;
+  adminPort: MessagePort;
+}
+
+const { index, config, adminPort } = workerData as ShardWorkerData;
+const main = parentPort!;
+
+function toMain(msg: ShardToMain): void {
+  main.postMessage(msg);
+}
+
+function toAdmin(msg: ShardToAdmin): void {
+  adminPort.postMessage(msg);
+}
+
+function fatal(err: unknown): never {
+  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  log('error', 'shard stopped on a broken invariant', { shard: index, error: message });
+  toMain({ type: 'fatal', message });
+  process.exit(70);
+}
+
+const store: CounterStore = await openCounterStore(config, index, (degraded, reason) =>
+  toMain({ type: 'degraded', degraded, reason }),
+);
+const seed = randomBytes(16);
+const ports: ShardPorts = {
+  clock: { now: Date.now },
+  random: sfc32(seed.readUInt32LE(0), seed.readUInt32LE(4), seed.readUInt32LE(8), seed.readUInt32LE(12)),
+  timers: {
+    after(delayMs, fn) {
+      const t = setTimeout(fn, delayMs);
+      return () => clearTimeout(t);
+    },
+  },
+  store,
+  sendResults(results) {
+    main.postMessage(results, [results]);
+  },
+  emit(event: ShardEvent) {
+    if (event.type === 'fault') log('warn', event.message, { shard: index });
+    toAdmin({ type: 'event', shard: index, event });
+  },
+  batchIdPrefix: `${config.instanceId}:${index}`,
+};
+const shard = new Shard(ports, { reservationTtlMs: config.reservationTtlMs, flushIntervalMs: config.flushIntervalMs });
+const sweeper = setInterval(() => {
+  try {
+    shard.sweep();
+  } catch (err) {
+    fatal(err);
+  }
+}, limits.reservationSweepMs);
+
+main.on('message', (msg: ArrayBuffer | MainToShard) => {
+  if (msg instanceof ArrayBuffer) {
+    let out: ArrayBuffer;
+    try {
+      out = shard.handleOps(msg);
+    } catch (err) {
+      fatal(err);
+    }
+    main.postMessage(out, [out]);
+    return;
+  }
+  switch (msg.type) {
+    case 'shutdown':
+      void shutdown();
+      break;
+    default: {
+      const bad: never = msg.type;
+      log('warn', 'unknown message from main', { type: String(bad) });
+    }
+  }
+});
+
+adminPort.on('message', (msg: AdminToShard) => {
+  void handleAdmin(msg).catch((err: unknown) =>
+    toAdmin({ type: 'reply', corr: msg.corr, ok: false, error: err instanceof Error ? err.message : String(err) }),
+  );
+});
+
+async function handleAdmin(msg: AdminToShard): Promise<void> {
+  switch (msg.type) {
+    case 'upsert':
+      await shard.upsert(msg.config);
+      toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: shard.status(msg.config.id) });
+      return;
+    case 'status':
+      toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: shard.status(msg.campaignId) });
+      return;
+    case 'resetBreaker':
+      toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: shard.resetBreaker(msg.campaignId) });
+      return;
+    case 'summaries':
+      toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: shard.summaries() });
+      return;
+    case 'metrics':
+      toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: null });
+      return;
+    default: {
+      const bad: never = msg;
+      throw new Error(`unknown admin message ${JSON.stringify(bad)}`);
+    }
+  }
+}
+
+async function shutdown(): Promise<void> {
+  clearInterval(sweeper);
+  try {
+    await shard.drain();
+    shard.flusher.close();
+    await store.close();
+  } catch (err) {
+    log('error', 'shard drain failed', { shard: index, error: String(err) });
+  }
+  toMain({ type: 'drained' });
+  adminPort.close();
+  main.close();
+}
+
+toMain({ type: 'ready' });
