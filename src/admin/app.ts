@@ -1,6 +1,14 @@
 import uWS, { type HttpRequest, type TemplatedApp } from 'uWebSockets.js';
 import { ApiError } from '../http/errors.js';
-import { readJsonBody, type Res, sendError, sendJson } from '../http/respond.js';
+import { readJsonBody, type Res, sendError as sendErrorKeepAlive, sendJson as sendJsonKeepAlive } from '../http/respond.js';
+
+/**
+ * Admin answers close their connection. Admin traffic is light, and a worker thread that still holds
+ * a uWS socket when the process exits aborts Node (this uWS version cannot enumerate or close its
+ * HTTP connections), so the admin thread keeps none open between requests.
+ */
+const sendJson = (res: Res, status: number, body: string): void => sendJsonKeepAlive(res, status, body, true);
+const sendError = (res: Res, err: ApiError): void => sendErrorKeepAlive(res, err, true);
 import { campaignIdPattern } from '../router/validate.js';
 import { campaignToApi } from './campaign-schema.js';
 import type { Campaigns } from './campaigns.js';
@@ -87,7 +95,7 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
   });
 
   app.get('/healthz', (res: Res) => {
-    res.writeHeader('content-type', 'application/json').end('{"status":"ok"}');
+    res.writeHeader('content-type', 'application/json').end('{"status":"ok"}', true);
   });
 
   app.any('/*', (res: Res, req: HttpRequest) => {
@@ -96,11 +104,11 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
     const known = /^\/v1\/campaigns(\/[^/]+(\/status|\/breaker\/reset)?)?$/.test(url) || url === '/healthz';
     if (known) {
       res.writeStatus('405 Method Not Allowed').writeHeader('content-type', 'application/json');
-      res.end(JSON.stringify(new ApiError('METHOD_NOT_ALLOWED', `${method} is not supported on ${url}`)));
+      res.end(JSON.stringify(new ApiError('METHOD_NOT_ALLOWED', `${method} is not supported on ${url}`)), true);
       return;
     }
     res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json');
-    res.end(JSON.stringify(new ApiError('NOT_FOUND', `no route ${method} ${url.slice(0, 100)}`)));
+    res.end(JSON.stringify(new ApiError('NOT_FOUND', `no route ${method} ${url.slice(0, 100)}`)), true);
   });
   return app;
 }

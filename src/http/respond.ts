@@ -11,13 +11,12 @@ export interface Res extends HttpResponse {
   aborted?: boolean;
 }
 
-export function sendJson(res: Res, status: number, body: string, extra?: (r: Res) => void): void {
+export function sendJson(res: Res, status: number, body: string, closeConnection = false): void {
   if (res.aborted) return;
   res.cork(() => {
     if (status !== 200) res.writeStatus(statusLine(status));
     res.writeHeader('content-type', 'application/json');
-    if (extra !== undefined) extra(res);
-    res.end(body);
+    res.end(body, closeConnection);
   });
 }
 

@@ -1,14 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
  * Starts the real pacer (the compiled dist/src/main.js that `npm start` runs) in a child process on
  * free ports, and talks to it over real HTTP. `npm test` builds before it runs the tests.
  */
-export const root = fileURLToPath(new URL('../..', import.meta.url));
+function findRoot(): string {
+  let dir = fileURLToPath(new URL('.', import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+}
+export const root = findRoot();
 export const mainJs = join(root, 'dist/src/main.js');
 export const adminToken = 'test-admin-token-0123456789';
 
