@@ -1,0 +1,168 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { root, waitForLine } from './lib/process.js';
+import { writeTable } from './table.js';
+
+/**
+ * npm run bench:http [-- --duration S --tool wrk|autocannon --campaigns N --shards N --connections N
+ *                        --latency-connections N --store memory|embedded|redis]
+ *
+ * In one run, on this machine: a bare uWebSockets.js handler (bench/baseline.ts) and the pacer with
+ * N campaigns, each driven by the same load from a separate process. Peak throughput with the chosen
+ * tool, then the pacer's decision latency at half its peak rate (autocannon -R), and the baseline's
+ * at the same rate for comparison. Last line: one JSON object, also saved in bench/results/.
+ */
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    tool: { type: 'string' },
+    campaigns: { type: 'string', default: '1000' },
+    shards: { type: 'string' },
+    connections: { type: 'string', default: '64' },
+    'latency-connections': { type: 'string', default: '8' },
+    store: { type: 'string', default: 'memory' },
+  },
+});
+const duration = Number(values.duration);
+const campaigns = Number(values.campaigns);
+const connections = Number(values.connections);
+// A rate-limited autocannon with 64 connections cannot sustain 40k req/s on this machine and then
+// measures its own queueing; the latency runs use fewer keep-alive connections (both servers alike).
+const latencyConnections = Number(values['latency-connections']);
+const haveWrk = spawnSync('wrk', ['--version']).error === undefined;
+const tool = values.tool ?? (haveWrk ? 'wrk' : 'autocannon');
+if (tool !== 'wrk' && tool !== 'autocannon') throw new Error('--tool must be wrk or autocannon');
+if (tool === 'wrk' && !haveWrk) throw new Error('wrk is not installed (apt-get install wrk), or use --tool autocannon');
+const shards = values.shards === undefined ? availableParallelism() : Number(values.shards);
+
+interface Load {
+  tool: string;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+  requests: number;
+}
+
+function load(url: string, opts: { tool: string; duration: number; rate?: number }): Load {
+  const conns = opts.rate === undefined ? connections : latencyConnections;
+  const args = [join(root, 'dist/bench/lib/load.js'), '--tool', opts.tool, '--url', url, '--duration', String(opts.duration),
+    '--connections', String(conns), '--campaigns', String(campaigns)];
+  if (opts.rate !== undefined) args.push('--rate', String(Math.round(opts.rate)));
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`load generator failed: ${r.stderr}`);
+  const lines = r.stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as Load;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function startBaseline(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [join(root, 'dist/bench/baseline.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await waitForLine(child.stdout!, (l) => l.startsWith('{"port"'), 10_000);
+  return { child, url: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}` };
+}
+
+async function startPacer(): Promise<{ child: ChildProcess; url: string; adminUrl: string; dataDir: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'pacer-bench-'));
+  const token = 'bench-admin-token-0123456789';
+  const child = spawn(process.execPath, [join(root, 'dist/src/main.js')], {
+    env: {
+      ...process.env,
+      PACER_HOST: '127.0.0.1',
+      PACER_PORT: '0',
+      PACER_ADMIN_PORT: '0',
+      PACER_SHARDS: String(shards),
+      PACER_DATA_DIR: dataDir,
+      PACER_ADMIN_TOKEN: token,
+      PACER_STORE: values.store!,
+      PACER_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
+  const line = await waitForLine(child.stdout!, (l) => l.startsWith('pacer ready:'), 60_000);
+  const m = /http:\/\/[^:]+:(\d+) \(admin :(\d+)\)/.exec(line)!;
+  const url = `http://127.0.0.1:${m[1]}`;
+  const adminUrl = `http://127.0.0.1:${m[2]}`;
+  // The campaigns the load cycles through: EVEN with a budget the load cannot exhaust in the run.
+  const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  for (let i = 0; i < campaigns; i += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, campaigns - i) }, (_, k) =>
+        fetch(`${adminUrl}/v1/campaigns`, {
+          method: 'POST',
+          headers: auth,
+          body: JSON.stringify({ id: `bench-${i + k}`, dailyBudgetMicros: 1_000_000_000_000, strategy: 'EVEN' }),
+        }).then(async (r) => {
+          if (r.status !== 201 && r.status !== 200) throw new Error(`create failed: ${r.status} ${await r.text()}`);
+        }),
+      ),
+    );
+  }
+  return { child, url, adminUrl, dataDir };
+}
+
+const uwsNative = spawnSync(process.execPath, ['-e', "import('uWebSockets.js').then(m => process.stdout.write(String(typeof m.default.getParts === 'function')))"], {
+  cwd: root,
+  encoding: 'utf8',
+}).stdout === 'true';
+if (!uwsNative) process.stderr.write('warning: uWebSockets.js is not running natively; these figures are not this project\'s\n');
+
+process.stderr.write(`bench:http — ${tool}, ${duration}s per run, ${connections} connections, ${campaigns} campaigns, ${shards} shards\n`);
+
+const baseline = await startBaseline();
+load(baseline.url, { tool, duration: 2 });
+const basePeak = load(baseline.url, { tool, duration });
+process.stderr.write(`baseline peak: ${basePeak.rps.toFixed(0)} req/s\n`);
+
+const pacer = await startPacer();
+load(pacer.url, { tool, duration: 2 });
+const pacerPeak = load(pacer.url, { tool, duration });
+process.stderr.write(`pacer peak: ${pacerPeak.rps.toFixed(0)} req/s (non-2xx ${pacerPeak.non2xx}, errors ${pacerPeak.errors})\n`);
+const halfRate = pacerPeak.rps / 2;
+const pacerHalf = load(pacer.url, { tool: 'autocannon', duration, rate: halfRate });
+process.stderr.write(`pacer at ${halfRate.toFixed(0)} req/s: p50 ${pacerHalf.p50Ms} ms, p99 ${pacerHalf.p99Ms} ms\n`);
+const baseHalf = load(baseline.url, { tool: 'autocannon', duration, rate: halfRate });
+process.stderr.write(`baseline at ${halfRate.toFixed(0)} req/s: p50 ${baseHalf.p50Ms} ms, p99 ${baseHalf.p99Ms} ms\n`);
+await stop(baseline.child);
+await stop(pacer.child);
+rmSync(pacer.dataDir, { recursive: true, force: true });
+
+const result = {
+  tool,
+  baselineRps: Math.round(basePeak.rps),
+  pacerRps: Math.round(pacerPeak.rps),
+  ratio: Math.round((pacerPeak.rps / basePeak.rps) * 1000) / 1000,
+  pacerP50Ms: pacerHalf.p50Ms,
+  pacerP99Ms: pacerHalf.p99Ms,
+  campaigns,
+  shards,
+  uwsNative,
+  halfRate: Math.round(halfRate),
+  achievedHalfRate: Math.round(pacerHalf.rps),
+  baselineP50MsAtHalfRate: baseHalf.p50Ms,
+  baselineP99MsAtHalfRate: baseHalf.p99Ms,
+  pacerNon2xx: pacerPeak.non2xx + pacerHalf.non2xx,
+  pacerErrors: pacerPeak.errors + pacerHalf.errors,
+  store: values.store,
+  durationS: duration,
+  connections,
+  latencyConnections,
+  cpus: `${cpus().length}× ${cpus()[0]?.model ?? 'unknown'}`,
+  node: process.version,
+  date: new Date().toISOString(),
+};
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+writeFileSync(join(root, 'bench/results', `http-${result.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(result, null, 2) + '\n');
+writeTable();
+process.stdout.write(JSON.stringify(result) + '\n');

@@ -1,0 +1,32 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+
+/** The project root (the folder with package.json), from src or dist alike. */
+function findRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+}
+export const root = findRoot();
+
+/** Resolves with the first line of a stream that satisfies `match`. */
+export function waitForLine(stream: Readable, match: (line: string) => boolean, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`no matching line within ${timeoutMs} ms; saw:\n${buf}`)), timeoutMs);
+    const onData = (d: Buffer): void => {
+      buf += d.toString();
+      for (const line of buf.split('\n')) {
+        if (match(line)) {
+          clearTimeout(timer);
+          stream.off('data', onData);
+          resolve(line);
+          return;
+        }
+      }
+    };
+    stream.on('data', onData);
+  });
+}
