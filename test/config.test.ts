@@ -1,0 +1,53 @@
+import t from 'tap';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { fnv1a, shardOf } from '../src/hash.js';
+
+t.test('defaults need no environment at all', async (t) => {
+  const c = loadConfig({});
+  t.equal(c.port, 8080);
+  t.equal(c.adminPort, 9090);
+  t.equal(c.store, 'embedded');
+  t.ok(c.shards >= 1);
+  t.equal(c.adminToken, null);
+  t.equal(c.reservationTtlMs, 60_000);
+});
+
+t.test('a bad value stops the start with a message naming the variable', async (t) => {
+  const bad: [Record<string, string>, RegExp][] = [
+    [{ PACER_PORT: 'eighty' }, /PACER_PORT must be an integer/],
+    [{ PACER_PORT: '70000' }, /PACER_PORT/],
+    [{ PACER_SHARDS: '0' }, /PACER_SHARDS/],
+    [{ PACER_PORT: '9000', PACER_ADMIN_PORT: '9000' }, /both 9000/],
+    [{ PACER_ADMIN_TOKEN: 'short' }, /PACER_ADMIN_TOKEN must be at least 16/],
+    [{ PACER_STORE: 'mongo' }, /PACER_STORE must be/],
+    [{ PACER_STORE: 'redis' }, /needs PACER_REDIS_URL/],
+    [{ PACER_REDIS_URL: 'localhost:6379' }, /redis:\/\//],
+    [{ PACER_DATABASE_URL: 'mysql://x' }, /postgres:\/\//],
+    [{ PACER_RESERVATION_TTL_MS: '10' }, /PACER_RESERVATION_TTL_MS/],
+    [{ PACER_COUNTER_TTL_SECONDS: '3600' }, /48-hour dedupe window/],
+  ];
+  for (const [env, message] of bad) {
+    t.throws(() => loadConfig(env), message, JSON.stringify(env));
+    t.throws(() => loadConfig(env), ConfigError);
+  }
+});
+
+t.test('a Redis URL selects the Redis store unless PACER_STORE says otherwise', async (t) => {
+  t.equal(loadConfig({ PACER_REDIS_URL: 'redis://127.0.0.1:6379' }).store, 'redis');
+  t.equal(loadConfig({ PACER_REDIS_URL: 'redis://127.0.0.1:6379', PACER_STORE: 'memory' }).store, 'memory');
+});
+
+t.test('each start gets a new instance ID for its batch IDs', async (t) => {
+  t.not(loadConfig({}).instanceId, loadConfig({}).instanceId);
+});
+
+t.test('the shard hash is stable and spreads similar IDs evenly', async (t) => {
+  // Reference values of 32-bit FNV-1a: the hash must never change, or campaigns would move.
+  t.equal(fnv1a(''), 0x811c9dc5);
+  t.equal(fnv1a('a'), 0xe40c292c);
+  t.equal(fnv1a('foobar'), 0xbf9cf968);
+  const shards = 4;
+  const counts = new Array<number>(shards).fill(0);
+  for (let i = 0; i < 40_000; i++) counts[shardOf(`c${i}`, shards)]!++;
+  for (const n of counts) t.ok(Math.abs(n - 10_000) < 600, `a shard got ${n} of 40,000 (even share 10,000)`);
+});
