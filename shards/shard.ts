@@ -45,7 +45,7 @@ export class Shard {
   private readonly expiries = new ExpiryQueue();
   private readonly reader = new OpReader();
   private readonly writer = new ResultWriter();
-  private readonly lateWriter = new ResultWriter();
+  private readonly lateWriter = new ResultWriter(true);
   private readonly loading = new Map<string, Promise<void>>();
   private readonly hooks: CampaignHooks;
 

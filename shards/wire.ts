@@ -15,7 +15,8 @@
  *   RELEASE body := str requestId
  *   str     := u8 length, bytes
  *
- *   results := u32 count, result*
+ *   results := u32 header (bit 31: late, bits 0-30: count), result*
+ *              late = spend acknowledgements sent after their flush, not the reply to a batch
  *   DECIDE  result := u8 kind, u32 slot, u8 reason, u8 flags, f32 throttle, f32 pacingIndex
  *   SPEND   result := u8 kind, u32 slot, u8 status, u8 flags
  *   RELEASE result := u8 kind, u32 slot, u8 status
@@ -55,9 +56,12 @@ class GrowableBuffer {
     this.off += 1 + len;
   }
 
+  /** Bit 31 of the header: set on result batches that are not the reply to an op batch. */
+  protected headerFlags = 0;
+
   /** Copies the batch into an exactly sized ArrayBuffer (safe to transfer) and resets. */
   take(): ArrayBuffer {
-    this.buf.writeUInt32LE(this.n, 0);
+    this.buf.writeUInt32LE((this.n | this.headerFlags) >>> 0, 0);
     const out = new ArrayBuffer(this.off);
     new Uint8Array(out).set(this.buf.subarray(0, this.off));
     this.off = 4;
@@ -172,6 +176,12 @@ export class OpReader {
 }
 
 export class ResultWriter extends GrowableBuffer {
+  /** `late`: this writer's batches carry results that complete after their op batch was answered. */
+  constructor(late = false) {
+    super();
+    this.headerFlags = late ? 0x8000_0000 : 0;
+  }
+
   decide(slot: number, reason: number, flags: number, throttle: number, pacingIndex: number): void {
     this.ensure(15);
     const b = this.buf;
@@ -216,12 +226,16 @@ export class ResultReader {
   throttle = 0;
   pacingIndex = 0;
   remaining = 0;
+  /** The batch holds late results (spend acknowledgements), not the reply to an op batch. */
+  late = false;
   private buf: Buffer = Buffer.alloc(0);
   private off = 0;
 
   reset(data: ArrayBuffer): this {
     this.buf = Buffer.from(data);
-    this.remaining = this.buf.readUInt32LE(0);
+    const header = this.buf.readUInt32LE(0);
+    this.late = (header & 0x8000_0000) !== 0;
+    this.remaining = header & 0x7fff_ffff;
     this.off = 4;
     return this;
   }

@@ -11,8 +11,11 @@ export interface ResultSink {
 
 /**
  * The router's side of the router-to-shard messaging. Operations for a shard accumulate in its
- * OpWriter during one event-loop turn and leave as one transferred ArrayBuffer at setImmediate, so a
- * thread hop costs one postMessage per shard per turn, however many requests the turn brought.
+ * OpWriter and leave as one transferred ArrayBuffer: at setImmediate (the end of the event-loop
+ * turn that brought them), or, while the shard still works on the previous batch, as soon as its
+ * reply arrives. One batch per shard in flight makes batches grow with load (group commit) at the
+ * cost of at most one shard round trip of waiting, so a thread hop costs one postMessage per shard
+ * per batch however many requests the batch holds.
  *
  * Every operation holds a slot until its result returns; a shard has at most inFlightMax slots, so
  * memory stays bounded and a saturated shard is answered 503 at once instead of queueing.
@@ -20,6 +23,8 @@ export interface ResultSink {
 export class Dispatcher {
   private readonly writers: OpWriter[];
   private readonly inFlight: Int32Array;
+  /** The shard has an op batch it has not replied to yet. */
+  private readonly awaitingReply: Uint8Array;
   private readonly reader = new ResultReader();
   private sinks: (ResultSink | undefined)[] = [];
   private indices: number[] = [];
@@ -34,6 +39,7 @@ export class Dispatcher {
   ) {
     this.writers = workers.map(() => new OpWriter());
     this.inFlight = new Int32Array(workers.length);
+    this.awaitingReply = new Uint8Array(workers.length);
   }
 
   get shards(): number {
@@ -97,17 +103,24 @@ export class Dispatcher {
 
   private flush(): void {
     this.scheduled = false;
-    for (let i = 0; i < this.writers.length; i++) {
-      const w = this.writers[i]!;
-      if (w.count === 0) continue;
-      const buf = w.take();
-      this.workers[i]!.postMessage(buf, [buf]);
-    }
+    for (let i = 0; i < this.writers.length; i++) if (this.awaitingReply[i] === 0) this.post(i);
+  }
+
+  private post(shard: number): void {
+    const w = this.writers[shard]!;
+    if (w.count === 0) return;
+    const buf = w.take();
+    this.awaitingReply[shard] = 1;
+    this.workers[shard]!.postMessage(buf, [buf]);
   }
 
   /** Delivers a batch of results from a shard to the sinks that wait for them. */
   onResults(shard: number, data: ArrayBuffer): void {
     const r = this.reader.reset(data);
+    if (!r.late) {
+      this.awaitingReply[shard] = 0;
+      this.post(shard);
+    }
     while (r.next()) {
       const s = r.slot;
       const sink = this.sinks[s];
@@ -120,6 +133,7 @@ export class Dispatcher {
 
   /** A shard stopped: every operation waiting on it fails. */
   failShard(shard: number): void {
+    this.awaitingReply[shard] = 0;
     for (let s = 0; s < this.sinks.length; s++) {
       const sink = this.sinks[s];
       if (sink === undefined || this.shardOfSlot[s] !== shard) continue;
