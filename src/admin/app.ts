@@ -1,6 +1,6 @@
 import uWS, { type HttpRequest, type TemplatedApp } from 'uWebSockets.js';
-import { ApiError } from '../http/errors.js';
-import { readJsonBody, type Res, sendError, sendJson } from '../http/respond.js';
+import { ApiError, statusLine } from '../http/errors.js';
+import { readJsonBody, type Res, sendError as sendErrorKeepAlive } from '../http/respond.js';
 import { campaignIdPattern } from '../router/validate.js';
 import { campaignToApi } from './campaign-schema.js';
 import type { Campaigns } from './campaigns.js';
@@ -9,6 +9,24 @@ import { checkBearer } from './token.js';
 const adminBodyBytesMax = 256 * 1024;
 /** One history request spans at most a week of minutes (about 10k rows per campaign). */
 const historyRangeMsMax = 7 * 86_400_000;
+
+/*
+ * The admin API closes the connection after every answer. It serves a handful of requests, and an
+ * idle kept-alive connection keeps a socket open in the admin thread, which makes Node abort the
+ * process when the thread is torn down at shutdown (uv_loop_close with open handles).
+ */
+function sendJson(res: Res, status: number, body: string): void {
+  if (res.aborted) return;
+  res.cork(() => {
+    if (status !== 200) res.writeStatus(statusLine(status));
+    res.writeHeader('content-type', 'application/json');
+    res.end(body, true);
+  });
+}
+
+function sendError(res: Res, err: ApiError): void {
+  sendErrorKeepAlive(res, err, true);
+}
 
 function timeParam(query: URLSearchParams, name: string, fallback: number): number {
   const raw = query.get(name);
@@ -117,7 +135,7 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
   });
 
   app.get('/healthz', (res: Res) => {
-    res.writeHeader('content-type', 'application/json').end('{"status":"ok"}');
+    res.writeHeader('content-type', 'application/json').end('{"status":"ok"}', true);
   });
 
   app.any('/*', (res: Res, req: HttpRequest) => {
@@ -126,11 +144,11 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
     const known = /^\/v1\/campaigns(\/[^/]+(\/status|\/breaker\/reset|\/budget-changes|\/history)?)?$/.test(url) || url === '/healthz';
     if (known) {
       res.writeStatus('405 Method Not Allowed').writeHeader('content-type', 'application/json');
-      res.end(JSON.stringify(new ApiError('METHOD_NOT_ALLOWED', `${method} is not supported on ${url}`)));
+      res.end(JSON.stringify(new ApiError('METHOD_NOT_ALLOWED', `${method} is not supported on ${url}`)), true);
       return;
     }
     res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json');
-    res.end(JSON.stringify(new ApiError('NOT_FOUND', `no route ${method} ${url.slice(0, 100)}`)));
+    res.end(JSON.stringify(new ApiError('NOT_FOUND', `no route ${method} ${url.slice(0, 100)}`)), true);
   });
   return app;
 }
