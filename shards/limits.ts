@@ -62,7 +62,7 @@ export const limits = {
   dedupeBuckets: 3,
   /** Redis: per-day settled totals of a campaign (lifetime budgets) outlive flights of a year. */
   lifetimeDaysTtlSeconds: 400 * 86_400,
-  /** How often the admin asks the shards for their summaries and writes the minute history. */
+  /** default: how often the admin asks the shards for their summaries and writes the minute history. */
   historyFlushMs: 10_000,
   /** History rows the admin holds while PostgreSQL is down; the oldest are dropped past it. */
   historyBufferRowsMax: 100_000,

@@ -28,6 +28,8 @@ export interface PacerConfig {
   counterTtlSeconds: number;
   /** Per-minute history is kept this many days. */
   historyRetentionDays: number;
+  /** How often the admin collects the shards' summaries and writes the minute history. */
+  historyFlushMs: number;
   /** Unique per process start: prefixes batch IDs so that they never repeat across restarts. */
   instanceId: string;
 }
@@ -102,6 +104,8 @@ export function loadConfig(env: Env = process.env): PacerConfig {
     counterTtlSeconds: int(env, 'PACER_COUNTER_TTL_SECONDS', 3 * 86_400, 2 * 86_400, 400 * 86_400,
       'daily counters and event IDs must outlive the 48-hour dedupe window'),
     historyRetentionDays: int(env, 'PACER_HISTORY_RETENTION_DAYS', 90, 1, 3650, 'minute history grows with it'),
+    historyFlushMs: int(env, 'PACER_HISTORY_FLUSH_MS', limits.historyFlushMs, 100, 60_000,
+      'history rows are written this often; shorter costs more database round trips'),
     instanceId: `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`,
   };
 }

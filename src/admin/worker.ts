@@ -177,7 +177,7 @@ try {
   toMain({ type: 'fatal', message: `loading campaigns failed: ${(err as Error).message}` });
 }
 
-const historyTimer = setInterval(() => void history?.tick(), limits.historyFlushMs);
+const historyTimer = setInterval(() => void history?.tick(), config.historyFlushMs);
 async function sweep(): Promise<void> {
   try {
     await configStore.prune(config.historyRetentionDays, Date.now());
