@@ -169,12 +169,17 @@ app.listen(config.host, config.adminPort, (sock) => {
   toMain({ type: 'listening', port: uWS.us_socket_local_port(sock as unknown as uWS.us_socket) });
 });
 
-try {
-  await replaySpools();
-  await campaigns.start();
-  toMain({ type: 'ready', campaigns: campaigns.size });
-} catch (err) {
-  toMain({ type: 'fatal', message: `loading campaigns failed: ${(err as Error).message}` });
+await replaySpools();
+for (let attempt = 1; ; attempt++) {
+  try {
+    await campaigns.start();
+    toMain({ type: 'ready', campaigns: campaigns.size });
+    break;
+  } catch (err) {
+    // Reading the catalogue failed (the database went away since it was opened): try again.
+    if (attempt === 1) log('warn', 'loading campaigns failed; retrying', { error: (err as Error).message });
+    await sleep(Math.min(250 * attempt, 2_000));
+  }
 }
 
 const historyTimer = setInterval(() => void history?.tick(), config.historyFlushMs);
