@@ -170,7 +170,12 @@ export class ResilientCounterStore implements CounterStore {
 
   /** Sends spooled batches to the store in order; closes the breaker when none is left. */
   private async replay(): Promise<void> {
-    if (this.replaying || this.closed) return;
+    if (this.closed) return;
+    if (this.replaying) {
+      // The previous replay is still finishing (removing its file) while a new outage began.
+      this.scheduleReplay();
+      return;
+    }
     this.replaying = true;
     try {
       for (;;) {
@@ -180,12 +185,15 @@ export class ResilientCounterStore implements CounterStore {
             await new Promise((r) => setImmediate(r));
             continue;
           }
-          await this.spool.remove();
+          // Everything spooled reached the store and no append is under way: close the breaker
+          // now, synchronously, so the next batch goes to the store, not to a file being removed.
+          // (The removal is queued behind any append anyway: SpoolWriter serialises its file work.)
+          this.state = 'direct';
           this.replayOffset = 0;
           this.spooled.clear();
-          this.state = 'direct';
           log('info', 'counter store back: spool replayed', { who: this.options.label, store: this.inner.kind });
           this.options.onDegraded(false, '');
+          await this.spool.remove();
           return;
         }
         // The offset advances past each record as soon as the store applied it, so a record is

@@ -54,9 +54,22 @@ export class SpoolWriter {
   /** Bytes written (the file's length). */
   size = 0;
 
+  /** File operations run one after another: an append never races a read or the file's removal. */
+  private queue: Promise<unknown> = Promise.resolve();
+
   constructor(readonly path: string) {}
 
-  async append(record: SpoolRecord): Promise<void> {
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(fn, fn);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  append(record: SpoolRecord): Promise<void> {
+    return this.serial(() => this.appendNow(record));
+  }
+
+  private async appendNow(record: SpoolRecord): Promise<void> {
     if (this.fh === null) {
       mkdirSync(join(this.path, '..'), { recursive: true });
       this.fh = await open(this.path, 'a+');
@@ -80,7 +93,11 @@ export class SpoolWriter {
   }
 
   /** Reads whole records from offset, up to about maxBytes; ends[i] is the file offset past record i. */
-  async read(offset: number, maxBytes: number): Promise<{ records: SpoolRecord[]; ends: number[] }> {
+  read(offset: number, maxBytes: number): Promise<{ records: SpoolRecord[]; ends: number[] }> {
+    return this.serial(() => this.readNow(offset, maxBytes));
+  }
+
+  private async readNow(offset: number, maxBytes: number): Promise<{ records: SpoolRecord[]; ends: number[] }> {
     if (this.fh === null || offset >= this.size) return { records: [], ends: [] };
     let len = Math.min(maxBytes, this.size - offset);
     for (;;) {
@@ -94,20 +111,24 @@ export class SpoolWriter {
   }
 
   /** Removes the file once everything in it reached the store. */
-  async remove(): Promise<void> {
-    const fh = this.fh;
-    this.fh = null;
-    this.size = 0;
-    if (fh !== null) await fh.close();
-    await unlink(this.path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
+  remove(): Promise<void> {
+    return this.serial(async () => {
+      const fh = this.fh;
+      this.fh = null;
+      this.size = 0;
+      if (fh !== null) await fh.close();
+      await unlink(this.path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
     });
   }
 
-  async close(): Promise<void> {
-    const fh = this.fh;
-    this.fh = null;
-    if (fh !== null) await fh.close();
+  close(): Promise<void> {
+    return this.serial(async () => {
+      const fh = this.fh;
+      this.fh = null;
+      if (fh !== null) await fh.close();
+    });
   }
 }
 

@@ -91,6 +91,7 @@ t.test('spend is acknowledged from the spool while the store is down, and reache
   flaky.mode = 'up';
   await until(() => !store.spooling);
   t.equal(degraded.at(-1)?.[0], false, 'recovery is reported');
+  await until(() => !existsSync(spoolPath));
   t.notOk(existsSync(spoolPath), 'the replayed spool is deleted');
   t.same(late, [['c1', '2025-03-10', 100]], 'the resent old event is taken back out of memory');
   t.equal(flaky.inner.settledOf('c1', '2025-03-10'), 160, 'the store holds each distinct event once');
@@ -153,4 +154,27 @@ t.test('spools left by a crashed run are replayed in order, a torn last line ign
   writeFileSync(old, JSON.stringify({ b: b1, a: '1' }) + '\n');
   await replayLeftovers(leftoverSpools(dir, 'zzz'), (b) => store.apply(b));
   t.equal(store.settledOf('c1', '2025-03-10'), 15, 'a spool replayed again counts nothing twice');
+});
+
+t.test('outages that start and end in quick succession lose no spooled batch', async (t) => {
+  const { flaky, store } = setup(t, { probeIntervalMs: 2 });
+  let expected = 0;
+  let n = 0;
+  for (let round = 0; round < 40; round++) {
+    flaky.mode = round % 2 === 0 ? 'down' : 'up';
+    // Several batches at once (more than the flusher sends) widen the windows a race needs.
+    const applies = [];
+    for (let k = 0; k < 5; k++) {
+      const amount = 1 + ((round * 7 + k) % 13);
+      expected += amount;
+      applies.push(store.apply(batch([[`q${n++}`, amount]])));
+      await new Promise((r) => setTimeout(r, k % 3));
+    }
+    for (const o of await Promise.all(applies)) t.same(o, [[true]]);
+    await new Promise((r) => setTimeout(r, round % 5));
+  }
+  flaky.mode = 'up';
+  await until(() => !store.spooling);
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(flaky.inner.settledOf('c1', '2025-03-10'), expected, 'every acknowledged event reached the store');
 });
