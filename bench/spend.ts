@@ -2,7 +2,7 @@ import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -114,6 +114,8 @@ async function adminPost(adminUrl: string, path: string, body: unknown): Promise
 }
 
 async function main(): Promise<void> {
+  // The machine is shared: the load average before and after says how much else was running.
+  const loadBefore = Math.round(loadavg()[0]! * 100) / 100;
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-spend-'));
   const prefix = `bench-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const redis = outageMs > 0 ? await ownRedis() : null;
@@ -245,6 +247,8 @@ async function main(): Promise<void> {
     uwsNative: ready.uwsNative,
     node: process.version,
     cpus: cpus().length,
+    loadAvg1mBefore: loadBefore,
+    loadAvg1mAfter: Math.round(loadavg()[0]! * 100) / 100,
   };
   const o = result.outage;
   process.stdout.write(
@@ -291,9 +295,9 @@ export function writeSpendTable(): void {
   const steady = rows.filter((r) => r.outage === null);
   const outage = rows.filter((r) => r.outage !== null);
   const t1 = [
-    '| date (UTC) | store | config | rate/s | achieved/s | s | shards | campaigns | ack p50 ms | ack p99 ms | ack p99.9 ms | ack max ms | errors | totals exact |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...steady.map((r) => `| ${String(r.date).slice(0, 16).replace('T', ' ')} | ${r.store} | ${r.config} | ${r.rate} | ${r.achievedRate} | ${r.durationS} | ${r.shards} | ${r.campaigns} | ${cell(r.ackP50Ms)} | ${cell(r.ackP99Ms)} | ${cell(r.ackP999Ms)} | ${cell(r.ackMaxMs)} | ${r.errors} | ${cell(r.totalsExact)} |`),
+    '| date (UTC) | store | config | rate/s | achieved/s | s | shards | campaigns | ack p50 ms | ack p99 ms | ack p99.9 ms | ack max ms | errors | totals exact | load avg before/after |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...steady.map((r) => `| ${String(r.date).slice(0, 16).replace('T', ' ')} | ${r.store} | ${r.config} | ${r.rate} | ${r.achievedRate} | ${r.durationS} | ${r.shards} | ${r.campaigns} | ${cell(r.ackP50Ms)} | ${cell(r.ackP99Ms)} | ${cell(r.ackP999Ms)} | ${cell(r.ackMaxMs)} | ${r.errors} | ${cell(r.totalsExact)} | ${cell(r.loadAvg1mBefore)} / ${cell(r.loadAvg1mAfter)} |`),
   ].join('\n');
   const t2 = [
     '| date (UTC) | rate/s | outage ms | degraded seen | before: ack p99 ms | during: ack p50 ms | during: ack p99 ms | during: ack max ms | during: decide p99 ms | after: ack p99 ms | errors | totals exact |',

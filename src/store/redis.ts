@@ -47,30 +47,42 @@ local ttl = tonumber(ARGV[2])
 local daysTtl = tonumber(ARGV[3])
 local nDays = tonumber(ARGV[5])
 local dayNames = {}
+local dayTotals = {}
 local p = 6
-for j = 1, nDays do dayNames[j] = ARGV[p]; p = p + 1 end
+for j = 1, nDays do dayNames[j] = ARGV[p]; dayTotals[j] = 0; p = p + 1 end
 local n = tonumber(ARGV[p]); p = p + 1
+-- Older buckets that do not exist (a new campaign, a quiet day) need no lookup per event.
+local old1 = redis.call('EXISTS', KEYS[4]) == 1
+local old2 = redis.call('EXISTS', KEYS[5]) == 1
 local out = {}
-local touched = {}
 for i = 1, n do
-  local id, amount, req, j = ARGV[p], ARGV[p + 1], ARGV[p + 2], tonumber(ARGV[p + 3])
+  local id, amount, req, j = ARGV[p], tonumber(ARGV[p + 1]), ARGV[p + 2], tonumber(ARGV[p + 3])
   p = p + 4
   local seen = redis.call('HGET', KEYS[3], id)
-  if not seen then seen = redis.call('HGET', KEYS[4], id) end
-  if not seen then seen = redis.call('HGET', KEYS[5], id) end
+  if not seen and old1 then seen = redis.call('HGET', KEYS[4], id) end
+  if not seen and old2 then seen = redis.call('HGET', KEYS[5], id) end
   if seen then
     if seen == batch then out[i] = '1' else out[i] = '0' end
   else
     redis.call('HSET', KEYS[3], id, batch)
-    redis.call('INCRBY', KEYS[5 + j], amount)
-    redis.call('HINCRBY', KEYS[2], dayNames[j], amount)
-    touched[j] = true
+    dayTotals[j] = dayTotals[j] + amount
     out[i] = '1'
   end
   if req ~= '' then redis.call('HDEL', KEYS[1], req) end
 end
-for j, _ in pairs(touched) do redis.call('EXPIRE', KEYS[5 + j], ttl) end
-if next(touched) ~= nil then redis.call('EXPIRE', KEYS[2], daysTtl) end
+-- Amounts are integers below 2^53 and so are their sums (the caller checks): exact in a Lua
+-- number, and written with %d so that no exponent notation reaches INCRBY.
+local touched = false
+for j = 1, nDays do
+  if dayTotals[j] > 0 then
+    local total = string.format('%d', dayTotals[j])
+    redis.call('INCRBY', KEYS[5 + j], total)
+    redis.call('EXPIRE', KEYS[5 + j], ttl)
+    redis.call('HINCRBY', KEYS[2], dayNames[j], total)
+    touched = true
+  end
+end
+if touched then redis.call('EXPIRE', KEYS[2], daysTtl) end
 if n > 0 then redis.call('PEXPIREAT', KEYS[3], ARGV[4]) end
 local nu = tonumber(ARGV[p]); p = p + 1
 for i = 1, nu do redis.call('HSET', KEYS[1], ARGV[p], ARGV[p + 1]); p = p + 2 end
@@ -191,7 +203,13 @@ export class RedisCounterStore implements CounterStore {
       ...dayIndex.keys(),
       c.events.length,
     ];
-    for (const e of c.events) argv.push(e.eventId, e.amountMicros, e.requestId, dayIndex.get(e.day)!);
+    let sum = 0;
+    for (const e of c.events) {
+      argv.push(e.eventId, e.amountMicros, e.requestId, dayIndex.get(e.day)!);
+      sum += e.amountMicros;
+    }
+    // The script adds a day's amounts in a Lua number: exact while the sum is a safe integer.
+    if (!Number.isSafeInteger(sum)) throw new RangeError(`batch amounts of ${c.campaignId} sum past 2^53`);
     argv.push(c.upserts.length);
     for (const r of c.upserts) argv.push(r.requestId, `${r.amountMicros}:${r.expiresAtMs}`);
     argv.push(c.deletes.length, ...c.deletes);

@@ -99,6 +99,12 @@ function contract(name: string, open: () => Promise<{ store: CounterStore; done:
       t.equal((await store.load(cl, '2025-03-10', null)).lifetimeSettledMicros, 0, 'no flight, no lifetime');
     });
 
+    await t.test('large amounts stay exact (integer micros up to 2^53)', async (t) => {
+      const big = 2 ** 51 + 12_345;
+      await store.apply(batch(t0, delta(`${c}-big`, '2025-03-10', { events: [ev('x1', big), ev('x2', big + 1)] })));
+      t.equal((await store.load(`${c}-big`, '2025-03-10', null)).settledMicros, 2 * big + 1);
+    });
+
     await t.test('a campaign never seen loads as zero', async (t) => {
       t.same(await store.load(`${c}-none`, '2025-03-10', '2025-03-01'), { settledMicros: 0, lifetimeSettledMicros: 0, reservations: [] });
     });
