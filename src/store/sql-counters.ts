@@ -5,7 +5,7 @@ import { int, type Sql } from './sql.js';
 /**
  * Real-time counters in SQL tables (migrations/0002_counters.sql): the embedded store's counters,
  * in the embedded database the admin thread owns (or in PostgreSQL when PACER_DATABASE_URL is set
- * and PACER_REDIS_URL is not). A batch is one transaction. As in Redis, an event row records the
+ * and PACER_REDIS_URL is not). A batch is one statement, so one transaction. As in Redis, an event row records the
  * batch that applied it, so a batch retried under its ID gets the same answer and is counted once.
  */
 export class SqlCounterStore implements CounterStore {
@@ -23,59 +23,50 @@ export class SqlCounterStore implements CounterStore {
       for (const q of c.deletes) deletes.push({ c: c.campaignId, q });
       for (const r of c.upserts) upserts.push({ c: c.campaignId, q: r.requestId, a: r.amountMicros, x: r.expiresAtMs });
     });
-    const applied = await this.sql.transaction(async (tx) => {
-      const hits = new Set<number>();
-      if (events.length > 0) {
-        const input = JSON.stringify(events);
-        // Insert the unseen events and add, per campaign and day, the amounts of those inserted now.
-        await tx.query(
-          `WITH input AS (
-             SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(i integer, c text, e text, a bigint, d date)
-           ), ins AS (
-             INSERT INTO counter_events (campaign_id, event_id, batch_id, seen_at)
-             SELECT c, e, $2, now() FROM input
-             ON CONFLICT (campaign_id, event_id) DO NOTHING
-             RETURNING campaign_id, event_id
-           ), sums AS (
-             SELECT input.c, input.d, sum(input.a)::bigint AS a
-             FROM input JOIN ins ON ins.campaign_id = input.c AND ins.event_id = input.e
-             GROUP BY input.c, input.d
-           )
-           INSERT INTO counter_days (campaign_id, day, settled_micros, updated_at)
-           SELECT c, d, a, now() FROM sums
-           ON CONFLICT (campaign_id, day)
-           DO UPDATE SET settled_micros = counter_days.settled_micros + excluded.settled_micros,
-                         updated_at = excluded.updated_at`,
-          [input, batch.batchId],
-        );
-        // Applied: recorded by this batch, now or by an earlier attempt of it.
-        const rows = await tx.query<{ i: number }>(
-          `SELECT input.i FROM jsonb_to_recordset($1::jsonb) AS input(i integer, c text, e text)
-           JOIN counter_events ce ON ce.campaign_id = input.c AND ce.event_id = input.e
-           WHERE ce.batch_id = $2`,
-          [input, batch.batchId],
-        );
-        for (const r of rows) hits.add(int(r.i, 'event index'));
-      }
-      if (deletes.length > 0) {
-        await tx.query(
-          `DELETE FROM counter_reservations r
-           USING jsonb_to_recordset($1::jsonb) AS x(c text, q text)
-           WHERE r.campaign_id = x.c AND r.request_id = x.q`,
-          [JSON.stringify(deletes)],
-        );
-      }
-      if (upserts.length > 0) {
-        await tx.query(
-          `INSERT INTO counter_reservations (campaign_id, request_id, amount_micros, expires_at_ms)
-           SELECT c, q, a, x FROM jsonb_to_recordset($1::jsonb) AS r(c text, q text, a bigint, x bigint)
-           ON CONFLICT (campaign_id, request_id)
-           DO UPDATE SET amount_micros = excluded.amount_micros, expires_at_ms = excluded.expires_at_ms`,
-          [JSON.stringify(upserts)],
-        );
-      }
-      return hits;
-    });
+    // One statement, so one implicit transaction and one round trip (PGlite pays per statement).
+    // Data-modifying CTEs all run to completion against the snapshot taken at its start: `ins`
+    // returns the events inserted now; `again` finds those a previous attempt of this same batch
+    // inserted (committed before this statement), which count as applied without adding again.
+    // Reservation deletes and upserts never name the same row (groupBatch folds them).
+    const rows = await this.sql.query<{ i: unknown }>(
+      `WITH input AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(i integer, c text, e text, a bigint, d date)
+       ), ins AS (
+         INSERT INTO counter_events (campaign_id, event_id, batch_id, seen_at)
+         SELECT c, e, $2, now() FROM input
+         ON CONFLICT (campaign_id, event_id) DO NOTHING
+         RETURNING campaign_id, event_id
+       ), hit AS (
+         SELECT input.i, input.c, input.d, input.a
+         FROM input JOIN ins ON ins.campaign_id = input.c AND ins.event_id = input.e
+       ), again AS (
+         SELECT input.i FROM input
+         JOIN counter_events ce ON ce.campaign_id = input.c AND ce.event_id = input.e
+         WHERE ce.batch_id = $2
+       ), days AS (
+         INSERT INTO counter_days (campaign_id, day, settled_micros, updated_at)
+         SELECT c, d, sum(a)::bigint, now() FROM hit GROUP BY c, d
+         ON CONFLICT (campaign_id, day)
+         DO UPDATE SET settled_micros = counter_days.settled_micros + excluded.settled_micros,
+                       updated_at = excluded.updated_at
+         RETURNING 1
+       ), del AS (
+         DELETE FROM counter_reservations r
+         USING jsonb_to_recordset($3::jsonb) AS x(c text, q text)
+         WHERE r.campaign_id = x.c AND r.request_id = x.q
+         RETURNING 1
+       ), ups AS (
+         INSERT INTO counter_reservations (campaign_id, request_id, amount_micros, expires_at_ms)
+         SELECT c, q, a, x FROM jsonb_to_recordset($4::jsonb) AS r(c text, q text, a bigint, x bigint)
+         ON CONFLICT (campaign_id, request_id)
+         DO UPDATE SET amount_micros = excluded.amount_micros, expires_at_ms = excluded.expires_at_ms
+         RETURNING 1
+       )
+       SELECT i FROM hit UNION ALL SELECT i FROM again`,
+      [JSON.stringify(events), batch.batchId, JSON.stringify(deletes), JSON.stringify(upserts)],
+    );
+    const applied = new Set<number>();
+    for (const r of rows) applied.add(int(r.i, 'event index'));
     let k = 0;
     const flags = grouped.campaigns.map((c) => c.events.map(() => applied.has(k++)));
     return outcomeOf(batch, grouped, flags);
