@@ -1,4 +1,4 @@
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -245,6 +245,7 @@ async function main(): Promise<void> {
       decideSteadyP99Ms: steady.decide.p99Ms,
     },
     uwsNative: ready.uwsNative,
+    commit: gitCommit(),
     node: process.version,
     cpus: cpus().length,
     loadAvg1mBefore: loadBefore,
@@ -264,6 +265,17 @@ async function main(): Promise<void> {
     writeSpendTable();
   }
   process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+/** The code measured: the commit, with "+dirty" when the worktree has changes. */
+function gitCommit(): string | null {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return null;
+  }
 }
 
 async function isReady(url: string): Promise<boolean> {
@@ -295,14 +307,14 @@ export function writeSpendTable(): void {
   const steady = rows.filter((r) => r.outage === null);
   const outage = rows.filter((r) => r.outage !== null);
   const t1 = [
-    '| date (UTC) | store | config | rate/s | achieved/s | s | shards | campaigns | ack p50 ms | ack p99 ms | ack p99.9 ms | ack max ms | errors | totals exact | load avg before/after |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...steady.map((r) => `| ${String(r.date).slice(0, 16).replace('T', ' ')} | ${r.store} | ${r.config} | ${r.rate} | ${r.achievedRate} | ${r.durationS} | ${r.shards} | ${r.campaigns} | ${cell(r.ackP50Ms)} | ${cell(r.ackP99Ms)} | ${cell(r.ackP999Ms)} | ${cell(r.ackMaxMs)} | ${r.errors} | ${cell(r.totalsExact)} | ${cell(r.loadAvg1mBefore)} / ${cell(r.loadAvg1mAfter)} |`),
+    '| date (UTC) | commit | store | config | rate/s | achieved/s | s | shards | campaigns | ack p50 ms | ack p99 ms | ack p99.9 ms | ack max ms | errors | totals exact | load avg before/after |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...steady.map((r) => `| ${String(r.date).slice(0, 16).replace('T', ' ')} | ${cell(r.commit)} | ${r.store} | ${r.config} | ${r.rate} | ${r.achievedRate} | ${r.durationS} | ${r.shards} | ${r.campaigns} | ${cell(r.ackP50Ms)} | ${cell(r.ackP99Ms)} | ${cell(r.ackP999Ms)} | ${cell(r.ackMaxMs)} | ${r.errors} | ${cell(r.totalsExact)} | ${cell(r.loadAvg1mBefore)} / ${cell(r.loadAvg1mAfter)} |`),
   ].join('\n');
   const t2 = [
-    '| date (UTC) | rate/s | outage ms | degraded seen | before: ack p99 ms | during: ack p50 ms | during: ack p99 ms | during: ack max ms | during: decide p99 ms | after: ack p99 ms | errors | totals exact |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...outage.map((r) => `| ${String(r.date).slice(0, 16).replace('T', ' ')} | ${r.rate} | ${r.outage.lastedMs} | ${r.outage.degradedSeen} | ${cell(r.ackP99Ms)} | ${cell(r.outage.during?.spend.p50Ms)} | ${cell(r.outage.during?.spend.p99Ms)} | ${cell(r.outage.during?.spend.maxMs)} | ${cell(r.outage.during?.decide.p99Ms)} | ${cell(r.outage.after?.spend.p99Ms)} | ${r.errors} | ${cell(r.totalsExact)} |`),
+    '| date (UTC) | commit | rate/s | outage ms | degraded seen | before: ack p99 ms | during: ack p50 ms | during: ack p99 ms | during: ack max ms | during: decide p99 ms | after: ack p99 ms | errors | totals exact |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...outage.map((r) => `| ${String(r.date).slice(0, 16).replace('T', ' ')} | ${cell(r.commit)} | ${r.rate} | ${r.outage.lastedMs} | ${r.outage.degradedSeen} | ${cell(r.ackP99Ms)} | ${cell(r.outage.during?.spend.p50Ms)} | ${cell(r.outage.during?.spend.p99Ms)} | ${cell(r.outage.during?.spend.maxMs)} | ${cell(r.outage.during?.decide.p99Ms)} | ${cell(r.outage.after?.spend.p99Ms)} | ${r.errors} | ${cell(r.totalsExact)} |`),
   ].join('\n');
   let text = readFileSync(readme, 'utf8');
   for (const [name, content] of [['spend', t1], ['spend-outage', t2]] as const) {
