@@ -31,6 +31,7 @@ import { Redis } from 'ioredis';
  *   BENCH_OUTAGE_MS    > 0: run a redis-server of the bench's own and stop it this long mid-run,
  *                      reporting latency before, during and after the outage (default 0)
  *   BENCH_SAVE         0: do not save the result or touch the README (default 1)
+ * `--table` only regenerates the README tables from bench/results/.
  */
 const root = (() => {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -327,4 +328,6 @@ export function writeSpendTable(): void {
   writeFileSync(readme, text);
 }
 
-await main();
+// `node dist/bench/spend.js --table` only regenerates the README table from bench/results.
+if (process.argv.includes('--table')) writeSpendTable();
+else await main();
