@@ -44,6 +44,34 @@ export const limits = {
   campaignsMax: 1_000_000,
   /** Campaign name length, for display only. */
   campaignNameLengthMax: 200,
+
+  // ---- storage (src/store, src/admin; docs/storage.md) ----------------------------------------
+  /** Deadline of one Redis call; past it the batch goes to the spool (acks wait at most this). */
+  redisCallTimeoutMs: 250,
+  /** Deadline of one embedded-store call (same process, no network: only a stuck admin thread). */
+  embeddedCallTimeoutMs: 5_000,
+  /** After a failed store call, the spool replays (and so probes the store) at most this often. */
+  storeProbeIntervalMs: 500,
+  /** Spool file of one shard; past it spend is answered STORE_UNAVAILABLE (and kept pending). */
+  spoolBytesMax: 256 * 1024 * 1024,
+  /** Spooled event IDs a shard remembers to answer resends during an outage (bounds memory). */
+  spoolDedupeEventsMax: 200_000,
+  /** Spool records replayed per store round trip when the store returns. */
+  spoolReplayBatchMax: 64,
+  /** Event IDs are deduplicated for three UTC-day buckets, so at least 48 hours. */
+  dedupeBuckets: 3,
+  /** Redis: per-day settled totals of a campaign (lifetime budgets) outlive flights of a year. */
+  lifetimeDaysTtlSeconds: 400 * 86_400,
+  /** default: how often the admin asks the shards for their summaries and writes the minute history. */
+  historyFlushMs: 10_000,
+  /** History rows the admin holds while PostgreSQL is down; the oldest are dropped past it. */
+  historyBufferRowsMax: 100_000,
+  /** How often the admin deletes history, dedupe rows and expired reservations past retention. */
+  retentionSweepMs: 3_600_000,
+  /** Deadline of one configuration-database statement: admin writes answer 503 past it. */
+  databaseStatementTimeoutMs: 5_000,
+  /** Deadline of connecting to PostgreSQL. */
+  databaseConnectTimeoutMs: 2_000,
 } as const;
 
 export type Limits = typeof limits;

@@ -167,6 +167,17 @@ export class Shard {
     if (w.count > 0) this.ports.sendResults(w.take());
   }
 
+  /**
+   * The store, replaying its spool after an outage, found that an event the spool had answered
+   * "applied" had reached the store before (a resend of an event stored earlier): it counted it
+   * once, so memory gives the amount back. Nothing to do once the campaign's day has rolled over.
+   */
+  revertLateDuplicate(campaignId: string, day: string, amountMicros: number): void {
+    const c = this.campaigns.get(campaignId);
+    if (c === undefined || c.day.bounds.key !== day) return;
+    c.revertSpend(amountMicros, 0);
+  }
+
   /** Expires due reservations; called every reservationSweepMs. */
   sweep(): void {
     const now = this.ports.clock.now();

@@ -21,11 +21,15 @@ export interface PacerConfig {
   /** Where counters go: 'embedded' (default), 'redis' (PACER_REDIS_URL set) or 'memory'. */
   store: 'embedded' | 'redis' | 'memory';
   redisUrl: string | null;
+  /** First part of every Redis key (`<prefix>:{campaignId}:…`): several pacers can share a Redis. */
+  redisKeyPrefix: string;
   databaseUrl: string | null;
   /** Redis keys of daily counters expire this long after their last write (≥ 48 h). */
   counterTtlSeconds: number;
   /** Per-minute history is kept this many days. */
   historyRetentionDays: number;
+  /** How often the admin collects the shards' summaries and writes the minute history. */
+  historyFlushMs: number;
   /** Unique per process start: prefixes batch IDs so that they never repeat across restarts. */
   instanceId: string;
 }
@@ -76,6 +80,10 @@ export function loadConfig(env: Env = process.env): PacerConfig {
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError(`PACER_DATABASE_URL must start with postgres:// (got ${JSON.stringify(databaseUrl)})`);
   }
+  const redisKeyPrefix = env.PACER_REDIS_KEY_PREFIX || 'pacer';
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(redisKeyPrefix)) {
+    throw new ConfigError(`PACER_REDIS_KEY_PREFIX must be 1-64 of A-Z a-z 0-9 . _ : - (got ${JSON.stringify(redisKeyPrefix)}); braces would break the hash tags`);
+  }
   return {
     host: env.PACER_HOST || '0.0.0.0',
     port,
@@ -91,10 +99,13 @@ export function loadConfig(env: Env = process.env): PacerConfig {
       'requests past it are answered 503 at once'),
     store: storeRaw,
     redisUrl,
+    redisKeyPrefix,
     databaseUrl,
     counterTtlSeconds: int(env, 'PACER_COUNTER_TTL_SECONDS', 3 * 86_400, 2 * 86_400, 400 * 86_400,
       'daily counters and event IDs must outlive the 48-hour dedupe window'),
     historyRetentionDays: int(env, 'PACER_HISTORY_RETENTION_DAYS', 90, 1, 3650, 'minute history grows with it'),
+    historyFlushMs: int(env, 'PACER_HISTORY_FLUSH_MS', limits.historyFlushMs, 100, 60_000,
+      'history rows are written this often; shorter costs more database round trips'),
     instanceId: `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`,
   };
 }

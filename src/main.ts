@@ -180,6 +180,8 @@ async function start(config: PacerConfig): Promise<void> {
       const answered = await waitFor(() => dispatcher.pending === 0, deadline);
       if (!answered) log('warn', 'in-flight requests unanswered at the deadline', { pending: dispatcher.pending });
       for (const w of shards) w.postMessage({ type: 'shutdown' });
+      // The shards flush their last batch first: in embedded mode it goes through the admin thread.
+      await waitFor(() => stopped.shards === shards.length, deadline);
       admin.postMessage({ type: 'shutdown' });
       const done = await waitFor(() => stopped.shards === shards.length && stopped.admin, deadline);
       if (!done) {

@@ -4,7 +4,7 @@
  *
  * One union per receiver, one handler per kind, each switch exhaustive.
  */
-import type { ShardEvent } from '../shards/ports.js';
+import type { CampaignSnapshot, FlushBatch, FlushOutcome, ShardEvent } from '../shards/ports.js';
 import type { CampaignSummary } from '../shards/shard.js';
 import type { CampaignConfig, CampaignStatus } from '../shards/types.js';
 
@@ -14,13 +14,21 @@ export type AdminToShard =
   | { type: 'status'; corr: number; campaignId: string }
   | { type: 'resetBreaker'; corr: number; campaignId: string }
   | { type: 'summaries'; corr: number }
-  | { type: 'metrics'; corr: number };
+  | { type: 'metrics'; corr: number }
+  // Answers to the shard's own store requests (embedded store), correlated by the shard's corr.
+  | { type: 'storeReply'; corr: number; ok: true; value: FlushOutcome | CampaignSnapshot }
+  | { type: 'storeReply'; corr: number; ok: false; error: string };
 
 /** Shard → admin thread. */
 export type ShardToAdmin =
   | { type: 'reply'; corr: number; ok: true; value: unknown }
   | { type: 'reply'; corr: number; ok: false; error: string }
-  | { type: 'event'; shard: number; event: ShardEvent };
+  | { type: 'event'; shard: number; event: ShardEvent }
+  // Embedded store: the shard's CounterStore calls, served by the admin thread's database.
+  | { type: 'storeApply'; corr: number; batch: FlushBatch }
+  | { type: 'storeLoad'; corr: number; campaignId: string; day: string; flightStartDay: string | null }
+  // Sent once by a stopping shard after its last flush: the history of its last seconds.
+  | { type: 'finalSummaries'; shard: number; summaries: CampaignSummary[] };
 
 export type ShardReplyValue = CampaignStatus | CampaignStatus[] | CampaignSummary[] | null | undefined;
 

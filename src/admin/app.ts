@@ -1,20 +1,31 @@
 import uWS, { type HttpRequest, type TemplatedApp } from 'uWebSockets.js';
 import { ApiError } from '../http/errors.js';
 import { readJsonBody, type Res, sendError as sendErrorKeepAlive, sendJson as sendJsonKeepAlive } from '../http/respond.js';
-
-/**
- * Admin answers close their connection. Admin traffic is light, and a worker thread that still holds
- * a uWS socket when the process exits aborts Node (this uWS version cannot enumerate or close its
- * HTTP connections), so the admin thread keeps none open between requests.
- */
-const sendJson = (res: Res, status: number, body: string): void => sendJsonKeepAlive(res, status, body, true);
-const sendError = (res: Res, err: ApiError): void => sendErrorKeepAlive(res, err, true);
 import { campaignIdPattern } from '../router/validate.js';
 import { campaignToApi } from './campaign-schema.js';
 import type { Campaigns } from './campaigns.js';
 import { checkBearer } from './token.js';
 
 const adminBodyBytesMax = 256 * 1024;
+/** One history request spans at most a week of minutes (about 10k rows per campaign). */
+const historyRangeMsMax = 7 * 86_400_000;
+
+/*
+ * The admin API closes the connection after every answer. It serves a handful of requests, and an
+ * idle kept-alive connection keeps a socket open in the admin thread, which makes Node abort the
+ * process when the thread is torn down at shutdown (uv_loop_close with open handles; this uWS
+ * version can neither enumerate nor close its HTTP connections).
+ */
+const sendJson = (res: Res, status: number, body: string): void => sendJsonKeepAlive(res, status, body, true);
+const sendError = (res: Res, err: ApiError): void => sendErrorKeepAlive(res, err, true);
+
+function timeParam(query: URLSearchParams, name: string, fallback: number): number {
+  const raw = query.get(name);
+  if (raw === null || raw === '') return fallback;
+  const ms = Date.parse(raw);
+  if (!Number.isFinite(ms)) throw new ApiError('INVALID_FIELD', `${name} must be an ISO 8601 time (got ${JSON.stringify(raw.slice(0, 40))})`);
+  return ms;
+}
 
 export interface AdminState {
   shuttingDown: boolean;
@@ -28,7 +39,7 @@ export interface AdminState {
 export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState): TemplatedApp {
   const app = uWS.App();
 
-  type Handler = (res: Res, params: string[], ctx: { actor: string; body: unknown }) => Promise<void> | void;
+  type Handler = (res: Res, params: string[], ctx: { actor: string; body: unknown; query: URLSearchParams }) => Promise<void> | void;
 
   const route = (method: 'get' | 'post', pattern: string, withBody: boolean, handler: Handler): void => {
     const paramCount = (pattern.match(/:/g) ?? []).length;
@@ -38,6 +49,7 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
       const authorization = req.getHeader('authorization');
       const actor = (req.getHeader('x-pacer-actor') || 'admin-token').slice(0, 200);
       const contentLength = req.getHeader('content-length');
+      const query = new URLSearchParams(req.getQuery() ?? '');
       res.onAborted(() => {
         res.aborted = true;
       });
@@ -60,7 +72,7 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
       }
       const run = (body: unknown): void => {
         Promise.resolve()
-          .then(() => handler(res, params, { actor, body }))
+          .then(() => handler(res, params, { actor, body, query }))
           .catch((err: unknown) => {
             if (err instanceof ApiError) sendError(res, err);
             else sendError(res, new ApiError('INTERNAL', err instanceof Error ? err.message : String(err)));
@@ -94,6 +106,25 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
     sendJson(res, 200, JSON.stringify(await campaigns.resetBreaker(id!)));
   });
 
+  route('get', '/v1/campaigns/:id/budget-changes', false, async (res, [id]) => {
+    sendJson(res, 200, JSON.stringify({ changes: await campaigns.budgetChanges(id!) }));
+  });
+
+  route('get', '/v1/campaigns/:id/history', false, async (res, [id], { query }) => {
+    const now = Date.now();
+    const toMs = timeParam(query, 'to', now);
+    const fromMs = timeParam(query, 'from', toMs - 3_600_000);
+    if (fromMs >= toMs) throw new ApiError('INVALID_FIELD', 'from must be before to');
+    if (toMs - fromMs > historyRangeMsMax) throw new ApiError('INVALID_FIELD', `at most ${historyRangeMsMax / 86_400_000} days per request`);
+    const { minutes, breakers } = await campaigns.history(id!, fromMs, toMs);
+    sendJson(res, 200, JSON.stringify({
+      from: new Date(fromMs).toISOString(),
+      to: new Date(toMs).toISOString(),
+      minutes: minutes.map(({ campaignId: _c, minuteMs, ...m }) => ({ minute: new Date(minuteMs).toISOString(), ...m })),
+      breakerEvents: breakers.map(({ campaignId: _c, atMs, ...b }) => ({ at: new Date(atMs).toISOString(), ...b })),
+    }));
+  });
+
   app.get('/healthz', (res: Res) => {
     res.writeHeader('content-type', 'application/json').end('{"status":"ok"}', true);
   });
@@ -101,7 +132,7 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
   app.any('/*', (res: Res, req: HttpRequest) => {
     const method = req.getMethod().toUpperCase();
     const url = req.getUrl();
-    const known = /^\/v1\/campaigns(\/[^/]+(\/status|\/breaker\/reset)?)?$/.test(url) || url === '/healthz';
+    const known = /^\/v1\/campaigns(\/[^/]+(\/status|\/breaker\/reset|\/budget-changes|\/history)?)?$/.test(url) || url === '/healthz';
     if (known) {
       res.writeStatus('405 Method Not Allowed').writeHeader('content-type', 'application/json');
       res.end(JSON.stringify(new ApiError('METHOD_NOT_ALLOWED', `${method} is not supported on ${url}`)), true);

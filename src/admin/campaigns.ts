@@ -2,7 +2,8 @@ import type { CampaignConfig, CampaignStatus } from '../../shards/types.js';
 import { shardOf } from '../hash.js';
 import { ApiError } from '../http/errors.js';
 import { type CampaignRecord, parseCampaign } from './campaign-schema.js';
-import type { ConfigStore } from './registry.js';
+import { log } from '../log.js';
+import type { BreakerRow, BudgetChange, ConfigStore, MinuteRow } from './registry.js';
 import type { ShardLinks } from './shards.js';
 
 /**
@@ -13,6 +14,8 @@ import type { ShardLinks } from './shards.js';
 export class Campaigns {
   private readonly records = new Map<string, CampaignRecord>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly retrying = new Set<string>();
+  private closed = false;
 
   constructor(
     private readonly store: ConfigStore,
@@ -27,13 +30,29 @@ export class Campaigns {
     return shardOf(id, this.links.count);
   }
 
-  /** Loads the catalogue and sends every campaign to its shard (startup). */
+  /**
+   * Loads the catalogue and sends every campaign to its shard (startup). A shard loads a campaign's
+   * counters from the counter store before it answers; while that store is down the push is retried
+   * (and /readyz stays not ready): serving a campaign without its counters would forget money.
+   */
   async start(): Promise<void> {
     const records = await this.store.loadCampaigns();
     for (const r of records) this.records.set(r.config.id, r);
     const queue = [...records];
+    let warned = false;
     const worker = async (): Promise<void> => {
-      for (let r = queue.pop(); r !== undefined; r = queue.pop()) await this.push(r.config);
+      for (let r = queue.pop(); r !== undefined; r = queue.pop()) {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await this.push(r.config);
+            break;
+          } catch (err) {
+            if (!warned) log('warn', 'a campaign could not be loaded on its shard; retrying', { campaignId: r.config.id, error: (err as Error).message });
+            warned = true;
+            await sleep(Math.min(100 * attempt, 1_000));
+          }
+        }
+      }
     };
     await Promise.all(Array.from({ length: Math.min(64, queue.length) }, worker));
   }
@@ -68,8 +87,51 @@ export class Campaigns {
         throw new ApiError('STORE_UNAVAILABLE', `the configuration database refused the write: ${(err as Error).message}`);
       }
       this.records.set(config.id, record);
-      const status = await this.push(config);
+      let status: CampaignStatus;
+      try {
+        status = await this.push(config);
+      } catch (err) {
+        // Stored, but its shard could not load its counters (the counter store is down): the
+        // shard gets it as soon as it can, and the client hears that it is not serving yet.
+        this.retryPush(config.id);
+        throw new ApiError('STORE_UNAVAILABLE', `campaign ${config.id} is saved but not serving yet: ${(err as Error).message}`);
+      }
       return { record, created: previous === null, status };
+    });
+  }
+
+  /** Pushes the latest configuration of a campaign until its shard accepts it. */
+  private retryPush(id: string, attempt = 1): void {
+    if (this.retrying.has(id) && attempt === 1) return;
+    this.retrying.add(id);
+    setTimeout(() => {
+      const r = this.records.get(id);
+      if (r === undefined || this.closed) {
+        this.retrying.delete(id);
+        return;
+      }
+      this.push(r.config).then(
+        () => this.retrying.delete(id),
+        () => this.retryPush(id, attempt + 1),
+      );
+    }, Math.min(200 * attempt, 2_000)).unref();
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  budgetChanges(id: string): Promise<BudgetChange[]> {
+    if (!this.records.has(id)) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
+    return this.store.budgetChanges(id).catch((err: unknown) => {
+      throw new ApiError('STORE_UNAVAILABLE', `the configuration database did not answer: ${(err as Error).message}`);
+    });
+  }
+
+  history(id: string, fromMs: number, toMs: number): Promise<{ minutes: MinuteRow[]; breakers: BreakerRow[] }> {
+    if (!this.records.has(id)) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
+    return this.store.history(id, fromMs, toMs).catch((err: unknown) => {
+      throw new ApiError('STORE_UNAVAILABLE', `the configuration database did not answer: ${(err as Error).message}`);
     });
   }
 
@@ -97,4 +159,8 @@ export class Campaigns {
     });
     return next;
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }

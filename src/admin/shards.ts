@@ -1,10 +1,13 @@
 import type { MessagePort } from 'node:worker_threads';
 import { limits } from '../../shards/limits.js';
 import type { ShardEvent } from '../../shards/ports.js';
+import type { CampaignSummary } from '../../shards/shard.js';
 import { ApiError } from '../http/errors.js';
 import type { AdminToShard, ShardToAdmin } from '../messages.js';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+
+export type StoreRequest = Extract<ShardToAdmin, { type: 'storeApply' | 'storeLoad' }>;
 
 /** Distributive Omit, so each member of the message union keeps its own fields. */
 type WithoutCorr<T> = T extends unknown ? Omit<T, 'corr'> : never;
@@ -21,12 +24,29 @@ export class ShardLinks {
   constructor(
     private readonly ports: readonly MessagePort[],
     onEvent: (shard: number, event: ShardEvent) => void,
+    /** Embedded store: a shard's apply or load, answered with post(shard, storeReply). */
+    onStoreRequest: (shard: number, msg: StoreRequest) => void = () => {},
+    onFinalSummaries: (summaries: CampaignSummary[]) => void = () => {},
   ) {
-    for (const port of ports) {
+    ports.forEach((port, shard) => {
       port.on('message', (msg: ShardToAdmin) => {
-        if (msg.type === 'event') {
-          onEvent(msg.shard, msg.event);
-          return;
+        switch (msg.type) {
+          case 'event':
+            onEvent(msg.shard, msg.event);
+            return;
+          case 'storeApply':
+          case 'storeLoad':
+            onStoreRequest(shard, msg);
+            return;
+          case 'finalSummaries':
+            onFinalSummaries(msg.summaries);
+            return;
+          case 'reply':
+            break;
+          default: {
+            const bad: never = msg;
+            throw new Error(`unknown shard message ${JSON.stringify(bad)}`);
+          }
         }
         const p = this.pending.get(msg.corr);
         if (p === undefined) return;
@@ -35,7 +55,11 @@ export class ShardLinks {
         if (msg.ok) p.resolve(msg.value);
         else p.reject(new Error(msg.error));
       });
-    }
+    });
+  }
+
+  post(shard: number, msg: AdminToShard): void {
+    this.ports[shard]!.postMessage(msg);
   }
 
   get count(): number {

@@ -1,18 +1,29 @@
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import uWS from 'uWebSockets.js';
-import type { ShardEvent } from '../../shards/ports.js';
+import { limits } from '../../shards/limits.js';
+import type { CounterStore, ShardEvent } from '../../shards/ports.js';
 import type { PacerConfig } from '../config.js';
 import { log } from '../log.js';
 import type { AdminToMain, MainToAdmin } from '../messages.js';
+import { openRedis, RedisCounterStore, whenReady } from '../store/redis.js';
+import { withDeadline } from '../store/resilient.js';
+import { leftoverSpools, replayLeftovers } from '../store/spool.js';
 import { createAdminApp } from './app.js';
 import { Campaigns } from './campaigns.js';
-import { openConfigStore } from './open.js';
-import { ShardLinks } from './shards.js';
+import { HistoryWriter } from './history.js';
+import { type AdminStores, openAdminStores } from './open.js';
+import type { ConfigStore } from './registry.js';
+import { ShardLinks, type StoreRequest } from './shards.js';
 
 /**
- * The admin thread: the management API, the configuration database, and (as the product grows)
- * history and metrics. It talks to each shard over its own MessagePort, so configuration reaches a
- * shard without passing through the router, and the router never waits on anything here.
+ * The admin thread: the management API, the configuration database (PostgreSQL or the embedded
+ * one), the minute history, and, in embedded mode, the shards' counters. It talks to each shard
+ * over its own MessagePort, so configuration reaches a shard without passing through the router,
+ * and the router never waits on anything here.
+ *
+ * Startup, before it reports ready (and so before /readyz does): open the database (retrying while
+ * it is down) and migrate; replay spool files an earlier run left behind into the counter store;
+ * send every campaign to its shard, which loads its counters and live reservations first.
  */
 interface AdminWorkerData {
   config: PacerConfig;
@@ -23,11 +34,54 @@ interface AdminWorkerData {
 const { config, token, shardPorts } = workerData as AdminWorkerData;
 const main = parentPort!;
 const toMain = (msg: AdminToMain): void => main.postMessage(msg);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---- database health: /readyz says degraded while the configuration database is down ----------
+let databaseDown = false;
+function onDatabase(ok: boolean, err?: unknown): void {
+  if (ok === !databaseDown) return;
+  databaseDown = !ok;
+  if (ok) log('info', 'configuration database back');
+  else log('warn', 'configuration database unavailable', { error: (err as Error)?.message });
+  toMain({
+    type: 'degraded',
+    degraded: !ok,
+    reason: ok ? '' : `configuration database unavailable (${(err as Error)?.message}): admin writes answer 503, history waits`,
+  });
+}
+
+/** Reports every call's success or failure to onDatabase. */
+function watched(store: ConfigStore): ConfigStore {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function' || prop === 'close') return v;
+      return (...args: unknown[]) =>
+        (v as (...a: unknown[]) => Promise<unknown>).apply(target, args).then(
+          (out) => {
+            onDatabase(true);
+            return out;
+          },
+          (err: unknown) => {
+            onDatabase(false, err);
+            throw err;
+          },
+        );
+    },
+  });
+}
+
+// ---- the shards' links, and the embedded counters they may call --------------------------------
+let stores: AdminStores | null = null;
+let history: HistoryWriter | null = null;
+let openedCounters: () => void = () => {};
+const countersOpen = new Promise<void>((resolve) => (openedCounters = resolve));
 
 function onShardEvent(shard: number, event: ShardEvent): void {
   switch (event.type) {
     case 'breaker':
       log('info', 'breaker transition', { shard, campaignId: event.campaignId, ...event.transition });
+      history?.onBreaker(event.campaignId, event.transition);
       break;
     case 'rollover':
       log('info', 'day rollover', { shard, ...event });
@@ -41,9 +95,67 @@ function onShardEvent(shard: number, event: ShardEvent): void {
   }
 }
 
-const store = await openConfigStore(config);
-const links = new ShardLinks(shardPorts, onShardEvent);
-const campaigns = new Campaigns(store, links);
+function onStoreRequest(shard: number, msg: StoreRequest): void {
+  void (async () => {
+    try {
+      await countersOpen;
+      const counters = stores?.counters;
+      if (counters == null) throw new Error('this pacer has no embedded counter store');
+      const value = msg.type === 'storeApply'
+        ? await counters.apply(msg.batch)
+        : await counters.load(msg.campaignId, msg.day, msg.flightStartDay);
+      links.post(shard, { type: 'storeReply', corr: msg.corr, ok: true, value });
+    } catch (err) {
+      links.post(shard, { type: 'storeReply', corr: msg.corr, ok: false, error: (err as Error).message });
+    }
+  })();
+}
+
+const links = new ShardLinks(shardPorts, onShardEvent, onStoreRequest, (summaries) => history?.add(summaries, Date.now()));
+
+// ---- startup -----------------------------------------------------------------------------------
+for (let attempt = 1; stores === null; attempt++) {
+  try {
+    stores = await openAdminStores(config);
+  } catch (err) {
+    if (attempt === 1) log('warn', 'cannot open the configuration database; retrying', { error: (err as Error).message });
+    await sleep(Math.min(250 * attempt, 2_000));
+  }
+}
+openedCounters();
+const configStore = watched(stores.config);
+
+/** Spend an earlier run acknowledged from its spool reaches the store before any campaign loads. */
+async function replaySpools(): Promise<void> {
+  if (config.store === 'memory' || leftoverSpools(config.dataDir, config.instanceId).length === 0) return;
+  let target: CounterStore;
+  if (config.store === 'embedded') target = stores!.counters!;
+  else {
+    const client = openRedis(config.redisUrl!, 'admin');
+    await whenReady(client, 2_000);
+    target = new RedisCounterStore(client, { prefix: config.redisKeyPrefix, counterTtlSeconds: config.counterTtlSeconds, label: 'admin' });
+  }
+  const timeoutMs = config.store === 'redis' ? limits.redisCallTimeoutMs * 4 : limits.embeddedCallTimeoutMs;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const done = await replayLeftovers(leftoverSpools(config.dataDir, config.instanceId), (b) =>
+          withDeadline(target.apply(b), timeoutMs, 'spool replay'),
+        );
+        log('info', 'spool of an earlier run replayed', done);
+        return;
+      } catch (err) {
+        if (attempt === 1) log('warn', 'spool replay failed; retrying', { error: (err as Error).message });
+        await sleep(Math.min(250 * attempt, 2_000));
+      }
+    }
+  } finally {
+    if (target !== stores!.counters) await target.close();
+  }
+}
+
+const campaigns = new Campaigns(configStore, links);
+history = new HistoryWriter(configStore, links, onDatabase);
 const state = { shuttingDown: false };
 const app = createAdminApp(token, campaigns, state);
 
@@ -57,12 +169,29 @@ app.listen(config.host, config.adminPort, (sock) => {
   toMain({ type: 'listening', port: uWS.us_socket_local_port(sock as unknown as uWS.us_socket) });
 });
 
-try {
-  await campaigns.start();
-  toMain({ type: 'ready', campaigns: campaigns.size });
-} catch (err) {
-  toMain({ type: 'fatal', message: `loading campaigns failed: ${(err as Error).message}` });
+await replaySpools();
+for (let attempt = 1; ; attempt++) {
+  try {
+    await campaigns.start();
+    toMain({ type: 'ready', campaigns: campaigns.size });
+    break;
+  } catch (err) {
+    // Reading the catalogue failed (the database went away since it was opened): try again.
+    if (attempt === 1) log('warn', 'loading campaigns failed; retrying', { error: (err as Error).message });
+    await sleep(Math.min(250 * attempt, 2_000));
+  }
 }
+
+const historyTimer = setInterval(() => void history?.tick(), config.historyFlushMs);
+async function sweep(): Promise<void> {
+  try {
+    await configStore.prune(config.historyRetentionDays, Date.now());
+    await stores?.counters?.prune(config.counterTtlSeconds, Date.now());
+  } catch (err) {
+    log('warn', 'retention sweep failed', { error: (err as Error).message });
+  }
+}
+const sweepTimer = setInterval(() => void sweep(), limits.retentionSweepMs);
 
 main.on('message', (msg: MainToAdmin) => {
   switch (msg.type) {
@@ -78,14 +207,22 @@ main.on('message', (msg: MainToAdmin) => {
 
 async function shutdown(): Promise<void> {
   state.shuttingDown = true;
+  clearInterval(historyTimer);
+  clearInterval(sweepTimer);
   // uWS keeps the thread alive while a listen socket is open; close it before the thread ends.
   if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
   listenSocket = null;
+  // The shards have stopped (main stops them first) and sent their last summaries on their own
+  // ports; let those messages arrive, then write them.
+  await sleep(50);
+  await history?.flushPending().catch(() => undefined);
+  campaigns.close();
   links.close();
   try {
-    await store.close();
+    await stores?.config.close();
+    await stores?.sql?.close();
   } catch (err) {
-    log('warn', 'closing the config store failed', { error: String(err) });
+    log('warn', 'closing the database failed', { error: String(err) });
   }
   toMain({ type: 'stopped' });
   main.close();

@@ -39,9 +39,10 @@ function fatal(err: unknown): never {
   process.exit(70);
 }
 
-const store: CounterStore = await openCounterStore(config, index, (degraded, reason) =>
+const opened = await openCounterStore(config, index, adminPort, (degraded, reason) =>
   toMain({ type: 'degraded', degraded, reason }),
 );
+const store: CounterStore = opened.store;
 const seed = randomBytes(16);
 const ports: ShardPorts = {
   clock: { now: Date.now },
@@ -63,6 +64,15 @@ const ports: ShardPorts = {
   batchIdPrefix: `${config.instanceId}:${index}`,
 };
 const shard = new Shard(ports, { reservationTtlMs: config.reservationTtlMs, flushIntervalMs: config.flushIntervalMs });
+if (opened.resilient !== null) {
+  opened.resilient.onLateDuplicate = (campaignId, day, amountMicros) => {
+    try {
+      shard.revertLateDuplicate(campaignId, day, amountMicros);
+    } catch (err) {
+      fatal(err);
+    }
+  };
+}
 const sweeper = setInterval(() => {
   try {
     shard.sweep();
@@ -94,12 +104,16 @@ main.on('message', (msg: ArrayBuffer | MainToShard) => {
 });
 
 adminPort.on('message', (msg: AdminToShard) => {
+  if (msg.type === 'storeReply') {
+    opened.forwarding?.onReply(msg);
+    return;
+  }
   void handleAdmin(msg).catch((err: unknown) =>
     toAdmin({ type: 'reply', corr: msg.corr, ok: false, error: err instanceof Error ? err.message : String(err) }),
   );
 });
 
-async function handleAdmin(msg: AdminToShard): Promise<void> {
+async function handleAdmin(msg: Exclude<AdminToShard, { type: 'storeReply' }>): Promise<void> {
   switch (msg.type) {
     case 'upsert':
       await shard.upsert(msg.config);
@@ -133,6 +147,7 @@ async function shutdown(): Promise<void> {
   } catch (err) {
     log('error', 'shard drain failed', { shard: index, error: String(err) });
   }
+  toAdmin({ type: 'finalSummaries', shard: index, summaries: shard.summaries() });
   toMain({ type: 'drained' });
   adminPort.close();
   main.close();

@@ -53,6 +53,7 @@ export async function startPacer(opts: StartOptions = {}): Promise<Pacer> {
       PACER_STORE: process.env.TEST_PACER_STORE ?? 'memory',
       ...(process.env.TEST_PACER_REDIS_URL ? { PACER_REDIS_URL: process.env.TEST_PACER_REDIS_URL } : {}),
       ...(process.env.TEST_PACER_DATABASE_URL ? { PACER_DATABASE_URL: process.env.TEST_PACER_DATABASE_URL } : {}),
+      ...(process.env.TEST_PACER_REDIS_KEY_PREFIX ? { PACER_REDIS_KEY_PREFIX: process.env.TEST_PACER_REDIS_KEY_PREFIX } : {}),
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,80 @@
+import type { FlushBatch, FlushOutcome, StoredReservation } from '../../shards/ports.js';
+
+/**
+ * A flush batch regrouped per campaign, as the durable stores apply it: one Redis script call or
+ * one set of rows per campaign. A campaign appears in a batch once per local day it touched (a
+ * rollover mid-batch gives it two deltas); here its events are concatenated with their day, and
+ * its reservation changes are folded, in batch order, into a final upsert-or-delete per request.
+ */
+export interface CampaignEvent {
+  eventId: string;
+  amountMicros: number;
+  requestId: string;
+  day: string;
+}
+
+export interface CampaignOps {
+  campaignId: string;
+  events: CampaignEvent[];
+  /** Where each event's flag goes in the FlushOutcome: [delta index, event index]. */
+  positions: [number, number][];
+  upserts: StoredReservation[];
+  /** Reservations settled by an event, released or expired. */
+  deletes: string[];
+}
+
+export interface GroupedBatch {
+  campaigns: CampaignOps[];
+  /** Events repeated within the batch (the flusher prevents it): answered duplicate, not sent. */
+  repeats: [number, number][];
+}
+
+export function groupBatch(batch: FlushBatch): GroupedBatch {
+  const byId = new Map<string, { ops: CampaignOps; seen: Set<string>; res: Map<string, StoredReservation | null> }>();
+  const repeats: [number, number][] = [];
+  batch.campaigns.forEach((d, di) => {
+    let g = byId.get(d.campaignId);
+    if (g === undefined) {
+      g = {
+        ops: { campaignId: d.campaignId, events: [], positions: [], upserts: [], deletes: [] },
+        seen: new Set(),
+        res: new Map(),
+      };
+      byId.set(d.campaignId, g);
+    }
+    d.events.forEach((e, ei) => {
+      if (e.requestId !== '') g.res.set(e.requestId, null);
+      if (g.seen.has(e.eventId)) {
+        repeats.push([di, ei]);
+        return;
+      }
+      g.seen.add(e.eventId);
+      g.ops.events.push({ eventId: e.eventId, amountMicros: e.amountMicros, requestId: e.requestId, day: d.day });
+      g.ops.positions.push([di, ei]);
+    });
+    for (const id of d.reservationsRemoved) g.res.set(id, null);
+    for (const r of d.reservationsAdded) g.res.set(r.requestId, r);
+  });
+  const campaigns: CampaignOps[] = [];
+  for (const g of byId.values()) {
+    for (const [id, r] of g.res) {
+      if (r === null) g.ops.deletes.push(id);
+      else g.ops.upserts.push(r);
+    }
+    campaigns.push(g.ops);
+  }
+  return { campaigns, repeats };
+}
+
+/** Assembles the per-delta outcome from the per-campaign flags the store returned. */
+export function outcomeOf(batch: FlushBatch, grouped: GroupedBatch, flags: boolean[][]): FlushOutcome {
+  const out: FlushOutcome = batch.campaigns.map((d) => new Array<boolean>(d.events.length).fill(false));
+  grouped.campaigns.forEach((c, ci) => {
+    const f = flags[ci]!;
+    if (f.length !== c.events.length) throw new Error(`store returned ${f.length} flags for ${c.events.length} events of ${c.campaignId}`);
+    c.positions.forEach(([di, ei], k) => {
+      out[di]![ei] = f[k]!;
+    });
+  });
+  return out;
+}

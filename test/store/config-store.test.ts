@@ -1,0 +1,82 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import type { CampaignRecord } from '../../src/admin/campaign-schema.js';
+import { parseCampaign } from '../../src/admin/campaign-schema.js';
+import { type ConfigStore, MemoryConfigStore, type MinuteRow } from '../../src/admin/registry.js';
+import { migrate } from '../../src/store/migrate.js';
+import { EmbeddedSql, PostgresSql } from '../../src/store/sql.js';
+import { SqlConfigStore } from '../../src/store/sql-config.js';
+import { createDatabase } from '../helpers/services.js';
+
+/** Configuration, audit trail and history: the same answers from memory, PGlite and PostgreSQL. */
+function record(body: Record<string, unknown>, version: number, createdAt: string, updatedAt: string): CampaignRecord {
+  return { config: parseCampaign(body, version), createdAt, updatedAt };
+}
+
+function minute(campaignId: string, minuteMs: number, part: Partial<MinuteRow> = {}): MinuteRow {
+  return {
+    campaignId, minuteMs, day: '2025-03-10', decisions: 0, allowed: 0, denied: 0, deniedByReason: {}, spendEvents: 0,
+    settledMicros: 0, duplicateEvents: 0, unmatchedEvents: 0, expiredReservations: 0, budgetMicros: 1_000, throttle: 1,
+    breakerState: 'CLOSED', ...part,
+  };
+}
+
+function contract(name: string, open: () => Promise<{ store: ConfigStore; done: () => Promise<void> }>): void {
+  t.test(`${name}: configuration, audit trail and history`, async (t) => {
+    const { store, done } = await open();
+    t.teardown(done);
+    const v1 = record({ id: 'cfg-1', dailyBudgetMicros: 5_000_000 }, 1, '2025-03-10T10:00:00.000Z', '2025-03-10T10:00:00.000Z');
+    await store.saveCampaign(v1, null, 'alice');
+    const v2 = record({ id: 'cfg-1', dailyBudgetMicros: 5_000_000, name: 'renamed' }, 2, v1.createdAt, '2025-03-10T11:00:00.000Z');
+    await store.saveCampaign(v2, v1, 'bob');
+    const v3 = record({ id: 'cfg-1', dailyBudgetMicros: 7_000_000, name: 'renamed', lifetimeBudgetMicros: 90_000_000 }, 3, v1.createdAt, '2025-03-10T12:00:00.000Z');
+    await store.saveCampaign(v3, v2, 'carol');
+
+    const loaded = await store.loadCampaigns();
+    t.equal(loaded.length, 1);
+    t.same(loaded[0], v3, 'the latest version comes back whole, money as integers, times as ISO');
+    t.same(await store.budgetChanges('cfg-1'), [
+      { at: '2025-03-10T10:00:00.000Z', budget: 'daily', oldMicros: null, newMicros: 5_000_000, actor: 'alice', version: 1 },
+      { at: '2025-03-10T12:00:00.000Z', budget: 'daily', oldMicros: 5_000_000, newMicros: 7_000_000, actor: 'carol', version: 3 },
+      { at: '2025-03-10T12:00:00.000Z', budget: 'lifetime', oldMicros: null, newMicros: 90_000_000, actor: 'carol', version: 3 },
+    ], 'a rename is not a budget change; each budget change names its actor');
+
+    const m0 = Date.UTC(2025, 2, 10, 12, 0);
+    await store.writeHistory(
+      [minute('cfg-1', m0, { decisions: 10, allowed: 7, denied: 3, deniedByReason: { PACED: 2, BREAKER_OPEN: 1 }, spendEvents: 5, settledMicros: 500 })],
+      [{ campaignId: 'cfg-1', atMs: m0 + 1_000, from: 'CLOSED', to: 'OPEN', reason: 'FRACTION' }],
+    );
+    await store.writeHistory([minute('cfg-1', m0, { decisions: 4, allowed: 4, spendEvents: 1, settledMicros: 20, deniedByReason: {}, throttle: 0.5 }),
+      minute('cfg-1', m0 + 60_000, { decisions: 1, denied: 1, deniedByReason: { PACED: 1 } })], []);
+    const h = await store.history('cfg-1', m0, m0 + 120_000);
+    t.equal(h.minutes.length, 2);
+    t.match(h.minutes[0], { minuteMs: m0, decisions: 14, allowed: 11, denied: 3, spendEvents: 6, settledMicros: 520, throttle: 0.5 }, 'a minute written twice sums');
+    t.same(h.minutes[0]!.deniedByReason, { PACED: 2, BREAKER_OPEN: 1 });
+    t.same(h.minutes[1]!.deniedByReason, { PACED: 1 });
+    t.same(h.breakers, [{ campaignId: 'cfg-1', atMs: m0 + 1_000, from: 'CLOSED', to: 'OPEN', reason: 'FRACTION' }]);
+    t.equal((await store.history('cfg-1', m0 + 60_000, m0 + 120_000)).minutes.length, 1, 'the range is half-open');
+
+    await store.prune(1, m0 + 86_400_000 + 30_000);
+    const after = await store.history('cfg-1', m0 - 3_600_000, m0 + 3_600_000);
+    t.same(after.minutes.map((m) => m.minuteMs), [m0 + 60_000], 'retention deletes what is older than its days');
+    t.same(after.breakers, []);
+  });
+}
+
+contract('memory', async () => ({ store: new MemoryConfigStore(), done: async () => {} }));
+
+contract('embedded', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pacer-cfg-'));
+  const sql = await EmbeddedSql.open(dir);
+  await migrate(sql);
+  return { store: new SqlConfigStore(sql), done: async () => { await sql.close(); rmSync(dir, { recursive: true, force: true }); } };
+});
+
+contract('postgres', async () => {
+  const db = await createDatabase('cfg');
+  const sql = new PostgresSql(db.url);
+  await migrate(sql);
+  return { store: new SqlConfigStore(sql), done: async () => { await sql.close(); await db.drop(); } };
+});

@@ -1,0 +1,180 @@
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome } from '../../shards/ports.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { ResilientCounterStore, SpoolFullError, StoreUnavailableError } from '../../src/store/resilient.js';
+import { leftoverSpools, replayLeftovers, spoolDir, spoolFileName } from '../../src/store/spool.js';
+
+/** A store that can be switched off (fails at once) or hung (never answers). */
+class FlakyStore implements CounterStore {
+  readonly kind = 'flaky';
+  mode: 'up' | 'down' | 'hung' = 'up';
+  readonly inner = new MemoryStore();
+  calls = 0;
+
+  async apply(batch: FlushBatch): Promise<FlushOutcome> {
+    this.calls++;
+    if (this.mode === 'down') throw new Error('connection refused');
+    if (this.mode === 'hung') return new Promise(() => {});
+    return this.inner.apply(batch);
+  }
+
+  async load(c: string, d: string, f: string | null): Promise<CampaignSnapshot> {
+    if (this.mode !== 'up') throw new Error('connection refused');
+    return this.inner.load(c, d, f);
+  }
+
+  async close(): Promise<void> {}
+}
+
+let seq = 0;
+function batch(events: [string, number][], campaignId = 'c1'): FlushBatch {
+  return {
+    batchId: `run:0:${++seq}`,
+    atMs: Date.now(),
+    campaigns: [{
+      campaignId,
+      day: '2025-03-10',
+      events: events.map(([eventId, amountMicros]) => ({ eventId, amountMicros, requestId: '' })),
+      reservationsAdded: [],
+      reservationsRemoved: [],
+    }],
+  };
+}
+
+function setup(t: Test, over: Partial<ConstructorParameters<typeof ResilientCounterStore>[1]> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'pacer-spool-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const flaky = new FlakyStore();
+  const degraded: [boolean, string][] = [];
+  const late: [string, string, number][] = [];
+  const spoolPath = join(spoolDir(dir), spoolFileName('run', 0));
+  const store = new ResilientCounterStore(flaky, {
+    label: 'test',
+    callTimeoutMs: 100,
+    probeIntervalMs: 20,
+    spoolPath,
+    spoolBytesMax: 1 << 20,
+    dedupeEventsMax: 1000,
+    onDegraded: (d, r) => degraded.push([d, r]),
+    ...over,
+  });
+  store.onLateDuplicate = (c, d, a) => late.push([c, d, a]);
+  t.teardown(() => store.close());
+  return { dir, flaky, store, degraded, late, spoolPath };
+}
+
+const until = async (cond: () => boolean, ms = 5_000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+t.test('spend is acknowledged from the spool while the store is down, and reaches it exactly once', async (t) => {
+  const { flaky, store, degraded, late, spoolPath } = setup(t);
+  t.same(await store.apply(batch([['before', 100]])), [[true]], 'healthy: applied by the store');
+
+  flaky.mode = 'down';
+  t.same(await store.apply(batch([['a', 10], ['b', 20]])), [[true, true]], 'down: acknowledged from the spool');
+  t.ok(store.spooling);
+  t.equal(degraded.at(-1)?.[0], true, 'degraded is reported');
+  t.ok(existsSync(spoolPath), 'the spool file exists');
+  t.equal(readFileSync(spoolPath, 'utf8').trim().split('\n').length, 1, 'one line per batch');
+  t.same(await store.apply(batch([['a', 10]])), [[false]], 'a resend within the outage is a duplicate');
+  t.same(await store.apply(batch([['before', 100], ['c', 30]])), [[true, true]], 'an event stored before the outage cannot be told apart yet');
+  await t.rejects(store.load('c1', '2025-03-10', null), StoreUnavailableError, 'loads fail fast while spooling');
+
+  flaky.mode = 'up';
+  await until(() => !store.spooling);
+  t.equal(degraded.at(-1)?.[0], false, 'recovery is reported');
+  await until(() => !existsSync(spoolPath));
+  t.notOk(existsSync(spoolPath), 'the replayed spool is deleted');
+  t.same(late, [['c1', '2025-03-10', 100]], 'the resent old event is taken back out of memory');
+  t.equal(flaky.inner.settledOf('c1', '2025-03-10'), 160, 'the store holds each distinct event once');
+  t.same(await store.apply(batch([['d', 1]])), [[true]], 'direct again');
+});
+
+t.test('a store that hangs is cut off at the deadline and the batch spooled', async (t) => {
+  const { flaky, store } = setup(t, { callTimeoutMs: 50 });
+  flaky.mode = 'hung';
+  const started = Date.now();
+  t.same(await store.apply(batch([['h', 5]])), [[true]]);
+  const took = Date.now() - started;
+  t.ok(took >= 45 && took < 1_000, `answered after the deadline (${took} ms)`);
+  const calls = flaky.calls;
+  const s2 = Date.now();
+  await store.apply(batch([['i', 5]]));
+  t.ok(Date.now() - s2 < 45, 'with the breaker open, the next batch does not wait for the store');
+  t.ok(flaky.calls - calls <= 1, 'and at most the probe touched the store');
+  flaky.mode = 'up';
+  await until(() => !store.spooling);
+  t.equal(flaky.inner.settledOf('c1', '2025-03-10'), 10);
+});
+
+t.test('a full spool refuses the batch instead of growing', async (t) => {
+  const { flaky, store } = setup(t, { spoolBytesMax: 300 });
+  flaky.mode = 'down';
+  await store.apply(batch([['x1', 1], ['x2', 2], ['x3', 3]]));
+  await t.rejects(store.apply(batch([['y', 1]])), SpoolFullError);
+});
+
+t.test('the dedupe memory of the spool is bounded', async (t) => {
+  const { flaky, store, late } = setup(t, { dedupeEventsMax: 2 });
+  flaky.mode = 'down';
+  await store.apply(batch([['m1', 1], ['m2', 2], ['m3', 3]]));
+  t.same(await store.apply(batch([['m1', 1]])), [[true]], 'a forgotten event is answered applied…');
+  flaky.mode = 'up';
+  await until(() => !store.spooling);
+  t.same(late, [['c1', '2025-03-10', 1]], '…and corrected on replay');
+  t.equal(flaky.inner.settledOf('c1', '2025-03-10'), 6);
+});
+
+t.test('spools left by a crashed run are replayed in order, a torn last line ignored, twice safely', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pacer-spool-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(spoolDir(dir), { recursive: true });
+  const old = join(spoolDir(dir), spoolFileName('aaa', 0));
+  const b1 = batch([['p', 7]]);
+  const b2 = batch([['q', 8], ['p', 7]]);
+  writeFileSync(old, JSON.stringify({ b: b1, a: '1' }) + '\n' + JSON.stringify({ b: b2, a: '10' }) + '\n');
+  appendFileSync(old, '{"b":{"batchId":"torn');
+  writeFileSync(join(spoolDir(dir), spoolFileName('zzz', 1)), '');
+  const files = leftoverSpools(dir, 'zzz');
+  t.same(files, [old], 'the current run’s own spool is not a leftover');
+  const store = new MemoryStore();
+  const r = await replayLeftovers(files, (b) => store.apply(b));
+  t.same(r, { files: 1, batches: 2, events: 3 });
+  t.equal(store.settledOf('c1', '2025-03-10'), 15);
+  t.notOk(existsSync(old));
+  writeFileSync(old, JSON.stringify({ b: b1, a: '1' }) + '\n');
+  await replayLeftovers(leftoverSpools(dir, 'zzz'), (b) => store.apply(b));
+  t.equal(store.settledOf('c1', '2025-03-10'), 15, 'a spool replayed again counts nothing twice');
+});
+
+t.test('outages that start and end in quick succession lose no spooled batch', async (t) => {
+  const { flaky, store } = setup(t, { probeIntervalMs: 2 });
+  let expected = 0;
+  let n = 0;
+  for (let round = 0; round < 40; round++) {
+    flaky.mode = round % 2 === 0 ? 'down' : 'up';
+    // Several batches at once (more than the flusher sends) widen the windows a race needs.
+    const applies = [];
+    for (let k = 0; k < 5; k++) {
+      const amount = 1 + ((round * 7 + k) % 13);
+      expected += amount;
+      applies.push(store.apply(batch([[`q${n++}`, amount]])));
+      await new Promise((r) => setTimeout(r, k % 3));
+    }
+    for (const o of await Promise.all(applies)) t.same(o, [[true]]);
+    await new Promise((r) => setTimeout(r, round % 5));
+  }
+  flaky.mode = 'up';
+  await until(() => !store.spooling);
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(flaky.inner.settledOf('c1', '2025-03-10'), expected, 'every acknowledged event reached the store');
+});
