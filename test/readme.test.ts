@@ -14,7 +14,8 @@ const block = /## Run it[\s\S]*?```sh\n[\s\S]*?```[\s\S]*?```sh\n([\s\S]*?)```/.
 
 t.test('the README example creates a campaign, gets a decision and reports spend as printed', async (t) => {
   t.ok(block, 'README has the example block');
-  const pacer = await startPacer({ env: { PACER_ADMIN_TOKEN: '' } });
+  // The default configuration, as `npm start` runs it: the embedded store, a generated token.
+  const pacer = await startPacer({ env: { PACER_ADMIN_TOKEN: '', PACER_STORE: '' } });
   t.teardown(() => pacer.stop());
   t.match(pacer.stdout(), /Admin token \(generated on first start/, 'the first start prints the token');
   const lines = block![1]!.split('\n');
