@@ -119,6 +119,7 @@ export class Shard {
             requestId: (flags & SpendFlag.MATCHED_RESERVATION) !== 0 ? r.requestId : '',
             slot: r.slot,
             flags,
+            day: c.day.bounds.key,
             followers: null,
           });
           break;
@@ -155,7 +156,7 @@ export class Shard {
         continue;
       }
       const applied = s.applied[i]!;
-      if (!applied) e.campaign.revertSpend(e.amount, e.flags);
+      if (!applied) e.campaign.revertSpend(this.ports.clock.now(), e.amount, e.flags, e.day);
       if (!s.answered) w.spend(e.slot, applied ? OpStatus.APPLIED : OpStatus.DUPLICATE, applied ? e.flags : 0);
       if (followers !== null) {
         for (const f of followers) {
