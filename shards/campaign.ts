@@ -100,6 +100,7 @@ export class Campaign {
   private ctlSpendEvents = 0;
   private rhoNum = 0;
   private rhoDen = 0;
+  private readonly forecastRates = new Float64Array(24);
   private readonly velSpend = new Float64Array(velocityBuckets);
   private readonly velSecond = new Float64Array(velocityBuckets).fill(-1);
 
@@ -374,6 +375,8 @@ export class Campaign {
       settledDeltaMicros: this.ctlSettled,
       spendEvents: this.ctlSpendEvents,
       velocityCapMultiple: this.config.velocityCapMultiple,
+      hourStarts: this.day.hourStarts,
+      forecast: this.forecast(nowMs),
     });
     this.ctlDecisions = 0;
     this.ctlAllowed = 0;
@@ -384,6 +387,53 @@ export class Campaign {
     this.planMicros = Math.floor(this.budget * fraction);
     this.pacingIndex = this.planMicros > 0 ? committed / this.planMicros : committed > 0 ? Infinity : 1;
     this.checkVelocity(nowMs, fraction);
+  }
+
+  /**
+   * Expected opportunities per ms in each local hour of today, for the controller's capacity
+   * look-ahead; null when nothing is known yet.
+   *
+   * With a learned shape (the campaign's own profile, else the shard's), the shape is scaled to
+   * today's level: today's opportunities so far over what the shape expected so far. Without one
+   * (a campaign's first day), traffic is taken to be continuous across midnight: tonight's last
+   * hour should look like this morning's first hour, which today has seen, and the hours between
+   * now and then are interpolated linearly from the current rate.
+   */
+  private forecast(nowMs: number): Float64Array | null {
+    const hs = this.day.hourStarts;
+    const out = this.forecastRates;
+    const rateNow = this.controller.opportunitiesPerMs;
+    const shape = this.profile.weights ?? this.hooks.globalProfile.weights;
+    const from = Math.max(hs[0]!, this.presentSinceMs);
+    if (shape !== null) {
+      let seen = 0;
+      let expected = 0;
+      for (let h = 0; h <= this.hour; h++) {
+        const a = Math.max(hs[h]!, from);
+        const b = Math.min(hs[h + 1]!, nowMs);
+        if (b > a) expected += shape[h]! * (b - a);
+        seen += this.profile.todayCount(h);
+      }
+      let level: number;
+      if (seen >= pacingTuning.forecastLevelSamplesMin && expected > 0) level = seen / expected;
+      else if (shape[this.hour]! > 0 && rateNow > 0) level = rateNow / shape[this.hour]!;
+      else return null;
+      for (let h = 0; h < 24; h++) out[h] = shape[h]! * level;
+      return out;
+    }
+    if (rateNow <= 0) return null;
+    let rateAtMidnight = rateNow;
+    const firstHourMs = hs[1]! - hs[0]!;
+    if (this.hour >= 1 && this.presentSinceMs <= hs[0]! && firstHourMs > 0) {
+      rateAtMidnight = this.profile.todayCount(0) / firstHourMs;
+    }
+    const span = hs[24]! - nowMs;
+    for (let h = 0; h < 24; h++) {
+      const mid = (hs[h]! + hs[h + 1]!) / 2;
+      const x = span > 0 ? Math.min(1, Math.max(0, (mid - nowMs) / span)) : 1;
+      out[h] = rateNow + (rateAtMidnight - rateNow) * x;
+    }
+    return out;
   }
 
   /** Settled spend plus live reservations valued at the realised spend ÷ bid ratio. */

@@ -18,6 +18,9 @@ import { pacingTuning } from './tuning.js';
  *   slowStartThrottle (ASAP starts at 1: its plan is "everything now");
  * - bounded catch-up: the rate asked for never exceeds catchUpMaxRatio × the plan's own rate;
  * - fast finish: the plan is aimed to complete fastFinishMs of active time before the window ends;
+ * - capacity look-ahead: when the traffic forecast says that later hours cannot carry their part
+ *   of the plan even at p = 1 (EVEN's plan on a curve whose evening is quiet), the part they
+ *   cannot carry is spent now, as late as possible but while traffic is there (see carryAhead);
  * - velocity cap: the rate asked for never exceeds velocityCapMultiple × the even rate. For ASAP
  *   this cap is the only pacing there is (its safety margin, with the breaker and the hard cap).
  */
@@ -33,6 +36,10 @@ export interface ControlInput {
   settledDeltaMicros: number;
   spendEvents: number;
   velocityCapMultiple: number;
+  /** Start of each local hour of the day and the day's end: 25 instants. */
+  hourStarts: readonly number[];
+  /** Expected opportunities per ms in each local hour of the day, or null when nothing is known. */
+  forecast: Float64Array | null;
 }
 
 export class Controller {
@@ -53,6 +60,11 @@ export class Controller {
 
   get opportunitiesPerSecond(): number {
     return this.trafficRate * 1000;
+  }
+
+  /** The smoothed opportunity rate, per ms. */
+  get opportunitiesPerMs(): number {
+    return this.trafficRate;
   }
 
   /** Sets the slow-start throttle for a strategy, unless spend per decision is already known. */
@@ -80,7 +92,7 @@ export class Controller {
     if (value === null || value <= 0 || this.trafficRate <= 0) return;
 
     const full = this.trafficRate * value;
-    const target = Math.min(1, Math.max(0, desiredRate(input) / full));
+    const target = Math.min(1, Math.max(0, desiredRate(input, value) / full));
     this.throttle += pacingTuning.gain * (target - this.throttle);
     if (this.throttle < 1e-6) this.throttle = 0;
   }
@@ -88,9 +100,11 @@ export class Controller {
 
 /**
  * The spend rate (micros per ms) the plan asks for over the next horizon: the budget still
- * unspent, spread over the remaining (fast-finish) plan, with the catch-up and velocity bounds.
+ * unspent, spread over the remaining (fast-finish) plan, with the catch-up and velocity bounds,
+ * plus what later hours cannot carry. `valuePerAllowed` (micros) turns the traffic forecast into
+ * spend capacity; null skips the look-ahead.
  */
-export function desiredRate(input: ControlInput): number {
+export function desiredRate(input: ControlInput, valuePerAllowed: number | null = null): number {
   const { nowMs, budgetMicros, curve } = input;
   const left = budgetMicros - input.committedMicros;
   if (left <= 0 || curve.activeMs <= 0) return 0;
@@ -108,8 +122,45 @@ export function desiredRate(input: ControlInput): number {
     const planShare = target(horizonEnd) - now;
     amount = Math.min((left * planShare) / (1 - now), pacingTuning.catchUpMaxRatio * budgetMicros * planShare);
   }
+  let rate = amount / activeAhead;
+  if (now < 1 - 1e-9 && input.forecast !== null && valuePerAllowed !== null && valuePerAllowed > 0) {
+    rate += carryAhead(input, target, now, left, valuePerAllowed);
+  }
   const evenRate = budgetMicros / curve.activeMs;
-  return Math.min(amount / activeAhead, input.velocityCapMultiple * evenRate);
+  return Math.min(rate, input.velocityCapMultiple * evenRate);
+}
+
+/**
+ * Capacity look-ahead, as a rate to add now (micros per ms). Walking back from the day's last
+ * hour, each hour's part of the remaining plan that exceeds the spend its forecast traffic can
+ * bring (at p = 1, discounted by capacityMargin) is carried to the hour before it; what reaches
+ * the current hour must be spent in what is left of it. So nothing moves earlier than it must,
+ * and a plan that the traffic can carry is left alone.
+ */
+function carryAhead(
+  input: ControlInput,
+  target: (t: number) => number,
+  now: number,
+  left: number,
+  valuePerAllowed: number,
+): number {
+  const { nowMs, curve, hourStarts } = input;
+  const forecast = input.forecast!;
+  let h = 0;
+  while (h < 23 && nowMs >= hourStarts[h + 1]!) h++;
+  const perUnit = left / (1 - now);
+  let carry = 0;
+  for (let k = 23; k > h; k--) {
+    const a = Math.max(hourStarts[k]!, nowMs);
+    const b = hourStarts[k + 1]!;
+    if (b <= a) continue;
+    const plan = perUnit * (target(b) - target(a));
+    const capacity = forecast[k]! * curve.activeBetween(a, b) * valuePerAllowed * pacingTuning.capacityMargin;
+    carry = Math.max(0, plan + carry - capacity);
+  }
+  if (carry <= 0) return 0;
+  const rest = curve.activeBetween(nowMs, hourStarts[h + 1]!);
+  return carry / Math.max(rest, pacingTuning.horizonMs);
 }
 
 /** F at the fast-finish instant: the target curve is F ÷ this, capped at 1. */

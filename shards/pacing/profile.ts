@@ -25,6 +25,11 @@ export class TrafficProfile {
     this.counts[h]!++;
   }
 
+  /** Opportunities counted today in local hour h. */
+  todayCount(h: number): number {
+    return this.counts[h]!;
+  }
+
   /** Records that the campaign was present (configured) for `ms` of local hour h. */
   observe(h: number, ms: number): void {
     this.observedMs[h]! += ms;

@@ -31,6 +31,13 @@ export const pacingTuning = {
    * budget in a burst (PACING.md §7.6). The finish phase is bounded by the velocity cap instead.
    */
   catchUpMaxRatio: 3,
+  /**
+   * Capacity look-ahead: the share of a forecast hour's traffic the plan may count on at p = 1.
+   * Below 1 because forecasts err, and an hour found short can no longer be made up before it.
+   */
+  capacityMargin: 0.8,
+  /** Opportunities seen today before today's level is taken from them rather than from the last seconds. */
+  forecastLevelSamplesMin: 200,
   /** Spend-velocity buckets of one second each; the breaker's window is at most this many seconds. */
   velocityBuckets: 60,
   /** A window that spent under this share of the budget is never a runaway, whatever the plan says. */

@@ -246,6 +246,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
         }
         ledger.answered(s, reader.code === OpStatus.APPLIED);
       }
+      ledger.checkStore(campaign, store.inner, now);
     },
     emit(event: ShardEvent) {
       if (event.type === 'breaker') breakerEvents.push(event.transition);
@@ -255,7 +256,9 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   };
   const shard = new Shard(ports, { reservationTtlMs: o.reservationTtlMs, flushIntervalMs: limits.flushIntervalMs });
   await shard.upsert(config);
-  const campaign = shard.campaigns.get(campaignId)!;
+  const found = shard.campaigns.get(campaignId);
+  if (found === undefined) throw new Error('the shard did not create the campaign');
+  const campaign: Campaign = found;
 
   // ---- traffic ----------------------------------------------------------------------------------
   // Flattened slots of all days: a Poisson process with a piecewise-constant rate.
@@ -309,7 +312,16 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   let eventSeq = 0;
   let steps = 0;
   let arrival = nextArrival(now);
-  let nextSweep = now + limits.reservationSweepMs;
+  // The shard sweeps expired reservations every reservationSweepMs (src/shard/host.ts). A sweep
+  // with nothing due changes nothing, so the loop visits only the grid points at which the
+  // ledger has a reservation due: the same outcome, a third fewer steps.
+  const sweepOrigin = now;
+  const sweepMs = limits.reservationSweepMs;
+  const nextSweepAfter = (t: number): number => {
+    const due = Math.max(t + 1, ledger.nextExpiryMs());
+    return due === Infinity ? Infinity : sweepOrigin + Math.ceil((due - sweepOrigin) / sweepMs) * sweepMs;
+  };
+  let nextSweep = Infinity;
   const endMs = lastDay.endMs;
   const timersDue: (() => void)[] = [];
 
@@ -397,10 +409,14 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       if (store.busy) await store.idle();
     }
     timersDue.length = 0;
+    // Reservations are added in expiry order, so the first one's expiry only moves later: a sweep
+    // planned for it may find nothing (harmless), and is re-planned after each sweep.
     if (nextSweep === t) {
       shard.sweep();
       ledger.expire(t);
-      nextSweep += limits.reservationSweepMs;
+      nextSweep = nextSweepAfter(t);
+    } else if (nextSweep === Infinity) {
+      nextSweep = nextSweepAfter(t);
     }
 
     if (onReportDay) {
@@ -412,7 +428,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       }
     }
     o.onStep?.(campaign, t);
-    ledger.check(campaign, store.inner, t);
+    ledger.check(campaign, t);
     if (++steps % 4096 === 0) campaign.checkInvariants();
   }
   now = endMs - 1;
