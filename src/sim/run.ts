@@ -5,6 +5,7 @@ import type { CounterStore, FlushBatch, FlushOutcome, ShardEvent, ShardPorts } f
 import { OpStatus, Reason } from '../../shards/reasons.js';
 import { sfc32 } from '../../shards/rng.js';
 import { Shard } from '../../shards/shard.js';
+import { activeIntervals } from '../../shards/time/schedule.js';
 import { addDays, type DayBounds, dayBounds, type LocalDate, localToEpoch } from '../../shards/time/zone.js';
 import type { ScheduleWindow, Strategy } from '../../shards/types.js';
 import { weekdays } from '../../shards/types.js';
@@ -190,7 +191,10 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   const slots: DaySlots[] = days.map((d) => daySlots(o.traffic, o.trafficScale, o.timezone, d));
   const lastDay = days[days.length - 1]!;
   const meanPrice = o.bidMicros * ((clearingFraction.min + clearingFraction.max) / 2);
-  const unthrottledMicros = Math.round(expectedRequests(slots[slots.length - 1]!) * o.winRate * meanPrice);
+  // What the traffic would spend unthrottled in the reported day's active minutes.
+  const schedule = o.window === null ? null : parseWindow(o.window);
+  const active = activeIntervals(o.timezone, lastDay, schedule, null, null);
+  const unthrottledMicros = Math.round(expectedRequests(slots[slots.length - 1]!, active) * o.winRate * meanPrice);
   const budget = o.dailyBudgetMicros ?? Math.max(1, Math.round(o.budgetFraction * unthrottledMicros));
 
   // Production validation turns the options into the campaign the shard receives.
@@ -203,7 +207,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       frontLoadedShare: o.frontLoadedShare,
       aheadPercent: o.aheadPercent,
       hourlyWeights: o.strategy === 'CUSTOM' ? (o.hourlyWeights ?? customDefaultWeights) : o.hourlyWeights,
-      schedule: o.window === null ? null : parseWindow(o.window),
+      schedule,
       breaker: { enabled: o.breakerEnabled },
     },
     1,

@@ -1,4 +1,5 @@
 import { hourStartsOf } from '../../shards/pacing/day.js';
+import type { Interval } from '../../shards/time/schedule.js';
 import { type DayBounds, localToEpoch } from '../../shards/time/zone.js';
 
 /**
@@ -103,9 +104,15 @@ export function daySlots(shape: TrafficShape, scale: number, timeZone: string, d
   return { starts, ratesPerMs: shape.requests.map((r) => (r * scale) / slotMs) };
 }
 
-/** Expected requests of a day (what the Poisson arrivals average to). */
-export function expectedRequests(slots: DaySlots): number {
+/** Expected requests of a day within the given intervals (what the Poisson arrivals average to). */
+export function expectedRequests(slots: DaySlots, within: readonly Interval[]): number {
   let sum = 0;
-  for (let i = 0; i < slots.ratesPerMs.length; i++) sum += slots.ratesPerMs[i]! * (slots.starts[i + 1]! - slots.starts[i]!);
+  for (let i = 0; i < slots.ratesPerMs.length; i++) {
+    for (const iv of within) {
+      const a = Math.max(iv.start, slots.starts[i]!);
+      const b = Math.min(iv.end, slots.starts[i + 1]!);
+      if (b > a) sum += slots.ratesPerMs[i]! * (b - a);
+    }
+  }
   return sum;
 }
