@@ -311,6 +311,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   // ---- the loop -----------------------------------------------------------------------------------
   const writer = new OpWriter();
   const batchDecides: (string | null)[] = [];
+  const releaseWanted = new Map<number, number>();
   let nextSlot = 0;
   let requestSeq = 0;
   let eventSeq = 0;
@@ -339,6 +340,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
     // Every operation due now goes to the shard in one batch, as the router sends a turn's worth.
     const base = nextSlot;
     batchDecides.length = 0;
+    releaseWanted.clear();
     while (Math.floor(arrival) === t) {
       const requestId = `r${(requestSeq++).toString(36)}`;
       writer.decide(nextSlot++, campaignId, o.bidMicros, requestId);
@@ -366,6 +368,8 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
           break;
         }
         case 'release': {
+          // The ledger follows the batch in op order, as the shard does; the answer is checked below.
+          releaseWanted.set(nextSlot, ledger.release(e.requestId) ? OpStatus.RELEASED : OpStatus.NOT_FOUND);
           writer.release(nextSlot++, campaignId, e.requestId);
           batchDecides.push(e.requestId);
           break;
@@ -399,8 +403,8 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
             }
           }
         } else if (reader.kind === OpKind.RELEASE) {
-          if (id === null) return ledger.fail(`a release answer for slot ${reader.slot} that was no release`, t);
-          const want = ledger.release(id) ? OpStatus.RELEASED : OpStatus.NOT_FOUND;
+          const want = releaseWanted.get(reader.slot);
+          if (id === null || want === undefined) return ledger.fail(`a release answer for slot ${reader.slot} that was no release`, t);
           if (reader.code !== want) ledger.fail(`release of ${id} answered ${reader.code}, expected ${want}`, t);
         } else {
           ledger.fail(`a spend answered before its flush (status ${reader.code})`, t);
