@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { strategies, type Strategy } from '../../shards/types.js';
 import { writeChart } from './chart.js';
+import { jsonOfReport } from './json.js';
 import { AuditFailure } from './ledger.js';
 import { type SimOptions, type SimReport, simDefaults, simulate } from './run.js';
 import { asciiChart, table } from './text.js';
@@ -105,28 +106,6 @@ function parseArgs(argv: string[]): Parsed {
 
 class UsageError extends Error {}
 
-/** The fields of --json, in the order of the issue. */
-export function jsonOf(r: SimReport): Record<string, unknown> {
-  return {
-    strategy: r.strategy,
-    days: r.days,
-    seed: r.seed,
-    budgetMicros: r.budgetMicros,
-    spentMicros: r.spentMicros,
-    deliveryRatio: r.deliveryRatio,
-    overspendRatio: r.overspendRatio,
-    slotNrmse: r.slotNrmse,
-    maxTrackingError: r.maxTrackingError,
-    meanTrackingError: r.meanTrackingError,
-    earlyExhaustionFraction: r.earlyExhaustionFraction,
-    breakerTrips: r.breakerTrips,
-    decisions: r.decisions,
-    allowed: r.allowed,
-    wins: r.wins,
-    maxExposureRatio: r.maxExposureRatio,
-  };
-}
-
 async function main(): Promise<void> {
   let parsed: Parsed;
   try {
@@ -149,7 +128,7 @@ async function main(): Promise<void> {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (parsed.out !== null) await writeChart(parsed.out, [report]);
   if (parsed.json) {
-    process.stdout.write(`${JSON.stringify(jsonOf(report))}\n`);
+    process.stdout.write(`${JSON.stringify(jsonOfReport(report))}\n`);
     return;
   }
   process.stdout.write(`${table(report, seconds)}\n\n${asciiChart(report)}\n`);

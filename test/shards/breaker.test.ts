@@ -2,7 +2,7 @@ import t from 'tap';
 import { Breaker, type BreakerTransition } from '../../shards/pacing/breaker.js';
 import { Reason } from '../../shards/reasons.js';
 import { breakerDefaults, type BreakerConfig } from '../../shards/types.js';
-import { always, config, harness, iso } from './helpers.js';
+import { always, config, harness, iso } from '../helpers/campaign.js';
 
 const budget = 1_000_000;
 const t0 = iso('2025-06-04T12:00:00Z');

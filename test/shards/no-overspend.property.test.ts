@@ -8,7 +8,7 @@ import { dayBounds } from '../../shards/time/zone.js';
 import { DecideFlag, OpKind, OpWriter, ResultReader } from '../../shards/wire.js';
 import { Ledger, type SentSpend } from '../../src/sim/ledger.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import { config, iso } from './helpers.js';
+import { config, harness, iso } from '../helpers/campaign.js';
 
 /**
  * Property: whatever the interleaving of decisions, win notices (matched, late, duplicated,
@@ -173,7 +173,6 @@ t.test('the auditor is not vacuous: it catches a campaign that forgets a reserva
   const broken = async (): Promise<void> => {
     const ledger = new Ledger(5);
     ledger.reserve('r1', 100, 60_000, 0);
-    const { harness } = await import('./helpers.js');
     const h = harness(config(), iso('2025-06-04T12:00:00Z'));
     ledger.check(h.campaign, iso('2025-06-04T12:00:00Z'));
   };

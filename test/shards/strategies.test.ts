@@ -6,7 +6,7 @@ import { pacingTuning } from '../../shards/pacing/tuning.js';
 import { activeIntervals } from '../../shards/time/schedule.js';
 import { dayBounds } from '../../shards/time/zone.js';
 import type { Strategy } from '../../shards/types.js';
-import { config, iso } from './helpers.js';
+import { config, iso } from '../helpers/campaign.js';
 
 const tz = 'UTC';
 const day = dayBounds(tz, iso('2025-06-04T12:00:00Z'));

@@ -3,7 +3,7 @@ import { dailyAllowance, hourStartsOf } from '../../shards/pacing/day.js';
 import { Reason } from '../../shards/reasons.js';
 import { activeIntervals, totalMs } from '../../shards/time/schedule.js';
 import { dayBounds, localToEpoch } from '../../shards/time/zone.js';
-import { always, config, harness, iso } from './helpers.js';
+import { always, config, harness, iso } from '../helpers/campaign.js';
 
 const H = 3_600_000;
 
