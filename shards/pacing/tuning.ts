@@ -7,8 +7,11 @@
 export const pacingTuning = {
   /** Throttle before the spend of an allowed decision has been observed (LinkedIn's slow start). */
   slowStartThrottle: 0.1,
-  /** Spend events seen before the spend-per-allowed estimate is trusted (noise below ~20 is large). */
-  valueSamplesMin: 20,
+  /**
+   * Spend events seen before the spend-per-allowed estimate is trusted. Few, because the money loop
+   * corrects a rough estimate while a long slow start at 10% leaves a small campaign hours behind.
+   */
+  valueSamplesMin: 10,
   /** How far ahead each control tick plans: long enough to smooth Poisson noise, short enough to follow the curve. */
   horizonMs: 60_000,
   /** Time constant of the opportunity-rate estimate: a few seconds of traffic even at 1 request/s. */
@@ -40,8 +43,11 @@ export const pacingTuning = {
   forecastLevelSamplesMin: 200,
   /** Spend-velocity buckets of one second each; the breaker's window is at most this many seconds. */
   velocityBuckets: 60,
-  /** A window that spent under this share of the budget is never a runaway, whatever the plan says. */
-  velocityMinShare: 0.005,
+  /**
+   * A window that spent under this share of the budget is never a runaway, whatever the plan says:
+   * with a few hundred wins a day, Poisson bursts alone reach 10× the plan rate in some minute.
+   */
+  velocityMinShare: 0.01,
   /** Time constant of the realised spend ÷ bid ratio used to value live reservations. */
   reservationValueTauMs: 600_000,
   /** ADAPTIVE: weight of a new day in the learned traffic profile (one odd day moves it a little). */
