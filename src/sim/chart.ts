@@ -21,7 +21,9 @@ function panel(r: SimReport, x0: number, y0: number, title: string): string {
   const K = hours.length;
   const w = panelW - pad.left - pad.right;
   const h = panelH - pad.top - pad.bottom;
-  const max = Math.max(...hours.map((x) => Math.max(x.planMicros, x.spentMicros)), 1) * 1.1;
+  // The scale follows the spend; a plan far above it (ASAP's whole budget in its first hour) is clipped.
+  const spendMax = Math.max(...hours.map((x) => x.spentMicros), 1);
+  const max = Math.max(spendMax, ...hours.map((x) => (x.planMicros <= 2 * spendMax ? x.planMicros : 0))) * 1.1;
   const maxReq = Math.max(...hours.map((x) => x.requests), 1);
   const bw = w / K;
   const X = (k: number): number => x0 + pad.left + k * bw;
@@ -41,7 +43,10 @@ function panel(r: SimReport, x0: number, y0: number, title: string): string {
     const s = hours[k]!.spentMicros;
     parts.push(`<rect x="${(X(k) + 1).toFixed(1)}" y="${Y(s).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${(Y(0) - Y(s)).toFixed(1)}" fill="${colors.spend}"/>`);
   }
-  const plan = hours.map((x, k) => `${X(k).toFixed(1)},${Y(x.planMicros).toFixed(1)} ${X(k + 1).toFixed(1)},${Y(x.planMicros).toFixed(1)}`);
+  const plan = hours.map((x, k) => {
+    const y = Y(Math.min(x.planMicros, max)).toFixed(1);
+    return `${X(k).toFixed(1)},${y} ${X(k + 1).toFixed(1)},${y}`;
+  });
   parts.push(`<polyline points="${plan.join(' ')}" fill="none" stroke="${colors.plan}" stroke-width="2"/>`);
   const thr = hours.map((x, k) => `${(X(k) + bw / 2).toFixed(1)},${(y0 + pad.top + h - x.throttle * h).toFixed(1)}`);
   parts.push(`<polyline points="${thr.join(' ')}" fill="none" stroke="${colors.throttle}" stroke-width="1.5" stroke-dasharray="4 2"/>`);

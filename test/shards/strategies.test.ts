@@ -44,7 +44,8 @@ t.test('EVEN under dayparting plans over active minutes only', async (t) => {
 t.test('ASAP plans the whole budget from the first active minute', async (t) => {
   const c = curve('ASAP', { window: ['06:00', '22:00'] });
   t.equal(c.fraction(at(5)), 0);
-  t.equal(c.fraction(at(6)), 1);
+  t.equal(c.fraction(at(6)), 0, 'nothing is due at the very instant the window opens');
+  t.equal(c.fraction(at(6) + 1), 1);
   t.equal(c.fraction(at(23)), 1);
 });
 
