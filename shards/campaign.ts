@@ -1,10 +1,11 @@
 import { limits } from './limits.js';
 import { add, assert, micros, remaining, sub, ZERO, type Micros } from './money.js';
-import { Breaker, type BreakerTransition } from './pacing/breaker.js';
+import { Breaker, type BreakerTransition, type ResetReason } from './pacing/breaker.js';
 import { Controller } from './pacing/controller.js';
 import { buildDayPlan, type DayPlan } from './pacing/day.js';
 import type { GlobalProfile } from './pacing/profile.js';
 import { TrafficProfile } from './pacing/profile.js';
+import { pacingTuning } from './pacing/tuning.js';
 import { Reason, type ReasonCode, reasonNames } from './reasons.js';
 import { contains, nextBoundary } from './time/schedule.js';
 import type { CampaignConfig, CampaignStatus } from './types.js';
@@ -53,9 +54,7 @@ export interface CampaignHooks {
   globalProfile: GlobalProfile;
 }
 
-const velocityBuckets = 60;
-/** Time constant of the realised spend ÷ bid ratio used to value live reservations. */
-const rhoTauMs = 600_000;
+const velocityBuckets = pacingTuning.velocityBuckets;
 
 /**
  * The actor state of one campaign: today's money, live reservations, the pacing controller, the
@@ -84,9 +83,15 @@ export class Campaign {
   pacingIndex = 1;
   planMicros = 0;
   inactive: ReasonCode | 0 = 0;
+  /**
+   * The smallest positive bid seen today: once less than that is left to spend, nothing more can be
+   * spent (EXHAUSTED). Before any bid, 1 micro: EXHAUSTED means settled has reached the budget.
+   */
+  minBidMicros = Infinity;
 
   private validUntilMs = -Infinity;
   private nextControlMs = -Infinity;
+  private lastControlMs: number | null = null;
   private hour = 0;
   private presentSinceMs: number;
   private ctlDecisions = 0;
@@ -95,6 +100,7 @@ export class Campaign {
   private ctlSpendEvents = 0;
   private rhoNum = 0;
   private rhoDen = 0;
+  private readonly forecastRates = new Float64Array(24);
   private readonly velSpend = new Float64Array(velocityBuckets);
   private readonly velSecond = new Float64Array(velocityBuckets).fill(-1);
 
@@ -124,7 +130,7 @@ export class Campaign {
     this.lifetimeBefore = lifetimeBefore;
     this.day = this.plan(nowMs);
     this.validUntilMs = -Infinity;
-    if (settled >= this.budget) this.breaker.exhaust(nowMs);
+    this.checkExhausted(nowMs);
   }
 
   private plan(nowMs: number): DayPlan {
@@ -147,6 +153,7 @@ export class Campaign {
     if (this.inactive !== 0) return this.deny(this.inactive);
 
     const bid = bidMicros > 0 ? (bidMicros as Micros) : ZERO;
+    if (bid > 0 && bid < this.minBidMicros) this.minBidMicros = bid;
     const reserving = bid > 0 && requestId !== '';
     if (reserving) {
       // A retried decide for a live reservation gets the same answer and reserves nothing more.
@@ -219,18 +226,38 @@ export class Campaign {
       if (flags & SpendFlag.UNMATCHED) c.unmatchedEvents++;
     }
     this.breaker.onCommitted(nowMs, this.settled + this.reserved, this.budget);
-    if (this.settled >= this.budget) this.breaker.exhaust(nowMs);
+    this.checkExhausted(nowMs);
     return flags;
+  }
+
+  /** EXHAUSTED once less than the smallest bid is left: not even a released reservation helps. */
+  private checkExhausted(nowMs: number): void {
+    const smallest = Number.isFinite(this.minBidMicros) ? this.minBidMicros : 1;
+    if (this.budget - this.settled < smallest) this.breaker.exhaust(nowMs);
+  }
+
+  private breakerReset(nowMs: number, reason: ResetReason): void {
+    this.breaker.reset(nowMs, reason, this.settled + this.reserved, this.budget);
+    this.checkExhausted(nowMs);
   }
 
   /**
    * The store found an event already applied: take back the money and the counts applySpend added.
-   * A reservation it settled stays gone: the original event settled it already.
+   * A reservation it settled stays gone: the original event settled it already. `day` is the local
+   * day the event was applied to: when the campaign rolled over since, today's money never held
+   * it, so only the duplicate is counted.
    */
-  revertSpend(amountMicros: number, flags: number): void {
+  revertSpend(nowMs: number, amountMicros: number, flags: number, day: string): void {
+    if (day !== this.day.bounds.key) {
+      this.countDuplicate();
+      return;
+    }
     const amount = micros(amountMicros);
     this.settled = sub(this.settled, amount);
     this.ctlSettled -= amount;
+    if (this.breaker.state === 'EXHAUSTED' && this.budget - this.settled >= (Number.isFinite(this.minBidMicros) ? this.minBidMicros : 1)) {
+      this.breakerReset(nowMs, 'SPEND_REVERTED');
+    }
     for (const c of [this.today, this.sinceSummary]) {
       c.spendEvents--;
       c.settledMicros -= amount;
@@ -316,21 +343,25 @@ export class Campaign {
     if (this.config.lifetimeBudgetMicros !== null) this.lifetimeBefore = add(this.lifetimeBefore, settled);
     // Reservations made yesterday stay reserved: their win notices land today and count today.
     this.settled = ZERO;
+    this.minBidMicros = Infinity;
     this.today.reset();
     this.hour = 0;
     this.day = this.plan(nowMs);
     this.presentSinceMs = this.day.bounds.startMs;
-    this.breaker.reset(this.day.bounds.startMs, 'DAY_ROLLOVER');
-    this.controller.restart(nowMs);
+    this.breakerReset(this.day.bounds.startMs, 'DAY_ROLLOVER');
   }
 
   /** The control tick: at most once per controlTickMs, driven by traffic (lazy, no timer per campaign). */
   control(nowMs: number): void {
     if (nowMs < this.nextControlMs) return;
     this.nextControlMs = nowMs + limits.controlTickMs;
-    const decay = Math.exp(-limits.controlTickMs / rhoTauMs);
-    this.rhoNum *= decay;
-    this.rhoDen *= decay;
+    // Age the realised spend ÷ bid ratio by the time that passed (ticks are lazy, so not regular).
+    if (this.lastControlMs !== null) {
+      const decay = Math.exp(-(nowMs - this.lastControlMs) / pacingTuning.reservationValueTauMs);
+      this.rhoNum *= decay;
+      this.rhoDen *= decay;
+    }
+    this.lastControlMs = nowMs;
     const committed = this.expectedCommitted();
     const curve = this.day.curve;
     this.breaker.advance(nowMs);
@@ -344,6 +375,8 @@ export class Campaign {
       settledDeltaMicros: this.ctlSettled,
       spendEvents: this.ctlSpendEvents,
       velocityCapMultiple: this.config.velocityCapMultiple,
+      hourStarts: this.day.hourStarts,
+      forecast: this.forecast(nowMs),
     });
     this.ctlDecisions = 0;
     this.ctlAllowed = 0;
@@ -354,6 +387,53 @@ export class Campaign {
     this.planMicros = Math.floor(this.budget * fraction);
     this.pacingIndex = this.planMicros > 0 ? committed / this.planMicros : committed > 0 ? Infinity : 1;
     this.checkVelocity(nowMs, fraction);
+  }
+
+  /**
+   * Expected opportunities per ms in each local hour of today, for the controller's capacity
+   * look-ahead; null when nothing is known yet.
+   *
+   * With a learned shape (the campaign's own profile, else the shard's), the shape is scaled to
+   * today's level: today's opportunities so far over what the shape expected so far. Without one
+   * (a campaign's first day), traffic is taken to be continuous across midnight: tonight's last
+   * hour should look like this morning's first hour, which today has seen, and the hours between
+   * now and then are interpolated linearly from the current rate.
+   */
+  private forecast(nowMs: number): Float64Array | null {
+    const hs = this.day.hourStarts;
+    const out = this.forecastRates;
+    const rateNow = this.controller.opportunitiesPerMs;
+    const shape = this.profile.weights ?? this.hooks.globalProfile.weights;
+    const from = Math.max(hs[0]!, this.presentSinceMs);
+    if (shape !== null) {
+      let seen = 0;
+      let expected = 0;
+      for (let h = 0; h <= this.hour; h++) {
+        const a = Math.max(hs[h]!, from);
+        const b = Math.min(hs[h + 1]!, nowMs);
+        if (b > a) expected += shape[h]! * (b - a);
+        seen += this.profile.todayCount(h);
+      }
+      let level: number;
+      if (seen >= pacingTuning.forecastLevelSamplesMin && expected > 0) level = seen / expected;
+      else if (shape[this.hour]! > 0 && rateNow > 0) level = rateNow / shape[this.hour]!;
+      else return null;
+      for (let h = 0; h < 24; h++) out[h] = shape[h]! * level;
+      return out;
+    }
+    if (rateNow <= 0) return null;
+    let rateAtMidnight = rateNow;
+    const firstHourMs = hs[1]! - hs[0]!;
+    if (this.hour >= 1 && this.presentSinceMs <= hs[0]! && firstHourMs > 0) {
+      rateAtMidnight = this.profile.todayCount(0) / firstHourMs;
+    }
+    const span = hs[24]! - nowMs;
+    for (let h = 0; h < 24; h++) {
+      const mid = (hs[h]! + hs[h + 1]!) / 2;
+      const x = span > 0 ? Math.min(1, Math.max(0, (mid - nowMs) / span)) : 1;
+      out[h] = rateNow + (rateAtMidnight - rateNow) * x;
+    }
+    return out;
   }
 
   /** Settled spend plus live reservations valued at the realised spend ÷ bid ratio. */
@@ -401,6 +481,8 @@ export class Campaign {
   // ---- control plane --------------------------------------------------------------------------
 
   reconfigure(config: CampaignConfig, nowMs: number): void {
+    // Close a day that ended before this message arrived, or its spend would count today.
+    if (nowMs >= this.day.bounds.endMs) this.rollover(nowMs);
     const oldBudget = this.budget;
     this.config = config;
     this.breaker.reconfigure(config.breaker);
@@ -409,14 +491,15 @@ export class Campaign {
     this.hour = 0;
     this.validUntilMs = -Infinity;
     this.nextControlMs = -Infinity;
-    if (this.budget > oldBudget) this.breaker.reset(nowMs, 'BUDGET_RAISED');
-    else if (this.breaker.state === 'EXHAUSTED' && this.settled < this.budget) this.breaker.reset(nowMs, 'CONFIG_CHANGED');
-    else if (this.settled >= this.budget) this.breaker.exhaust(nowMs);
+    if (this.budget > oldBudget) this.breakerReset(nowMs, 'BUDGET_RAISED');
+    else if (this.breaker.state === 'EXHAUSTED') this.breakerReset(nowMs, 'CONFIG_CHANGED');
+    else this.checkExhausted(nowMs);
   }
 
+  /** The admin's manual reset: back to CLOSED (or straight to EXHAUSTED if nothing is left). */
   resetBreaker(nowMs: number): void {
-    this.breaker.reset(nowMs, 'MANUAL_RESET');
-    if (this.settled >= this.budget) this.breaker.exhaust(nowMs);
+    if (nowMs >= this.validUntilMs) this.refresh(nowMs);
+    this.breakerReset(nowMs, 'MANUAL_RESET');
   }
 
   status(nowMs: number): CampaignStatus {
@@ -446,6 +529,7 @@ export class Campaign {
         state: this.breaker.state,
         since: this.breaker.sinceMs === null ? null : new Date(this.breaker.sinceMs).toISOString(),
         halfOpenShare: this.breaker.share(nowMs),
+        tripArmed: this.breaker.fractionArmed,
         trips: this.breaker.trips,
         events: [...this.breaker.events],
       },

@@ -10,6 +10,8 @@ export interface PendingSpend {
   requestId: string;
   slot: number;
   flags: number;
+  /** The campaign's local day the event was applied to (a duplicate is taken back from that day only). */
+  day: string;
   /** Slots of requests that resent this event while it was pending: answered with its outcome. */
   followers: number[] | null;
 }

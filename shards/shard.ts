@@ -119,6 +119,7 @@ export class Shard {
             requestId: (flags & SpendFlag.MATCHED_RESERVATION) !== 0 ? r.requestId : '',
             slot: r.slot,
             flags,
+            day: c.day.bounds.key,
             followers: null,
           });
           break;
@@ -155,7 +156,7 @@ export class Shard {
         continue;
       }
       const applied = s.applied[i]!;
-      if (!applied) e.campaign.revertSpend(e.amount, e.flags);
+      if (!applied) e.campaign.revertSpend(this.ports.clock.now(), e.amount, e.flags, e.day);
       if (!s.answered) w.spend(e.slot, applied ? OpStatus.APPLIED : OpStatus.DUPLICATE, applied ? e.flags : 0);
       if (followers !== null) {
         for (const f of followers) {
@@ -173,9 +174,7 @@ export class Shard {
    * once, so memory gives the amount back. Nothing to do once the campaign's day has rolled over.
    */
   revertLateDuplicate(campaignId: string, day: string, amountMicros: number): void {
-    const c = this.campaigns.get(campaignId);
-    if (c === undefined || c.day.bounds.key !== day) return;
-    c.revertSpend(amountMicros, 0);
+    this.campaigns.get(campaignId)?.revertSpend(this.ports.clock.now(), amountMicros, 0, day);
   }
 
   /** Expires due reservations; called every reservationSweepMs. */

@@ -108,6 +108,8 @@ export interface CampaignStatus {
     state: BreakerState;
     since: string | null;
     halfOpenShare: number;
+    /** Whether the fraction trip can still fire today (it fires once per day and budget). */
+    tripArmed: boolean;
     trips: number;
     events: BreakerEvent[];
   };

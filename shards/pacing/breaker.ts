@@ -1,4 +1,5 @@
 import type { BreakerConfig, BreakerEvent, BreakerState } from '../types.js';
+import { pacingTuning } from './tuning.js';
 
 /** Why the breaker moved, as stored in history and shown to operators. */
 export type BreakerReason =
@@ -10,7 +11,10 @@ export type BreakerReason =
   | 'BUDGET_RAISED'
   | 'MANUAL_RESET'
   | 'DAY_ROLLOVER'
-  | 'CONFIG_CHANGED';
+  | 'CONFIG_CHANGED'
+  | 'SPEND_REVERTED';
+
+export type ResetReason = 'BUDGET_RAISED' | 'MANUAL_RESET' | 'DAY_ROLLOVER' | 'CONFIG_CHANGED' | 'SPEND_REVERTED';
 
 export interface BreakerTransition {
   atMs: number;
@@ -19,26 +23,34 @@ export interface BreakerTransition {
   reason: BreakerReason;
 }
 
-const eventsKept = 20;
-
 /**
  * The budget circuit breaker of one campaign (PACING.md §5).
  *
- * It protects the budget without capping delivery: the fraction trip fires once per day (or per
- * budget), and after the cooldown HALF_OPEN steps back up to the full paced share and stays there,
- * pacing the rest of the budget under the hard cap. Only a velocity trip can send it back to OPEN.
- * The predecessor re-tripped while spend stayed above 95%, which silently capped delivery there.
+ *   CLOSED ──committed crosses tripAtFraction, or velocity──▶ OPEN ──cooldownMs──▶ HALF_OPEN
+ *   HALF_OPEN ──steps done──▶ CLOSED;  HALF_OPEN ──velocity (or a first fraction crossing)──▶ OPEN
+ *   any ──nothing more can be spent──▶ EXHAUSTED;  any ──raise, manual reset, rollover──▶ CLOSED
+ *
+ * It protects the budget without capping delivery. The fraction trip fires when committed spend
+ * CROSSES the threshold, once per day and budget: after the cooldown HALF_OPEN steps back up to
+ * the full paced share, returns to CLOSED, and the controller paces the rest of the budget under
+ * the hard cap. The predecessor compared "above 95%" on every event, so it re-tripped as long as
+ * spend stayed above 95%, which silently capped delivery there. A velocity trip can fire again at
+ * any time: that is the runaway guard. A reset re-arms the fraction trip only if committed spend is
+ * below the threshold of the (new) budget, so raising a budget by 1% at 96% does not pause the
+ * campaign for another cooldown.
  *
  * Time is passed in; transitions that fall due between calls are dated when they fell due.
  */
 export class Breaker {
   state: BreakerState = 'CLOSED';
   sinceMs: number | null = null;
+  /** Trips (fraction and velocity) since the day began. */
   trips = 0;
   readonly events: BreakerEvent[] = [];
+  /** False once the fraction trip fired for this day and budget. */
+  fractionArmed = true;
   private openUntilMs = 0;
   private halfOpenStartMs = 0;
-  private fractionTripped = false;
 
   constructor(
     private config: BreakerConfig,
@@ -47,9 +59,13 @@ export class Breaker {
 
   reconfigure(config: BreakerConfig): void {
     this.config = config;
+    // A breaker switched off must not keep a campaign paused.
+    if (!config.enabled && (this.state === 'OPEN' || this.state === 'HALF_OPEN')) {
+      this.move(this.sinceMs ?? 0, 'CLOSED', 'CONFIG_CHANGED');
+    }
   }
 
-  /** Share of the paced traffic admitted now: 1 CLOSED, 0 OPEN or EXHAUSTED, steps HALF_OPEN. */
+  /** Share of the paced traffic admitted now: 1 CLOSED, 0 OPEN or EXHAUSTED, a step HALF_OPEN. */
   share(nowMs: number): number {
     if (this.state === 'CLOSED') return 1;
     this.advance(nowMs);
@@ -63,7 +79,7 @@ export class Breaker {
       case 'HALF_OPEN': {
         const steps = this.config.halfOpenSteps;
         const k = Math.floor((nowMs - this.halfOpenStartMs) / this.config.halfOpenStepMs);
-        return steps[Math.min(k, steps.length - 1)]!;
+        return steps[Math.min(Math.max(k, 0), steps.length - 1)]!;
       }
       default: {
         const bad: never = state;
@@ -72,33 +88,33 @@ export class Breaker {
     }
   }
 
-  /** Moves OPEN to HALF_OPEN after the cooldown, and HALF_OPEN on through its steps. */
+  /** Moves OPEN to HALF_OPEN after the cooldown, and HALF_OPEN to CLOSED after its last step. */
   advance(nowMs: number): void {
     if (this.state === 'OPEN' && nowMs >= this.openUntilMs) {
       this.halfOpenStartMs = this.openUntilMs;
       this.move(this.openUntilMs, 'HALF_OPEN', 'COOLDOWN_ELAPSED');
     }
-    if (this.state === 'HALF_OPEN' && !this.fractionTripped) {
+    if (this.state === 'HALF_OPEN') {
       const doneAt = this.halfOpenStartMs + this.config.halfOpenSteps.length * this.config.halfOpenStepMs;
       if (nowMs >= doneAt) this.move(doneAt, 'CLOSED', 'RECOVERED');
     }
   }
 
-  /** Called whenever committed spend grows. */
+  /** Called whenever committed spend (settled + reserved at face value) grows. */
   onCommitted(nowMs: number, committedMicros: number, budgetMicros: number): void {
-    if (!this.config.enabled || this.state !== 'CLOSED' || this.fractionTripped) return;
+    if (!this.fractionArmed || !this.config.enabled) return;
+    if (this.state !== 'CLOSED' && this.state !== 'HALF_OPEN') return;
     if (committedMicros >= this.config.tripAtFraction * budgetMicros) {
-      this.fractionTripped = true;
+      this.fractionArmed = false;
       this.open(nowMs, 'TRIP_FRACTION');
     }
   }
 
-  /** Called by the controller with the spend of the last velocity window and the planned rate. */
+  /** Called on the control tick with the spend of the last velocity window and the planned spend. */
   onVelocity(nowMs: number, windowSpendMicros: number, plannedPerWindowMicros: number, budgetMicros: number): void {
     if (!this.config.enabled) return;
     if (this.state !== 'CLOSED' && this.state !== 'HALF_OPEN') return;
-    // A window that spent under 0.5% of the budget is never a runaway, whatever the plan says.
-    if (windowSpendMicros < 0.005 * budgetMicros) return;
+    if (windowSpendMicros < pacingTuning.velocityMinShare * budgetMicros) return;
     if (windowSpendMicros > this.config.velocityMultiple * plannedPerWindowMicros) {
       this.open(nowMs, 'TRIP_VELOCITY');
     }
@@ -109,9 +125,12 @@ export class Breaker {
     if (this.state !== 'EXHAUSTED') this.move(nowMs, 'EXHAUSTED', 'EXHAUSTED');
   }
 
-  /** A budget raise, a manual reset or the day's rollover: back to CLOSED and re-armed. */
-  reset(nowMs: number, reason: 'BUDGET_RAISED' | 'MANUAL_RESET' | 'DAY_ROLLOVER' | 'CONFIG_CHANGED'): void {
-    this.fractionTripped = false;
+  /**
+   * A budget raise, a manual reset, the day's rollover (or a reverted duplicate that leaves money
+   * to spend): back to CLOSED. The fraction trip is re-armed only below its threshold.
+   */
+  reset(nowMs: number, reason: ResetReason, committedMicros: number, budgetMicros: number): void {
+    this.fractionArmed = committedMicros < this.config.tripAtFraction * budgetMicros;
     if (reason === 'DAY_ROLLOVER') this.trips = 0;
     if (this.state !== 'CLOSED') this.move(nowMs, 'CLOSED', reason);
   }
@@ -120,6 +139,8 @@ export class Breaker {
     this.trips++;
     this.openUntilMs = nowMs + this.config.cooldownMs;
     this.move(nowMs, 'OPEN', reason);
+    // A zero cooldown goes straight on to HALF_OPEN.
+    this.advance(nowMs);
   }
 
   private move(atMs: number, to: BreakerState, reason: BreakerReason): void {
@@ -127,7 +148,7 @@ export class Breaker {
     this.state = to;
     this.sinceMs = atMs;
     this.events.push({ at: new Date(atMs).toISOString(), from, to, reason });
-    if (this.events.length > eventsKept) this.events.shift();
+    if (this.events.length > pacingTuning.breakerEventsKept) this.events.shift();
     this.onTransition({ atMs, from, to, reason });
   }
 }

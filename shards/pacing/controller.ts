@@ -1,55 +1,52 @@
+import type { Strategy } from '../types.js';
 import type { Curve } from './curve.js';
+import { pacingTuning } from './tuning.js';
 
 /**
  * The pacing controller of one campaign: a throttle probability p, updated on a control tick, that
  * makes committed spend track the plan (PACING.md §4).
  *
- * Each tick it asks: of the budget still unspent, how much does the plan put into the next
- * horizon? That amount, divided by the spend the traffic would bring at p = 1 (the opportunity rate
- * times the spend per allowed decision, both estimated online), is the new p. Spreading what
- * remains over the rest of the plan gives bounded catch-up by construction: a deficit is paid back
- * in proportion to the remaining plan, not in a burst; a surplus slows the rest of the day.
- * Feed-forward on the traffic estimate makes it follow a traffic step within seconds.
+ * Each tick asks: of the budget still unspent, how much does the plan put into the next horizon?
+ * That amount, divided by what the traffic would spend at p = 1 (the opportunity rate times the
+ * spend per allowed decision, both estimated online), is the new p. This is feed-forward on the
+ * traffic estimate, so p follows a traffic step within seconds, and it is closed-loop on money,
+ * because "what is still unspent" already contains every past error: a deficit is paid back in
+ * proportion to the remaining plan, a surplus slows the rest of the day, and nothing winds up
+ * while the breaker holds the campaign.
  *
- * - slow start: until spend per allowed decision has been observed, p stays at slowStartThrottle
- *   (ASAP starts at 1);
- * - fast finish: the plan is aimed to complete fastFinishMs of active time before the window ends,
- *   so that late win notices and expiring reservations still land inside the day;
- * - velocity cap: the target rate never exceeds velocityCapMultiple × the even rate.
+ * - slow start: until the spend of an allowed decision has been observed, p stays at
+ *   slowStartThrottle (ASAP starts at 1: its plan is "everything now");
+ * - bounded catch-up: the rate asked for never exceeds catchUpMaxRatio × the plan's own rate;
+ * - fast finish: the plan is aimed to complete fastFinishMs of active time before the window ends;
+ * - capacity look-ahead: when the traffic forecast says that later hours cannot carry their part
+ *   of the plan even at p = 1 (EVEN's plan on a curve whose evening is quiet), the part they
+ *   cannot carry is spent now, as late as possible but while traffic is there (see carryAhead);
+ * - velocity cap: the rate asked for never exceeds velocityCapMultiple × the even rate. For ASAP
+ *   this cap is the only pacing there is (its safety margin, with the breaker and the hard cap).
  */
-export const controllerTuning = {
-  slowStartThrottle: 0.1,
-  /** How far ahead the controller plans each tick. */
-  horizonMs: 60_000,
-  /** Time constant of the opportunity-rate estimate: short, to follow traffic steps. */
-  trafficTauMs: 15_000,
-  /** Time constant of spend per allowed decision: long, because win notices arrive late. */
-  valueTauMs: 600_000,
-  /** Fraction of each new throttle taken per tick; damps oscillation from noisy estimates. */
-  gain: 0.5,
-  fastFinishMs: 30 * 60_000,
-  fastFinishMaxShare: 0.03,
-  /** Spend events seen before the spend-per-allowed estimate is trusted. */
-  valueSamplesMin: 20,
-} as const;
-
 export interface ControlInput {
   nowMs: number;
   curve: Curve;
   budgetMicros: number;
   /** Settled spend plus the expected value of live reservations. */
   committedMicros: number;
+  /** Decisions, allowed decisions, settled micros and spend events since the last tick. */
   decisions: number;
   allowed: number;
   settledDeltaMicros: number;
   spendEvents: number;
   velocityCapMultiple: number;
+  /** Start of each local hour of the day and the day's end: 25 instants. */
+  hourStarts: readonly number[];
+  /** Expected opportunities per ms in each local hour of the day, or null when nothing is known. */
+  forecast: Float64Array | null;
 }
 
 export class Controller {
-  throttle: number = controllerTuning.slowStartThrottle;
+  throttle: number = pacingTuning.slowStartThrottle;
   /** Opportunities per ms. */
   private trafficRate = 0;
+  /** Allowed decisions and settled micros per ms, with the same (long) time constant. */
   private allowedRate = 0;
   private spendRate = 0;
   private valueSamples = 0;
@@ -57,7 +54,7 @@ export class Controller {
 
   /** Estimated spend of one allowed decision, in micros, or null before it is known. */
   get valuePerAllowed(): number | null {
-    if (this.valueSamples < controllerTuning.valueSamplesMin || this.allowedRate <= 0) return null;
+    if (this.valueSamples < pacingTuning.valueSamplesMin || this.allowedRate <= 0) return null;
     return this.spendRate / this.allowedRate;
   }
 
@@ -65,19 +62,15 @@ export class Controller {
     return this.trafficRate * 1000;
   }
 
-  /**
-   * The throttle used until spend per allowed decision is known: slowStartThrottle, except for ASAP,
-   * whose plan is "everything now" and whose only limits are the safety margins (velocity cap,
-   * breaker, hard cap).
-   */
-  startFor(strategy: string): void {
-    if (this.valuePerAllowed !== null) return;
-    this.throttle = strategy === 'ASAP' ? 1 : controllerTuning.slowStartThrottle;
+  /** The smoothed opportunity rate, per ms. */
+  get opportunitiesPerMs(): number {
+    return this.trafficRate;
   }
 
-  /** Forgets the time base (used after a long pause so the first tick does not average over it). */
-  restart(nowMs: number): void {
-    this.lastMs = nowMs;
+  /** Sets the slow-start throttle for a strategy, unless spend per decision is already known. */
+  startFor(strategy: Strategy): void {
+    if (this.valuePerAllowed !== null) return;
+    this.throttle = strategy === 'ASAP' ? 1 : pacingTuning.slowStartThrottle;
   }
 
   update(input: ControlInput): void {
@@ -89,43 +82,91 @@ export class Controller {
     const dt = nowMs - this.lastMs;
     if (dt <= 0) return;
     this.lastMs = nowMs;
-    this.trafficRate = ewma(this.trafficRate, input.decisions / dt, dt, controllerTuning.trafficTauMs);
-    this.allowedRate = ewma(this.allowedRate, input.allowed / dt, dt, controllerTuning.valueTauMs);
-    this.spendRate = ewma(this.spendRate, input.settledDeltaMicros / dt, dt, controllerTuning.valueTauMs);
+    this.trafficRate = ewma(this.trafficRate, input.decisions / dt, dt, pacingTuning.trafficTauMs);
+    this.allowedRate = ewma(this.allowedRate, input.allowed / dt, dt, pacingTuning.valueTauMs);
+    this.spendRate = ewma(this.spendRate, input.settledDeltaMicros / dt, dt, pacingTuning.valueTauMs);
     this.valueSamples += input.spendEvents;
 
     if (nowMs < curve.activeStartMs || nowMs >= curve.activeEndMs) return;
     const value = this.valuePerAllowed;
     if (value === null || value <= 0 || this.trafficRate <= 0) return;
 
-    const desired = desiredRate(input, curve);
     const full = this.trafficRate * value;
-    const target = Math.min(1, Math.max(0, desired / full));
-    this.throttle += controllerTuning.gain * (target - this.throttle);
+    const target = Math.min(1, Math.max(0, desiredRate(input, value) / full));
+    this.throttle += pacingTuning.gain * (target - this.throttle);
     if (this.throttle < 1e-6) this.throttle = 0;
   }
 }
 
-/** Micros per ms that the plan asks for over the next horizon. */
-export function desiredRate(input: ControlInput, curve: Curve): number {
-  const { nowMs, budgetMicros } = input;
-  const left = Math.max(0, budgetMicros - input.committedMicros);
-  if (left <= 0) return 0;
-  const lead = Math.min(controllerTuning.fastFinishMs, curve.activeMs * controllerTuning.fastFinishMaxShare);
-  const finishAt = curve.activeInstantBeforeEnd(lead);
-  const finishFraction = Math.max(curve.fraction(finishAt), 1e-9);
-  const target = (t: number): number => Math.min(1, curve.fraction(t) / finishFraction);
-  const horizonEnd = nowMs + controllerTuning.horizonMs;
-  const activeAhead = Math.max(curve.activeBetween(nowMs, horizonEnd), 1);
+/**
+ * The spend rate (micros per ms) the plan asks for over the next horizon: the budget still
+ * unspent, spread over the remaining (fast-finish) plan, with the catch-up and velocity bounds,
+ * plus what later hours cannot carry. `valuePerAllowed` (micros) turns the traffic forecast into
+ * spend capacity; null skips the look-ahead.
+ */
+export function desiredRate(input: ControlInput, valuePerAllowed: number | null = null): number {
+  const { nowMs, budgetMicros, curve } = input;
+  const left = budgetMicros - input.committedMicros;
+  if (left <= 0 || curve.activeMs <= 0) return 0;
+  const horizonEnd = nowMs + pacingTuning.horizonMs;
+  const activeAhead = curve.activeBetween(nowMs, horizonEnd);
+  if (activeAhead <= 0) return 0;
+  const finish = finishFraction(curve);
+  const target = (t: number): number => Math.min(1, curve.fraction(t) / finish);
   const now = target(nowMs);
   let amount: number;
   if (now >= 1 - 1e-9) {
+    // Finish phase (and all of ASAP): whatever is left, now; only the velocity cap bounds it.
     amount = left;
   } else {
-    amount = (left * (target(horizonEnd) - now)) / (1 - now);
+    const planShare = target(horizonEnd) - now;
+    amount = Math.min((left * planShare) / (1 - now), pacingTuning.catchUpMaxRatio * budgetMicros * planShare);
   }
-  const evenRate = budgetMicros / Math.max(curve.activeMs, 1);
-  return Math.min(amount / activeAhead, input.velocityCapMultiple * evenRate);
+  let rate = amount / activeAhead;
+  if (now < 1 - 1e-9 && input.forecast !== null && valuePerAllowed !== null && valuePerAllowed > 0) {
+    rate += carryAhead(input, target, now, left, valuePerAllowed);
+  }
+  const evenRate = budgetMicros / curve.activeMs;
+  return Math.min(rate, input.velocityCapMultiple * evenRate);
+}
+
+/**
+ * Capacity look-ahead, as a rate to add now (micros per ms). Walking back from the day's last
+ * hour, each hour's part of the remaining plan that exceeds the spend its forecast traffic can
+ * bring (at p = 1, discounted by capacityMargin) is carried to the hour before it; what reaches
+ * the current hour must be spent in what is left of it. So nothing moves earlier than it must,
+ * and a plan that the traffic can carry is left alone.
+ */
+function carryAhead(
+  input: ControlInput,
+  target: (t: number) => number,
+  now: number,
+  left: number,
+  valuePerAllowed: number,
+): number {
+  const { nowMs, curve, hourStarts } = input;
+  const forecast = input.forecast!;
+  let h = 0;
+  while (h < 23 && nowMs >= hourStarts[h + 1]!) h++;
+  const perUnit = left / (1 - now);
+  let carry = 0;
+  for (let k = 23; k > h; k--) {
+    const a = Math.max(hourStarts[k]!, nowMs);
+    const b = hourStarts[k + 1]!;
+    if (b <= a) continue;
+    const plan = perUnit * (target(b) - target(a));
+    const capacity = forecast[k]! * curve.activeBetween(a, b) * valuePerAllowed * pacingTuning.capacityMargin;
+    carry = Math.max(0, plan + carry - capacity);
+  }
+  if (carry <= 0) return 0;
+  const rest = curve.activeBetween(nowMs, hourStarts[h + 1]!);
+  return carry / Math.max(rest, pacingTuning.horizonMs);
+}
+
+/** F at the fast-finish instant: the target curve is F ÷ this, capped at 1. */
+export function finishFraction(curve: Curve): number {
+  const lead = Math.min(pacingTuning.fastFinishMs, curve.activeMs * pacingTuning.fastFinishMaxShare);
+  return Math.max(curve.fraction(curve.activeInstantBeforeEnd(lead)), 1e-9);
 }
 
 function ewma(prev: number, sample: number, dtMs: number, tauMs: number): number {

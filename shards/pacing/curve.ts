@@ -94,7 +94,9 @@ export class Curve {
       case 'AHEAD':
         return Math.min(1, w * this.aheadFactor);
       case 'ASAP':
-        return t >= this.activeStartMs ? 1 : 0;
+        // Everything is due right after the window opens (0 at its first instant, so that a
+        // report's first slot carries the whole plan).
+        return t > this.activeStartMs ? 1 : 0;
       default: {
         const bad: never = this.strategy;
         throw new RangeError(`unknown strategy ${String(bad)}`);

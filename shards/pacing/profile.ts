@@ -1,27 +1,33 @@
+import { pacingTuning } from './tuning.js';
+
 /**
  * The traffic profile ADAPTIVE plans by: the density of bid opportunities per local hour, learned
- * from the decide calls a campaign saw on earlier days (PACING.md §3). Every decide call counts,
- * allowed or not, because bidders ask for every opportunity whatever the answer.
+ * from the decide calls the campaign actor itself saw on earlier days (PACING.md §3). Every decide
+ * call counts, allowed or not, because bidders ask for every opportunity whatever the answer.
  *
- * A day updates the profile only for the hours the campaign observed in full; the first day is
- * taken as it is, later days blend in with weight `learningRate`, so one odd day moves the plan
- * a little and a lasting change moves it within a few days.
+ * A day updates only the hours the campaign observed in full (present for the whole hour). The
+ * first observation of an hour is taken as it is; later ones blend in with weight
+ * profileLearningRate, so one odd day moves the plan a little and a lasting change moves it within
+ * a few days. Densities are opportunities per ms, so a 2-hour local hour on a DST day counts like
+ * any other, and a 0-hour one teaches nothing.
  */
-export const profileTuning = {
-  learningRate: 0.3,
-} as const;
-
 export class TrafficProfile {
-  /** Opportunities per ms by local hour, normalised to a mean of 1 over learned hours; null until learned. */
-  weights: Float64Array | null = null;
   daysLearned = 0;
+  /** Learned opportunities per ms by local hour; meaningful where learned[h] is 1. */
+  private readonly density = new Float64Array(24);
+  private readonly learned = new Uint8Array(24);
   private readonly counts = new Float64Array(24);
   private readonly observedMs = new Float64Array(24);
-  private readonly learned = new Uint8Array(24);
+  private cached: Float64Array | null = null;
 
-  /** Counts one opportunity in local hour h. */
+  /** Counts one opportunity in local hour h (the hot path: one array increment). */
   count(h: number): void {
     this.counts[h]!++;
+  }
+
+  /** Opportunities counted today in local hour h. */
+  todayCount(h: number): number {
+    return this.counts[h]!;
   }
 
   /** Records that the campaign was present (configured) for `ms` of local hour h. */
@@ -30,12 +36,21 @@ export class TrafficProfile {
   }
 
   /**
+   * The planning weights: learned densities, with hours never learned set to the mean of the
+   * learned ones (no information: assume an average hour). Null until some hour was learned.
+   */
+  get weights(): Float64Array | null {
+    return this.cached;
+  }
+
+  /**
    * Closes a day. `hourMs[h]` is the real length of local hour h that day (0, 1 or 2 hours on DST
-   * days). Returns the day's normalised densities (for the shard's global profile), or null when
-   * the campaign saw no traffic.
+   * days). Returns the day's densities normalised to a mean of 1 over the hours observed in full,
+   * with 0 for hours not observed (for the shard's global profile), or null when the day taught
+   * nothing.
    */
   endDay(hourMs: readonly number[]): Float64Array | null {
-    const density = new Float64Array(24);
+    const day = new Float64Array(24);
     const full = new Uint8Array(24);
     let sum = 0;
     let n = 0;
@@ -43,40 +58,66 @@ export class TrafficProfile {
       const len = hourMs[h]!;
       if (len > 0 && this.observedMs[h]! >= len * 0.999) {
         full[h] = 1;
-        density[h] = this.counts[h]! / len;
-        sum += density[h]!;
+        day[h] = this.counts[h]! / len;
+        sum += day[h]!;
         n++;
       }
     }
     this.counts.fill(0);
     this.observedMs.fill(0);
     if (n === 0 || sum <= 0) return null;
-    const mean = sum / n;
-    for (let h = 0; h < 24; h++) density[h] = full[h] ? density[h]! / mean : 0;
-
-    if (this.weights === null) this.weights = new Float64Array(24).fill(1);
     for (let h = 0; h < 24; h++) {
       if (!full[h]) continue;
-      const w = this.learned[h] ? profileTuning.learningRate : 1;
-      this.weights[h] = this.weights[h]! + w * (density[h]! - this.weights[h]!);
+      const w = this.learned[h] ? pacingTuning.profileLearningRate : 1;
+      this.density[h] = this.density[h]! + w * (day[h]! - this.density[h]!);
       this.learned[h] = 1;
     }
     this.daysLearned++;
-    return density;
+    this.cached = fillUnknown(this.density, this.learned);
+    const mean = sum / n;
+    for (let h = 0; h < 24; h++) day[h] = full[h] ? day[h]! / mean : 0;
+    return day;
   }
 }
 
 /** The shard's profile across its campaigns: ADAPTIVE's fallback for campaigns without history. */
 export class GlobalProfile {
-  weights: Float64Array | null = null;
+  private readonly sum = new Float64Array(24);
+  private readonly learned = new Uint8Array(24);
+  private cached: Float64Array | null = null;
 
+  get weights(): Float64Array | null {
+    return this.cached;
+  }
+
+  /** Blends in one campaign-day's normalised densities (0 marks an hour not observed). */
   add(density: Float64Array): void {
-    if (this.weights === null) {
-      this.weights = Float64Array.from(density);
-      return;
-    }
     for (let h = 0; h < 24; h++) {
-      if (density[h]! > 0) this.weights[h] = this.weights[h]! + 0.05 * (density[h]! - this.weights[h]!);
+      const d = density[h]!;
+      if (d <= 0 && !this.learned[h]) continue;
+      if (!this.learned[h]) {
+        this.sum[h] = d;
+        this.learned[h] = 1;
+      } else if (d > 0) {
+        this.sum[h] = this.sum[h]! + pacingTuning.globalProfileLearningRate * (d - this.sum[h]!);
+      }
+    }
+    this.cached = fillUnknown(this.sum, this.learned);
+  }
+}
+
+function fillUnknown(values: Float64Array, learned: Uint8Array): Float64Array | null {
+  let sum = 0;
+  let n = 0;
+  for (let h = 0; h < 24; h++) {
+    if (learned[h]) {
+      sum += values[h]!;
+      n++;
     }
   }
+  if (n === 0 || sum <= 0) return null;
+  const mean = sum / n;
+  const out = new Float64Array(24);
+  for (let h = 0; h < 24; h++) out[h] = learned[h] ? values[h]! : mean;
+  return out;
 }

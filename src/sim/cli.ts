@@ -1,0 +1,138 @@
+import { readFileSync } from 'node:fs';
+import { strategies, type Strategy } from '../../shards/types.js';
+import { writeChart } from './chart.js';
+import { jsonOfReport } from './json.js';
+import { AuditFailure } from './ledger.js';
+import { type SimOptions, type SimReport, simDefaults, simulate } from './run.js';
+import { asciiChart, table } from './text.js';
+import { builtinDailyRequests, parseTrafficCsv } from './traffic.js';
+
+/**
+ * `npm run simulate -- [options]`: one campaign, one shard, a simulated clock and seeded traffic.
+ * See docs/pacing.md for what it measures and how.
+ */
+const usage = `usage: npm run simulate -- [options]
+
+  --strategy S             EVEN | ASAP | FRONT_LOADED | ADAPTIVE | AHEAD | CUSTOM (default ${simDefaults.strategy})
+  --traffic FILE           CSV "hour,requests" (24 rows) or "minute,requests" (1,440 rows), local time;
+                           default: the built-in diurnal curve, ${builtinDailyRequests.toLocaleString('en-US')} requests a day,
+                           peak hour 9x the trough hour (bench/traffic/diurnal.csv holds the same numbers)
+  --traffic-scale X        multiplies the traffic's volume (default 1)
+  --daily-budget-micros N  the daily budget
+  --budget-fraction F      or: budget = F x what the traffic would spend unthrottled (default ${simDefaults.budgetFraction})
+  --days D                 days simulated; earlier days are for learning, the report is of the last (default ${simDefaults.days})
+  --date YYYY-MM-DD        the reported (last) local day (default ${simDefaults.date})
+  --seed N                 seed of the traffic and of the shard's generator (default ${simDefaults.seed})
+  --timezone TZ            the campaign's IANA time zone (default ${simDefaults.timezone})
+  --bid-micros N           bid per opportunity (default ${simDefaults.bidMicros}: a $2 CPM)
+  --win-rate R             share of allowed bids that win (default ${simDefaults.winRate}); the clearing price
+                           is a second-price fraction of the bid, uniform in 50%-95%
+  --win-delay-ms M         median of the log-normal delay of win and loss notices; its 99.9th
+                           percentile is one minute and nothing arrives later (default ${simDefaults.winDelayMs})
+  --loss-notice-rate R     share of lost auctions that send a release; the rest expire (default ${simDefaults.lossNoticeRate})
+  --duplicate-rate R       share of win notices sent twice (default ${simDefaults.duplicateRate})
+  --reservation-ttl-ms N   reservation lifetime (default ${simDefaults.reservationTtlMs})
+  --front-loaded-share F   FRONT_LOADED's share of the first half (default ${simDefaults.frontLoadedShare})
+  --ahead-percent P        AHEAD's lead over EVEN in percent (default ${simDefaults.aheadPercent})
+  --hourly-weights W,...   CUSTOM's 24 hourly weights (default: a business-hours curve)
+  --window HH:MM-HH:MM     daily active window in local time, may cross midnight (default: all day)
+  --no-breaker             disable the budget circuit breaker
+  --json                   print one JSON object
+  --out FILE               write a chart: .svg, .html or .png
+  --help
+`;
+
+type Parsed = { sim: Partial<SimOptions>; json: boolean; out: string | null };
+
+function parseArgs(argv: string[]): Parsed {
+  const sim: Partial<SimOptions> = {};
+  let json = false;
+  let out: string | null = null;
+  let trafficFile: string | null = null;
+  const num = (flag: string, v: string | undefined, min: number, max: number, integer = false): number => {
+    const n = Number(v);
+    if (v === undefined || v === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isSafeInteger(n))) {
+      throw new UsageError(`${flag} needs ${integer ? 'an integer' : 'a number'} from ${min} to ${max} (got ${JSON.stringify(v)})`);
+    }
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const [name, inline] = flag.includes('=') ? (flag.split(/=(.*)/s, 2) as [string, string]) : [flag, undefined];
+    const value = (): string | undefined => inline ?? argv[++i];
+    switch (name) {
+      case '--strategy': {
+        const s = value()?.toUpperCase();
+        if (!strategies.includes(s as Strategy)) throw new UsageError(`--strategy must be one of ${strategies.join(', ')}`);
+        sim.strategy = s as Strategy;
+        break;
+      }
+      case '--traffic': trafficFile = value() ?? null; break;
+      case '--traffic-scale': sim.trafficScale = num(name, value(), 0, 1e6); break;
+      case '--daily-budget-micros': sim.dailyBudgetMicros = num(name, value(), 1, Number.MAX_SAFE_INTEGER, true); break;
+      case '--budget-fraction': sim.budgetFraction = num(name, value(), 1e-6, 100); break;
+      case '--days': sim.days = num(name, value(), 1, 60, true); break;
+      case '--date': sim.date = value() ?? ''; break;
+      case '--seed': sim.seed = num(name, value(), 0, 2 ** 32 - 1, true); break;
+      case '--timezone': sim.timezone = value() ?? ''; break;
+      case '--bid-micros': sim.bidMicros = num(name, value(), 1, 1e12, true); break;
+      case '--win-rate': sim.winRate = num(name, value(), 0, 1); break;
+      case '--win-delay-ms': sim.winDelayMs = num(name, value(), 0, 59_999); break;
+      case '--loss-notice-rate': sim.lossNoticeRate = num(name, value(), 0, 1); break;
+      case '--duplicate-rate': sim.duplicateRate = num(name, value(), 0, 1); break;
+      case '--reservation-ttl-ms': sim.reservationTtlMs = num(name, value(), 1_000, 3_600_000, true); break;
+      case '--front-loaded-share': sim.frontLoadedShare = num(name, value(), 0.5, 0.95); break;
+      case '--ahead-percent': sim.aheadPercent = num(name, value(), 1, 100); break;
+      case '--hourly-weights': {
+        const w = (value() ?? '').split(',').map(Number);
+        if (w.length !== 24 || !w.every((x) => Number.isFinite(x) && x >= 0)) throw new UsageError('--hourly-weights needs 24 comma-separated non-negative numbers');
+        sim.hourlyWeights = w;
+        break;
+      }
+      case '--window': sim.window = value() ?? ''; break;
+      case '--no-breaker': sim.breakerEnabled = false; break;
+      case '--json': json = true; break;
+      case '--out': out = value() ?? null; break;
+      case '--help': case '-h': process.stdout.write(usage); process.exit(0); break;
+      default: throw new UsageError(`unknown option ${JSON.stringify(flag)}`);
+    }
+  }
+  if (sim.dailyBudgetMicros !== undefined && sim.budgetFraction !== undefined) {
+    throw new UsageError('give --daily-budget-micros or --budget-fraction, not both');
+  }
+  if (trafficFile !== null) sim.traffic = parseTrafficCsv(readFileSync(trafficFile, 'utf8'), trafficFile);
+  return { sim, json, out };
+}
+
+class UsageError extends Error {}
+
+async function main(): Promise<void> {
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${usage}`);
+    process.exit(2);
+  }
+  let report: SimReport;
+  const started = process.hrtime.bigint();
+  try {
+    report = await simulate(parsed.sim);
+  } catch (err) {
+    if (err instanceof AuditFailure) {
+      process.stderr.write(`${err.message}\nreplay: npm run simulate -- ${process.argv.slice(2).join(' ')}  (seed ${err.seed})\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (parsed.out !== null) await writeChart(parsed.out, [report]);
+  if (parsed.json) {
+    process.stdout.write(`${JSON.stringify(jsonOfReport(report))}\n`);
+    return;
+  }
+  process.stdout.write(`${table(report, seconds)}\n\n${asciiChart(report)}\n`);
+  if (parsed.out !== null) process.stdout.write(`\nchart written to ${parsed.out}\n`);
+}
+
+await main();

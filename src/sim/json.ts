@@ -1,0 +1,23 @@
+import type { SimReport } from './run.js';
+
+/** The fields of --json, in the order of the issue. */
+export function jsonOfReport(r: SimReport): Record<string, unknown> {
+  return {
+    strategy: r.strategy,
+    days: r.days,
+    seed: r.seed,
+    budgetMicros: r.budgetMicros,
+    spentMicros: r.spentMicros,
+    deliveryRatio: r.deliveryRatio,
+    overspendRatio: r.overspendRatio,
+    slotNrmse: r.slotNrmse,
+    maxTrackingError: r.maxTrackingError,
+    meanTrackingError: r.meanTrackingError,
+    earlyExhaustionFraction: r.earlyExhaustionFraction,
+    breakerTrips: r.breakerTrips,
+    decisions: r.decisions,
+    allowed: r.allowed,
+    wins: r.wins,
+    maxExposureRatio: r.maxExposureRatio,
+  };
+}

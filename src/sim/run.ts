@@ -1,0 +1,542 @@
+import type { Campaign } from '../../shards/campaign.js';
+import { limits } from '../../shards/limits.js';
+import type { BreakerTransition } from '../../shards/pacing/breaker.js';
+import type { CounterStore, FlushBatch, FlushOutcome, ShardEvent, ShardPorts } from '../../shards/ports.js';
+import { OpStatus, Reason } from '../../shards/reasons.js';
+import { sfc32 } from '../../shards/rng.js';
+import { Shard } from '../../shards/shard.js';
+import { activeIntervals } from '../../shards/time/schedule.js';
+import { addDays, type DayBounds, dayBounds, type LocalDate, localToEpoch } from '../../shards/time/zone.js';
+import type { ScheduleWindow, Strategy } from '../../shards/types.js';
+import { weekdays } from '../../shards/types.js';
+import { DecideFlag, OpKind, OpWriter, ResultReader, SpendFlag } from '../../shards/wire.js';
+import { parseCampaign } from '../admin/campaign-schema.js';
+import { MemoryStore } from '../store/memory.js';
+import { EventQueue } from './events.js';
+import { Ledger, type SentSpend } from './ledger.js';
+import { measure, type Measured } from './metrics.js';
+import { builtinDiurnal, type DaySlots, daySlots, expectedRequests, type TrafficShape } from './traffic.js';
+
+/**
+ * The deterministic simulator: the production shard actor (shards/shard.ts) with a simulated
+ * clock, a seeded generator, virtual timers and the in-memory store, fed binary op batches
+ * exactly as the router feeds it, by seeded traffic. Everything random comes from two sfc32
+ * streams derived from the seed (one the shard's port, one the traffic's), so a run replays
+ * exactly from its options.
+ */
+export interface SimOptions {
+  strategy: Strategy;
+  /** Days simulated; earlier days are for learning, the report is of the last. */
+  days: number;
+  seed: number;
+  timezone: string;
+  /** The reported (last) day, local date YYYY-MM-DD. */
+  date: string;
+  traffic: TrafficShape;
+  trafficScale: number;
+  /** The daily budget, or null to take budgetFraction of what the traffic would spend unthrottled. */
+  dailyBudgetMicros: number | null;
+  budgetFraction: number;
+  bidMicros: number;
+  winRate: number;
+  /** Median of the log-normal delay of win and loss notices; the tail reaches a minute. */
+  winDelayMs: number;
+  /** Share of lost auctions that send a loss notice (a release); the rest expire. */
+  lossNoticeRate: number;
+  /** Share of win notices the exchange sends twice. */
+  duplicateRate: number;
+  reservationTtlMs: number;
+  frontLoadedShare: number;
+  aheadPercent: number;
+  hourlyWeights: number[] | null;
+  /** Daily active window 'HH:MM-HH:MM' in local time (may run past midnight), or null for all day. */
+  window: string | null;
+  breakerEnabled: boolean;
+  /** Test hook: runs after every step, before the audit (fault injection). */
+  onStep?: (campaign: Campaign, nowMs: number) => void;
+}
+
+/** The clearing price is a second-price fraction of the bid, uniform in this range. */
+export const clearingFraction = { min: 0.5, max: 0.95 } as const;
+/** Win and loss notices never arrive later than this (the tail of the log-normal is cut here). */
+export const noticeDelayMaxMs = 60_000;
+/** CUSTOM's hourly weights when none are given: a business-hours curve (quiet night, busy day). */
+export const customDefaultWeights = [1, 1, 1, 1, 1, 1, 2, 2, 2, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 3, 2, 2];
+
+export const simDefaults: SimOptions = {
+  strategy: 'EVEN',
+  days: 1,
+  seed: 1,
+  timezone: 'UTC',
+  date: '2025-06-04',
+  traffic: builtinDiurnal(),
+  trafficScale: 1,
+  dailyBudgetMicros: null,
+  budgetFraction: 0.5,
+  // A $2 CPM bid: 2,000 micros per impression.
+  bidMicros: 2_000,
+  // Open-exchange win rates are typically 10-30%.
+  winRate: 0.2,
+  winDelayMs: 1_000,
+  lossNoticeRate: 0.3,
+  duplicateRate: 0.01,
+  reservationTtlMs: limits.reservationTtlMs,
+  frontLoadedShare: 0.7,
+  aheadPercent: 10,
+  hourlyWeights: null,
+  window: null,
+  breakerEnabled: true,
+};
+
+export interface HourRow {
+  /** Local clock time at the slot's start, HH:MM. */
+  label: string;
+  startMs: number;
+  planMicros: number;
+  spentMicros: number;
+  requests: number;
+  throttle: number;
+}
+
+export interface SimReport extends Measured {
+  strategy: Strategy;
+  days: number;
+  seed: number;
+  budgetMicros: number;
+  spentMicros: number;
+  breakerTrips: number;
+  decisions: number;
+  allowed: number;
+  wins: number;
+  maxExposureRatio: number;
+  detail: {
+    day: string;
+    timezone: string;
+    traffic: string;
+    dayStartMs: number;
+    dayEndMs: number;
+    unthrottledMicros: number;
+    hours: HourRow[];
+    /** Per minute of the reported day: cumulative spend and plan (micros), throttle. */
+    minutes: { spent: number; plan: number; throttle: number }[];
+    breakerEvents: BreakerTransition[];
+    deniedByReason: Record<string, number>;
+    lateEvents: number;
+    lateMicros: number;
+    duplicateEvents: number;
+    expiredReservations: number;
+    auditedSteps: number;
+  };
+}
+
+/** A CounterStore over the MemoryStore that lets the simulator wait for the batch in flight. */
+class SimStore implements CounterStore {
+  readonly kind = 'memory';
+  readonly inner = new MemoryStore();
+  private inFlight = 0;
+  private last: Promise<void> = Promise.resolve();
+
+  get busy(): boolean {
+    return this.inFlight > 0;
+  }
+
+  apply(batch: FlushBatch): Promise<FlushOutcome> {
+    const p = this.inner.apply(batch);
+    this.inFlight++;
+    // Registered before the flusher awaits p, so the flusher's continuation runs before ours.
+    this.last = p.then(
+      () => void this.inFlight--,
+      () => void this.inFlight--,
+    );
+    return p;
+  }
+
+  async idle(): Promise<void> {
+    while (this.inFlight > 0) await this.last;
+  }
+
+  load(campaignId: string, day: string, flightStartDay: string | null) {
+    return this.inner.load(campaignId, day, flightStartDay);
+  }
+
+  async close(): Promise<void> {}
+}
+
+function parseDate(s: string): LocalDate {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+  if (m === null) throw new Error(`date must be YYYY-MM-DD (got ${JSON.stringify(s)})`);
+  return { year: Number(m[1]), month: Number(m[2]), day: Number(m[3]) };
+}
+
+function parseWindow(w: string): ScheduleWindow[] {
+  const m = /^(\d{2}:\d{2})-(\d{2}:\d{2})$/.exec(w);
+  if (m === null) throw new Error(`window must be HH:MM-HH:MM (got ${JSON.stringify(w)})`);
+  return [{ days: [...weekdays], start: m[1]!, end: m[2]! }];
+}
+
+/** Standard normal from two uniforms (Box–Muller). */
+function gaussian(u: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+}
+
+export async function simulate(options: Partial<SimOptions> = {}): Promise<SimReport> {
+  const o: SimOptions = { ...simDefaults, ...options };
+  const campaignId = 'sim-campaign';
+  const reportDate = parseDate(o.date);
+  const days: DayBounds[] = [];
+  for (let i = o.days - 1; i >= 0; i--) {
+    const date = addDays(reportDate, -i);
+    days.push(dayBounds(o.timezone, localToEpoch(o.timezone, date, 0)));
+  }
+  const slots: DaySlots[] = days.map((d) => daySlots(o.traffic, o.trafficScale, o.timezone, d));
+  const lastDay = days[days.length - 1]!;
+  const meanPrice = o.bidMicros * ((clearingFraction.min + clearingFraction.max) / 2);
+  // What the traffic would spend unthrottled in the reported day's active minutes.
+  const schedule = o.window === null ? null : parseWindow(o.window);
+  const active = activeIntervals(o.timezone, lastDay, schedule, null, null);
+  const unthrottledMicros = Math.round(expectedRequests(slots[slots.length - 1]!, active) * o.winRate * meanPrice);
+  const budget = o.dailyBudgetMicros ?? Math.max(1, Math.round(o.budgetFraction * unthrottledMicros));
+
+  // Production validation turns the options into the campaign the shard receives.
+  const config = parseCampaign(
+    {
+      id: campaignId,
+      dailyBudgetMicros: budget,
+      timezone: o.timezone,
+      strategy: o.strategy,
+      frontLoadedShare: o.frontLoadedShare,
+      aheadPercent: o.aheadPercent,
+      hourlyWeights: o.strategy === 'CUSTOM' ? (o.hourlyWeights ?? customDefaultWeights) : o.hourlyWeights,
+      schedule,
+      breaker: { enabled: o.breakerEnabled },
+    },
+    1,
+  );
+
+  // ---- the world around the shard --------------------------------------------------------------
+  let now = days[0]!.startMs;
+  const queue = new EventQueue();
+  const store = new SimStore();
+  const ledger = new Ledger(o.seed);
+  const traffic = sfc32(o.seed, 0x7a3f1c55, 0x1b873593, 0xcc9e2d51);
+  const breakerEvents: BreakerTransition[] = [];
+  const reader = new ResultReader();
+  const sentSpends = new Map<number, SentSpend>();
+  const ports: ShardPorts = {
+    clock: { now: () => now },
+    random: sfc32(o.seed),
+    timers: {
+      after(delayMs, fn) {
+        const e = { kind: 'timer' as const, t: now + Math.max(0, Math.ceil(delayMs)), seq: queue.nextSeq(), fn, cancelled: false };
+        queue.push(e);
+        return () => {
+          e.cancelled = true;
+        };
+      },
+    },
+    store,
+    sendResults(results) {
+      reader.reset(results);
+      while (reader.next()) {
+        if (reader.kind !== OpKind.SPEND) ledger.fail(`a late result of kind ${reader.kind}`, now);
+        const s = sentSpends.get(reader.slot);
+        if (s === undefined) return ledger.fail(`an answer for unknown slot ${reader.slot}`, now);
+        sentSpends.delete(reader.slot);
+        const want = s.duplicate ? OpStatus.DUPLICATE : OpStatus.APPLIED;
+        if (reader.code !== want) ledger.fail(`event ${s.eventId} answered ${reader.code}, expected ${want}`, now);
+        if (!s.duplicate) {
+          const flag = s.matched ? SpendFlag.MATCHED_RESERVATION : SpendFlag.UNMATCHED;
+          if ((reader.flags & flag) === 0) ledger.fail(`event ${s.eventId} flags ${reader.flags}, expected ${flag}`, now);
+        }
+        ledger.answered(s, reader.code === OpStatus.APPLIED);
+      }
+      ledger.checkStore(campaign, store.inner, now);
+    },
+    emit(event: ShardEvent) {
+      if (event.type === 'breaker') breakerEvents.push(event.transition);
+      if (event.type === 'fault') ledger.fail(`shard fault: ${event.message}`, now);
+    },
+    batchIdPrefix: `sim:${o.seed}`,
+  };
+  const shard = new Shard(ports, { reservationTtlMs: o.reservationTtlMs, flushIntervalMs: limits.flushIntervalMs });
+  await shard.upsert(config);
+  const found = shard.campaigns.get(campaignId);
+  if (found === undefined) throw new Error('the shard did not create the campaign');
+  const campaign: Campaign = found;
+
+  // ---- traffic ----------------------------------------------------------------------------------
+  // Flattened slots of all days: a Poisson process with a piecewise-constant rate.
+  const starts: number[] = [];
+  const rates: number[] = [];
+  for (const s of slots) {
+    for (let i = 0; i < s.ratesPerMs.length; i++) {
+      starts.push(s.starts[i]!);
+      rates.push(s.ratesPerMs[i]!);
+    }
+  }
+  starts.push(lastDay.endMs);
+  let slot = 0;
+  const nextArrival = (from: number): number => {
+    let t = from;
+    while (slot < rates.length) {
+      const end = starts[slot + 1]!;
+      const r = rates[slot]!;
+      if (r > 0 && end > t) {
+        const dt = -Math.log(1 - traffic()) / r;
+        if (t + dt < end) return t + dt;
+      }
+      t = Math.max(t, end);
+      slot++;
+    }
+    return Infinity;
+  };
+  const sigma = o.winDelayMs > 0 ? Math.log(noticeDelayMaxMs / Math.min(o.winDelayMs, noticeDelayMaxMs)) / 3.09 : 0;
+  const noticeDelay = (): number =>
+    o.winDelayMs <= 0 ? 0 : Math.min(noticeDelayMaxMs, Math.max(1, Math.round(o.winDelayMs * Math.exp(sigma * gaussian(traffic)))));
+
+  // ---- the reported day's measurements ---------------------------------------------------------
+  const reportStart = lastDay.startMs;
+  const minuteCount = Math.ceil((lastDay.endMs - reportStart) / 60_000);
+  const spentByMinute = new Float64Array(minuteCount);
+  const throttleByMinute = new Float64Array(minuteCount).fill(NaN);
+  let decisions = 0;
+  let wins = 0;
+  let maxReserved = 0;
+  let nextMinuteSample = reportStart;
+  const dayKeyAt = (t: number): string => {
+    for (let i = days.length - 1; i >= 0; i--) if (t >= days[i]!.startMs) return days[i]!.key;
+    return days[0]!.key;
+  };
+
+  // ---- the loop -----------------------------------------------------------------------------------
+  const writer = new OpWriter();
+  const batchDecides: (string | null)[] = [];
+  const releaseWanted = new Map<number, number>();
+  let nextSlot = 0;
+  let requestSeq = 0;
+  let eventSeq = 0;
+  let steps = 0;
+  let arrival = nextArrival(now);
+  // The shard sweeps expired reservations every reservationSweepMs (src/shard/host.ts). A sweep
+  // with nothing due changes nothing, so the loop visits only the grid points at which the
+  // ledger has a reservation due: the same outcome, a third fewer steps.
+  const sweepOrigin = now;
+  const sweepMs = limits.reservationSweepMs;
+  const nextSweepAfter = (t: number): number => {
+    const due = Math.max(t + 1, ledger.nextExpiryMs());
+    return due === Infinity ? Infinity : sweepOrigin + Math.ceil((due - sweepOrigin) / sweepMs) * sweepMs;
+  };
+  let nextSweep = Infinity;
+  const endMs = lastDay.endMs;
+  const timersDue: (() => void)[] = [];
+
+  for (;;) {
+    const ta = Math.floor(arrival);
+    const t = Math.min(ta, queue.peekTime(), nextSweep);
+    if (t >= endMs) break;
+    now = t;
+    const onReportDay = t >= reportStart;
+
+    // Every operation due now goes to the shard in one batch, as the router sends a turn's worth.
+    const base = nextSlot;
+    batchDecides.length = 0;
+    releaseWanted.clear();
+    while (Math.floor(arrival) === t) {
+      const requestId = `r${(requestSeq++).toString(36)}`;
+      writer.decide(nextSlot++, campaignId, o.bidMicros, requestId);
+      batchDecides.push(requestId);
+      arrival = nextArrival(arrival);
+      if (onReportDay) decisions++;
+    }
+    while (queue.peekTime() === t) {
+      const e = queue.pop()!;
+      switch (e.kind) {
+        case 'timer':
+          if (!e.cancelled) timersDue.push(e.fn);
+          break;
+        case 'spend': {
+          const day = dayKeyAt(t);
+          const sent = ledger.spend(e.eventId, e.requestId, e.amount, day);
+          sentSpends.set(nextSlot, sent);
+          writer.spend(nextSlot++, campaignId, e.amount, e.eventId, e.requestId);
+          batchDecides.push(null);
+          if (!sent.duplicate && day === lastDay.key) {
+            wins++;
+            const m = Math.floor((t - reportStart) / 60_000);
+            spentByMinute[m]! += e.amount;
+          }
+          break;
+        }
+        case 'release': {
+          // The ledger follows the batch in op order, as the shard does; the answer is checked below.
+          releaseWanted.set(nextSlot, ledger.release(e.requestId) ? OpStatus.RELEASED : OpStatus.NOT_FOUND);
+          writer.release(nextSlot++, campaignId, e.requestId);
+          batchDecides.push(e.requestId);
+          break;
+        }
+        default: {
+          const bad: never = e;
+          throw new RangeError(`unknown event ${String(bad)}`);
+        }
+      }
+    }
+    if (writer.count > 0) {
+      reader.reset(shard.handleOps(writer.take()));
+      while (reader.next()) {
+        const id = batchDecides[reader.slot - base] ?? null;
+        if (reader.kind === OpKind.DECIDE) {
+          if (id === null) return ledger.fail(`a decide answer for slot ${reader.slot} that was no decide`, t);
+          if (reader.code === Reason.OK) {
+            if ((reader.flags & DecideFlag.RESERVED) === 0) ledger.fail(`allowed ${id} without a reservation`, t);
+            ledger.reserve(id, o.bidMicros, t + o.reservationTtlMs, t);
+            if (traffic() < o.winRate) {
+              const f = clearingFraction.min + (clearingFraction.max - clearingFraction.min) * traffic();
+              const price = Math.max(1, Math.floor(o.bidMicros * f));
+              const eventId = `e${(eventSeq++).toString(36)}`;
+              const at = t + noticeDelay();
+              queue.push({ kind: 'spend', t: at, seq: queue.nextSeq(), requestId: id, eventId, amount: price });
+              if (traffic() < o.duplicateRate) {
+                queue.push({ kind: 'spend', t: at + noticeDelay(), seq: queue.nextSeq(), requestId: id, eventId, amount: price });
+              }
+            } else if (traffic() < o.lossNoticeRate) {
+              queue.push({ kind: 'release', t: t + noticeDelay(), seq: queue.nextSeq(), requestId: id });
+            }
+          }
+        } else if (reader.kind === OpKind.RELEASE) {
+          const want = releaseWanted.get(reader.slot);
+          if (id === null || want === undefined) return ledger.fail(`a release answer for slot ${reader.slot} that was no release`, t);
+          if (reader.code !== want) ledger.fail(`release of ${id} answered ${reader.code}, expected ${want}`, t);
+        } else {
+          ledger.fail(`a spend answered before its flush (status ${reader.code})`, t);
+        }
+      }
+      if (store.busy) await store.idle();
+    }
+    for (const fn of timersDue) {
+      fn();
+      if (store.busy) await store.idle();
+    }
+    timersDue.length = 0;
+    // Reservations are added in expiry order, so the first one's expiry only moves later: a sweep
+    // planned for it may find nothing (harmless), and is re-planned after each sweep.
+    if (nextSweep === t) {
+      shard.sweep();
+      ledger.expire(t);
+      nextSweep = nextSweepAfter(t);
+    } else if (nextSweep === Infinity) {
+      nextSweep = nextSweepAfter(t);
+    }
+
+    if (onReportDay) {
+      if (ledger.reservedSum > maxReserved) maxReserved = ledger.reservedSum;
+      while (nextMinuteSample <= t) {
+        const m = Math.floor((nextMinuteSample - reportStart) / 60_000);
+        if (m < minuteCount) throttleByMinute[m] = campaign.controller.throttle * campaign.breaker.share(t);
+        nextMinuteSample += 60_000;
+      }
+    }
+    o.onStep?.(campaign, t);
+    ledger.check(campaign, t);
+    if (++steps % 4096 === 0) campaign.checkInvariants();
+  }
+  now = endMs - 1;
+  await shard.drain();
+  await store.idle();
+  ledger.checkFinal(campaign, store.inner, now);
+
+  // ---- the report -------------------------------------------------------------------------------
+  if (campaign.day.bounds.key !== lastDay.key) campaign.refresh(lastDay.endMs - 1);
+  const status = campaign.status(lastDay.endMs - 1);
+  const spent = ledger.day(lastDay.key).settled;
+  const measured = measure({
+    curve: campaign.day.curve,
+    budget: campaign.budget,
+    dayStartMs: reportStart,
+    dayEndMs: lastDay.endMs,
+    spentByMinute,
+  });
+  const trips = breakerEvents.filter((e) => e.atMs >= reportStart && (e.reason === 'TRIP_FRACTION' || e.reason === 'TRIP_VELOCITY')).length;
+  return {
+    strategy: o.strategy,
+    days: o.days,
+    seed: o.seed,
+    budgetMicros: campaign.budget,
+    spentMicros: spent,
+    ...measured,
+    breakerTrips: trips,
+    decisions,
+    allowed: status.counters.allowed,
+    wins,
+    maxExposureRatio: maxReserved / campaign.budget,
+    detail: {
+      day: lastDay.key,
+      timezone: o.timezone,
+      traffic: o.traffic.source,
+      dayStartMs: reportStart,
+      dayEndMs: lastDay.endMs,
+      unthrottledMicros,
+      hours: hourRows(o.timezone, campaign, reportStart, lastDay.endMs, spentByMinute, throttleByMinute, slots[slots.length - 1]!),
+      minutes: minuteRows(campaign, reportStart, spentByMinute, throttleByMinute),
+      breakerEvents: breakerEvents.filter((e) => e.atMs >= reportStart),
+      deniedByReason: status.counters.deniedByReason,
+      lateEvents: ledger.lateEvents,
+      lateMicros: ledger.day(lastDay.key).late,
+      duplicateEvents: ledger.duplicates,
+      expiredReservations: status.counters.expiredReservations,
+      auditedSteps: steps,
+    },
+  };
+}
+
+function hourRows(
+  timeZone: string,
+  c: Campaign,
+  startMs: number,
+  endMs: number,
+  spentByMinute: Float64Array,
+  throttleByMinute: Float64Array,
+  slots: DaySlots,
+): HourRow[] {
+  const rows: HourRow[] = [];
+  const fmt = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  for (let s = startMs, k = 0; s < endMs; s += 3_600_000, k++) {
+    const e = Math.min(endMs, s + 3_600_000);
+    let spent = 0;
+    let thr = 0;
+    let n = 0;
+    for (let m = k * 60; m < Math.min(spentByMinute.length, (k + 1) * 60); m++) {
+      spent += spentByMinute[m]!;
+      if (!Number.isNaN(throttleByMinute[m]!)) {
+        thr += throttleByMinute[m]!;
+        n++;
+      }
+    }
+    let requests = 0;
+    for (let i = 0; i < slots.ratesPerMs.length; i++) {
+      const a = Math.max(s, slots.starts[i]!);
+      const b = Math.min(e, slots.starts[i + 1]!);
+      if (b > a) requests += slots.ratesPerMs[i]! * (b - a);
+    }
+    rows.push({
+      label: fmt.format(s),
+      startMs: s,
+      planMicros: c.budget * (c.day.curve.fraction(e) - c.day.curve.fraction(s)),
+      spentMicros: spent,
+      requests,
+      throttle: n > 0 ? thr / n : 0,
+    });
+  }
+  return rows;
+}
+
+function minuteRows(c: Campaign, startMs: number, spentByMinute: Float64Array, throttleByMinute: Float64Array) {
+  const out: { spent: number; plan: number; throttle: number }[] = [];
+  let cum = 0;
+  let last = 0;
+  for (let m = 0; m < spentByMinute.length; m++) {
+    cum += spentByMinute[m]!;
+    if (!Number.isNaN(throttleByMinute[m]!)) last = throttleByMinute[m]!;
+    out.push({ spent: cum, plan: c.budget * c.day.curve.fraction(startMs + (m + 1) * 60_000), throttle: last });
+  }
+  return out;
+}

@@ -1,0 +1,118 @@
+import { hourStartsOf } from '../../shards/pacing/day.js';
+import type { Interval } from '../../shards/time/schedule.js';
+import { type DayBounds, localToEpoch } from '../../shards/time/zone.js';
+
+/**
+ * Traffic shapes for the simulator: bid opportunities per local hour (24 slots) or per local
+ * minute (1,440 slots) of the campaign's day. Within a slot, arrivals are Poisson at the slot's
+ * rate; a slot that a DST day stretches (the repeated autumn hour) keeps its rate and so gets more
+ * requests, and a slot that it skips (the spring hour) gets none, as real traffic would.
+ */
+export interface TrafficShape {
+  slot: 'hour' | 'minute';
+  /** Requests per slot of an ordinary day, one entry per local slot (24 or 1,440). */
+  requests: number[];
+  /** Where it came from, for the report. */
+  source: string;
+}
+
+/** Daily volume of the built-in curve: large enough for smooth hours, small enough to simulate a week in seconds. */
+export const builtinDailyRequests = 400_000;
+
+/**
+ * The built-in diurnal curve: lowest at 04:00 and highest at 20:00 local time, its peak hour
+ * carrying 9× the trough hour's traffic (the ratio the public iPinYou logs show).
+ * It rises slowly over 16 hours and falls over 8 (a half-cosine each way), which is the usual
+ * shape of consumer traffic: a quiet night, a ramp through the working day, an evening peak.
+ * The hourly values are hour means of that curve, rescaled so that trough = 1 and peak = 9.
+ */
+export function diurnalLevel(hourOfDay: number): number {
+  const t = ((hourOfDay % 24) + 24) % 24;
+  const rise = 16;
+  const u = t >= 4 ? t - 4 : t + 20; // hours since the 04:00 low
+  const s = u <= rise ? (1 - Math.cos((Math.PI * u) / rise)) / 2 : (1 + Math.cos((Math.PI * (u - rise)) / (24 - rise))) / 2;
+  return s;
+}
+
+export function builtinHourlyWeights(): number[] {
+  const means: number[] = [];
+  for (let h = 0; h < 24; h++) {
+    let sum = 0;
+    for (let k = 0; k < 60; k++) sum += diurnalLevel(h + (k + 0.5) / 60);
+    means.push(sum / 60);
+  }
+  const lo = Math.min(...means);
+  const hi = Math.max(...means);
+  return means.map((m) => 1 + (8 * (m - lo)) / (hi - lo));
+}
+
+export function builtinDiurnal(): TrafficShape {
+  const w = builtinHourlyWeights();
+  const total = w.reduce((s, x) => s + x, 0);
+  return {
+    slot: 'hour',
+    requests: w.map((x) => Math.round((builtinDailyRequests * x) / total)),
+    source: 'built-in diurnal (peak hour = 9 x trough hour)',
+  };
+}
+
+/** Parses `hour,requests` (24 rows) or `minute,requests` (1,440 rows). */
+export function parseTrafficCsv(text: string, source: string): TrafficShape {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const header = lines.shift()?.toLowerCase().replace(/\s+/g, '');
+  let slot: 'hour' | 'minute';
+  if (header === 'hour,requests') slot = 'hour';
+  else if (header === 'minute,requests') slot = 'minute';
+  else throw new Error(`${source}: the header must be "hour,requests" or "minute,requests" (got ${JSON.stringify(header)})`);
+  const n = slot === 'hour' ? 24 : 1440;
+  const requests = new Array<number>(n).fill(NaN);
+  for (const [i, line] of lines.entries()) {
+    const [a, b, ...rest] = line.split(',');
+    const k = Number(a);
+    const v = Number(b);
+    if (rest.length > 0 || !Number.isInteger(k) || k < 0 || k >= n || !Number.isFinite(v) || v < 0) {
+      throw new Error(`${source}: line ${i + 2}: expected "${slot},requests" with ${slot} 0-${n - 1} and requests ≥ 0 (got ${JSON.stringify(line)})`);
+    }
+    if (!Number.isNaN(requests[k]!)) throw new Error(`${source}: ${slot} ${k} appears twice`);
+    requests[k] = v;
+  }
+  const missing = requests.findIndex((v) => Number.isNaN(v));
+  if (missing >= 0) throw new Error(`${source}: ${slot} ${missing} is missing (${n} rows are needed)`);
+  if (requests.every((v) => v === 0)) throw new Error(`${source}: all slots are zero`);
+  return { slot, requests, source };
+}
+
+/** One local day of traffic in real time: slot i spans [starts[i], starts[i+1]) at rates[i] per ms. */
+export interface DaySlots {
+  starts: number[];
+  ratesPerMs: number[];
+}
+
+export function daySlots(shape: TrafficShape, scale: number, timeZone: string, day: DayBounds): DaySlots {
+  let starts: number[];
+  let slotMs: number;
+  if (shape.slot === 'hour') {
+    starts = hourStartsOf(timeZone, day);
+    slotMs = 3_600_000;
+  } else {
+    starts = [];
+    for (let m = 0; m < 1440; m++) starts.push(Math.max(day.startMs, localToEpoch(timeZone, day.date, m)));
+    starts.push(day.endMs);
+    for (let i = 1; i < starts.length; i++) if (starts[i]! < starts[i - 1]!) starts[i] = starts[i - 1]!;
+    slotMs = 60_000;
+  }
+  return { starts, ratesPerMs: shape.requests.map((r) => (r * scale) / slotMs) };
+}
+
+/** Expected requests of a day within the given intervals (what the Poisson arrivals average to). */
+export function expectedRequests(slots: DaySlots, within: readonly Interval[]): number {
+  let sum = 0;
+  for (let i = 0; i < slots.ratesPerMs.length; i++) {
+    for (const iv of within) {
+      const a = Math.max(iv.start, slots.starts[i]!);
+      const b = Math.min(iv.end, slots.starts[i + 1]!);
+      if (b > a) sum += slots.ratesPerMs[i]! * (b - a);
+    }
+  }
+  return sum;
+}
