@@ -16,6 +16,15 @@ export interface PendingSpend {
   followers: number[] | null;
 }
 
+interface Job {
+  batch: FlushBatch;
+  spends: PendingSpend[];
+  /** The clients were answered (with a failure) when the batch first failed. */
+  answered: boolean;
+  /** The last attempt failed and a retry is scheduled. */
+  failed: boolean;
+}
+
 interface DeltaBuilder {
   campaign: Campaign;
   day: string;
@@ -35,18 +44,22 @@ export interface FlushSettled {
 /**
  * Coalesces a shard's deltas and writes them to the store in one batch per flush: at
  * flushIntervalMs after the first change, or at once when flushEventsMax events wait, whichever
- * comes first. One batch is in flight at a time; what arrives meanwhile forms the next batch, so
- * batches grow with load (group commit). A failed batch is retried as it was, under the same ID:
- * the store applies a batch ID at most once, so a retry after a lost reply cannot count twice.
+ * comes first. Up to flushInFlightMax batches are in flight at once (the store's connection keeps
+ * them in order), so a spend does not wait for the previous batch's round trip; past that, what
+ * arrives forms the next batch, so batches grow with load (group commit). A failed batch is
+ * retried as it was, under the same ID (the store applies a batch ID at most once, so a retry
+ * after a lost reply cannot count twice), and no new batch leaves until it succeeds.
  */
 export class Flusher {
   /** Builders of the next batch in order; `current` maps each campaign to its builder for today. */
   private building: DeltaBuilder[] = [];
   private current = new Map<Campaign, DeltaBuilder>();
   private buildingEvents = 0;
-  /** Events of the building batch and of the batch in flight, by campaignId + '\n' + eventId. */
+  /** Events of the building batch and of the batches in flight, by campaignId + '\n' + eventId. */
   private readonly pending = new Map<string, PendingSpend>();
-  private inFlight: { batch: FlushBatch; spends: PendingSpend[]; answered: boolean } | null = null;
+  private readonly inFlight = new Set<Job>();
+  /** Jobs whose last attempt failed and wait for their retry: no new batch leaves meanwhile. */
+  private failing = 0;
   private cancelTimer: (() => void) | null = null;
   private seq = 0;
   private retryDelayMs = 0;
@@ -61,7 +74,12 @@ export class Flusher {
     private readonly onSettled: (s: FlushSettled) => void,
     private readonly onFault: (message: string) => void,
     private readonly flushIntervalMs: number = limits.flushIntervalMs,
+    private readonly inFlightMax: number = limits.flushInFlightMax,
   ) {}
+
+  private get saturated(): boolean {
+    return this.inFlight.size >= this.inFlightMax || this.failing > 0;
+  }
 
   /** Spend events in memory not yet confirmed by the store. */
   get pendingEvents(): number {
@@ -116,7 +134,7 @@ export class Flusher {
       this.flushSoon();
       return;
     }
-    if (this.cancelTimer !== null || this.inFlight !== null || this.closed) return;
+    if (this.cancelTimer !== null || this.saturated || this.closed) return;
     this.cancelTimer = this.timers.after(this.flushIntervalMs, () => {
       this.cancelTimer = null;
       void this.flush();
@@ -124,7 +142,7 @@ export class Flusher {
   }
 
   private flushSoon(): void {
-    if (this.inFlight !== null) return;
+    if (this.saturated) return;
     if (this.cancelTimer !== null) {
       this.cancelTimer();
       this.cancelTimer = null;
@@ -132,9 +150,9 @@ export class Flusher {
     void this.flush();
   }
 
-  /** Writes the building batch now (no-op while another is in flight; it follows on completion). */
+  /** Writes the building batch now (no-op while the flusher is saturated; it follows on completion). */
   async flush(): Promise<void> {
-    if (this.inFlight !== null) return;
+    if (this.saturated) return;
     if (this.building.length === 0) {
       this.wakeIdle();
       return;
@@ -160,12 +178,12 @@ export class Flusher {
       return;
     }
     const batch: FlushBatch = { batchId: `${this.batchIdPrefix}:${++this.seq}`, atMs: this.now(), campaigns };
-    this.inFlight = { batch, spends, answered: false };
-    await this.send();
+    const job: Job = { batch, spends, answered: false, failed: false };
+    this.inFlight.add(job);
+    await this.send(job);
   }
 
-  private async send(): Promise<void> {
-    const job = this.inFlight!;
+  private async send(job: Job): Promise<void> {
     let outcome: FlushOutcome;
     try {
       outcome = await this.store.apply(job.batch);
@@ -176,14 +194,17 @@ export class Flusher {
       // the pending event or is found a duplicate); the batch itself is retried under its ID.
       if (!job.answered) this.onSettled({ spends: job.spends, applied: null, answered: false });
       job.answered = true;
-      this.timers.after(this.retryDelayMs, () => void this.send());
+      if (!job.failed) this.failing++;
+      job.failed = true;
+      this.timers.after(this.retryDelayMs, () => void this.send(job));
       return;
     }
-    this.retryDelayMs = 0;
+    if (job.failed) this.failing--;
+    if (this.failing === 0) this.retryDelayMs = 0;
     const applied: boolean[] = [];
     for (const flags of outcome) for (const f of flags) applied.push(f);
     for (const s of job.spends) this.pending.delete(s.campaign.id + '\n' + s.eventId);
-    this.inFlight = null;
+    this.inFlight.delete(job);
     this.onSettled({ spends: job.spends, applied, answered: job.answered });
     if (this.building.length > 0) await this.flush();
     else this.wakeIdle();
@@ -191,9 +212,9 @@ export class Flusher {
 
   /** Resolves when nothing is building or in flight (graceful shutdown, tests, the simulator). */
   drain(): Promise<void> {
-    if (this.inFlight === null && this.building.length === 0) return Promise.resolve();
+    if (this.inFlight.size === 0 && this.building.length === 0) return Promise.resolve();
     const done = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    if (this.inFlight === null) {
+    if (!this.saturated) {
       if (this.cancelTimer !== null) {
         this.cancelTimer();
         this.cancelTimer = null;
@@ -210,7 +231,7 @@ export class Flusher {
   }
 
   private wakeIdle(): void {
-    if (this.inFlight !== null || this.building.length > 0) return;
+    if (this.inFlight.size > 0 || this.building.length > 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();

@@ -22,8 +22,18 @@ export const limits = {
   reservationSweepMs: 250,
   /** How often a shard runs the pacing controller of its campaigns. */
   controlTickMs: 1_000,
-  /** default: a shard writes its coalesced deltas at least this often (group commit window). */
-  flushIntervalMs: 2,
+  /**
+   * default: a shard writes its coalesced deltas this long after the first one (group commit
+   * window). Spend is acknowledged after its write, so this is most of the acknowledgement's
+   * median; 1 ms keeps a shard at no more than about a thousand store calls a second plus overlap.
+   */
+  flushIntervalMs: 1,
+  /**
+   * Flush batches a shard has at the store at once. Several let a spend skip the previous batch's
+   * round trip (the store's connection keeps them in order); the bound keeps a slow store from
+   * collecting an unbounded pipeline.
+   */
+  flushInFlightMax: 4,
   /** A shard writes as soon as this many spend events wait, without waiting for the timer. */
   flushEventsMax: 1_000,
   /** Unflushed spend events a shard holds before answering 503 (store slow or down, spool full). */
@@ -58,8 +68,15 @@ export const limits = {
   spoolDedupeEventsMax: 200_000,
   /** Spool records replayed per store round trip when the store returns. */
   spoolReplayBatchMax: 64,
-  /** Event IDs are deduplicated for three UTC-day buckets, so at least 48 hours. */
+  /** Event IDs are deduplicated for three UTC-day buckets, so at least 48 hours (SQL and memory stores). */
   dedupeBuckets: 3,
+  /** Redis: an event ID's key lives 48 hours and an hour of margin for clocks and slow resends. */
+  eventDedupeTtlMs: 49 * 3_600_000,
+  /**
+   * Redis: campaigns per script call on a single node. A call costs a fixed ~30 µs of Redis time
+   * plus its work, and blocks Redis while it runs: 200 campaigns keep a call near a millisecond.
+   */
+  redisCampaignsPerCall: 200,
   /** Redis: per-day settled totals of a campaign (lifetime budgets) outlive flights of a year. */
   lifetimeDaysTtlSeconds: 400 * 86_400,
   /** default: how often the admin asks the shards for their summaries and writes the minute history. */

@@ -49,6 +49,11 @@ const ports: ShardPorts = {
   random: sfc32(seed.readUInt32LE(0), seed.readUInt32LE(4), seed.readUInt32LE(8), seed.readUInt32LE(12)),
   timers: {
     after(delayMs, fn) {
+      // 0 means "at the end of this event-loop turn" (setTimeout would round it up to 1 ms).
+      if (delayMs <= 0) {
+        const i = setImmediate(fn);
+        return () => clearImmediate(i);
+      }
       const t = setTimeout(fn, delayMs);
       return () => clearTimeout(t);
     },

@@ -14,7 +14,12 @@ const dayMs = 86_400_000;
  *   P:{c}:d:<day>      string  settled micros of the campaign's local day; TTL counterTtlSeconds
  *   P:{c}:days         hash    day → settled micros (lifetime budgets); TTL lifetimeDaysTtlSeconds
  *   P:{c}:res          hash    requestId → "<amount>:<expiresAtMs>" (live reservations)
- *   P:{c}:ev:<bucket>  hash    eventId → batchId; one per UTC day, checked three deep (≥ 48 h)
+ *   P:{c}:e:<eventId>  string  batchId of the batch that applied the event; TTL eventDedupeTtlMs
+ *
+ * One key per event rather than a hash per day: SET NX is O(1) whatever the count, where a hash
+ * field insert scans the whole hash while Redis keeps it as a listpack (up to
+ * hash-max-listpack-entries, 128 to 512), and a day-bucketed hash needs three lookups per event to
+ * cover 48 hours. It costs more memory per event (see docs/storage.md).
  */
 export function campaignKeys(prefix: string, campaignId: string) {
   const tag = `${prefix}:{${campaignId}}:`;
@@ -22,74 +27,84 @@ export function campaignKeys(prefix: string, campaignId: string) {
     day: (day: string) => `${tag}d:${day}`,
     days: `${tag}days`,
     reservations: `${tag}res`,
-    events: (bucket: number) => `${tag}ev:${bucket}`,
+    event: (eventId: string) => `${tag}e:${eventId}`,
   };
 }
 
 /**
- * Applies one campaign's part of a flush batch atomically. An event ID is looked up in the last
- * three daily buckets: unseen, it is recorded with this batch's ID and its amount added; seen with
- * this batch's ID, it was applied by an earlier attempt of this very batch (ioredis resends
- * unanswered commands after a reconnect; the flusher retries a batch under its ID; the spool
- * replays it) and is answered "applied" again without counting; seen with another ID, it is a
- * duplicate. So the script is idempotent per batch ID and per event ID at once, and a batch needs
- * no marker key of its own.
+ * Applies campaigns' parts of a flush batch, each atomically. An event is recorded with SET NX
+ * under its own key, valued with this batch's ID: set, the amount is added; present with this
+ * batch's ID, an earlier attempt of this very batch applied it (ioredis resends unanswered
+ * commands after a reconnect; the flusher retries a batch under its ID; the spool replays it) and
+ * it is answered "applied" again without counting; present with another ID, it is a duplicate. So
+ * the script is idempotent per batch ID and per event ID at once, and a batch needs no marker key.
  *
- * KEYS: res, days, ev:b, ev:b-1, ev:b-2, d:<day 1>, d:<day 2>…
- * ARGV: batchId, counterTtlSeconds, daysTtlSeconds, bucketExpireAtMs, nDays, day names…,
- *       nEvents, (eventId, amount, requestId, dayIndex)…, nUpserts, (requestId, value)…,
- *       nDeletes, requestId…
- * Returns one character per event: '1' applied, '0' duplicate.
+ * One call carries several campaigns (on a single Redis node, all of a flush's campaigns: the
+ * fixed cost of a script call, tens of microseconds, then counts once per flush instead of once
+ * per campaign); on Redis Cluster a call must stay within one slot, so it carries one campaign.
+ * Every key the script touches is declared in KEYS.
+ *
+ * KEYS, per campaign: res, days, d:<day 1>…d:<day n>, e:<event 1>…e:<event m>
+ * ARGV: batchId, counterTtlSeconds, daysTtlSeconds, eventTtlMs, nCampaigns, then per campaign:
+ *       nDays, day names…, nEvents, (amount, requestId, dayIndex)…, nUpserts,
+ *       (requestId, value)…, nDeletes, requestId…
+ * Returns, per campaign, one character per event ('1' applied, '0' duplicate), campaigns
+ * separated by ','.
  */
 export const applyScript = `
 local batch = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local daysTtl = tonumber(ARGV[3])
-local nDays = tonumber(ARGV[5])
-local dayNames = {}
-local dayTotals = {}
+local eventTtl = ARGV[4]
+local nCampaigns = tonumber(ARGV[5])
 local p = 6
-for j = 1, nDays do dayNames[j] = ARGV[p]; dayTotals[j] = 0; p = p + 1 end
-local n = tonumber(ARGV[p]); p = p + 1
--- Older buckets that do not exist (a new campaign, a quiet day) need no lookup per event.
-local old1 = redis.call('EXISTS', KEYS[4]) == 1
-local old2 = redis.call('EXISTS', KEYS[5]) == 1
-local out = {}
-for i = 1, n do
-  local id, amount, req, j = ARGV[p], tonumber(ARGV[p + 1]), ARGV[p + 2], tonumber(ARGV[p + 3])
-  p = p + 4
-  local seen = redis.call('HGET', KEYS[3], id)
-  if not seen and old1 then seen = redis.call('HGET', KEYS[4], id) end
-  if not seen and old2 then seen = redis.call('HGET', KEYS[5], id) end
-  if seen then
-    if seen == batch then out[i] = '1' else out[i] = '0' end
-  else
-    redis.call('HSET', KEYS[3], id, batch)
-    dayTotals[j] = dayTotals[j] + amount
-    out[i] = '1'
+local k = 0
+local results = {}
+for c = 1, nCampaigns do
+  local nDays = tonumber(ARGV[p]); p = p + 1
+  local dayNames = {}
+  local dayTotals = {}
+  for j = 1, nDays do dayNames[j] = ARGV[p]; dayTotals[j] = 0; p = p + 1 end
+  local kRes, kDays = KEYS[k + 1], KEYS[k + 2]
+  local kEvents = k + 2 + nDays
+  local n = tonumber(ARGV[p]); p = p + 1
+  local out = {}
+  for i = 1, n do
+    local amount, req, j = tonumber(ARGV[p]), ARGV[p + 1], tonumber(ARGV[p + 2])
+    p = p + 3
+    local kEvent = KEYS[kEvents + i]
+    if redis.call('SET', kEvent, batch, 'NX', 'PX', eventTtl) then
+      dayTotals[j] = dayTotals[j] + amount
+      out[i] = '1'
+    elseif redis.call('GET', kEvent) == batch then
+      out[i] = '1'
+    else
+      out[i] = '0'
+    end
+    if req ~= '' then redis.call('HDEL', kRes, req) end
   end
-  if req ~= '' then redis.call('HDEL', KEYS[1], req) end
-end
--- Amounts are integers below 2^53 and so are their sums (the caller checks): exact in a Lua
--- number, and written with %d so that no exponent notation reaches INCRBY.
-local touched = false
-for j = 1, nDays do
-  if dayTotals[j] > 0 then
-    local total = string.format('%d', dayTotals[j])
-    redis.call('INCRBY', KEYS[5 + j], total)
-    redis.call('EXPIRE', KEYS[5 + j], ttl)
-    redis.call('HINCRBY', KEYS[2], dayNames[j], total)
-    touched = true
+  -- Amounts are integers below 2^53 and so are their sums (the caller checks): exact in a Lua
+  -- number, and written with %d so that no exponent notation reaches INCRBY.
+  local touched = false
+  for j = 1, nDays do
+    if dayTotals[j] > 0 then
+      local total = string.format('%d', dayTotals[j])
+      redis.call('INCRBY', KEYS[k + 2 + j], total)
+      redis.call('EXPIRE', KEYS[k + 2 + j], ttl)
+      redis.call('HINCRBY', kDays, dayNames[j], total)
+      touched = true
+    end
   end
+  if touched then redis.call('EXPIRE', kDays, daysTtl) end
+  local nu = tonumber(ARGV[p]); p = p + 1
+  for i = 1, nu do redis.call('HSET', kRes, ARGV[p], ARGV[p + 1]); p = p + 2 end
+  local nd = tonumber(ARGV[p]); p = p + 1
+  for i = 1, nd do redis.call('HDEL', kRes, ARGV[p]); p = p + 1 end
+  if nu > 0 then redis.call('EXPIRE', kRes, ttl) end
+  results[c] = table.concat(out)
+  k = kEvents + n
 end
-if touched then redis.call('EXPIRE', KEYS[2], daysTtl) end
-if n > 0 then redis.call('PEXPIREAT', KEYS[3], ARGV[4]) end
-local nu = tonumber(ARGV[p]); p = p + 1
-for i = 1, nu do redis.call('HSET', KEYS[1], ARGV[p], ARGV[p + 1]); p = p + 2 end
-local nd = tonumber(ARGV[p]); p = p + 1
-for i = 1, nd do redis.call('HDEL', KEYS[1], ARGV[p]); p = p + 1 end
-if nu > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
-return table.concat(out)
+return table.concat(results, ',')
 `;
 
 type PacerRedis = Redis & {
@@ -98,6 +113,8 @@ type PacerRedis = Redis & {
 
 export interface RedisStoreOptions {
   prefix: string;
+  /** Redis Cluster: one campaign per script call (a call's keys must share a slot). */
+  cluster?: boolean;
   counterTtlSeconds: number;
   /** Labels log lines ('shard 3', 'admin'). */
   label: string;
@@ -143,10 +160,16 @@ export function whenReady(redis: Redis, timeoutMs: number): Promise<boolean> {
   });
 }
 
-/** Real-time counters in Redis: one EVALSHA per campaign per batch, all in one pipeline. */
+/**
+ * Real-time counters in Redis. A flush is one pipeline of EVALSHA calls: on a single node one call
+ * per `campaignsPerCall` campaigns (a script blocks Redis while it runs, so a very large flush is
+ * cut into several calls); on Redis Cluster one call per campaign, because a script's keys must
+ * share a slot and each campaign has its own hash tag.
+ */
 export class RedisCounterStore implements CounterStore {
   readonly kind = 'redis';
   private readonly redis: PacerRedis;
+  private readonly campaignsPerCall: number;
 
   constructor(
     redis: Redis,
@@ -154,6 +177,7 @@ export class RedisCounterStore implements CounterStore {
   ) {
     if (!('pacerApply' in redis)) redis.defineCommand('pacerApply', { lua: applyScript });
     this.redis = redis as PacerRedis;
+    this.campaignsPerCall = options.cluster === true ? 1 : limits.redisCampaignsPerCall;
   }
 
   get client(): Redis {
@@ -162,50 +186,56 @@ export class RedisCounterStore implements CounterStore {
 
   async apply(batch: FlushBatch): Promise<FlushOutcome> {
     const grouped = groupBatch(batch);
-    const bucket = Math.floor(batch.atMs / dayMs);
-    // The newest bucket must outlive the two days after its own: it is read until then.
-    const bucketExpireAtMs = (bucket + limits.dedupeBuckets) * dayMs + 3_600_000;
+    const header: (string | number)[] = [
+      batch.batchId,
+      this.options.counterTtlSeconds,
+      Math.max(limits.lifetimeDaysTtlSeconds, this.options.counterTtlSeconds),
+      limits.eventDedupeTtlMs,
+    ];
     const pipeline = this.redis.pipeline() as unknown as PacerRedis & { exec(): Promise<[Error | null, unknown][] | null> };
-    for (const c of grouped.campaigns) {
-      const { keys, argv } = this.scriptArgs(c, batch.batchId, bucket, bucketExpireAtMs);
+    const calls: CampaignOps[][] = [];
+    for (let i = 0; i < grouped.campaigns.length; i += this.campaignsPerCall) {
+      const part = grouped.campaigns.slice(i, i + this.campaignsPerCall);
+      const keys: string[] = [];
+      const argv: (string | number)[] = [...header, part.length];
+      for (const c of part) this.scriptArgs(c, keys, argv);
       pipeline.pacerApply(keys.length, ...keys, ...argv);
+      calls.push(part);
     }
     const replies = await pipeline.exec();
-    if (replies === null || replies.length !== grouped.campaigns.length) throw new Error('redis pipeline returned no replies');
+    if (replies === null || replies.length !== calls.length) throw new Error('redis pipeline returned no replies');
     const flags: boolean[][] = [];
     replies.forEach(([err, reply], i) => {
       if (err !== null) throw err;
-      const s = String(reply);
-      const c = grouped.campaigns[i]!;
-      if (s.length !== c.events.length) throw new Error(`redis script answered ${s.length} flags for ${c.events.length} events`);
-      const f: boolean[] = new Array(s.length);
-      for (let k = 0; k < s.length; k++) f[k] = s.charCodeAt(k) === 49; // '1'
-      flags.push(f);
+      const parts = String(reply).split(',');
+      const part = calls[i]!;
+      if (parts.length !== part.length) throw new Error(`redis script answered for ${parts.length} campaigns, sent ${part.length}`);
+      part.forEach((c, ci) => {
+        const s = parts[ci]!;
+        if (s.length !== c.events.length) throw new Error(`redis script answered ${s.length} flags for ${c.events.length} events`);
+        const f: boolean[] = new Array(s.length);
+        for (let k = 0; k < s.length; k++) f[k] = s.charCodeAt(k) === 49; // '1'
+        flags.push(f);
+      });
     });
     return outcomeOf(batch, grouped, flags);
   }
 
-  private scriptArgs(c: CampaignOps, batchId: string, bucket: number, bucketExpireAtMs: number): { keys: string[]; argv: (string | number)[] } {
+  /** Appends one campaign's keys and arguments to a script call. */
+  private scriptArgs(c: CampaignOps, keys: string[], argv: (string | number)[]): void {
     const k = campaignKeys(this.options.prefix, c.campaignId);
-    const keys = [k.reservations, k.days, k.events(bucket), k.events(bucket - 1), k.events(bucket - 2)];
+    keys.push(k.reservations, k.days);
     const dayIndex = new Map<string, number>();
     for (const e of c.events) {
       if (dayIndex.has(e.day)) continue;
       dayIndex.set(e.day, dayIndex.size + 1);
       keys.push(k.day(e.day));
     }
-    const argv: (string | number)[] = [
-      batchId,
-      this.options.counterTtlSeconds,
-      Math.max(limits.lifetimeDaysTtlSeconds, this.options.counterTtlSeconds),
-      bucketExpireAtMs,
-      dayIndex.size,
-      ...dayIndex.keys(),
-      c.events.length,
-    ];
+    for (const e of c.events) keys.push(k.event(e.eventId));
+    argv.push(dayIndex.size, ...dayIndex.keys(), c.events.length);
     let sum = 0;
     for (const e of c.events) {
-      argv.push(e.eventId, e.amountMicros, e.requestId, dayIndex.get(e.day)!);
+      argv.push(e.amountMicros, e.requestId, dayIndex.get(e.day)!);
       sum += e.amountMicros;
     }
     // The script adds a day's amounts in a Lua number: exact while the sum is a safe integer.
@@ -213,7 +243,6 @@ export class RedisCounterStore implements CounterStore {
     argv.push(c.upserts.length);
     for (const r of c.upserts) argv.push(r.requestId, `${r.amountMicros}:${r.expiresAtMs}`);
     argv.push(c.deletes.length, ...c.deletes);
-    return { keys, argv };
   }
 
   async load(campaignId: string, day: string, flightStartDay: string | null): Promise<CampaignSnapshot> {
