@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { defaultShards } from '../src/config.js';
 import { root, waitForLine } from './lib/process.js';
 import { writeTable } from './table.js';
 
@@ -12,8 +13,9 @@ import { writeTable } from './table.js';
  *
  * In one run, on this machine: a bare uWebSockets.js handler (bench/baseline.ts) and the pacer with
  * N campaigns, each driven by the same load from a separate process. Peak throughput with the chosen
- * tool, then the pacer's decision latency at half its peak rate (autocannon -R), and the baseline's
- * at the same rate for comparison. Last line: one JSON object, also saved in bench/results/.
+ * tool (median of --rounds alternating runs), then the pacer's decision latency at half its peak
+ * rate (autocannon -R), and the baseline's at the same rate for comparison. Last line: one JSON
+ * object, also saved in bench/results/.
  */
 const { values } = parseArgs({
   options: {
@@ -24,8 +26,12 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '64' },
     'latency-connections': { type: 'string', default: '8' },
     store: { type: 'string', default: 'memory' },
+    rounds: { type: 'string', default: '3' },
   },
 });
+// This machine's throughput varies ±15% from one run to the next (a shared VM): each round runs the
+// baseline and the pacer back to back, alternating which goes first, and the medians are reported.
+const rounds = Number(values.rounds);
 const duration = Number(values.duration);
 const campaigns = Number(values.campaigns);
 const connections = Number(values.connections);
@@ -36,7 +42,7 @@ const haveWrk = spawnSync('wrk', ['--version']).error === undefined;
 const tool = values.tool ?? (haveWrk ? 'wrk' : 'autocannon');
 if (tool !== 'wrk' && tool !== 'autocannon') throw new Error('--tool must be wrk or autocannon');
 if (tool === 'wrk' && !haveWrk) throw new Error('wrk is not installed (apt-get install wrk), or use --tool autocannon');
-const shards = values.shards === undefined ? availableParallelism() : Number(values.shards);
+const shards = values.shards === undefined ? defaultShards() : Number(values.shards);
 
 interface Load {
   tool: string;
@@ -120,15 +126,37 @@ if (!uwsNative) process.stderr.write('warning: uWebSockets.js is not running nat
 
 process.stderr.write(`bench:http — ${tool}, ${duration}s per run, ${connections} connections, ${campaigns} campaigns, ${shards} shards\n`);
 
-const baseline = await startBaseline();
-load(baseline.url, { tool, duration: 2 });
-const basePeak = load(baseline.url, { tool, duration });
-process.stderr.write(`baseline peak: ${basePeak.rps.toFixed(0)} req/s\n`);
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 
+const baseline = await startBaseline();
 const pacer = await startPacer();
+load(baseline.url, { tool, duration: 2 });
 load(pacer.url, { tool, duration: 2 });
-const pacerPeak = load(pacer.url, { tool, duration });
-process.stderr.write(`pacer peak: ${pacerPeak.rps.toFixed(0)} req/s (non-2xx ${pacerPeak.non2xx}, errors ${pacerPeak.errors})\n`);
+const basePeaks: Load[] = [];
+const pacerPeaks: Load[] = [];
+for (let r = 0; r < rounds; r++) {
+  const order = r % 2 === 0 ? ['baseline', 'pacer'] : ['pacer', 'baseline'];
+  for (const who of order) {
+    if (who === 'baseline') basePeaks.push(load(baseline.url, { tool, duration }));
+    else pacerPeaks.push(load(pacer.url, { tool, duration }));
+  }
+  process.stderr.write(
+    `round ${r + 1}: baseline ${basePeaks[r]!.rps.toFixed(0)} req/s, pacer ${pacerPeaks[r]!.rps.toFixed(0)} req/s ` +
+      `(non-2xx ${pacerPeaks[r]!.non2xx}, errors ${pacerPeaks[r]!.errors})\n`,
+  );
+}
+const basePeak = { ...basePeaks[0]!, rps: median(basePeaks.map((x) => x.rps)) };
+const pacerPeak = {
+  ...pacerPeaks[0]!,
+  rps: median(pacerPeaks.map((x) => x.rps)),
+  non2xx: pacerPeaks.reduce((s, x) => s + x.non2xx, 0),
+  errors: pacerPeaks.reduce((s, x) => s + x.errors, 0),
+};
+process.stderr.write(`median: baseline ${basePeak.rps.toFixed(0)} req/s, pacer ${pacerPeak.rps.toFixed(0)} req/s\n`);
 const halfRate = pacerPeak.rps / 2;
 const pacerHalf = load(pacer.url, { tool: 'autocannon', duration, rate: halfRate });
 process.stderr.write(`pacer at ${halfRate.toFixed(0)} req/s: p50 ${pacerHalf.p50Ms} ms, p99 ${pacerHalf.p99Ms} ms\n`);
@@ -143,6 +171,9 @@ const result = {
   baselineRps: Math.round(basePeak.rps),
   pacerRps: Math.round(pacerPeak.rps),
   ratio: Math.round((pacerPeak.rps / basePeak.rps) * 1000) / 1000,
+  rounds,
+  baselineRpsByRound: basePeaks.map((x) => Math.round(x.rps)),
+  pacerRpsByRound: pacerPeaks.map((x) => Math.round(x.rps)),
   pacerP50Ms: pacerHalf.p50Ms,
   pacerP99Ms: pacerHalf.p99Ms,
   campaigns,

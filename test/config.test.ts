@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, defaultShards, loadConfig } from '../src/config.js';
 import { fnv1a, shardOf } from '../src/hash.js';
 
 t.test('defaults need no environment at all', async (t) => {
@@ -7,7 +7,7 @@ t.test('defaults need no environment at all', async (t) => {
   t.equal(c.port, 8080);
   t.equal(c.adminPort, 9090);
   t.equal(c.store, 'embedded');
-  t.ok(c.shards >= 1);
+  t.equal(c.shards, defaultShards(), 'one shard per core, less the router thread');
   t.equal(c.adminToken, null);
   t.equal(c.reservationTtlMs, 60_000);
 });
