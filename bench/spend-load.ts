@@ -4,9 +4,11 @@ import WebSocket from 'ws';
 /**
  * The load generator of bench/spend.ts, in its own process (forked, so it shares no event loop with
  * the pacer): sends spend events open-loop at a fixed rate over WebSocket /v1/stream, one operation
- * per frame, and measures each acknowledgement's latency from the moment the event was due (so a
- * stall counts fully: no coordinated omission). Optionally interleaves decisions to measure the hot
- * path. The parent may mark phases ('outage', 'recovered') over IPC; samples are kept per phase.
+ * per frame, and measures each acknowledgement's latency from the moment its frame was sent. The
+ * generator is open-loop (it sends what is due whatever the answers), so a server stall still
+ * counts in full; it wakes every millisecond rather than spinning, so that it does not take a core
+ * from the pacer on a 2-core machine (a spinning generator measured mostly its own CPU theft).
+ * Optionally interleaves decisions to measure the hot path. The parent may mark phases ('outage', 'recovered') over IPC; samples are kept per phase.
  *
  * Input (env): BENCH_URL, BENCH_RATE, BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_CAMPAIGNS (JSON
  * array), BENCH_CONNECTIONS, BENCH_DUP_SHARE, BENCH_DECIDE_RATE. Output: one JSON line on stdout.
@@ -31,6 +33,7 @@ process.on('message', (m: { phase: Phase }) => {
 });
 
 interface Pending {
+  /** When the frame was sent (performance.now()). */
   dueMs: number;
   phase: Phase;
   kind: 'spend' | 'decide';
@@ -104,7 +107,7 @@ for (const ws of sockets) {
 
 let nextId = 1;
 let socket = 0;
-function sendSpend(dueMs: number): void {
+function sendSpend(_dueMs: number): void {
   let eventIndex: number;
   if (amounts.length > 0 && random() < dupShare) {
     eventIndex = Math.floor(random() * amounts.length); // a resend of an earlier event
@@ -116,16 +119,16 @@ function sendSpend(dueMs: number): void {
   const campaign = eventCampaign[eventIndex]!;
   const amount = amounts[eventIndex]!;
   const id = nextId++ >>> 0;
-  pending.set(id, { dueMs, phase, kind: 'spend', campaign, amount, eventIndex });
+  pending.set(id, { dueMs: performance.now(), phase, kind: 'spend', campaign, amount, eventIndex });
   const frame = packr.pack([[2, id, campaigns[campaign], `b-${run}-${eventIndex}`, amount]]);
   sockets[socket++ % sockets.length]!.send(Buffer.from(frame));
   counts.sent++;
 }
 
-function sendDecide(dueMs: number): void {
+function sendDecide(_dueMs: number): void {
   const id = nextId++ >>> 0;
   const campaign = Math.floor(random() * campaigns.length);
-  pending.set(id, { dueMs, phase, kind: 'decide', campaign, amount: 0, eventIndex: -1 });
+  pending.set(id, { dueMs: performance.now(), phase, kind: 'decide', campaign, amount: 0, eventIndex: -1 });
   sockets[socket++ % sockets.length]!.send(Buffer.from(packr.pack([[1, id, campaigns[campaign], 1, `d-${id}`]])));
 }
 
@@ -147,7 +150,7 @@ await new Promise<void>((resolve) => {
     for (; spendsSent < due; spendsSent++) sendSpend(start + (spendsSent * 1000) / rate);
     const dueDecides = Math.floor((elapsed * decideRate) / 1000);
     for (; decidesSent < dueDecides; decidesSent++) sendDecide(start + (decidesSent * 1000) / decideRate);
-    setImmediate(tick);
+    setTimeout(tick, 1);
   };
   tick();
 });

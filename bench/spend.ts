@@ -131,10 +131,14 @@ async function main(): Promise<void> {
     PACER_ADMIN_TOKEN: token,
     PACER_STORE: knobs.store,
   };
+  // Other PACER_* settings pass through (PACER_FLUSH_INTERVAL_MS, for instance).
+  for (const [k, v] of Object.entries(env)) if (k.startsWith('PACER_') && v !== undefined && !(k in pacerEnv)) pacerEnv[k] = v;
   if (knobs.store === 'redis') Object.assign(pacerEnv, { PACER_REDIS_URL: redisUrl, PACER_REDIS_KEY_PREFIX: prefix });
   if (env.BENCH_DATABASE_URL) pacerEnv.PACER_DATABASE_URL = env.BENCH_DATABASE_URL;
   pacerEnv.PACER_LOG_LEVEL = 'info';
-  const pacer = spawn(process.execPath, [join(root, 'dist/src/main.js')], { env: pacerEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_NODE_ARGS: extra node flags for the pacer process (for example --cpu-prof).
+  const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const pacer = spawn(process.execPath, [...nodeArgs, join(root, 'dist/src/main.js')], { env: pacerEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   const ready = await new Promise<{ port: number; adminPort: number; uwsNative: boolean }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`pacer not ready in 60 s:\n${stderr}`)), 60_000);
