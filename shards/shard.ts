@@ -5,10 +5,31 @@ import { limits } from './limits.js';
 import { micros } from './money.js';
 import { GlobalProfile } from './pacing/profile.js';
 import type { ShardPorts } from './ports.js';
-import { OpStatus, Reason } from './reasons.js';
+import { OpStatus, Reason, reasonNames } from './reasons.js';
 import { dayBounds } from './time/zone.js';
 import type { CampaignConfig, CampaignStatus } from './types.js';
 import { OpKind, OpReader, ResultWriter, SpendFlag } from './wire.js';
+
+/**
+ * Monotonic totals of a shard since it started, for metrics (campaign counters reset every day).
+ * Incremented on the hot path with plain array and field writes; read at scrape time.
+ */
+export class ShardTotals {
+  /** Decisions by reason code (index = Reason). */
+  readonly decisions = new Float64Array(reasonNames.length);
+  spendApplied = 0;
+  spendDuplicate = 0;
+  spendFailed = 0;
+  spendOverloaded = 0;
+  settledMicros = 0;
+  /** Spooled events found duplicates at replay, and the money taken back for them. */
+  spendLateDuplicates = 0;
+  revertedMicros = 0;
+  releases = 0;
+  expiredReservations = 0;
+  /** Breaker transitions by `${to} ${reason}`. */
+  readonly breakerTransitions = new Map<string, number>();
+}
 
 export interface ShardOptions {
   reservationTtlMs: number;
@@ -42,6 +63,7 @@ export class Shard {
   readonly campaigns = new Map<string, Campaign>();
   readonly globalProfile = new GlobalProfile();
   readonly flusher: Flusher;
+  readonly totals = new ShardTotals();
   private readonly expiries = new ExpiryQueue();
   private readonly reader = new OpReader();
   private readonly writer = new ResultWriter();
@@ -55,7 +77,11 @@ export class Shard {
   ) {
     this.hooks = {
       globalProfile: this.globalProfile,
-      onBreaker: (c, transition) => ports.emit({ type: 'breaker', campaignId: c.id, transition }),
+      onBreaker: (c, transition) => {
+        const key = `${transition.to} ${transition.reason}`;
+        this.totals.breakerTransitions.set(key, (this.totals.breakerTransitions.get(key) ?? 0) + 1);
+        ports.emit({ type: 'breaker', campaignId: c.id, transition });
+      },
       onRollover: (c, day, settled, budget) =>
         ports.emit({ type: 'rollover', campaignId: c.id, day, settledMicros: settled, budgetMicros: budget }),
     };
@@ -84,6 +110,7 @@ export class Shard {
       switch (r.kind) {
         case OpKind.DECIDE: {
           if (c === undefined) {
+            this.totals.decisions[Reason.UNKNOWN_CAMPAIGN]!++;
             w.decide(r.slot, Reason.UNKNOWN_CAMPAIGN, 0, 0, 0);
             break;
           }
@@ -93,6 +120,7 @@ export class Shard {
             this.expiries.push({ campaign: c, requestId: r.requestId, expiresAtMs });
             this.flusher.reservationAdded(c, r.requestId, r.micros, expiresAtMs);
           }
+          this.totals.decisions[reason]!++;
           w.decide(r.slot, reason, c.lastFlags, c.controller.throttle, finite(c.pacingIndex));
           break;
         }
@@ -108,6 +136,7 @@ export class Shard {
             break;
           }
           if (this.flusher.pendingEvents >= limits.pendingEventsMax) {
+            this.totals.spendOverloaded++;
             w.spend(r.slot, OpStatus.OVERLOADED, 0);
             break;
           }
@@ -130,7 +159,10 @@ export class Shard {
             break;
           }
           const released = c.release(r.requestId);
-          if (released) this.flusher.reservationRemoved(c, r.requestId);
+          if (released) {
+            this.totals.releases++;
+            this.flusher.reservationRemoved(c, r.requestId);
+          }
           w.release(r.slot, released ? OpStatus.RELEASED : OpStatus.NOT_FOUND);
           break;
         }
@@ -150,16 +182,24 @@ export class Shard {
       const e = s.spends[i]!;
       const followers = e.followers;
       if (s.applied === null) {
+        this.totals.spendFailed++;
         w.spend(e.slot, OpStatus.STORE_FAILED, 0);
         if (followers !== null) for (const f of followers) w.spend(f, OpStatus.STORE_FAILED, 0);
         e.followers = null;
         continue;
       }
       const applied = s.applied[i]!;
-      if (!applied) e.campaign.revertSpend(this.ports.clock.now(), e.amount, e.flags, e.day);
+      if (applied) {
+        this.totals.spendApplied++;
+        this.totals.settledMicros += e.amount;
+      } else {
+        this.totals.spendDuplicate++;
+        e.campaign.revertSpend(this.ports.clock.now(), e.amount, e.flags, e.day);
+      }
       if (!s.answered) w.spend(e.slot, applied ? OpStatus.APPLIED : OpStatus.DUPLICATE, applied ? e.flags : 0);
       if (followers !== null) {
         for (const f of followers) {
+          this.totals.spendDuplicate++;
           e.campaign.countDuplicate();
           w.spend(f, OpStatus.DUPLICATE, 0);
         }
@@ -174,6 +214,8 @@ export class Shard {
    * once, so memory gives the amount back. Nothing to do once the campaign's day has rolled over.
    */
   revertLateDuplicate(campaignId: string, day: string, amountMicros: number): void {
+    this.totals.spendLateDuplicates++;
+    this.totals.revertedMicros += amountMicros;
     this.campaigns.get(campaignId)?.revertSpend(this.ports.clock.now(), amountMicros, 0, day);
   }
 
@@ -182,7 +224,10 @@ export class Shard {
     const now = this.ports.clock.now();
     for (let e = this.expiries.popDue(now); e !== undefined; e = this.expiries.popDue(now)) {
       if (this.campaigns.get(e.campaign.id) !== e.campaign) continue;
-      if (e.campaign.expire(e.requestId, e.expiresAtMs)) this.flusher.reservationRemoved(e.campaign, e.requestId);
+      if (e.campaign.expire(e.requestId, e.expiresAtMs)) {
+        this.totals.expiredReservations++;
+        this.flusher.reservationRemoved(e.campaign, e.requestId);
+      }
     }
   }
 

@@ -6,6 +6,7 @@ import { ensureAdminToken } from './admin/token.js';
 import { ConfigError, loadConfig, type PacerConfig } from './config.js';
 import { log } from './log.js';
 import type { AdminToMain, ShardToMain } from './messages.js';
+import { RouterMetrics } from './metrics.js';
 import { Dispatcher } from './router/dispatcher.js';
 import { createRouterApp, type RouterState } from './router/http.js';
 
@@ -44,6 +45,7 @@ async function start(config: PacerConfig): Promise<void> {
   });
 
   const dispatcher = new Dispatcher(shards, config.shardInFlightMax);
+  const metrics = new RouterMetrics(() => dispatcher.pending);
   let shardsReady = 0;
   let adminReady = false;
   const degraded = new Map<string, string>();
@@ -128,6 +130,9 @@ async function start(config: PacerConfig): Promise<void> {
       case 'stopped':
         stopped.admin = true;
         break;
+      case 'metricsRequest':
+        void metrics.registry.getMetricsAsJSON().then((m) => admin.postMessage({ type: 'metrics', corr: msg.corr, metrics: m }));
+        break;
       case 'fatal':
         log('error', 'admin thread failed', { message: msg.message });
         exitCode = 70;
@@ -148,7 +153,7 @@ async function start(config: PacerConfig): Promise<void> {
     }
   });
 
-  const app = createRouterApp(dispatcher, state);
+  const app = createRouterApp(dispatcher, state, metrics);
   app.listen(config.host, config.port, (sock) => {
     if (sock === false) {
       log('error', `cannot listen on ${config.host}:${config.port}: port in use?`);

@@ -7,6 +7,7 @@
 import type { CampaignSnapshot, FlushBatch, FlushOutcome, ShardEvent } from '../shards/ports.js';
 import type { CampaignSummary } from '../shards/shard.js';
 import type { CampaignConfig, CampaignStatus } from '../shards/types.js';
+import type { JsonMetrics } from './metrics.js';
 
 /** Admin thread → shard, over the admin's MessagePort to that shard. */
 export type AdminToShard =
@@ -43,12 +44,15 @@ export type ShardToMain =
   | { type: 'fatal'; message: string };
 
 /** Main → admin thread. */
-export type MainToAdmin = { type: 'shutdown' };
+export type MainToAdmin =
+  | { type: 'shutdown' }
+  | { type: 'metrics'; corr: number; metrics: JsonMetrics };
 
 /** Admin thread → main. */
 export type AdminToMain =
   | { type: 'listening'; port: number }
   | { type: 'ready'; campaigns: number }
   | { type: 'degraded'; degraded: boolean; reason: string }
+  | { type: 'metricsRequest'; corr: number }
   | { type: 'stopped' }
   | { type: 'fatal'; message: string };

@@ -36,8 +36,24 @@ export interface AdminState {
  * copies what it needs out of `req` first, then answers asynchronously through sendJson/sendError,
  * which cork and skip aborted responses.
  */
-export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState): TemplatedApp {
+export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState, scrape: () => Promise<string>): TemplatedApp {
   const app = uWS.App();
+
+  // Prometheus scrapes without the admin token (it carries no secret and changes nothing).
+  app.get('/metrics', (res: Res) => {
+    res.onAborted(() => {
+      res.aborted = true;
+    });
+    scrape().then(
+      (text) => {
+        if (res.aborted) return;
+        res.cork(() => {
+          res.writeHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8').end(text, true);
+        });
+      },
+      (err: unknown) => sendError(res, new ApiError('NOT_READY', `collecting metrics failed: ${(err as Error).message}`)),
+    );
+  });
 
   type Handler = (res: Res, params: string[], ctx: { actor: string; body: unknown; query: URLSearchParams }) => Promise<void> | void;
 
@@ -132,7 +148,7 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
   app.any('/*', (res: Res, req: HttpRequest) => {
     const method = req.getMethod().toUpperCase();
     const url = req.getUrl();
-    const known = /^\/v1\/campaigns(\/[^/]+(\/status|\/breaker\/reset|\/budget-changes|\/history)?)?$/.test(url) || url === '/healthz';
+    const known = url === '/metrics' || /^\/v1\/campaigns(\/[^/]+(\/status|\/breaker\/reset|\/budget-changes|\/history)?)?$/.test(url) || url === '/healthz';
     if (known) {
       res.writeStatus('405 Method Not Allowed').writeHeader('content-type', 'application/json');
       res.end(JSON.stringify(new ApiError('METHOD_NOT_ALLOWED', `${method} is not supported on ${url}`)), true);

@@ -8,6 +8,7 @@ import type { AdminToMain, MainToAdmin } from '../messages.js';
 import { openRedis, RedisCounterStore, whenReady } from '../store/redis.js';
 import { withDeadline } from '../store/resilient.js';
 import { leftoverSpools, replayLeftovers } from '../store/spool.js';
+import { adminRegistry, exposition, type JsonMetrics } from '../metrics.js';
 import { createAdminApp } from './app.js';
 import { Campaigns } from './campaigns.js';
 import { HistoryWriter } from './history.js';
@@ -157,7 +158,32 @@ async function replaySpools(): Promise<void> {
 const campaigns = new Campaigns(configStore, links);
 history = new HistoryWriter(configStore, links, onDatabase);
 const state = { shuttingDown: false };
-const app = createAdminApp(token, campaigns, state);
+
+// ---- metrics: this thread's, the router's (over parentPort) and every shard's ------------------
+const ownMetrics = adminRegistry(() => campaigns.size, () => !databaseDown);
+const routerMetricsWaiters = new Map<number, (m: JsonMetrics) => void>();
+let metricsCorr = 0;
+function routerMetrics(): Promise<JsonMetrics> {
+  const corr = ++metricsCorr;
+  return withDeadline(
+    new Promise<JsonMetrics>((resolve) => {
+      routerMetricsWaiters.set(corr, resolve);
+      toMain({ type: 'metricsRequest', corr });
+    }),
+    limits.controlRequestTimeoutMs,
+    'router metrics',
+  ).finally(() => routerMetricsWaiters.delete(corr));
+}
+async function scrape(): Promise<string> {
+  const parts = await Promise.all([
+    ownMetrics.getMetricsAsJSON() as Promise<JsonMetrics>,
+    routerMetrics(),
+    ...Array.from({ length: links.count }, (_, i) => links.request<JsonMetrics>(i, { type: 'metrics' })),
+  ]);
+  return exposition(parts);
+}
+
+const app = createAdminApp(token, campaigns, state, scrape);
 
 let listenSocket: uWS.us_listen_socket | null = null;
 app.listen(config.host, config.adminPort, (sock) => {
@@ -198,9 +224,15 @@ main.on('message', (msg: MainToAdmin) => {
     case 'shutdown':
       void shutdown();
       break;
+    case 'metrics': {
+      const waiter = routerMetricsWaiters.get(msg.corr);
+      routerMetricsWaiters.delete(msg.corr);
+      waiter?.(msg.metrics);
+      break;
+    }
     default: {
-      const bad: never = msg.type;
-      log('warn', 'unknown message from main', { type: String(bad) });
+      const bad: never = msg;
+      log('warn', 'unknown message from main', { msg: bad });
     }
   }
 });

@@ -34,17 +34,29 @@ export function sendError(res: Res, err: ApiError, closeConnection = false): voi
  * (malformed JSON) or 413 (too large; the connection is closed rather than read to the end).
  * Attaches the abort handler: after this call the response may be answered later.
  */
-export function readJson(res: Res, contentLength: string, maxBytes: number, onBody: (value: unknown) => void): void {
+export function readJson(
+  res: Res,
+  contentLength: string,
+  maxBytes: number,
+  onBody: (value: unknown) => void,
+  onError?: (err: ApiError) => void,
+): void {
   res.onAborted(() => {
     res.aborted = true;
   });
-  readJsonBody(res, contentLength, maxBytes, onBody);
+  readJsonBody(res, contentLength, maxBytes, onBody, onError);
 }
 
 /** readJson for a response whose abort handler is already attached. */
-export function readJsonBody(res: Res, contentLength: string, maxBytes: number, onBody: (value: unknown) => void): void {
+export function readJsonBody(
+  res: Res,
+  contentLength: string,
+  maxBytes: number,
+  onBody: (value: unknown) => void,
+  onError: (err: ApiError) => void = (err) => sendError(res, err),
+): void {
   if (contentLength !== '' && Number(contentLength) > maxBytes) {
-    sendError(res, new ApiError('BODY_TOO_LARGE', `body is ${contentLength} bytes; the limit is ${maxBytes}`));
+    onError(new ApiError('BODY_TOO_LARGE', `body is ${contentLength} bytes; the limit is ${maxBytes}`));
     return;
   }
   let parts: Buffer[] | null = null;
@@ -54,7 +66,7 @@ export function readJsonBody(res: Res, contentLength: string, maxBytes: number, 
     size += chunk.byteLength;
     if (size > maxBytes) {
       size = -1;
-      sendError(res, new ApiError('BODY_TOO_LARGE', `body exceeds the limit of ${maxBytes} bytes`));
+      onError(new ApiError('BODY_TOO_LARGE', `body exceeds the limit of ${maxBytes} bytes`));
       return;
     }
     let text: string;
@@ -70,7 +82,7 @@ export function readJsonBody(res: Res, contentLength: string, maxBytes: number, 
     try {
       value = JSON.parse(text);
     } catch {
-      sendError(res, new ApiError('INVALID_JSON', 'body is not valid JSON'));
+      onError(new ApiError('INVALID_JSON', 'body is not valid JSON'));
       return;
     }
     onBody(value);

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import uWS, { type HttpRequest, type TemplatedApp } from 'uWebSockets.js';
 import { limits } from '../../shards/limits.js';
 import { OpKind, type ResultReader } from '../../shards/wire.js';
@@ -5,6 +6,7 @@ import { ApiError } from '../http/errors.js';
 import { readJson, type Res, sendError, sendJson } from '../http/respond.js';
 import type { Dispatcher, ResultSink } from './dispatcher.js';
 import { decideJson, releaseJson, resultError, resultJson, shardFailedError, spendJson } from './render.js';
+import type { Route, RouterMetrics } from '../metrics.js';
 import { attachStream } from './stream.js';
 import { batchOf, decideOf, releaseOf, spendOf } from './validate.js';
 
@@ -22,15 +24,24 @@ class SingleSink implements ResultSink {
   constructor(
     private readonly res: Res,
     private readonly render: (r: ResultReader) => string,
+    private readonly route: Route,
+    private readonly metrics: RouterMetrics,
+    private readonly startedMs: number,
   ) {}
 
   result(_index: number, r: ResultReader): void {
     const err = resultError(r);
-    if (err !== null && r.kind !== OpKind.DECIDE) sendError(this.res, err);
-    else sendJson(this.res, 200, this.render(r));
+    if (err !== null && r.kind !== OpKind.DECIDE) {
+      this.metrics.error(this.route, err.code);
+      sendError(this.res, err);
+      return;
+    }
+    sendJson(this.res, 200, this.render(r));
+    if (this.route === 'decide') this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
   }
 
   fail(): void {
+    this.metrics.error(this.route, shardFailedError.code);
     sendError(this.res, shardFailedError);
   }
 }
@@ -44,6 +55,8 @@ class BatchSink implements ResultSink {
     private readonly res: Res,
     n: number,
     private readonly key: string,
+    private readonly metrics: RouterMetrics,
+    private readonly startedMs: number,
   ) {
     this.parts = new Array<string>(n);
     this.left = n;
@@ -61,6 +74,7 @@ class BatchSink implements ResultSink {
 
   private done(): void {
     sendJson(this.res, 200, `{"${this.key}":[${this.parts.join(',')}]}`);
+    if (this.key === 'decisions') this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
   }
 }
 
@@ -72,62 +86,76 @@ const shuttingDown = new ApiError('SHUTTING_DOWN', 'the pacer is shutting down; 
  * asynchronous (uWS reuses it), validate, hash the campaign to its shard and hand the operation to
  * the dispatcher; the answer goes out when the shard's result batch comes back.
  */
-export function createRouterApp(dispatcher: Dispatcher, state: RouterState): TemplatedApp {
+export function createRouterApp(dispatcher: Dispatcher, state: RouterState, metrics: RouterMetrics): TemplatedApp {
   const app = uWS.App();
 
-  const post = (path: string, handle: (res: Res, body: unknown) => void): void => {
+  const post = (path: string, route: Route, handle: (res: Res, body: unknown, startedMs: number) => void): void => {
     app.post(path, (res: Res, req: HttpRequest) => {
+      const startedMs = performance.now();
       const contentLength = req.getHeader('content-length');
+      metrics.request(route);
+      const fail = (err: ApiError, closeConnection = false): void => {
+        metrics.error(route, err.code);
+        sendError(res, err, closeConnection);
+      };
       if (state.shuttingDown) {
-        sendError(res, shuttingDown, true);
+        fail(shuttingDown, true);
         return;
       }
-      readJson(res, contentLength, limits.bodyBytesMax, (body) => {
-        try {
-          handle(res, body);
-        } catch (err) {
-          if (err instanceof ApiError) sendError(res, err);
-          else throw err;
-        }
-      });
+      readJson(
+        res,
+        contentLength,
+        limits.bodyBytesMax,
+        (body) => {
+          try {
+            handle(res, body, startedMs);
+          } catch (err) {
+            if (err instanceof ApiError) fail(err);
+            else throw err;
+          }
+        },
+        fail,
+      );
     });
     app.any(path, (res: Res) => methodNotAllowed(res, 'POST'));
   };
 
-  post('/v1/decide', (res, body) => {
+  post('/v1/decide', 'decide', (res, body, startedMs) => {
     const input = decideOf(body);
     const shard = dispatcher.shardOf(input.campaignId);
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
-    dispatcher.decide(shard, new SingleSink(res, decideJson), 0, input.campaignId, input.bidMicros, input.requestId);
+    const sink = new SingleSink(res, decideJson, 'decide', metrics, startedMs);
+    dispatcher.decide(shard, sink, 0, input.campaignId, input.bidMicros, input.requestId);
   });
 
-  post('/v1/spend', (res, body) => {
+  post('/v1/spend', 'spend', (res, body, startedMs) => {
     const input = spendOf(body);
     const shard = dispatcher.shardOf(input.campaignId);
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
-    dispatcher.spend(shard, new SingleSink(res, spendJson), 0, input.campaignId, input.amountMicros, input.eventId, input.requestId);
+    const sink = new SingleSink(res, spendJson, 'spend', metrics, startedMs);
+    dispatcher.spend(shard, sink, 0, input.campaignId, input.amountMicros, input.eventId, input.requestId);
   });
 
-  post('/v1/release', (res, body) => {
+  post('/v1/release', 'release', (res, body, startedMs) => {
     const input = releaseOf(body);
     const shard = dispatcher.shardOf(input.campaignId);
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
-    dispatcher.release(shard, new SingleSink(res, releaseJson), 0, input.campaignId, input.requestId);
+    dispatcher.release(shard, new SingleSink(res, releaseJson, 'release', metrics, startedMs), 0, input.campaignId, input.requestId);
   });
 
-  post('/v1/decide/batch', (res, body) => {
+  post('/v1/decide/batch', 'decide_batch', (res, body, startedMs) => {
     const items = batchOf(body, 'requests').map((item, i) => decideOf(item, i));
     const shards = items.map((x) => dispatcher.shardOf(x.campaignId));
     ensureRoom(dispatcher, shards);
-    const sink = new BatchSink(res, items.length, 'decisions');
+    const sink = new BatchSink(res, items.length, 'decisions', metrics, startedMs);
     items.forEach((x, i) => dispatcher.decide(shards[i]!, sink, i, x.campaignId, x.bidMicros, x.requestId));
   });
 
-  post('/v1/spend/batch', (res, body) => {
+  post('/v1/spend/batch', 'spend_batch', (res, body, startedMs) => {
     const items = batchOf(body, 'events').map((item, i) => spendOf(item, i));
     const shards = items.map((x) => dispatcher.shardOf(x.campaignId));
     ensureRoom(dispatcher, shards);
-    const sink = new BatchSink(res, items.length, 'results');
+    const sink = new BatchSink(res, items.length, 'results', metrics, startedMs);
     items.forEach((x, i) =>
       dispatcher.spend(shards[i]!, sink, i, x.campaignId, x.amountMicros, x.eventId, x.requestId),
     );
@@ -151,7 +179,7 @@ export function createRouterApp(dispatcher: Dispatcher, state: RouterState): Tem
   });
   app.any('/readyz', (res: Res) => methodNotAllowed(res, 'GET'));
 
-  attachStream(app, dispatcher, state);
+  attachStream(app, dispatcher, state, metrics);
 
   app.any('/*', (res: Res, req: HttpRequest) => {
     const url = req.getUrl();

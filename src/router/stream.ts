@@ -4,6 +4,7 @@ import { limits } from '../../shards/limits.js';
 import { OpStatus, reasonNames } from '../../shards/reasons.js';
 import { DecideFlag, OpKind, type ResultReader, SpendFlag } from '../../shards/wire.js';
 import { ApiError } from '../http/errors.js';
+import type { RouterMetrics } from '../metrics.js';
 import type { Dispatcher, ResultSink } from './dispatcher.js';
 import type { RouterState } from './http.js';
 import { resultError } from './render.js';
@@ -104,7 +105,7 @@ function isId(v: unknown): boolean {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 }
 
-export function attachStream(app: TemplatedApp, dispatcher: Dispatcher, state: RouterState): void {
+export function attachStream(app: TemplatedApp, dispatcher: Dispatcher, state: RouterState, metrics: RouterMetrics): void {
   app.ws<Conn>('/v1/stream', {
     compression: uWS.DISABLED,
     maxPayloadLength: limits.wsFrameBytesMax,
@@ -125,8 +126,12 @@ export function attachStream(app: TemplatedApp, dispatcher: Dispatcher, state: R
         context,
       );
     },
+    open: () => {
+      metrics.wsConnections++;
+    },
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData();
+      metrics.request('stream');
       if (!isBinary) {
         send(ws, conn, [errorResult(null, new ApiError('INVALID_BODY', 'frames must be binary msgpack'))]);
         return;
@@ -141,6 +146,7 @@ export function attachStream(app: TemplatedApp, dispatcher: Dispatcher, state: R
       handleFrame(ws, conn, ops, dispatcher, state);
     },
     close: (ws) => {
+      metrics.wsConnections--;
       ws.getUserData().closed = true;
     },
   });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { limits } from '../../shards/limits.js';
 import type { CounterStore, ShardEvent, ShardPorts } from '../../shards/ports.js';
@@ -7,6 +8,7 @@ import { Shard } from '../../shards/shard.js';
 import type { PacerConfig } from '../config.js';
 import { log } from '../log.js';
 import type { AdminToShard, MainToShard, ShardToAdmin, ShardToMain } from '../messages.js';
+import { shardRegistry } from '../metrics.js';
 import { openCounterStore } from '../store/open.js';
 
 /**
@@ -42,7 +44,7 @@ function fatal(err: unknown): never {
 const opened = await openCounterStore(config, index, adminPort, (degraded, reason) =>
   toMain({ type: 'degraded', degraded, reason }),
 );
-const store: CounterStore = opened.store;
+const store: CounterStore = timedStore(opened.store);
 const seed = randomBytes(16);
 const ports: ShardPorts = {
   clock: { now: Date.now },
@@ -69,6 +71,24 @@ const ports: ShardPorts = {
   batchIdPrefix: `${config.instanceId}:${index}`,
 };
 const shard = new Shard(ports, { reservationTtlMs: config.reservationTtlMs, flushIntervalMs: config.flushIntervalMs });
+const metrics = shardRegistry(index, shard, () => opened.resilient?.spooling ?? false);
+
+/** The store as the shard sees it, with every flush's duration observed for the metrics. */
+function timedStore(inner: CounterStore): CounterStore {
+  return {
+    kind: inner.kind,
+    async apply(batch) {
+      const started = performance.now();
+      try {
+        return await inner.apply(batch);
+      } finally {
+        metrics.flushSeconds.observe({ shard: String(index) }, (performance.now() - started) / 1000);
+      }
+    },
+    load: (campaignId, day, flightStartDay) => inner.load(campaignId, day, flightStartDay),
+    close: () => inner.close(),
+  };
+}
 if (opened.resilient !== null) {
   opened.resilient.onLateDuplicate = (campaignId, day, amountMicros) => {
     try {
@@ -134,7 +154,7 @@ async function handleAdmin(msg: Exclude<AdminToShard, { type: 'storeReply' }>): 
       toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: shard.summaries() });
       return;
     case 'metrics':
-      toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: null });
+      toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: await metrics.registry.getMetricsAsJSON() });
       return;
     default: {
       const bad: never = msg;

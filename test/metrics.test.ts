@@ -1,0 +1,65 @@
+import t from 'tap';
+import { createCampaign, get, post, startPacer } from './helpers/server.js';
+
+const pacer = await startPacer();
+t.teardown(() => pacer.stop());
+
+async function scrape(): Promise<string> {
+  const res = await fetch(`${pacer.adminUrl}/metrics`);
+  t.equal(res.status, 200);
+  t.match(res.headers.get('content-type') ?? '', /text\/plain/);
+  return res.text();
+}
+
+function value(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  return line === undefined ? NaN : Number(line.slice(series.length + 1));
+}
+
+t.test('metrics from the router and every shard are merged on the admin port, without a token', async (t) => {
+  await createCampaign(pacer, { id: 'm-1', dailyBudgetMicros: 1_000_000, strategy: 'ASAP' });
+  for (let i = 0; i < 5; i++) await post(pacer.url, '/v1/decide', { campaignId: 'm-1', bidMicros: 10, requestId: `q${i}` });
+  await post(pacer.url, '/v1/decide', { campaignId: 'nobody' });
+  await post(pacer.url, '/v1/spend', { campaignId: 'm-1', eventId: 'e1', amountMicros: 7, requestId: 'q0' });
+  await post(pacer.url, '/v1/spend', { campaignId: 'm-1', eventId: 'e1', amountMicros: 7, requestId: 'q0' });
+  await post(pacer.url, '/v1/decide', '{not json');
+  const text = await scrape();
+  const sum = (prefix: string): number =>
+    text.split('\n').filter((l) => l.startsWith(prefix)).reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  t.equal(sum('pacer_decisions_total{') , 6, 'six decisions across shards');
+  const allowed = text.split('\n').filter((l) => l.startsWith('pacer_decisions_total{') && l.includes('reason="OK"'));
+  t.equal(allowed.reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0), 5, 'five allowed');
+  t.ok(text.includes('reason="UNKNOWN_CAMPAIGN"'));
+  t.equal(sum('pacer_spend_events_total{') , 2);
+  t.ok(/pacer_spend_events_total\{shard="\d",outcome="duplicate"\} 1/.test(text), 'the resend is counted a duplicate');
+  t.equal(sum('pacer_settled_micros_total{'), 7);
+  t.equal(value(text, 'pacer_http_requests_total{route="decide"}'), 7);
+  t.equal(value(text, 'pacer_http_errors_total{route="decide",code="INVALID_JSON"}'), 1);
+  t.ok(value(text, 'pacer_decision_duration_seconds_count') >= 6, 'decision latency is observed');
+  t.equal(value(text, 'pacer_configured_campaigns'), 1);
+  t.ok(/pacer_event_loop_utilization_ratio\{thread="shard-0"\}/.test(text), 'every thread reports its event-loop utilisation');
+  t.ok(/pacer_event_loop_utilization_ratio\{thread="router"\}/.test(text));
+  t.ok(/pacer_event_loop_utilization_ratio\{thread="admin"\}/.test(text));
+  t.ok(/pacer_flush_duration_seconds_count\{shard="\d"\} [1-9]/.test(text), 'flushes are timed');
+});
+
+t.test('the exposition follows Prometheus naming rules', async (t) => {
+  const text = await scrape();
+  const types = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (m) {
+      t.notOk(types.has(m[1]!), `${m[1]} is declared once`);
+      types.set(m[1]!, m[2]!);
+    }
+  }
+  t.ok(types.size >= 15, `${types.size} metrics`);
+  for (const [name, type] of types) {
+    t.match(name, /^pacer_[a-z0-9_]+$/, `${name} is namespaced`);
+    if (type === 'counter') t.match(name, /_total$/, `counter ${name} ends in _total`);
+    else t.notMatch(name, /_total$/, `${type} ${name} does not end in _total`);
+    t.ok(text.includes(`# HELP ${name} `), `${name} has help`);
+  }
+  const admin = await get(pacer.adminUrl, '/v1/campaigns');
+  t.equal(admin.status, 401, 'the rest of the admin API still needs the token');
+});
