@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { createCampaign, get, post, startPacer } from './helpers/server.js';
 
@@ -60,6 +61,10 @@ t.test('the exposition follows Prometheus naming rules', async (t) => {
     else t.notMatch(name, /_total$/, `${type} ${name} does not end in _total`);
     t.ok(text.includes(`# HELP ${name} `), `${name} has help`);
   }
+  // promtool (Debian package prometheus; .ci/run installs it) is Prometheus' own linter.
+  const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  t.equal(lint.error, undefined, 'promtool is installed');
+  t.equal(lint.status, 0, `promtool check metrics: ${lint.stdout}${lint.stderr}`);
   const admin = await get(pacer.adminUrl, '/v1/campaigns');
   t.equal(admin.status, 401, 'the rest of the admin API still needs the token');
 });
