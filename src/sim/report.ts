@@ -1,10 +1,12 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { Piscina } from 'piscina';
 import type { Strategy } from '../../shards/types.js';
 import { writeChart } from './chart.js';
 import { jsonOfReport } from './json.js';
-import { type SimOptions, type SimReport, simulate } from './run.js';
-import { parseTrafficCsv } from './traffic.js';
+import type { SimOptions, SimReport } from './run.js';
+import runJob, { type SimJob } from './task.js';
 
 /**
  * `npm run simulate:report`: runs every strategy on the example traffic shapes with the issue's
@@ -13,6 +15,9 @@ import { parseTrafficCsv } from './traffic.js';
  * number in docs/pacing.md's tables comes from here; each row names the command that replays it.
  *
  * Options: --seeds 1,2,3 (the main table's seeds), --skip-shapes (only the main table).
+ *
+ * The runs are independent, so they go to a piscina pool of one worker thread per core; the speed
+ * run is timed alone afterwards, in this thread, so that nothing shares its core.
  */
 const root = process.cwd();
 const doc = join(root, 'docs', 'pacing.md');
@@ -36,13 +41,25 @@ function command(file: string, s: Strategy, seed: number, extra = ''): string {
   return `npm run simulate -- --traffic bench/traffic/${file} --strategy ${s}${days} --budget-fraction 0.5 --win-delay-ms 2000 --seed ${seed}${extra}`;
 }
 
-async function run(file: string, strategy: Strategy, seed: number, extra: Partial<SimOptions> = {}): Promise<{ r: SimReport; seconds: number }> {
-  const traffic = parseTrafficCsv(readFileSync(join(root, 'bench', 'traffic', file), 'utf8'), `bench/traffic/${file}`);
-  const started = process.hrtime.bigint();
-  const r = await simulate({ ...common, traffic, strategy, seed, days: daysOf(strategy), ...extra });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stderr.write(`${file} ${strategy} seed ${seed}: delivery ${r.deliveryRatio.toFixed(4)} nRMSE ${r.slotNrmse.toFixed(3)} (${seconds.toFixed(1)} s)\n`);
-  return { r, seconds };
+const pool = new Piscina<SimJob, { report: SimReport; seconds: number }>({
+  filename: new URL('./task.js', import.meta.url).href,
+  maxThreads: availableParallelism(),
+});
+
+function jobOf(file: string, strategy: Strategy, seed: number, extra: Partial<SimOptions> = {}): SimJob {
+  return { root, file, strategy, seed, days: daysOf(strategy), options: { ...common, ...extra } };
+}
+
+function logRun(job: SimJob, r: SimReport, seconds: number): void {
+  process.stderr.write(`${job.file} ${job.strategy} seed ${job.seed}: delivery ${r.deliveryRatio.toFixed(4)} nRMSE ${r.slotNrmse.toFixed(3)} (${seconds.toFixed(1)} s)\n`);
+}
+
+/** Runs on the pool; resolves in the order asked. */
+async function run(file: string, strategy: Strategy, seed: number): Promise<{ r: SimReport; seconds: number }> {
+  const job = jobOf(file, strategy, seed);
+  const { report, seconds } = await pool.run(job);
+  logRun(job, report, seconds);
+  return { r: report, seconds };
 }
 
 const f4 = (x: number): string => x.toFixed(4);
@@ -62,9 +79,15 @@ async function main(): Promise<void> {
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   const chartRuns: SimReport[] = [];
   const commands: string[] = [];
+  // Every run is queued at once; the tables are then assembled in order as results arrive.
+  const diurnal = new Map<string, Promise<{ r: SimReport; seconds: number }>>();
+  for (const s of strategies) for (const seed of seeds) diurnal.set(`${s} ${seed}`, run('diurnal.csv', s, seed));
+  const shapeFiles = ['flat.csv', 'office.csv', 'late-peak.csv', 'diurnal-minute.csv'];
+  const shapeRuns = new Map<string, Promise<{ r: SimReport; seconds: number }>>();
+  if (shapes) for (const file of shapeFiles) for (const s of strategies) shapeRuns.set(`${file} ${s}`, run(file, s, 1));
   for (const s of strategies) {
     for (const seed of seeds) {
-      const { r } = await run('diurnal.csv', s, seed);
+      const { r } = await diurnal.get(`${s} ${seed}`)!;
       if (seed === seeds[0]) chartRuns.push(r);
       all.push({ table: 'diurnal', command: command('diurnal.csv', s, seed), ...jsonOfReport(r) });
       lines.push(
@@ -86,9 +109,9 @@ async function main(): Promise<void> {
     );
     lines.push('| traffic | strategy | days | delivery | overspend | slot nRMSE | early exhaustion | breaker trips |');
     lines.push('|---|---|---|---|---|---|---|---|');
-    for (const file of ['flat.csv', 'office.csv', 'late-peak.csv', 'diurnal-minute.csv']) {
+    for (const file of shapeFiles) {
       for (const s of strategies) {
-        const { r } = await run(file, s, 1);
+        const { r } = await shapeRuns.get(`${file} ${s}`)!;
         all.push({ table: 'shapes', command: command(file, s, 1), ...jsonOfReport(r) });
         lines.push(`| ${file} | ${s} | ${r.days} | ${f4(r.deliveryRatio)} | ${r.overspendRatio.toFixed(6)} | ${r.slotNrmse.toFixed(3)} | ${pct(r.earlyExhaustionFraction)} | ${r.breakerTrips} |`);
       }
@@ -96,8 +119,12 @@ async function main(): Promise<void> {
     lines.push('');
   }
 
+  await pool.close();
   lines.push('### Speed', '');
-  const speed = await run('diurnal.csv', 'EVEN', 1, { trafficScale: 2.5 });
+  const speedJob = jobOf('diurnal.csv', 'EVEN', 1, { trafficScale: 2.5 });
+  const speedRun = await runJob(speedJob);
+  logRun(speedJob, speedRun.report, speedRun.seconds);
+  const speed = { r: speedRun.report, seconds: speedRun.seconds };
   all.push({ table: 'speed', command: command('diurnal.csv', 'EVEN', 1, ' --traffic-scale 2.5'), seconds: speed.seconds, ...jsonOfReport(speed.r) });
   lines.push(
     `One day of ${speed.r.decisions.toLocaleString('en-US')} opportunities (\`${command('diurnal.csv', 'EVEN', 1, ' --traffic-scale 2.5')}\`) took ${speed.seconds.toFixed(1)} s of simulation on the machine that generated this report (2 cores, shared; the \`npm run\` wrapper adds the TypeScript build).`,

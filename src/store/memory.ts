@@ -3,11 +3,17 @@ import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome, StoredRe
 const dayMs = 86_400_000;
 /** Event IDs are remembered for three UTC-day buckets: at least 48 hours. */
 const dedupeBuckets = 3;
+/**
+ * Outcomes of applied batches are kept to answer a retried batch ID the same; retries come within
+ * seconds (the flusher's backoff tops out at one), so the most recent thousands are plenty and
+ * memory stays bounded over a long run.
+ */
+const batchOutcomesKept = 10_000;
 
 /**
- * Counters in process memory: the store of the simulator and of unit tests. It has the semantics of
- * the durable stores (a batch applied at most once, event IDs deduplicated for at least 48 hours,
- * reservations kept with their expiry) and none of their durability.
+ * Counters in process memory: the store of the simulator, of unit tests and of PACER_STORE=memory.
+ * It has the semantics of the durable stores (a batch applied at most once, event IDs deduplicated
+ * for at least 48 hours, reservations kept with their expiry) and none of their durability.
  */
 export class MemoryStore implements CounterStore {
   readonly kind = 'memory';
@@ -38,7 +44,12 @@ export class MemoryStore implements CounterStore {
       for (const e of d.events) {
         const key = `${d.campaignId}\n${e.eventId}`;
         let seen = false;
-        for (const set of this.events.values()) if (set.has(key)) seen = true;
+        for (const set of this.events.values()) {
+          if (set.has(key)) {
+            seen = true;
+            break;
+          }
+        }
         if (e.requestId !== '') res.delete(e.requestId);
         if (seen) {
           flags.push(false);
@@ -51,6 +62,7 @@ export class MemoryStore implements CounterStore {
       outcome.push(flags);
     }
     this.batches.set(batch.batchId, outcome);
+    if (this.batches.size > batchOutcomesKept) this.batches.delete(this.batches.keys().next().value!);
     return outcome;
   }
 
