@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import { defaultShards } from '../src/config.js';
 import { root, waitForLine } from './lib/process.js';
 import { writeTable } from './table.js';
@@ -24,7 +25,7 @@ const { values } = parseArgs({
     campaigns: { type: 'string', default: '1000' },
     shards: { type: 'string' },
     connections: { type: 'string', default: '64' },
-    'latency-connections': { type: 'string', default: '8' },
+    'latency-connections': { type: 'string', default: '12' },
     store: { type: 'string', default: 'memory' },
     rounds: { type: 'string', default: '3' },
   },
@@ -32,6 +33,8 @@ const { values } = parseArgs({
 // This machine's throughput varies ±15% from one run to the next (a shared VM): each round runs the
 // baseline and the pacer back to back, alternating which goes first, and the medians are reported.
 const rounds = Number(values.rounds);
+/** With --store redis, this run's keys live under their own prefix and are removed afterwards. */
+const redisPrefix = `bench-http-${Date.now().toString(36)}`;
 const duration = Number(values.duration);
 const campaigns = Number(values.campaigns);
 const connections = Number(values.connections);
@@ -92,6 +95,9 @@ async function startPacer(): Promise<{ child: ChildProcess; url: string; adminUr
       PACER_ADMIN_TOKEN: token,
       PACER_STORE: values.store!,
       PACER_LOG_LEVEL: 'warn',
+      ...(values.store === 'redis'
+        ? { PACER_REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', PACER_REDIS_KEY_PREFIX: redisPrefix }
+        : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -126,6 +132,33 @@ if (!uwsNative) process.stderr.write('warning: uWebSockets.js is not running nat
 
 process.stderr.write(`bench:http — ${tool}, ${duration}s per run, ${connections} connections, ${campaigns} campaigns, ${shards} shards\n`);
 
+/** The pacer's own decision-latency histogram (pacer_decision_duration_seconds), cumulative. */
+async function decisionHistogram(adminUrl: string): Promise<Map<number, number>> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  const out = new Map<number, number>();
+  for (const m of text.matchAll(/^pacer_decision_duration_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)) {
+    out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  }
+  return out;
+}
+
+/**
+ * Upper bounds of p50 and p99 of the decisions between two histogram readings: the smallest bucket
+ * bound that holds the quantile (server side: request read to answer written, in the router).
+ */
+function quantiles(before: Map<number, number>, after: Map<number, number>): { p50Ms: number | null; p99Ms: number | null } {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  const at = (q: number): number | null => {
+    if (total === 0) return null;
+    for (const b of bounds) {
+      if ((after.get(b)! - (before.get(b) ?? 0)) / total >= q) return Number.isFinite(b) ? Math.round(b * 1e6) / 1e3 : null;
+    }
+    return null;
+  };
+  return { p50Ms: at(0.5), p99Ms: at(0.99) };
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -158,13 +191,28 @@ const pacerPeak = {
 };
 process.stderr.write(`median: baseline ${basePeak.rps.toFixed(0)} req/s, pacer ${pacerPeak.rps.toFixed(0)} req/s\n`);
 const halfRate = pacerPeak.rps / 2;
+const histBefore = await decisionHistogram(pacer.adminUrl);
 const pacerHalf = load(pacer.url, { tool: 'autocannon', duration, rate: halfRate });
-process.stderr.write(`pacer at ${halfRate.toFixed(0)} req/s: p50 ${pacerHalf.p50Ms} ms, p99 ${pacerHalf.p99Ms} ms\n`);
+const server = quantiles(histBefore, await decisionHistogram(pacer.adminUrl));
+process.stderr.write(
+  `pacer at ${halfRate.toFixed(0)} req/s: p50 ${pacerHalf.p50Ms} ms, p99 ${pacerHalf.p99Ms} ms (client side); ` +
+    `server side p50 ≤ ${server.p50Ms} ms, p99 ≤ ${server.p99Ms} ms\n`,
+);
 const baseHalf = load(baseline.url, { tool: 'autocannon', duration, rate: halfRate });
 process.stderr.write(`baseline at ${halfRate.toFixed(0)} req/s: p50 ${baseHalf.p50Ms} ms, p99 ${baseHalf.p99Ms} ms\n`);
 await stop(baseline.child);
 await stop(pacer.child);
 rmSync(pacer.dataDir, { recursive: true, force: true });
+if (values.store === 'redis') {
+  const redis = new Redis(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379');
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+}
 
 const result = {
   tool,
@@ -181,6 +229,8 @@ const result = {
   uwsNative,
   halfRate: Math.round(halfRate),
   achievedHalfRate: Math.round(pacerHalf.rps),
+  pacerServerP50MsAtMost: server.p50Ms,
+  pacerServerP99MsAtMost: server.p99Ms,
   baselineP50MsAtHalfRate: baseHalf.p50Ms,
   baselineP99MsAtHalfRate: baseHalf.p99Ms,
   pacerNon2xx: pacerPeak.non2xx + pacerHalf.non2xx,

@@ -6,6 +6,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { defaultShards } from '../src/config.js';
 
 /**
  * `npm run bench:spend`: spend acknowledgement latency. Starts the pacer with the chosen store,
@@ -24,7 +25,7 @@ import { Redis } from 'ioredis';
  *   BENCH_DURATION_S   measured seconds                 (default 10)
  *   BENCH_WARMUP_S     seconds before measuring         (default 2)
  *   BENCH_CAMPAIGNS    campaigns                        (default 100)
- *   BENCH_SHARDS       shard workers                    (default 2)
+ *   BENCH_SHARDS       shard workers                    (default: the pacer's, one per core less one)
  *   BENCH_CONNECTIONS  WebSocket connections            (default 4)
  *   BENCH_DUP_SHARE    share of events resent           (default 0.02)
  *   BENCH_DECIDE_RATE  decisions per second alongside   (default 0; 1000 in outage mode)
@@ -46,7 +47,7 @@ const knobs = {
   durationS: Number(env.BENCH_DURATION_S ?? 10),
   warmupS: Number(env.BENCH_WARMUP_S ?? 2),
   campaigns: Number(env.BENCH_CAMPAIGNS ?? 100),
-  shards: Number(env.BENCH_SHARDS ?? 2),
+  shards: Number(env.BENCH_SHARDS ?? defaultShards()),
   connections: Number(env.BENCH_CONNECTIONS ?? 4),
   dupShare: Number(env.BENCH_DUP_SHARE ?? 0.02),
   decideRate: Number(env.BENCH_DECIDE_RATE ?? (outageMs > 0 ? 1_000 : 0)),

@@ -55,6 +55,7 @@ export function writeTable(): void {
         ['halfRate', 'half rate'],
         ['pacerP50Ms', 'pacer p50 ms'],
         ['pacerP99Ms', 'pacer p99 ms'],
+        ['pacerServerP99MsAtMost', 'pacer server p99 ≤ ms'],
         ['baselineP99MsAtHalfRate', 'baseline p99 ms'],
         ['uwsNative', 'uWS native'],
       ],

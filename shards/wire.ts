@@ -51,9 +51,12 @@ class GrowableBuffer {
 
   protected str(value: string): void {
     const len = value.length;
-    this.buf[this.off] = len;
-    this.buf.write(value, this.off + 1, len, 'latin1');
-    this.off += 1 + len;
+    const b = this.buf;
+    let o = this.off;
+    b[o++] = len;
+    // IDs are short ASCII: a plain loop is cheaper than crossing into Buffer.write's C++.
+    for (let i = 0; i < len; i++) b[o++] = value.charCodeAt(i);
+    this.off = o;
   }
 
   /** Bit 31 of the header: set on result batches that are not the reply to an op batch. */

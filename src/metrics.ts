@@ -34,6 +34,9 @@ function eluGauge(registry: Registry, thread: string): void {
 
 export const routes = ['decide', 'decide_batch', 'spend', 'spend_batch', 'release', 'stream'] as const;
 export type Route = (typeof routes)[number];
+/** A power of two. */
+const decisionSampleEvery = 8;
+const routeIndex = Object.fromEntries(routes.map((r, i) => [r, i])) as Record<Route, number>;
 
 /** The router's metrics (main thread). */
 export class RouterMetrics {
@@ -42,7 +45,7 @@ export class RouterMetrics {
   private readonly errors = new Map<string, number>();
   readonly decisionSeconds: Histogram;
   wsConnections = 0;
-  wsFrames = 0;
+  private decisionTick = 0;
 
   constructor(inFlight: () => number) {
     const r = this.registry;
@@ -74,8 +77,8 @@ export class RouterMetrics {
     });
     this.decisionSeconds = new Histogram({
       name: 'pacer_decision_duration_seconds',
-      help: 'Time from a decide request read by the router to its answer written, server side.',
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
+      help: 'Time from a decide request read by the router to its answer written, server side; sampled, one request in 8.',
+      buckets: [0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
       registers: [r],
     });
     const self = this;
@@ -106,7 +109,15 @@ export class RouterMetrics {
   }
 
   request(route: Route): void {
-    this.requests[routes.indexOf(route)]!++;
+    this.requests[routeIndex[route]]!++;
+  }
+
+  /**
+   * Whether to time this decide request: one in decisionSampleEvery. Observing costs about 300 ns
+   * (two clock reads and the histogram); a sample keeps the quantiles and costs an eighth of it.
+   */
+  sampleDecision(): boolean {
+    return (++this.decisionTick & (decisionSampleEvery - 1)) === 0;
   }
 
   error(route: Route, code: string): void {

@@ -26,6 +26,7 @@ class SingleSink implements ResultSink {
     private readonly render: (r: ResultReader) => string,
     private readonly route: Route,
     private readonly metrics: RouterMetrics,
+    /** When the request was read, or -1 when it is not sampled for the latency histogram. */
     private readonly startedMs: number,
   ) {}
 
@@ -37,7 +38,7 @@ class SingleSink implements ResultSink {
       return;
     }
     sendJson(this.res, 200, this.render(r));
-    if (this.route === 'decide') this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
+    if (this.startedMs >= 0) this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
   }
 
   fail(): void {
@@ -74,7 +75,7 @@ class BatchSink implements ResultSink {
 
   private done(): void {
     sendJson(this.res, 200, `{"${this.key}":[${this.parts.join(',')}]}`);
-    if (this.key === 'decisions') this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
+    if (this.startedMs >= 0) this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
   }
 }
 
@@ -90,8 +91,9 @@ export function createRouterApp(dispatcher: Dispatcher, state: RouterState, metr
   const app = uWS.App();
 
   const post = (path: string, route: Route, handle: (res: Res, body: unknown, startedMs: number) => void): void => {
+    const timed = route === 'decide' || route === 'decide_batch';
     app.post(path, (res: Res, req: HttpRequest) => {
-      const startedMs = performance.now();
+      const startedMs = timed && metrics.sampleDecision() ? performance.now() : -1;
       const contentLength = req.getHeader('content-length');
       metrics.request(route);
       const fail = (err: ApiError, closeConnection = false): void => {
