@@ -61,6 +61,19 @@ export function writeTable(): void {
       ],
     ),
   );
+  const messaging = results('messaging-').map((r) => {
+    const row: Row = { date: String(r.date).slice(0, 16).replace('T', ' '), ops: r.ops };
+    for (const mode of ['binary+transfer', 'binary+copy', 'msgpackr', 'clone']) {
+      const m = r[mode] as Record<string, number> | undefined;
+      for (const b of [1, 8, 64, 512]) row[`${mode} ${b}`] = m?.[`routerUsBatch${b}`];
+    }
+    return row;
+  });
+  const columns: [string, string][] = [['date', 'date (UTC)'], ['ops', 'ops']];
+  for (const mode of ['binary+transfer', 'binary+copy', 'msgpackr', 'clone']) {
+    for (const b of [1, 8, 64, 512]) columns.push([`${mode} ${b}`, `${mode} ×${b}`]);
+  }
+  text = replace(text, 'messaging', table(messaging, columns));
   writeFileSync(readme, text);
 }
 

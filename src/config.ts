@@ -46,8 +46,8 @@ type Env = Record<string, string | undefined>;
 
 /**
  * One shard per core, less the core the router (main) thread needs: the router is the busiest
- * thread, and a shard that shares its core costs it wake-ups. bench:http on 2 cores measured
- * 2 shards at 0.66 of the bare uWS baseline and 1 shard at 0.78 (ARCHITECTURE.md).
+ * thread, and a shard that shares its core costs it wake-ups. On 2 cores, two shards served no
+ * more than one in bench:http (bench/README.md).
  */
 export function defaultShards(): number {
   return Math.max(1, availableParallelism() - 1);
