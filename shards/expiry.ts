@@ -1,4 +1,5 @@
 import type { Campaign } from './campaign.js';
+import { MinHeap } from './heap.js';
 
 export interface ExpiryEntry {
   campaign: Campaign;
@@ -7,50 +8,25 @@ export interface ExpiryEntry {
 }
 
 /**
- * Reservations by expiry time, in a binary min-heap. Settled and released reservations stay in the
- * heap until their time comes and are then skipped (Campaign.expire checks that the reservation is
- * still the one queued), which is cheaper than deleting from the middle.
+ * Reservations by expiry time. Settled and released reservations stay queued until their time
+ * comes and are then skipped (Campaign.expire checks that the reservation is still the one queued),
+ * which is cheaper than deleting from the middle of the heap.
  */
 export class ExpiryQueue {
-  private readonly heap: ExpiryEntry[] = [];
+  private readonly heap = new MinHeap<ExpiryEntry>((a, b) => a.expiresAtMs < b.expiresAtMs);
 
   get size(): number {
-    return this.heap.length;
+    return this.heap.size;
   }
 
   push(entry: ExpiryEntry): void {
-    const h = this.heap;
-    h.push(entry);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (h[parent]!.expiresAtMs <= entry.expiresAtMs) break;
-      h[i] = h[parent]!;
-      i = parent;
-    }
-    h[i] = entry;
+    this.heap.push(entry);
   }
 
   /** Removes and returns the earliest entry due at nowMs, or undefined. */
   popDue(nowMs: number): ExpiryEntry | undefined {
-    const h = this.heap;
-    const top = h[0];
+    const top = this.heap.peek();
     if (top === undefined || top.expiresAtMs > nowMs) return undefined;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      let i = 0;
-      const n = h.length;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && h[r]!.expiresAtMs < h[l]!.expiresAtMs ? r : l;
-        if (h[c]!.expiresAtMs >= last.expiresAtMs) break;
-        h[i] = h[c]!;
-        i = c;
-      }
-      h[i] = last;
-    }
-    return top;
+    return this.heap.pop();
   }
 }

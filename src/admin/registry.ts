@@ -1,3 +1,4 @@
+import type { CampaignSummary } from '../../shards/shard.js';
 import type { CampaignRecord } from './campaign-schema.js';
 
 /** One budget change in the audit trail. Creation is a change from null. */
@@ -10,24 +11,13 @@ export interface BudgetChange {
   version: number;
 }
 
-/** One campaign's activity in one minute (summed from the shards' summaries). */
-export interface MinuteRow {
-  campaignId: string;
+/** One campaign's activity in one minute: the shards' summaries (CampaignSummary) summed. */
+export interface MinuteRow extends Omit<CampaignSummary, 'day'> {
   /** Start of the minute, epoch ms. */
   minuteMs: number;
   day: string;
-  decisions: number;
-  allowed: number;
+  /** Denied decisions, all reasons together. */
   denied: number;
-  deniedByReason: Record<string, number>;
-  spendEvents: number;
-  settledMicros: number;
-  duplicateEvents: number;
-  unmatchedEvents: number;
-  expiredReservations: number;
-  budgetMicros: number;
-  throttle: number;
-  breakerState: string;
 }
 
 export interface BreakerRow {
