@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { defaultShards } from '../src/config.js';
+import type { LoadResult } from './lib/load.js';
 import { root, waitForLine } from './lib/process.js';
 import { writeTable } from './table.js';
 
@@ -47,15 +48,7 @@ if (tool !== 'wrk' && tool !== 'autocannon') throw new Error('--tool must be wrk
 if (tool === 'wrk' && !haveWrk) throw new Error('wrk is not installed (apt-get install wrk), or use --tool autocannon');
 const shards = values.shards === undefined ? defaultShards() : Number(values.shards);
 
-interface Load {
-  tool: string;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  non2xx: number;
-  errors: number;
-  requests: number;
-}
+type Load = LoadResult;
 
 function load(url: string, opts: { tool: string; duration: number; rate?: number }): Load {
   const conns = opts.rate === undefined ? connections : latencyConnections;

@@ -1,12 +1,13 @@
-import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { defaultShards } from '../src/config.js';
+// The tests' own redis-server (AOF always, on a free port): outage mode stops and restarts it.
+import { freePort, startOwnRedis } from '../test/helpers/services.js';
 
 /**
  * `npm run bench:spend`: spend acknowledgement latency. Starts the pacer with the chosen store,
@@ -56,55 +57,7 @@ if (!['redis', 'embedded', 'memory'].includes(knobs.store)) throw new Error('BEN
 if (outageMs > 0 && knobs.store !== 'redis') throw new Error('BENCH_OUTAGE_MS needs BENCH_STORE=redis');
 const token = 'bench-admin-token-0123456789';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** A redis-server of the bench's own (outage mode): AOF always, so stopping it loses nothing. */
-async function ownRedis(): Promise<{ url: string; start(): Promise<void>; stop(): Promise<void>; destroy(): Promise<void> }> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'));
-  let child: ChildProcess | null = null;
-  const url = `redis://127.0.0.1:${port}`;
-  const self = {
-    url,
-    async start() {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
-        '--appendonly', 'yes', '--appendfsync', 'always'], { stdio: 'ignore' });
-      for (let i = 0; i < 200; i++) {
-        const r = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-        r.on('error', () => undefined);
-        const ok = await r.connect().then(() => r.ping(), () => null);
-        r.disconnect();
-        if (ok === 'PONG') return;
-        await sleep(50);
-      }
-      throw new Error('redis-server did not start');
-    },
-    async stop() {
-      const c = child;
-      if (c === null || c.exitCode !== null) return;
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGTERM');
-      await exited;
-    },
-    async destroy() {
-      await self.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  await self.start();
-  return self;
-}
 
 async function adminPost(adminUrl: string, path: string, body: unknown): Promise<void> {
   const r = await fetch(adminUrl + path, {
@@ -120,7 +73,7 @@ async function main(): Promise<void> {
   const loadBefore = Math.round(loadavg()[0]! * 100) / 100;
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-spend-'));
   const prefix = `bench-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-  const redis = outageMs > 0 ? await ownRedis() : null;
+  const redis = outageMs > 0 ? await startOwnRedis() : null;
   const redisUrl = redis?.url ?? env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
   const pacerEnv: Record<string, string> = {
     PATH: env.PATH ?? '',

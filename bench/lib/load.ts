@@ -28,7 +28,8 @@ const connections = Number(values.connections);
 const rate = Number(values.rate);
 const campaigns = Number(values.campaigns);
 
-interface LoadResult {
+/** What one load run measured; bench/http.ts reads it from this process's last line. */
+export interface LoadResult {
   tool: string;
   rps: number;
   p50Ms: number;
