@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { defaultShards } from '../src/config.js';
+import { dropRedisPrefix } from '../test/helpers/services.js';
 import type { LoadResult } from './lib/load.js';
 import { root, waitForLine } from './lib/process.js';
 import { writeTable } from './table.js';
@@ -196,16 +196,7 @@ process.stderr.write(`baseline at ${halfRate.toFixed(0)} req/s: p50 ${baseHalf.p
 await stop(baseline.child);
 await stop(pacer.child);
 rmSync(pacer.dataDir, { recursive: true, force: true });
-if (values.store === 'redis') {
-  const redis = new Redis(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379');
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-}
+if (values.store === 'redis') await dropRedisPrefix(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', redisPrefix);
 
 const result = {
   tool,

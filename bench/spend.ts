@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { defaultShards } from '../src/config.js';
 // The tests' own redis-server (AOF always, on a free port): outage mode stops and restarts it.
-import { freePort, startOwnRedis } from '../test/helpers/services.js';
+import { dropRedisPrefix, freePort, startOwnRedis } from '../test/helpers/services.js';
 
 /**
  * `npm run bench:spend`: spend acknowledgement latency. Starts the pacer with the chosen store,
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
 
   pacer.kill('SIGTERM');
   await new Promise((r) => pacer.once('exit', r));
-  if (knobs.store === 'redis') await dropPrefix(redisUrl, prefix);
+  if (knobs.store === 'redis') await dropRedisPrefix(redisUrl, prefix);
   await redis?.destroy();
   rmSync(dataDir, { recursive: true, force: true });
 
@@ -240,17 +240,6 @@ function gitCommit(): string | null {
 async function isReady(url: string): Promise<boolean> {
   const r = (await (await fetch(`${url}/readyz`)).json()) as { status: string };
   return r.status === 'ready';
-}
-
-async function dropPrefix(url: string, prefix: string): Promise<void> {
-  const r = new Redis(url);
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await r.del(...keys);
-  } while (cursor !== '0');
-  r.disconnect();
 }
 
 /** Regenerates the tables between the spend markers of bench/README.md from bench/results/spend-*.json. */

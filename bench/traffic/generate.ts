@@ -13,7 +13,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sfc32 } from '../../shards/rng.js';
-import { builtinDailyRequests, builtinDiurnal, diurnalLevel } from '../../src/sim/traffic.js';
+import { builtinDailyRequests, builtinDiurnal, diurnalLevel, nineToOneHourly } from '../../src/sim/traffic.js';
 
 const dir = join(process.cwd(), 'bench', 'traffic');
 
@@ -28,15 +28,7 @@ function write(name: string, slot: 'hour' | 'minute', values: number[]): void {
 
 /** Hour means of a smooth shape rescaled so that trough = 1 and peak = 9, then to the daily volume. */
 function hourly(level: (hourOfDay: number) => number): number[] {
-  const means: number[] = [];
-  for (let h = 0; h < 24; h++) {
-    let s = 0;
-    for (let k = 0; k < 60; k++) s += level(h + (k + 0.5) / 60);
-    means.push(s / 60);
-  }
-  const lo = Math.min(...means);
-  const hi = Math.max(...means);
-  const w = means.map((m) => 1 + (8 * (m - lo)) / (hi - lo));
+  const w = nineToOneHourly(level);
   const total = w.reduce((s, x) => s + x, 0);
   return w.map((x) => (builtinDailyRequests * x) / total);
 }

@@ -34,16 +34,21 @@ export function diurnalLevel(hourOfDay: number): number {
   return s;
 }
 
-export function builtinHourlyWeights(): number[] {
+/** Hour means of a smooth daily shape, rescaled so that the trough hour is 1 and the peak hour 9. */
+export function nineToOneHourly(level: (hourOfDay: number) => number): number[] {
   const means: number[] = [];
   for (let h = 0; h < 24; h++) {
     let sum = 0;
-    for (let k = 0; k < 60; k++) sum += diurnalLevel(h + (k + 0.5) / 60);
+    for (let k = 0; k < 60; k++) sum += level(h + (k + 0.5) / 60);
     means.push(sum / 60);
   }
   const lo = Math.min(...means);
   const hi = Math.max(...means);
   return means.map((m) => 1 + (8 * (m - lo)) / (hi - lo));
+}
+
+export function builtinHourlyWeights(): number[] {
+  return nineToOneHourly(diurnalLevel);
 }
 
 export function builtinDiurnal(): TrafficShape {
