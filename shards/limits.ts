@@ -91,6 +91,20 @@ export const limits = {
   databaseStatementTimeoutMs: 5_000,
   /** Deadline of connecting to PostgreSQL. */
   databaseConnectTimeoutMs: 2_000,
+  /*
+   * Money bounds (integer micros). Chosen so that no sum the pacer keeps can leave the safe-integer
+   * range (2^53 - 1, about 9.007e15): a day's settled + reserved stays below a day's budget plus
+   * the over-budget spend a shard still accepts, a flight's total below the lifetime maximum, and
+   * about 90 maximal flights fit in one safe integer. Larger values are refused with 400 INVALID_AMOUNT.
+   */
+  /** One bid: 10,000 currency units, far above any real impression or sponsorship price. */
+  bidMicrosMax: 10_000_000_000,
+  /** One spend event: the same bound as a bid (a win is never priced above what was bid by much). */
+  spendMicrosMax: 10_000_000_000,
+  /** A daily budget: 10 million currency units a day. */
+  dailyBudgetMicrosMax: 10_000_000_000_000,
+  /** A lifetime (flight) budget: 100 million currency units. */
+  lifetimeBudgetMicrosMax: 100_000_000_000_000,
 } as const;
 
 export type Limits = typeof limits;
