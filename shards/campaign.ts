@@ -560,6 +560,26 @@ export class Campaign {
     else this.checkExhausted(nowMs);
   }
 
+  /**
+   * A time-zone change that moves the campaign to another local date. Today's settled spend stays
+   * today's: it is carried into the new day on top of what the store already holds under the new
+   * day's key (`storedMicros`, loaded by the shard), so neither day can reach its budget plus the
+   * spend of the day in progress. Returns the carried amount, which the shard writes under the
+   * new key so that a restart loads it too.
+   */
+  changeZone(config: CampaignConfig, nowMs: number, storedMicros: number): Micros {
+    if (nowMs >= this.day.bounds.endMs) this.rollover(nowMs);
+    const carried = this.settled;
+    this.reconfigure(config, nowMs);
+    const total = boundedTotal(storedMicros + carried, limits.dayTotalMicrosMax);
+    if (total === null) {
+      this.countersFault = `stored settled spend of ${this.day.bounds.key} (${String(storedMicros)}) plus today's carried ${carried} is out of range`;
+    }
+    this.settled = total ?? (limits.dayTotalMicrosMax as Micros);
+    this.checkExhausted(nowMs);
+    return carried;
+  }
+
   /** The admin's manual reset: back to CLOSED (or straight to EXHAUSTED if nothing is left). */
   resetBreaker(nowMs: number): void {
     if (nowMs >= this.validUntilMs) this.refresh(nowMs);

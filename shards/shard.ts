@@ -275,6 +275,7 @@ export class Shard {
     const w = this.lateWriter;
     for (let i = 0; i < s.spends.length; i++) {
       const e = s.spends[i]!;
+      if (e.slot === carrySlot) continue; // nobody waits for it; a duplicate was carried before
       const followers = e.followers;
       if (s.applied === null) {
         this.totals.spendFailed++;
@@ -343,7 +344,12 @@ export class Shard {
     const existing = this.campaigns.get(config.id);
     if (existing !== undefined) {
       if (config.version < existing.config.version) return;
-      existing.reconfigure(config, this.ports.clock.now());
+      const now = this.ports.clock.now();
+      if (config.timezone !== existing.config.timezone && dayBounds(config.timezone, now).key !== existing.day.bounds.key) {
+        await this.changeZone(existing, config);
+        return;
+      }
+      existing.reconfigure(config, now);
       return;
     }
     // Until its counters are loaded the campaign is answered NOT_READY, also when the load fails
@@ -357,6 +363,33 @@ export class Shard {
     } finally {
       this.loading.delete(config.id);
     }
+  }
+
+  /**
+   * A time-zone change to another local date: what the store holds under the new day's key is
+   * loaded first (the campaign keeps its old zone until then; if the store is down the change
+   * fails and the admin retries it), then today's spend is carried into the new day, in memory
+   * and, through a spend record of its own, in the store. That record is written in the flush
+   * order: any spend acknowledged after the change was stored with or after it.
+   */
+  private async changeZone(c: Campaign, config: CampaignConfig): Promise<void> {
+    const newDay = dayBounds(config.timezone, this.ports.clock.now()).key;
+    const snapshot = await this.ports.store.load(config.id, newDay, null);
+    if (this.campaigns.get(config.id) !== c || config.version < c.config.version) return;
+    const carried = c.changeZone(config, this.ports.clock.now(), snapshot.settledMicros);
+    if (carried === 0) return;
+    this.flusher.addSpend({
+      campaign: c,
+      // '#' is outside the event ID alphabet clients may use, so this ID never meets a client's.
+      eventId: `#zone#${config.version}`,
+      amount: carried,
+      requestId: '',
+      slot: carrySlot,
+      flags: 0,
+      day: c.day.bounds.key,
+      followers: null,
+      settledReservation: null,
+    });
   }
 
   private async load(config: CampaignConfig): Promise<void> {
@@ -430,6 +463,9 @@ export class Shard {
     await this.flusher.drain();
   }
 }
+
+/** The slot of a spend record the shard writes itself (a time-zone carry): never answered. */
+const carrySlot = -1;
 
 /**
  * The first local day whose settled spend counts toward a lifetime budget. Without a startAt the
