@@ -357,10 +357,6 @@ export class Campaign {
     this.reserved = sub(this.reserved, r.amount);
   }
 
-  /** The campaign leaves its shard's memory (tests, a campaign moved away): its reservations stop counting. */
-  forgetReservations(): void {
-    this.live.count -= this.reservations.size;
-  }
 
   // ---- time -----------------------------------------------------------------------------------
 

@@ -31,8 +31,6 @@ export class ShardTotals {
   spendRefused = 0;
   /** Operations answered NOT_READY (the campaign's counters not loaded yet). */
   notReady = 0;
-  /** Resends answered duplicate from the shard's memory of applied event IDs. */
-  spendRememberedDuplicates = 0;
   /** Campaigns loaded with stored counters outside the money bounds (kept paused). */
   countersOutOfRange = 0;
   /** Breaker transitions by `${to} ${reason}`. */
@@ -172,7 +170,6 @@ export class Shard {
           if (this.remembered.has(c.id + '\n' + r.eventId)) {
             // A resend of an event already stored changes nothing, whatever requestId it names.
             this.totals.spendDuplicate++;
-            this.totals.spendRememberedDuplicates++;
             c.countDuplicate();
             // Spend is always answered on the late path, as if after a flush (clients see no difference).
             this.lateWriter.spend(r.slot, OpStatus.DUPLICATE, 0);
