@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { campaignKeys } from '../../src/store/redis.js';
 import { auth, createCampaign, get, type Pacer, post, startPacer, status } from '../helpers/server.js';
-import { createDatabase, dropRedisPrefix, redisUrl, startOwnRedis, uniqueName } from '../helpers/services.js';
+import { createDatabase, dropRedisPrefix, freePort, redisUrl, startOwnRedis, uniqueName } from '../helpers/services.js';
 
 /**
  * Restarts never move money, with the real Redis and PostgreSQL: counters that slipped into Redis
@@ -113,4 +113,38 @@ t.test('spend for a campaign whose counters are not loaded yet is answered 503 N
   }
   t.equal(answer.body.status, 'applied', 'once loaded, the retried win notice is applied');
   t.equal((await status(p, 'late')).settledMicros, 100);
+});
+
+t.test('at startup, before its counters are loaded, a known campaign answers NOT_READY, then serves', async (t) => {
+  const own = await startOwnRedis();
+  const ownDb = await createDatabase('money_startup');
+  const ownDir = mkdtempSync(join(tmpdir(), 'pacer-money-startup-'));
+  t.teardown(async () => {
+    await own.destroy();
+    await ownDb.drop();
+    rmSync(ownDir, { recursive: true, force: true });
+  });
+  const ownEnv = { PACER_STORE: 'redis', PACER_REDIS_URL: own.url, PACER_DATABASE_URL: ownDb.url };
+  const first = await startPacer({ env: ownEnv, dataDir: ownDir });
+  await createCampaign(first, { id: 'boot', dailyBudgetMicros: 1_000_000, ...open });
+  t.equal(await first.stop(), 0);
+  await own.stop();
+
+  // The process listens at once, but cannot load the campaign while Redis is down.
+  const port = await freePort();
+  const starting = startPacer({ env: { ...ownEnv, PACER_PORT: String(port) }, dataDir: ownDir });
+  const url = `http://127.0.0.1:${port}`;
+  const end = Date.now() + 20_000;
+  while ((await fetch(`${url}/healthz`).then((r) => r.status, () => 0)) !== 200 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  const win = await post(url, '/v1/spend', { campaignId: 'boot', eventId: 'w1', amountMicros: 100 });
+  t.equal(win.status, 503, 'not 404: the exchange keeps the win notice and retries');
+  t.equal(win.body.error.code, 'NOT_READY');
+  t.equal(win.headers.get('retry-after'), '1');
+  t.equal((await post(url, '/v1/decide', { campaignId: 'boot', bidMicros: 100 })).body.reason, 'NOT_READY');
+
+  await own.start();
+  const p = await starting;
+  t.teardown(() => p.stop());
+  t.equal((await post(p.url, '/v1/spend', { campaignId: 'boot', eventId: 'w1', amountMicros: 100 })).body.status, 'applied');
+  t.equal((await post(p.url, '/v1/spend', { campaignId: 'never', eventId: 'w1', amountMicros: 100 })).body.error.code, 'UNKNOWN_CAMPAIGN', 'once loaded, unknown is unknown');
 });
