@@ -120,13 +120,17 @@ export const limits = {
   // ---- client-driven memory of a shard (docs/api.md, "Limits") ---------------------------------
   /** default: live reservations of one campaign; past it a reserving decide is denied RESERVATIONS_FULL. */
   reservationsPerCampaignMax: 100_000,
-  /** default: live reservations of one shard (~150 bytes each in memory and in the store). */
+  /**
+   * default: live reservations of one shard. Each costs about 230 bytes of heap (its map entry and
+   * its expiry entry, 30-character request IDs; bench/memory-limits.ts), so about 230 MB at most.
+   */
   reservationsPerShardMax: 1_000_000,
   /**
    * default: applied event IDs a shard remembers, to answer a resend `duplicate` without touching
    * memory or the store; past it the oldest are forgotten and the store's 48-hour dedupe answers.
+   * About 150 bytes of heap each with 50-character keys (bench/memory-limits.ts): 15 MB a shard.
    */
-  eventIdsRememberedMax: 200_000,
+  eventIdsRememberedMax: 100_000,
   /**
    * Event IDs the memory store (PACER_STORE=memory, tests and development) remembers; past it the
    * oldest are forgotten, so its dedupe is weaker than the durable stores' 48 hours.
