@@ -1,7 +1,7 @@
 import type { Campaign } from '../../shards/campaign.js';
 import { limits } from '../../shards/limits.js';
 import type { BreakerTransition } from '../../shards/pacing/breaker.js';
-import type { CounterStore, FlushBatch, FlushOutcome, ShardEvent, ShardPorts } from '../../shards/ports.js';
+import type { CounterStore, FlushBatch, FlushOutcome, ShardEvent, ShardPorts, Timers } from '../../shards/ports.js';
 import { OpStatus, Reason } from '../../shards/reasons.js';
 import { sfc32 } from '../../shards/rng.js';
 import { Shard } from '../../shards/shard.js';
@@ -11,8 +11,11 @@ import type { ScheduleWindow, Strategy } from '../../shards/types.js';
 import { weekdays } from '../../shards/types.js';
 import { DecideFlag, OpKind, OpWriter, ResultReader, SpendFlag } from '../../shards/wire.js';
 import { parseCampaign } from '../admin/campaign-schema.js';
-import { MemoryStore } from '../store/memory.js';
+import type { ResilientCounterStore } from '../store/resilient.js';
+import { replayLeftovers } from '../store/spool.js';
+import { settle } from './clock.js';
 import { EventQueue } from './events.js';
+import { type FaultPlan, type FaultReport, type FaultWorld, faultWorld, memoryBacking, type ScheduledFault, type SimBackingStore } from './faults.js';
 import { Ledger, type SentSpend } from './ledger.js';
 import { measure, type Measured } from './metrics.js';
 import { builtinDiurnal, type DaySlots, daySlots, expectedRequests, type TrafficShape } from './traffic.js';
@@ -54,12 +57,20 @@ export interface SimOptions {
   breakerEnabled: boolean;
   /** Test hook: runs after every step, before the audit (fault injection). */
   onStep?: (campaign: Campaign, nowMs: number) => void;
+  /** Store faults drawn from the seed (`--faults`), or null for a store that never fails. */
+  faults: FaultPlan | null;
+  /** Test hook: the store behind the faults (default: the production memory store). */
+  backing?: () => SimBackingStore;
 }
 
 /** The clearing price is a second-price fraction of the bid, uniform in this range. */
 export const clearingFraction = { min: 0.5, max: 0.95 } as const;
 /** Win and loss notices never arrive later than this (the tail of the log-normal is cut here). */
 export const noticeDelayMaxMs = 60_000;
+/** After a pacer restart, the exchange resends the win notices it got no answer for this much later. */
+export const restartResendDelayMs = 1_000;
+/** A lossy store restart waits this long for a moment with no spend in flight and nothing spooled. */
+export const storeLossRetryMs = 100;
 /** CUSTOM's hourly weights when none are given: a business-hours curve (quiet night, busy day). */
 export const customDefaultWeights = [1, 1, 1, 1, 1, 1, 2, 2, 2, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 3, 2, 2];
 
@@ -86,6 +97,7 @@ export const simDefaults: SimOptions = {
   hourlyWeights: null,
   window: null,
   breakerEnabled: true,
+  faults: null,
 };
 
 export interface HourRow {
@@ -126,22 +138,34 @@ export interface SimReport extends Measured {
     duplicateEvents: number;
     expiredReservations: number;
     auditedSteps: number;
+    /** What the store faults did and what the auditor measured through them (null without faults). */
+    faults: FaultReport | null;
   };
 }
 
-/** A CounterStore over the MemoryStore that lets the simulator wait for the batch in flight. */
+/**
+ * The store as the shard sees it, counting calls in flight so the simulator can let them finish
+ * before the next step. Without faults every call completes in microtasks; with faults a call may
+ * wait for a simulated timer (a deadline, a late reply), so idle() only lets the microtasks run.
+ */
 class SimStore implements CounterStore {
-  readonly kind = 'memory';
-  readonly inner = new MemoryStore();
+  readonly kind: string;
   private inFlight = 0;
   private last: Promise<void> = Promise.resolve();
 
+  constructor(
+    private readonly target: CounterStore,
+    private readonly faulted: boolean,
+  ) {
+    this.kind = target.kind;
+  }
+
   get busy(): boolean {
-    return this.inFlight > 0;
+    return this.faulted || this.inFlight > 0;
   }
 
   apply(batch: FlushBatch): Promise<FlushOutcome> {
-    const p = this.inner.apply(batch);
+    const p = this.target.apply(batch);
     this.inFlight++;
     // Registered before the flusher awaits p, so the flusher's continuation runs before ours.
     this.last = p.then(
@@ -152,11 +176,12 @@ class SimStore implements CounterStore {
   }
 
   async idle(): Promise<void> {
+    if (this.faulted) return settle();
     while (this.inFlight > 0) await this.last;
   }
 
   load(campaignId: string, day: string, flightStartDay: string | null) {
-    return this.inner.load(campaignId, day, flightStartDay);
+    return this.target.load(campaignId, day, flightStartDay);
   }
 
   async close(): Promise<void> {}
@@ -216,53 +241,84 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   // ---- the world around the shard --------------------------------------------------------------
   let now = days[0]!.startMs;
   const queue = new EventQueue();
-  const store = new SimStore();
   const ledger = new Ledger(o.seed);
   const traffic = sfc32(o.seed, 0x7a3f1c55, 0x1b873593, 0xcc9e2d51);
   const breakerEvents: BreakerTransition[] = [];
   const reader = new ResultReader();
   const sentSpends = new Map<number, SentSpend>();
-  const ports: ShardPorts = {
-    clock: { now: () => now },
-    random: sfc32(o.seed),
-    timers: {
-      after(delayMs, fn) {
-        const e = { kind: 'timer' as const, t: now + Math.max(0, Math.ceil(delayMs)), seq: queue.nextSeq(), fn, cancelled: false };
-        queue.push(e);
-        return () => {
-          e.cancelled = true;
-        };
-      },
+  /** Timers on the simulated clock; those of a generation that died (a restart) never fire. */
+  let generation = 0;
+  const timersOf = (gen: number | null): Timers => ({
+    after(delayMs, fn) {
+      const run = gen === null ? fn : () => gen === generation && fn();
+      const e = { kind: 'timer' as const, t: now + Math.max(0, Math.ceil(delayMs)), seq: queue.nextSeq(), fn: run, cancelled: false };
+      queue.push(e);
+      return () => {
+        e.cancelled = true;
+      };
     },
-    store,
-    sendResults(results) {
-      reader.reset(results);
-      while (reader.next()) {
-        if (reader.kind !== OpKind.SPEND) ledger.fail(`a late result of kind ${reader.kind}`, now);
-        const s = sentSpends.get(reader.slot);
-        if (s === undefined) return ledger.fail(`an answer for unknown slot ${reader.slot}`, now);
-        sentSpends.delete(reader.slot);
-        const want = s.duplicate ? OpStatus.DUPLICATE : OpStatus.APPLIED;
-        if (reader.code !== want) ledger.fail(`event ${s.eventId} answered ${reader.code}, expected ${want}`, now);
-        if (!s.duplicate) {
-          const flag = s.matched ? SpendFlag.MATCHED_RESERVATION : SpendFlag.UNMATCHED;
-          if ((reader.flags & flag) === 0) ledger.fail(`event ${s.eventId} flags ${reader.flags}, expected ${flag}`, now);
-        }
-        ledger.answered(s, reader.code === OpStatus.APPLIED);
+  });
+  const world = o.faults === null ? null : faultWorld(o.seed, o.faults, o.backing ?? memoryBacking, () => now, timersOf(null));
+  const memory = world === null ? (o.backing ?? memoryBacking)() : null;
+  /** The store the auditor reads (behind the faults, the current backing store). */
+  const audited = (): SimBackingStore => world?.faulty.backing ?? memory!;
+  const checkStore = (c: Campaign): void =>
+    world === null ? ledger.checkStore(c, audited(), now) : ledger.checkStoreBound(c, audited(), now);
+
+  const answer = (results: ArrayBuffer): void => {
+    reader.reset(results);
+    while (reader.next()) {
+      if (reader.kind !== OpKind.SPEND) ledger.fail(`a late result of kind ${reader.kind}`, now);
+      const s = sentSpends.get(reader.slot);
+      if (s === undefined) return ledger.fail(`an answer for unknown slot ${reader.slot}`, now);
+      sentSpends.delete(reader.slot);
+      const want = s.duplicate ? OpStatus.DUPLICATE : OpStatus.APPLIED;
+      // The spool answers a resend of an event that reached the store before the outage "applied"
+      // (it cannot tell it from a new one) and corrects memory when it replays (docs/storage.md).
+      const spoolAnsweredDuplicate = world !== null && s.duplicate && s.inMemory && reader.code === OpStatus.APPLIED;
+      if (reader.code !== want && !spoolAnsweredDuplicate) ledger.fail(`event ${s.eventId} answered ${reader.code}, expected ${want}`, now);
+      if (!s.duplicate) {
+        const flag = s.matched ? SpendFlag.MATCHED_RESERVATION : SpendFlag.UNMATCHED;
+        if ((reader.flags & flag) === 0) ledger.fail(`event ${s.eventId} flags ${reader.flags}, expected ${flag}`, now);
       }
-      ledger.checkStore(campaign, store.inner, now);
-    },
-    emit(event: ShardEvent) {
-      if (event.type === 'breaker') breakerEvents.push(event.transition);
-      if (event.type === 'fault') ledger.fail(`shard fault: ${event.message}`, now);
-    },
-    batchIdPrefix: `sim:${o.seed}`,
+      ledger.answered(s, reader.code === OpStatus.APPLIED, now);
+    }
+    checkStore(campaign);
   };
-  const shard = new Shard(ports, { reservationTtlMs: o.reservationTtlMs, flushIntervalMs: limits.flushIntervalMs });
-  await shard.upsert(config);
-  const found = shard.campaigns.get(campaignId);
-  if (found === undefined) throw new Error('the shard did not create the campaign');
-  const campaign: Campaign = found;
+
+  /** One life of the pacer process: its shard, and (with faults) its resilient store and spool. */
+  const start = async (gen: number): Promise<{ shard: Shard; campaign: Campaign; store: SimStore; resilient: ResilientCounterStore | null }> => {
+    const resilient = world === null ? null : world.resilientStore(gen, timersOf(gen));
+    const store = new SimStore(resilient ?? memory!, world !== null);
+    const alive = (): boolean => gen === generation;
+    const ports: ShardPorts = {
+      clock: { now: () => now },
+      random: gen === 0 ? sfc32(o.seed) : sfc32(o.seed, gen, 0x5eed, 0x2545f491),
+      timers: timersOf(gen),
+      store,
+      sendResults: (results) => alive() && answer(results),
+      emit(event: ShardEvent) {
+        if (!alive()) return;
+        if (event.type === 'breaker') breakerEvents.push(event.transition);
+        if (event.type === 'fault') ledger.fail(`shard fault: ${event.message}`, now);
+      },
+      batchIdPrefix: gen === 0 ? `sim:${o.seed}` : `sim:${o.seed}:${gen}`,
+    };
+    const shard = new Shard(ports, { reservationTtlMs: o.reservationTtlMs, flushIntervalMs: limits.flushIntervalMs });
+    if (resilient !== null) {
+      resilient.onLateDuplicate = (id, day, amount) => {
+        if (!alive()) return;
+        shard.revertLateDuplicate(id, day, amount);
+        ledger.corrected(day, amount, now);
+        world!.report.lateDuplicateCorrections++;
+      };
+    }
+    await shard.upsert(config);
+    const found = shard.campaigns.get(campaignId);
+    if (found === undefined) throw new Error('the shard did not create the campaign');
+    return { shard, campaign: found, store, resilient };
+  };
+  let { shard, campaign, store, resilient } = await start(0);
 
   // ---- traffic ----------------------------------------------------------------------------------
   // Flattened slots of all days: a Poisson process with a piecewise-constant rate.
@@ -329,6 +385,121 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   let nextSweep = Infinity;
   const endMs = lastDay.endMs;
   const timersDue: (() => void)[] = [];
+  const faultsDue: ScheduledFault[] = [];
+  if (world !== null) {
+    for (const f of world.schedule(days[0]!.startMs, endMs)) queue.push({ kind: 'fault', t: f.t, seq: queue.nextSeq(), fault: f.fault });
+  }
+  let outagesOpen = 0;
+  if (world !== null) {
+    // Half the restarts wait for a call that hangs, so the process dies with spend in flight.
+    world.faulty.onHang = (batch) => {
+      if (!restartOnHang || !batch.campaigns.some((d) => d.events.length > 0)) return;
+      restartOnHang = false;
+      queue.push({ kind: 'fault', t: now + 1, seq: queue.nextSeq(), fault: 'restart' });
+    };
+  }
+  let restartOnHang = false;
+
+  /** The pacer process dies and starts again: memory is gone, the store and the spool files stay. */
+  const restart = async (w: FaultWorld): Promise<void> => {
+    w.report.restarts++;
+    generation++;
+    // The restart itself sees a healthy store (the admin thread retries its replay and the loads
+    // until the store answers; the simulated restart does not advance time).
+    w.faulty.enabled = false;
+    for (const s of sentSpends.values()) {
+      if (!ledger.crashed(s, w.faulty.has(campaignId, s.eventId))) continue;
+      w.report.resentAfterRestart++;
+      queue.push({ kind: 'spend', t: now + restartResendDelayMs, seq: queue.nextSeq(), requestId: s.requestId, eventId: s.eventId, amount: s.amount, resent: true });
+    }
+    sentSpends.clear();
+    // As the admin thread does at startup: spools of earlier lives reach the store before any load.
+    await replayLeftovers(w.files.list(), (b) => w.faulty.apply(b), w.files);
+    ({ shard, campaign, store, resilient } = await start(generation));
+    const snapshot = await w.faulty.backing.load(campaignId, campaign.day.bounds.key, null);
+    ledger.restarted(snapshot.reservations, now);
+    w.faulty.enabled = true;
+    nextSweep = nextSweepAfter(now);
+  };
+
+  /**
+   * The store restarts and loses its last lossWindowMs of writes. It happens at a moment when
+   * every acknowledged event is in the store (no spend in flight, nothing spooled), so what the
+   * auditor finds missing afterwards is exactly what the restart lost.
+   */
+  const storeLoss = async (w: FaultWorld): Promise<void> => {
+    const windowAcknowledged = ledger.acknowledgedSince(now - o.faults!.lossWindowMs);
+    // It waits for a quiet moment just after a write was acknowledged, so that there is a loss to measure.
+    if (sentSpends.size > 0 || resilient!.spooling || windowAcknowledged === 0) {
+      queue.push({ kind: 'fault', t: now + storeLossRetryMs, seq: queue.nextSeq(), fault: 'storeLoss' });
+      return;
+    }
+    const holds = (eventId: string): boolean => w.faulty.has(campaignId, eventId);
+    const before = ledger.missingAcknowledged(holds);
+    if (before.events > 0) ledger.fail(`${before.events} acknowledged events (${before.micros} micros) missing from the store`, now);
+    const storedTotal = (): number => {
+      let sum = 0;
+      for (const key of ledger.days.keys()) sum += w.faulty.backing.settledOf(campaignId, key);
+      return sum;
+    };
+    const settledBefore = storedTotal();
+    const lost = await w.faulty.restartLosingLastWrites(now);
+    const missing = ledger.missingAcknowledged(holds);
+    const counted = ledger.storeLost(lost);
+    if (counted.micros !== missing.micros) ledger.fail(`the store lost ${counted.micros} acknowledged micros, the auditor finds ${missing.micros} missing`, now);
+    if (missing.micros > windowAcknowledged) ledger.fail(`the store lost ${missing.micros} acknowledged micros, more than the ${windowAcknowledged} of its last ${o.faults!.lossWindowMs} ms`, now);
+    w.report.storeRestarts++;
+    w.report.lostAcknowledgedMicros += missing.micros;
+    w.report.lostAcknowledgedEvents += missing.events;
+    w.report.storeSettledDropMicros += settledBefore - storedTotal();
+    w.report.windowAcknowledgedMicros += windowAcknowledged;
+  };
+
+  /**
+   * Past the day's end the faults stop; only the timers run (deadlines, late replies, the spool's
+   * probe) until every spend is answered and the spool is replayed, so the final audit is exact.
+   */
+  const drainFaults = async (w: FaultWorld): Promise<void> => {
+    w.faulty.enabled = false;
+    w.faulty.down = false;
+    while (sentSpends.size > 0 || resilient!.spooling) {
+      const e = queue.pop();
+      if (e === undefined) break;
+      if (e.kind !== 'timer' || e.cancelled) continue;
+      now = Math.max(now, e.t);
+      e.fn();
+      await settle();
+    }
+  };
+
+  const runFault = async (fault: ScheduledFault): Promise<void> => {
+    const w = world!;
+    switch (fault) {
+      case 'outage': {
+        w.report.outages++;
+        outagesOpen++;
+        w.faulty.down = true;
+        const ms = 1_000 + Math.floor(w.random() * Math.max(0, o.faults!.outageMsMax - 1_000));
+        timersOf(null).after(ms, () => {
+          w.faulty.down = --outagesOpen > 0;
+        });
+        return;
+      }
+      case 'restart':
+        if (!restartOnHang && sentSpends.size === 0 && w.random() < 0.5) {
+          restartOnHang = true;
+          return;
+        }
+        restartOnHang = false;
+        return restart(w);
+      case 'storeLoss':
+        return storeLoss(w);
+      default: {
+        const bad: never = fault;
+        throw new RangeError(`unknown fault ${String(bad)}`);
+      }
+    }
+  };
 
   for (;;) {
     const ta = Math.floor(arrival);
@@ -354,13 +525,16 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
         case 'timer':
           if (!e.cancelled) timersDue.push(e.fn);
           break;
+        case 'fault':
+          faultsDue.push(e.fault);
+          break;
         case 'spend': {
           const day = dayKeyAt(t);
           const sent = ledger.spend(e.eventId, e.requestId, e.amount, day);
           sentSpends.set(nextSlot, sent);
           writer.spend(nextSlot++, campaignId, e.amount, e.eventId, e.requestId);
           batchDecides.push(null);
-          if (!sent.duplicate && day === lastDay.key) {
+          if (!sent.duplicate && e.resent !== true && day === lastDay.key) {
             wins++;
             const m = Math.floor((t - reportStart) / 60_000);
             spentByMinute[m]! += e.amount;
@@ -417,6 +591,8 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       if (store.busy) await store.idle();
     }
     timersDue.length = 0;
+    for (const f of faultsDue) await runFault(f);
+    faultsDue.length = 0;
     // Reservations are added in expiry order, so the first one's expiry only moves later: a sweep
     // planned for it may find nothing (harmless), and is re-planned after each sweep.
     if (nextSweep === t) {
@@ -437,12 +613,19 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
     }
     o.onStep?.(campaign, t);
     ledger.check(campaign, t);
+    if (world !== null && world.report.errors.length > 0) ledger.fail(`the resilient store logged: ${world.report.errors[0]}`, t);
     if (++steps % 4096 === 0) campaign.checkInvariants();
   }
-  now = endMs - 1;
+  if (world !== null) await drainFaults(world);
+  now = Math.max(now, endMs - 1);
   await shard.drain();
   await store.idle();
-  ledger.checkFinal(campaign, store.inner, now);
+  ledger.checkFinal(campaign, audited(), now);
+  if (world !== null) {
+    const missing = ledger.missingAcknowledged((eventId) => world.faulty.has(campaignId, eventId));
+    if (missing.events > 0) ledger.fail(`${missing.events} acknowledged events (${missing.micros} micros) missing from the store at the end`, now);
+    Object.assign(world.report, world.faulty.counts);
+  }
 
   // ---- the report -------------------------------------------------------------------------------
   if (campaign.day.bounds.key !== lastDay.key) campaign.refresh(lastDay.endMs - 1);
@@ -484,6 +667,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       duplicateEvents: ledger.duplicates,
       expiredReservations: status.counters.expiredReservations,
       auditedSteps: steps,
+      faults: world?.report ?? null,
     },
   };
 }

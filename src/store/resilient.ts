@@ -59,6 +59,8 @@ export interface ResilientOptions {
   timers: Timers;
   /** The spool's file IO (nodeSpoolFs in production, an in-memory file system in the simulator). */
   files?: SpoolFs;
+  /** Where state changes are logged (default: the process log; the simulator counts them instead). */
+  log?: typeof log;
 }
 
 /**
@@ -99,6 +101,10 @@ export class ResilientCounterStore implements CounterStore {
     this.spool = new SpoolWriter(options.spoolPath, options.files ?? nodeSpoolFs);
   }
 
+  private log(...args: Parameters<typeof log>): void {
+    (this.options.log ?? log)(...args);
+  }
+
   get spooling(): boolean {
     return this.state === 'spooling';
   }
@@ -129,7 +135,7 @@ export class ResilientCounterStore implements CounterStore {
     this.lastError = (err as Error).message;
     if (this.state === 'spooling') return;
     this.state = 'spooling';
-    log('warn', 'counter store unavailable: spooling spend', { who: this.options.label, store: this.inner.kind, error: this.lastError });
+    this.log('warn', 'counter store unavailable: spooling spend', { who: this.options.label, store: this.inner.kind, error: this.lastError });
     this.options.onDegraded(true, `${this.inner.kind} unavailable (${this.lastError}); spend acknowledged from the spool`);
     this.scheduleReplay();
   }
@@ -201,7 +207,7 @@ export class ResilientCounterStore implements CounterStore {
           this.state = 'direct';
           this.replayOffset = 0;
           this.spooled.clear();
-          log('info', 'counter store back: spool replayed', { who: this.options.label, store: this.inner.kind });
+          this.log('info', 'counter store back: spool replayed', { who: this.options.label, store: this.inner.kind });
           this.options.onDegraded(false, '');
           await this.spool.remove();
           return;
@@ -232,7 +238,7 @@ export class ResilientCounterStore implements CounterStore {
         else if (!answered && stored) {
           // Cannot happen while the spooled batch that first carried the event replays before
           // this one; if it does, memory undercounts by this amount until the next restart.
-          log('error', 'spool answered duplicate but the store applied the event', { who: this.options.label, campaignId: d.campaignId, eventId: e.eventId });
+          this.log('error', 'spool answered duplicate but the store applied the event', { who: this.options.label, campaignId: d.campaignId, eventId: e.eventId });
         }
       });
     });
