@@ -265,6 +265,24 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   const checkStore = (c: Campaign): void =>
     world === null ? ledger.checkStore(c, audited(), now) : ledger.checkStoreBound(c, audited(), now);
 
+  /**
+   * The first audit failure raised inside the shard's callbacks (answers arrive from the flusher's
+   * promise chain, where a throw would become an unhandled rejection): rethrown by the loop.
+   */
+  let failure: unknown = null;
+  const guarded =
+    <A extends unknown[]>(fn: (...args: A) => void) =>
+    (...args: A): void => {
+      if (failure !== null) return;
+      try {
+        fn(...args);
+      } catch (err) {
+        failure = err;
+      }
+    };
+  const rethrow = (): void => {
+    if (failure !== null) throw failure;
+  };
   const answer = (results: ArrayBuffer): void => {
     reader.reset(results);
     while (reader.next()) {
@@ -282,9 +300,16 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
         if ((reader.flags & flag) === 0) ledger.fail(`event ${s.eventId} flags ${reader.flags}, expected ${flag}`, now);
       }
       ledger.answered(s, reader.code === OpStatus.APPLIED, now);
+      if (lossAwaitsAck && reader.code === OpStatus.APPLIED) {
+        lossAwaitsAck = false;
+        queue.push({ kind: 'fault', t: now + 1, seq: queue.nextSeq(), fault: 'storeLoss' });
+      }
     }
     checkStore(campaign);
   };
+
+  /** A lossy store restart is due and waits for the next acknowledged write. */
+  let lossAwaitsAck = false;
 
   /** One life of the pacer process: its shard, and (with faults) its resilient store and spool. */
   const start = async (gen: number): Promise<{ shard: Shard; campaign: Campaign; store: SimStore; resilient: ResilientCounterStore | null }> => {
@@ -296,22 +321,22 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       random: gen === 0 ? sfc32(o.seed) : sfc32(o.seed, gen, 0x5eed, 0x2545f491),
       timers: timersOf(gen),
       store,
-      sendResults: (results) => alive() && answer(results),
-      emit(event: ShardEvent) {
+      sendResults: guarded((results: ArrayBuffer) => alive() && answer(results)),
+      emit: guarded((event: ShardEvent) => {
         if (!alive()) return;
         if (event.type === 'breaker') breakerEvents.push(event.transition);
         if (event.type === 'fault') ledger.fail(`shard fault: ${event.message}`, now);
-      },
+      }),
       batchIdPrefix: gen === 0 ? `sim:${o.seed}` : `sim:${o.seed}:${gen}`,
     };
     const shard = new Shard(ports, { reservationTtlMs: o.reservationTtlMs, flushIntervalMs: limits.flushIntervalMs });
     if (resilient !== null) {
-      resilient.onLateDuplicate = (id, day, amount) => {
+      resilient.onLateDuplicate = guarded((id: string, day: string, amount: number) => {
         if (!alive()) return;
         shard.revertLateDuplicate(id, day, amount);
         ledger.corrected(day, amount, now);
         world!.report.lateDuplicateCorrections++;
-      };
+      });
     }
     await shard.upsert(config);
     const found = shard.campaigns.get(campaignId);
@@ -430,7 +455,11 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   const storeLoss = async (w: FaultWorld): Promise<void> => {
     const windowAcknowledged = ledger.acknowledgedSince(now - o.faults!.lossWindowMs);
     // It waits for a quiet moment just after a write was acknowledged, so that there is a loss to measure.
-    if (sentSpends.size > 0 || resilient!.spooling || windowAcknowledged === 0) {
+    if (windowAcknowledged === 0) {
+      lossAwaitsAck = true;
+      return;
+    }
+    if (sentSpends.size > 0 || resilient!.spooling) {
       queue.push({ kind: 'fault', t: now + storeLossRetryMs, seq: queue.nextSeq(), fault: 'storeLoss' });
       return;
     }
@@ -469,6 +498,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       now = Math.max(now, e.t);
       e.fn();
       await settle();
+      rethrow();
     }
   };
 
@@ -611,6 +641,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
         nextMinuteSample += 60_000;
       }
     }
+    rethrow();
     o.onStep?.(campaign, t);
     ledger.check(campaign, t);
     if (world !== null && world.report.errors.length > 0) ledger.fail(`the resilient store logged: ${world.report.errors[0]}`, t);
@@ -620,6 +651,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   now = Math.max(now, endMs - 1);
   await shard.drain();
   await store.idle();
+  rethrow();
   ledger.checkFinal(campaign, audited(), now);
   if (world !== null) {
     const missing = ledger.missingAcknowledged((eventId) => world.faulty.has(campaignId, eventId));
@@ -630,7 +662,8 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   // ---- the report -------------------------------------------------------------------------------
   if (campaign.day.bounds.key !== lastDay.key) campaign.refresh(lastDay.endMs - 1);
   const status = campaign.status(lastDay.endMs - 1);
-  const spent = ledger.day(lastDay.key).settled;
+  // Spend a lossy store restart dropped was spent all the same.
+  const spent = ledger.day(lastDay.key).settled + ledger.day(lastDay.key).lost;
   const measured = measure({
     curve: campaign.day.curve,
     budget: campaign.budget,
