@@ -170,6 +170,20 @@ export class FaultyStore implements CounterStore {
   async close(): Promise<void> {}
 }
 
+/**
+ * The store as one life of the process reaches it: once that process has died, its calls (a
+ * flush or a replay that a late reply set off) never reach the store, as a dead process writes
+ * nothing.
+ */
+function deadAfterRestart(store: CounterStore, alive: () => boolean): CounterStore {
+  return {
+    kind: store.kind,
+    apply: (batch) => (alive() ? store.apply(batch) : new Promise(() => {})),
+    load: (campaignId, day, flightStartDay) => (alive() ? store.load(campaignId, day, flightStartDay) : new Promise(() => {})),
+    close: () => store.close(),
+  };
+}
+
 /** The production memory store as the simulator's backing store. */
 export function memoryBacking(): SimBackingStore {
   return new MemoryStore();
@@ -236,8 +250,8 @@ export function faultWorld(
     report,
     random,
     /** The resilient store of one life of the process, with its own spool file, as in production. */
-    resilientStore(life: number, lifeTimers: Timers): ResilientCounterStore {
-      return new ResilientCounterStore(faulty, {
+    resilientStore(life: number, lifeTimers: Timers, alive: () => boolean): ResilientCounterStore {
+      return new ResilientCounterStore(deadAfterRestart(faulty, alive), {
         label: `sim life ${life}`,
         callTimeoutMs: limits.redisCallTimeoutMs,
         probeIntervalMs: limits.storeProbeIntervalMs,

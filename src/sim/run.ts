@@ -313,9 +313,9 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
 
   /** One life of the pacer process: its shard, and (with faults) its resilient store and spool. */
   const start = async (gen: number): Promise<{ shard: Shard; campaign: Campaign; store: SimStore; resilient: ResilientCounterStore | null }> => {
-    const resilient = world === null ? null : world.resilientStore(gen, timersOf(gen));
-    const store = new SimStore(resilient ?? memory!, world !== null);
     const alive = (): boolean => gen === generation;
+    const resilient = world === null ? null : world.resilientStore(gen, timersOf(gen), alive);
+    const store = new SimStore(resilient ?? memory!, world !== null);
     const ports: ShardPorts = {
       clock: { now: () => now },
       random: gen === 0 ? sfc32(o.seed) : sfc32(o.seed, gen, 0x5eed, 0x2545f491),
