@@ -12,10 +12,10 @@ import { weekdays } from '../../shards/types.js';
 import { DecideFlag, OpKind, OpWriter, ResultReader, SpendFlag } from '../../shards/wire.js';
 import { parseCampaign } from '../admin/campaign-schema.js';
 import type { ResilientCounterStore } from '../store/resilient.js';
-import { replayLeftovers } from '../store/spool.js';
 import { settle } from './clock.js';
 import { EventQueue } from './events.js';
-import { type FaultPlan, type FaultReport, type FaultWorld, faultWorld, memoryBacking, type ScheduledFault, type SimBackingStore } from './faults.js';
+import { FaultDriver } from './fault-driver.js';
+import { type FaultPlan, type FaultReport, faultWorld, memoryBacking, type ScheduledFault, type SimBackingStore } from './faults.js';
 import { Ledger, type SentSpend } from './ledger.js';
 import { measure, type Measured } from './metrics.js';
 import { builtinDiurnal, type DaySlots, daySlots, expectedRequests, type TrafficShape } from './traffic.js';
@@ -67,10 +67,6 @@ export interface SimOptions {
 export const clearingFraction = { min: 0.5, max: 0.95 } as const;
 /** Win and loss notices never arrive later than this (the tail of the log-normal is cut here). */
 export const noticeDelayMaxMs = 60_000;
-/** After a pacer restart, the exchange resends the win notices it got no answer for this much later. */
-export const restartResendDelayMs = 1_000;
-/** A lossy store restart waits this long for a moment with no spend in flight and nothing spooled. */
-export const storeLossRetryMs = 100;
 /** CUSTOM's hourly weights when none are given: a business-hours curve (quiet night, busy day). */
 export const customDefaultWeights = [1, 1, 1, 1, 1, 1, 2, 2, 2, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 3, 2, 2];
 
@@ -300,16 +296,10 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
         if ((reader.flags & flag) === 0) ledger.fail(`event ${s.eventId} flags ${reader.flags}, expected ${flag}`, now);
       }
       ledger.answered(s, reader.code === OpStatus.APPLIED, now);
-      if (lossAwaitsAck && reader.code === OpStatus.APPLIED) {
-        lossAwaitsAck = false;
-        queue.push({ kind: 'fault', t: now + 1, seq: queue.nextSeq(), fault: 'storeLoss' });
-      }
+      if (reader.code === OpStatus.APPLIED) driver?.acknowledged();
     }
     checkStore(campaign);
   };
-
-  /** A lossy store restart is due and waits for the next acknowledged write. */
-  let lossAwaitsAck = false;
 
   /** One life of the pacer process: its shard, and (with faults) its resilient store and spool. */
   const start = async (gen: number): Promise<{ shard: Shard; campaign: Campaign; store: SimStore; resilient: ResilientCounterStore | null }> => {
@@ -411,125 +401,29 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   const endMs = lastDay.endMs;
   const timersDue: (() => void)[] = [];
   const faultsDue: ScheduledFault[] = [];
-  if (world !== null) {
-    for (const f of world.schedule(days[0]!.startMs, endMs)) queue.push({ kind: 'fault', t: f.t, seq: queue.nextSeq(), fault: f.fault });
-  }
-  let outagesOpen = 0;
-  if (world !== null) {
-    // Half the restarts wait for a call that hangs, so the process dies with spend in flight.
-    world.faulty.onHang = (batch) => {
-      if (!restartOnHang || !batch.campaigns.some((d) => d.events.length > 0)) return;
-      restartOnHang = false;
-      queue.push({ kind: 'fault', t: now + 1, seq: queue.nextSeq(), fault: 'restart' });
-    };
-  }
-  let restartOnHang = false;
-
-  /** The pacer process dies and starts again: memory is gone, the store and the spool files stay. */
-  const restart = async (w: FaultWorld): Promise<void> => {
-    w.report.restarts++;
-    generation++;
-    // The restart itself sees a healthy store (the admin thread retries its replay and the loads
-    // until the store answers; the simulated restart does not advance time).
-    w.faulty.enabled = false;
-    for (const s of sentSpends.values()) {
-      if (!ledger.crashed(s, w.faulty.has(campaignId, s.eventId))) continue;
-      w.report.resentAfterRestart++;
-      queue.push({ kind: 'spend', t: now + restartResendDelayMs, seq: queue.nextSeq(), requestId: s.requestId, eventId: s.eventId, amount: s.amount, resent: true });
-    }
-    sentSpends.clear();
-    // As the admin thread does at startup: spools of earlier lives reach the store before any load.
-    await replayLeftovers(w.files.list(), (b) => w.faulty.apply(b), w.files);
-    ({ shard, campaign, store, resilient } = await start(generation));
-    const snapshot = await w.faulty.backing.load(campaignId, campaign.day.bounds.key, null);
-    ledger.restarted(snapshot.reservations, now);
-    w.faulty.enabled = true;
-    nextSweep = nextSweepAfter(now);
-  };
-
-  /**
-   * The store restarts and loses its last lossWindowMs of writes. It happens at a moment when
-   * every acknowledged event is in the store (no spend in flight, nothing spooled), so what the
-   * auditor finds missing afterwards is exactly what the restart lost.
-   */
-  const storeLoss = async (w: FaultWorld): Promise<void> => {
-    const windowAcknowledged = ledger.acknowledgedSince(now - o.faults!.lossWindowMs);
-    // It waits for a quiet moment just after a write was acknowledged, so that there is a loss to measure.
-    if (windowAcknowledged === 0) {
-      lossAwaitsAck = true;
-      return;
-    }
-    if (sentSpends.size > 0 || resilient!.spooling) {
-      queue.push({ kind: 'fault', t: now + storeLossRetryMs, seq: queue.nextSeq(), fault: 'storeLoss' });
-      return;
-    }
-    const holds = (eventId: string): boolean => w.faulty.has(campaignId, eventId);
-    const before = ledger.missingAcknowledged(holds);
-    if (before.events > 0) ledger.fail(`${before.events} acknowledged events (${before.micros} micros) missing from the store`, now);
-    const storedTotal = (): number => {
-      let sum = 0;
-      for (const key of ledger.days.keys()) sum += w.faulty.backing.settledOf(campaignId, key);
-      return sum;
-    };
-    const settledBefore = storedTotal();
-    const lost = await w.faulty.restartLosingLastWrites(now);
-    const missing = ledger.missingAcknowledged(holds);
-    const counted = ledger.storeLost(lost);
-    if (counted.micros !== missing.micros) ledger.fail(`the store lost ${counted.micros} acknowledged micros, the auditor finds ${missing.micros} missing`, now);
-    if (missing.micros > windowAcknowledged) ledger.fail(`the store lost ${missing.micros} acknowledged micros, more than the ${windowAcknowledged} of its last ${o.faults!.lossWindowMs} ms`, now);
-    w.report.storeRestarts++;
-    w.report.lostAcknowledgedMicros += missing.micros;
-    w.report.lostAcknowledgedEvents += missing.events;
-    w.report.storeSettledDropMicros += settledBefore - storedTotal();
-    w.report.windowAcknowledgedMicros += windowAcknowledged;
-  };
-
-  /**
-   * Past the day's end the faults stop; only the timers run (deadlines, late replies, the spool's
-   * probe) until every spend is answered and the spool is replayed, so the final audit is exact.
-   */
-  const drainFaults = async (w: FaultWorld): Promise<void> => {
-    w.faulty.enabled = false;
-    w.faulty.down = false;
-    while (sentSpends.size > 0 || resilient!.spooling) {
-      const e = queue.pop();
-      if (e === undefined) break;
-      if (e.kind !== 'timer' || e.cancelled) continue;
-      now = Math.max(now, e.t);
-      e.fn();
-      await settle();
-      rethrow();
-    }
-  };
-
-  const runFault = async (fault: ScheduledFault): Promise<void> => {
-    const w = world!;
-    switch (fault) {
-      case 'outage': {
-        w.report.outages++;
-        outagesOpen++;
-        w.faulty.down = true;
-        const ms = 1_000 + Math.floor(w.random() * Math.max(0, o.faults!.outageMsMax - 1_000));
-        timersOf(null).after(ms, () => {
-          w.faulty.down = --outagesOpen > 0;
+  const driver =
+    world === null
+      ? null
+      : new FaultDriver(world, o.faults!, {
+          campaignId,
+          queue,
+          ledger,
+          sentSpends,
+          now: () => now,
+          advanceTo: (t) => {
+            now = Math.max(now, t);
+          },
+          resilient: () => resilient!,
+          kill: () => void generation++,
+          async startNextLife() {
+            ({ shard, campaign, store, resilient } = await start(generation));
+            return campaign;
+          },
+          replanSweeps: () => {
+            nextSweep = nextSweepAfter(now);
+          },
         });
-        return;
-      }
-      case 'restart':
-        if (!restartOnHang && sentSpends.size === 0 && w.random() < 0.5) {
-          restartOnHang = true;
-          return;
-        }
-        restartOnHang = false;
-        return restart(w);
-      case 'storeLoss':
-        return storeLoss(w);
-      default: {
-        const bad: never = fault;
-        throw new RangeError(`unknown fault ${String(bad)}`);
-      }
-    }
-  };
+  driver?.schedule(days[0]!.startMs, endMs);
 
   for (;;) {
     const ta = Math.floor(arrival);
@@ -621,7 +515,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       if (store.busy) await store.idle();
     }
     timersDue.length = 0;
-    for (const f of faultsDue) await runFault(f);
+    for (const f of faultsDue) await driver!.run(f);
     faultsDue.length = 0;
     // Reservations are added in expiry order, so the first one's expiry only moves later: a sweep
     // planned for it may find nothing (harmless), and is re-planned after each sweep.
@@ -647,17 +541,13 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
     if (world !== null && world.report.errors.length > 0) ledger.fail(`the resilient store logged: ${world.report.errors[0]}`, t);
     if (++steps % 4096 === 0) campaign.checkInvariants();
   }
-  if (world !== null) await drainFaults(world);
+  await driver?.drain(rethrow);
   now = Math.max(now, endMs - 1);
   await shard.drain();
   await store.idle();
   rethrow();
   ledger.checkFinal(campaign, audited(), now);
-  if (world !== null) {
-    const missing = ledger.missingAcknowledged((eventId) => world.faulty.has(campaignId, eventId));
-    if (missing.events > 0) ledger.fail(`${missing.events} acknowledged events (${missing.micros} micros) missing from the store at the end`, now);
-    Object.assign(world.report, world.faulty.counts);
-  }
+  driver?.finish();
 
   // ---- the report -------------------------------------------------------------------------------
   if (campaign.day.bounds.key !== lastDay.key) campaign.refresh(lastDay.endMs - 1);
