@@ -18,15 +18,11 @@ export class MemorySpoolFs implements SpoolFs {
   async openAppend(path: string): Promise<SpoolFile> {
     let f = this.files.get(path);
     if (f === undefined) this.files.set(path, (f = { data: Buffer.alloc(256), length: 0, synced: 0 }));
-    const file = f;
-    const live = (): MemFile => {
-      // A handle of a removed file keeps working on its own copy, as an unlinked inode does.
-      return file;
-    };
+    // A handle keeps its file after remove(), as an open descriptor keeps an unlinked inode.
+    const m = f;
     return {
-      size: async () => live().length,
+      size: async () => m.length,
       append: async (data) => {
-        const m = live();
         if (m.length + data.length > m.data.length) {
           const grown = Buffer.alloc(Math.max(m.data.length * 2, m.length + data.length));
           m.data.copy(grown, 0, 0, m.length);
@@ -36,16 +32,14 @@ export class MemorySpoolFs implements SpoolFs {
         m.length += data.length;
       },
       datasync: async () => {
-        live().synced = live().length;
+        m.synced = m.length;
       },
       read: async (buffer, length, position) => {
-        const m = live();
         const n = Math.max(0, Math.min(length, m.length - position));
         m.data.copy(buffer, 0, position, position + n);
         return n;
       },
       truncate: async (length) => {
-        const m = live();
         m.length = Math.min(m.length, length);
         m.synced = Math.min(m.synced, m.length);
       },

@@ -157,6 +157,19 @@ t.test('a write whose reply is lost is spooled, and its replay counts once', asy
   t.same(late, [], 'and memory needs no correction');
 });
 
+t.test('every batch the spool acknowledged survives a power loss', async (t) => {
+  const { files, flaky, store, spoolPath } = setup(t);
+  flaky.mode = 'down';
+  t.same(await store.apply(batch([['s1', 4], ['s2', 5]])), [[true, true]]);
+  t.same(await store.apply(batch([['s3', 6]])), [[true]]);
+  files.crash();
+  const replayed = new MemoryStore();
+  const r = await replayLeftovers(files.list(), (b) => replayed.apply(b), files);
+  t.same(r, { files: 1, batches: 2, events: 3 }, 'both lines were synced before their answer');
+  t.equal(replayed.settledOf('c1', '2025-03-10'), 15);
+  t.notOk(files.list().includes(spoolPath), 'the replayed file is removed');
+});
+
 t.test('a full spool refuses the batch instead of growing', async (t) => {
   const { flaky, store } = setup(t, { spoolBytesMax: 300 });
   flaky.mode = 'down';
