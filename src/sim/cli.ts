@@ -133,11 +133,11 @@ async function main(): Promise<void> {
   try {
     report = await simulate(parsed.sim);
   } catch (err) {
-    if (err instanceof AuditFailure) {
-      process.stderr.write(`${err.message}\nreplay: npm run simulate -- ${process.argv.slice(2).join(' ')}  (seed ${err.seed})\n`);
-      process.exit(1);
-    }
-    throw err;
+    // Any failure, an audit's or a broken invariant the shard asserted, names the run that replays it.
+    const seed = err instanceof AuditFailure ? err.seed : (parsed.sim.seed ?? simDefaults.seed);
+    const what = err instanceof AuditFailure ? err.message : ((err as Error).stack ?? String(err));
+    process.stderr.write(`${what}\nreplay: npm run simulate -- ${process.argv.slice(2).join(' ')}  (seed ${seed})\n`);
+    process.exit(1);
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (parsed.out !== null) await writeChart(parsed.out, [report]);
