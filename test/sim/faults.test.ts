@@ -17,8 +17,8 @@ import { MemoryStore } from '../../src/store/memory.js';
  * the day's run to about a second on an idle machine; no assertion on timing.
  */
 const day = { trafficScale: 0.1, budgetFraction: 0.5 };
-/** Half that for the other runs: 20,000 opportunities. */
-const small = { trafficScale: 0.05, budgetFraction: 0.5 };
+/** A fifth of that for the other runs: 8,000 opportunities. */
+const small = { trafficScale: 0.02, budgetFraction: 0.5 };
 
 /** The memory store, kept at hand so a test can read the totals it holds after the run. */
 function capturing(): { make: () => SimBackingStore; last: () => SimBackingStore } {
@@ -111,7 +111,7 @@ t.test('npm run simulate -- --faults reports the faults, and documents them in -
   const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
   t.match(help.stdout, /--faults/);
   t.match(help.stdout, /--store-loss N/);
-  const run = spawnSync(process.execPath, [cli, '--faults', '--traffic-scale', '0.05', '--seed', '4', '--json'], { encoding: 'utf8' });
+  const run = spawnSync(process.execPath, [cli, '--faults', '--traffic-scale', '0.01', '--seed', '4', '--json'], { encoding: 'utf8' });
   t.equal(run.status, 0, run.stderr);
   const out = JSON.parse(run.stdout) as { seed: number; faults: { restarts: number; calls: number } };
   t.equal(out.seed, 4);
