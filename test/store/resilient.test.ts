@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -191,7 +191,6 @@ t.test('the dedupe memory of the spool is bounded', async (t) => {
 t.test('spools left by a crashed run are replayed in order, a torn last line ignored, twice safely', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pacer-spool-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(spoolDir(dir), { recursive: true });
   const old = join(spoolDir(dir), spoolFileName('aaa', 0));
   const b1 = batch([['p', 7]]);
