@@ -217,8 +217,7 @@ export type ScheduledFault = 'outage' | 'restart' | 'storeLoss';
 
 /**
  * The faulty store, the spool's in-memory file system and the seeded schedule of a run. The
- * per-call draws and the schedule come from their own sfc32 stream of the seed, so adding faults
- * does not change the traffic a seed generates.
+ * per-call draws and the schedule come from their own sfc32 stream of the seed.
  */
 export function faultWorld(
   seed: number,
