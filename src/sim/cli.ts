@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { strategies, type Strategy } from '../../shards/types.js';
 import { writeChart } from './chart.js';
 import { jsonOfReport } from './json.js';
+import { defaultFaults } from './faults.js';
 import { AuditFailure } from './ledger.js';
 import { type SimOptions, type SimReport, simDefaults, simulate } from './run.js';
 import { asciiChart, table } from './text.js';
@@ -37,6 +38,12 @@ const usage = `usage: npm run simulate -- [options]
   --hourly-weights W,...   CUSTOM's 24 hourly weights (default: a business-hours curve)
   --window HH:MM-HH:MM     daily active window in local time, may cross midnight (default: all day)
   --no-breaker             disable the budget circuit breaker
+  --faults                 inject store faults from the seed: refused, hung, lost and late replies
+                           (1 to 2 in 1,000 calls each), ${defaultFaults.outagesPerDay} outages of up to ${defaultFaults.outageMsMax / 1000} s and ${defaultFaults.restartsPerDay} pacer
+                           restarts a day; the spend path runs behind the production resilient store
+                           and spool, and the auditor checks exact totals and the hard cap throughout
+  --store-loss N           with --faults: N store restarts a day that lose the last ${defaultFaults.lossWindowMs} ms of writes
+                           (Redis appendfsync everysec); the auditor reports what was lost
   --json                   print one JSON object
   --out FILE               write a chart: .svg, .html or .png
   --help
@@ -49,6 +56,7 @@ function parseArgs(argv: string[]): Parsed {
   let json = false;
   let out: string | null = null;
   let trafficFile: string | null = null;
+  let storeLosses: number | null = null;
   const num = (flag: string, v: string | undefined, min: number, max: number, integer = false): number => {
     const n = Number(v);
     if (v === undefined || v === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isSafeInteger(n))) {
@@ -91,6 +99,8 @@ function parseArgs(argv: string[]): Parsed {
       }
       case '--window': sim.window = value() ?? ''; break;
       case '--no-breaker': sim.breakerEnabled = false; break;
+      case '--faults': sim.faults = { ...defaultFaults, ...sim.faults }; break;
+      case '--store-loss': storeLosses = num(name, value(), 0, 100, true); break;
       case '--json': json = true; break;
       case '--out': out = value() ?? null; break;
       case '--help': case '-h': process.stdout.write(usage); process.exit(0); break;
@@ -99,6 +109,10 @@ function parseArgs(argv: string[]): Parsed {
   }
   if (sim.dailyBudgetMicros !== undefined && sim.budgetFraction !== undefined) {
     throw new UsageError('give --daily-budget-micros or --budget-fraction, not both');
+  }
+  if (storeLosses !== null) {
+    if (sim.faults === undefined || sim.faults === null) throw new UsageError('--store-loss needs --faults');
+    sim.faults = { ...sim.faults, storeLossesPerDay: storeLosses };
   }
   if (trafficFile !== null) sim.traffic = parseTrafficCsv(readFileSync(trafficFile, 'utf8'), trafficFile);
   return { sim, json, out };
@@ -119,11 +133,11 @@ async function main(): Promise<void> {
   try {
     report = await simulate(parsed.sim);
   } catch (err) {
-    if (err instanceof AuditFailure) {
-      process.stderr.write(`${err.message}\nreplay: npm run simulate -- ${process.argv.slice(2).join(' ')}  (seed ${err.seed})\n`);
-      process.exit(1);
-    }
-    throw err;
+    // Any failure, an audit's or a broken invariant the shard asserted, names the run that replays it.
+    const seed = err instanceof AuditFailure ? err.seed : (parsed.sim.seed ?? simDefaults.seed);
+    const what = err instanceof AuditFailure ? err.message : ((err as Error).stack ?? String(err));
+    process.stderr.write(`${what}\nreplay: npm run simulate -- ${process.argv.slice(2).join(' ')}  (seed ${seed})\n`);
+    process.exit(1);
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (parsed.out !== null) await writeChart(parsed.out, [report]);

@@ -1,13 +1,15 @@
 import { MinHeap } from '../../shards/heap.js';
+import type { ScheduledFault } from './faults.js';
 
 /**
- * The simulator's future: win notices, loss notices and the shard's timers, in a binary min-heap
+ * The simulator's future: win notices, loss notices, the shard's timers and scheduled faults, in a binary min-heap
  * ordered by time and then by the order they were scheduled, so equal times replay identically.
  */
 export type SimEvent =
-  | { kind: 'spend'; t: number; seq: number; requestId: string; eventId: string; amount: number }
+  | { kind: 'spend'; t: number; seq: number; requestId: string; eventId: string; amount: number; resent?: boolean }
   | { kind: 'release'; t: number; seq: number; requestId: string }
-  | { kind: 'timer'; t: number; seq: number; fn: () => void; cancelled: boolean };
+  | { kind: 'timer'; t: number; seq: number; fn: () => void; cancelled: boolean }
+  | { kind: 'fault'; t: number; seq: number; fault: ScheduledFault };
 
 export class EventQueue {
   private readonly heap = new MinHeap<SimEvent>(before);

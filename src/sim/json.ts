@@ -19,5 +19,7 @@ export function jsonOfReport(r: SimReport): Record<string, unknown> {
     allowed: r.allowed,
     wins: r.wins,
     maxExposureRatio: r.maxExposureRatio,
+    // Only with --faults, so the output of a run without them is unchanged.
+    ...(r.detail.faults === null ? {} : { faults: r.detail.faults }),
   };
 }

@@ -1,7 +1,7 @@
 import type { Campaign } from '../../shards/campaign.js';
 import { limits } from '../../shards/limits.js';
 import type { BreakerTransition } from '../../shards/pacing/breaker.js';
-import type { CounterStore, FlushBatch, FlushOutcome, ShardEvent, ShardPorts } from '../../shards/ports.js';
+import type { CounterStore, FlushBatch, FlushOutcome, ShardEvent, ShardPorts, Timers } from '../../shards/ports.js';
 import { OpStatus, Reason } from '../../shards/reasons.js';
 import { sfc32 } from '../../shards/rng.js';
 import { Shard } from '../../shards/shard.js';
@@ -11,8 +11,11 @@ import type { ScheduleWindow, Strategy } from '../../shards/types.js';
 import { weekdays } from '../../shards/types.js';
 import { DecideFlag, OpKind, OpWriter, ResultReader, SpendFlag } from '../../shards/wire.js';
 import { parseCampaign } from '../admin/campaign-schema.js';
-import { MemoryStore } from '../store/memory.js';
+import type { ResilientCounterStore } from '../store/resilient.js';
+import { settle } from './clock.js';
 import { EventQueue } from './events.js';
+import { FaultDriver } from './fault-driver.js';
+import { type FaultPlan, type FaultReport, faultWorld, memoryBacking, type ScheduledFault, type SimBackingStore } from './faults.js';
 import { Ledger, type SentSpend } from './ledger.js';
 import { measure, type Measured } from './metrics.js';
 import { builtinDiurnal, type DaySlots, daySlots, expectedRequests, type TrafficShape } from './traffic.js';
@@ -54,6 +57,10 @@ export interface SimOptions {
   breakerEnabled: boolean;
   /** Test hook: runs after every step, before the audit (fault injection). */
   onStep?: (campaign: Campaign, nowMs: number) => void;
+  /** Store faults drawn from the seed (`--faults`), or null for a store that never fails. */
+  faults: FaultPlan | null;
+  /** Test hook: the store behind the faults (default: the production memory store). */
+  backing?: () => SimBackingStore;
 }
 
 /** The clearing price is a second-price fraction of the bid, uniform in this range. */
@@ -86,6 +93,7 @@ export const simDefaults: SimOptions = {
   hourlyWeights: null,
   window: null,
   breakerEnabled: true,
+  faults: null,
 };
 
 export interface HourRow {
@@ -126,22 +134,35 @@ export interface SimReport extends Measured {
     duplicateEvents: number;
     expiredReservations: number;
     auditedSteps: number;
+    /** What the store faults did and what the auditor measured through them (null without faults). */
+    faults: FaultReport | null;
   };
 }
 
-/** A CounterStore over the MemoryStore that lets the simulator wait for the batch in flight. */
+/**
+ * The store as the shard sees it, counting calls in flight so the simulator can let them finish
+ * before the next step. Without faults every call completes in microtasks; with faults a call may
+ * wait for a simulated timer (a deadline, a late reply), so idle() only lets the microtasks run
+ * (settle()), and the loop also calls it after every timer.
+ */
 class SimStore implements CounterStore {
-  readonly kind = 'memory';
-  readonly inner = new MemoryStore();
+  readonly kind: string;
   private inFlight = 0;
   private last: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly target: CounterStore,
+    private readonly faulted: boolean,
+  ) {
+    this.kind = target.kind;
+  }
 
   get busy(): boolean {
     return this.inFlight > 0;
   }
 
   apply(batch: FlushBatch): Promise<FlushOutcome> {
-    const p = this.inner.apply(batch);
+    const p = this.target.apply(batch);
     this.inFlight++;
     // Registered before the flusher awaits p, so the flusher's continuation runs before ours.
     this.last = p.then(
@@ -152,11 +173,12 @@ class SimStore implements CounterStore {
   }
 
   async idle(): Promise<void> {
+    if (this.faulted) return settle();
     while (this.inFlight > 0) await this.last;
   }
 
   load(campaignId: string, day: string, flightStartDay: string | null) {
-    return this.inner.load(campaignId, day, flightStartDay);
+    return this.target.load(campaignId, day, flightStartDay);
   }
 
   async close(): Promise<void> {}
@@ -216,53 +238,103 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   // ---- the world around the shard --------------------------------------------------------------
   let now = days[0]!.startMs;
   const queue = new EventQueue();
-  const store = new SimStore();
   const ledger = new Ledger(o.seed);
   const traffic = sfc32(o.seed, 0x7a3f1c55, 0x1b873593, 0xcc9e2d51);
   const breakerEvents: BreakerTransition[] = [];
   const reader = new ResultReader();
   const sentSpends = new Map<number, SentSpend>();
-  const ports: ShardPorts = {
-    clock: { now: () => now },
-    random: sfc32(o.seed),
-    timers: {
-      after(delayMs, fn) {
-        const e = { kind: 'timer' as const, t: now + Math.max(0, Math.ceil(delayMs)), seq: queue.nextSeq(), fn, cancelled: false };
-        queue.push(e);
-        return () => {
-          e.cancelled = true;
-        };
-      },
+  /** Timers on the simulated clock; those of a generation that died (a restart) never fire. */
+  let generation = 0;
+  const timersOf = (gen: number | null): Timers => ({
+    after(delayMs, fn) {
+      const run = gen === null ? fn : () => gen === generation && fn();
+      const e = { kind: 'timer' as const, t: now + Math.max(0, Math.ceil(delayMs)), seq: queue.nextSeq(), fn: run, cancelled: false };
+      queue.push(e);
+      return () => {
+        e.cancelled = true;
+      };
     },
-    store,
-    sendResults(results) {
-      reader.reset(results);
-      while (reader.next()) {
-        if (reader.kind !== OpKind.SPEND) ledger.fail(`a late result of kind ${reader.kind}`, now);
-        const s = sentSpends.get(reader.slot);
-        if (s === undefined) return ledger.fail(`an answer for unknown slot ${reader.slot}`, now);
-        sentSpends.delete(reader.slot);
-        const want = s.duplicate ? OpStatus.DUPLICATE : OpStatus.APPLIED;
-        if (reader.code !== want) ledger.fail(`event ${s.eventId} answered ${reader.code}, expected ${want}`, now);
-        if (!s.duplicate) {
-          const flag = s.matched ? SpendFlag.MATCHED_RESERVATION : SpendFlag.UNMATCHED;
-          if ((reader.flags & flag) === 0) ledger.fail(`event ${s.eventId} flags ${reader.flags}, expected ${flag}`, now);
-        }
-        ledger.answered(s, reader.code === OpStatus.APPLIED);
+  });
+  const world = o.faults === null ? null : faultWorld(o.seed, o.faults, o.backing ?? memoryBacking, () => now, timersOf(null));
+  const memory = world === null ? (o.backing ?? memoryBacking)() : null;
+  /** The store the auditor reads (behind the faults, the current backing store). */
+  const audited = (): SimBackingStore => world?.faulty.backing ?? memory!;
+  const checkStore = (c: Campaign): void =>
+    world === null ? ledger.checkStore(c, audited(), now) : ledger.checkStoreBound(c, audited(), now);
+
+  /**
+   * The first audit failure raised inside the shard's callbacks (answers arrive from the flusher's
+   * promise chain, where a throw would become an unhandled rejection): rethrown by the loop.
+   */
+  let failure: unknown = null;
+  const guarded =
+    <A extends unknown[]>(fn: (...args: A) => void) =>
+    (...args: A): void => {
+      if (failure !== null) return;
+      try {
+        fn(...args);
+      } catch (err) {
+        failure = err;
       }
-      ledger.checkStore(campaign, store.inner, now);
-    },
-    emit(event: ShardEvent) {
-      if (event.type === 'breaker') breakerEvents.push(event.transition);
-      if (event.type === 'fault') ledger.fail(`shard fault: ${event.message}`, now);
-    },
-    batchIdPrefix: `sim:${o.seed}`,
+    };
+  const rethrow = (): void => {
+    if (failure !== null) throw failure;
   };
-  const shard = new Shard(ports, { reservationTtlMs: o.reservationTtlMs, flushIntervalMs: limits.flushIntervalMs });
-  await shard.upsert(config);
-  const found = shard.campaigns.get(campaignId);
-  if (found === undefined) throw new Error('the shard did not create the campaign');
-  const campaign: Campaign = found;
+  const answer = (results: ArrayBuffer): void => {
+    reader.reset(results);
+    while (reader.next()) {
+      if (reader.kind !== OpKind.SPEND) ledger.fail(`a late result of kind ${reader.kind}`, now);
+      const s = sentSpends.get(reader.slot);
+      if (s === undefined) return ledger.fail(`an answer for unknown slot ${reader.slot}`, now);
+      sentSpends.delete(reader.slot);
+      const want = s.duplicate ? OpStatus.DUPLICATE : OpStatus.APPLIED;
+      // The spool answers a resend of an event that reached the store before the outage "applied"
+      // (it cannot tell it from a new one) and corrects memory when it replays (docs/storage.md).
+      const spoolAnsweredDuplicate = world !== null && s.duplicate && s.inMemory && reader.code === OpStatus.APPLIED;
+      if (reader.code !== want && !spoolAnsweredDuplicate) ledger.fail(`event ${s.eventId} answered ${reader.code}, expected ${want}`, now);
+      if (!s.duplicate) {
+        const flag = s.matched ? SpendFlag.MATCHED_RESERVATION : SpendFlag.UNMATCHED;
+        if ((reader.flags & flag) === 0) ledger.fail(`event ${s.eventId} flags ${reader.flags}, expected ${flag}`, now);
+      }
+      ledger.answered(s, reader.code === OpStatus.APPLIED, now);
+      if (reader.code === OpStatus.APPLIED) driver?.acknowledged();
+    }
+    checkStore(campaign);
+  };
+
+  /** One life of the pacer process: its shard, and (with faults) its resilient store and spool. */
+  const start = async (gen: number): Promise<{ shard: Shard; campaign: Campaign; store: SimStore; resilient: ResilientCounterStore | null }> => {
+    const alive = (): boolean => gen === generation;
+    const resilient = world === null ? null : world.resilientStore(gen, timersOf(gen), alive);
+    const store = new SimStore(resilient ?? memory!, world !== null);
+    const ports: ShardPorts = {
+      clock: { now: () => now },
+      random: gen === 0 ? sfc32(o.seed) : sfc32(o.seed, gen, 0x5eed, 0x2545f491),
+      timers: timersOf(gen),
+      store,
+      sendResults: guarded((results: ArrayBuffer) => alive() && answer(results)),
+      emit: guarded((event: ShardEvent) => {
+        if (!alive()) return;
+        if (event.type === 'breaker') breakerEvents.push(event.transition);
+        if (event.type === 'fault') ledger.fail(`shard fault: ${event.message}`, now);
+      }),
+      batchIdPrefix: gen === 0 ? `sim:${o.seed}` : `sim:${o.seed}:${gen}`,
+    };
+    const shard = new Shard(ports, { reservationTtlMs: o.reservationTtlMs, flushIntervalMs: limits.flushIntervalMs });
+    if (resilient !== null) {
+      resilient.onLateDuplicate = guarded((id: string, day: string, amount: number) => {
+        if (!alive()) return;
+        shard.revertLateDuplicate(id, day, amount);
+        ledger.corrected(day, amount, now);
+        world!.report.lateDuplicateCorrections++;
+      });
+    }
+    await shard.upsert(config);
+    const found = shard.campaigns.get(campaignId);
+    if (found === undefined) throw new Error('the shard did not create the campaign');
+    return { shard, campaign: found, store, resilient };
+  };
+  let { shard, campaign, store, resilient } = await start(0);
 
   // ---- traffic ----------------------------------------------------------------------------------
   // Flattened slots of all days: a Poisson process with a piecewise-constant rate.
@@ -329,6 +401,30 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   let nextSweep = Infinity;
   const endMs = lastDay.endMs;
   const timersDue: (() => void)[] = [];
+  const faultsDue: ScheduledFault[] = [];
+  const driver =
+    world === null
+      ? null
+      : new FaultDriver(world, o.faults!, {
+          campaignId,
+          queue,
+          ledger,
+          sentSpends,
+          now: () => now,
+          advanceTo: (t) => {
+            now = Math.max(now, t);
+          },
+          resilient: () => resilient!,
+          kill: () => void generation++,
+          async startNextLife() {
+            ({ shard, campaign, store, resilient } = await start(generation));
+            return campaign;
+          },
+          replanSweeps: () => {
+            nextSweep = nextSweepAfter(now);
+          },
+        });
+  driver?.schedule(days[0]!.startMs, endMs);
 
   for (;;) {
     const ta = Math.floor(arrival);
@@ -354,13 +450,16 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
         case 'timer':
           if (!e.cancelled) timersDue.push(e.fn);
           break;
+        case 'fault':
+          faultsDue.push(e.fault);
+          break;
         case 'spend': {
           const day = dayKeyAt(t);
           const sent = ledger.spend(e.eventId, e.requestId, e.amount, day);
           sentSpends.set(nextSlot, sent);
           writer.spend(nextSlot++, campaignId, e.amount, e.eventId, e.requestId);
           batchDecides.push(null);
-          if (!sent.duplicate && day === lastDay.key) {
+          if (!sent.duplicate && e.resent !== true && day === lastDay.key) {
             wins++;
             const m = Math.floor((t - reportStart) / 60_000);
             spentByMinute[m]! += e.amount;
@@ -414,9 +513,13 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
     }
     for (const fn of timersDue) {
       fn();
-      if (store.busy) await store.idle();
+      // With faults a timer may also have set off work that is not a call of this life's shard
+      // (a late reply, the spool's replay), so its promises always get to run.
+      if (store.busy || world !== null) await store.idle();
     }
     timersDue.length = 0;
+    for (const f of faultsDue) await driver!.run(f);
+    faultsDue.length = 0;
     // Reservations are added in expiry order, so the first one's expiry only moves later: a sweep
     // planned for it may find nothing (harmless), and is re-planned after each sweep.
     if (nextSweep === t) {
@@ -435,19 +538,25 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
         nextMinuteSample += 60_000;
       }
     }
+    rethrow();
     o.onStep?.(campaign, t);
     ledger.check(campaign, t);
+    if (world !== null && world.report.errors.length > 0) ledger.fail(`the resilient store logged: ${world.report.errors[0]}`, t);
     if (++steps % 4096 === 0) campaign.checkInvariants();
   }
-  now = endMs - 1;
+  await driver?.drain(rethrow);
+  now = Math.max(now, endMs - 1);
   await shard.drain();
   await store.idle();
-  ledger.checkFinal(campaign, store.inner, now);
+  rethrow();
+  ledger.checkFinal(campaign, audited(), now);
+  driver?.finish();
 
   // ---- the report -------------------------------------------------------------------------------
   if (campaign.day.bounds.key !== lastDay.key) campaign.refresh(lastDay.endMs - 1);
   const status = campaign.status(lastDay.endMs - 1);
-  const spent = ledger.day(lastDay.key).settled;
+  // Spend a lossy store restart dropped was spent all the same.
+  const spent = ledger.day(lastDay.key).settled + ledger.day(lastDay.key).lost;
   const measured = measure({
     curve: campaign.day.curve,
     budget: campaign.budget,
@@ -484,6 +593,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       duplicateEvents: ledger.duplicates,
       expiredReservations: status.counters.expiredReservations,
       auditedSteps: steps,
+      faults: world?.report ?? null,
     },
   };
 }

@@ -22,6 +22,7 @@ export function table(r: SimReport, seconds: number): string {
     ['late / duplicate notices (all days)', `${d.lateEvents} / ${d.duplicateEvents}`],
     ['breaker trips', String(r.breakerTrips)],
     ['audited steps (all days)', `${d.auditedSteps}, all invariants held`],
+    ...faultRows(r),
     ['wall time', `${seconds.toFixed(1)} s`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
@@ -31,6 +32,26 @@ export function table(r: SimReport, seconds: number): string {
     for (const e of d.breakerEvents) lines.push(`  ${localTime(e.atMs, d.timezone)}  ${e.from} -> ${e.to}  ${e.reason}`);
   }
   return lines.join('\n');
+}
+
+/** With --faults: what was injected, and what the auditor measured through it. */
+function faultRows(r: SimReport): [string, string][] {
+  const f = r.detail.faults;
+  if (f === null) return [];
+  const rows: [string, string][] = [
+    ['store calls / refused / hung', `${f.calls} / ${f.rejected} / ${f.hung}`],
+    ['replies lost / late (after the write)', `${f.lostReplies} / ${f.lateReplies}`],
+    ['outages / spool periods', `${f.outages} / ${f.spoolPeriods}`],
+    ['pacer restarts / notices resent', `${f.restarts} / ${f.resentAfterRestart}`],
+    ['spool corrections (late duplicates)', String(f.lateDuplicateCorrections)],
+  ];
+  if (f.storeRestarts > 0) {
+    rows.push([
+      'lossy store restarts: lost (acknowledged)',
+      `${f.storeRestarts}: ${f.lostAcknowledgedEvents} events, ${f.lostAcknowledgedMicros} micros (store totals dropped ${f.storeSettledDropMicros}; acknowledged in the loss windows ${f.windowAcknowledgedMicros})`,
+    ]);
+  }
+  return rows;
 }
 
 export function localTime(ms: number, timeZone: string): string {

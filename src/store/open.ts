@@ -3,11 +3,12 @@ import type { MessagePort } from 'node:worker_threads';
 import { limits } from '../../shards/limits.js';
 import type { CounterStore } from '../../shards/ports.js';
 import type { PacerConfig } from '../config.js';
+import { realTimers } from '../real-ports.js';
 import { ForwardingCounterStore } from './forward.js';
 import { MemoryStore } from './memory.js';
 import { openRedis, RedisCounterStore, whenReady } from './redis.js';
 import { ResilientCounterStore } from './resilient.js';
-import { spoolDir, spoolFileName } from './spool.js';
+import { nodeSpoolFs, spoolDir, spoolFileName } from './spool.js';
 
 export interface OpenedCounterStore {
   store: CounterStore;
@@ -38,6 +39,8 @@ export async function openCounterStore(
       spoolBytesMax: limits.spoolBytesMax,
       dedupeEventsMax: limits.spoolDedupeEventsMax,
       onDegraded,
+      timers: realTimers,
+      files: nodeSpoolFs,
     });
   switch (config.store) {
     case 'memory':

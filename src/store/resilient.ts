@@ -1,6 +1,7 @@
-import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome } from '../../shards/ports.js';
+import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome, Timers } from '../../shards/ports.js';
 import { log } from '../log.js';
-import { type SpoolRecord, SpoolWriter } from './spool.js';
+import { realTimers } from '../real-ports.js';
+import { nodeSpoolFs, type SpoolFs, type SpoolRecord, SpoolWriter } from './spool.js';
 
 /** A store call that did not answer in time. The call may still complete later: writes are idempotent. */
 export class StoreTimeoutError extends Error {
@@ -28,16 +29,17 @@ export class SpoolFullError extends Error {
   }
 }
 
-export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+/** p, or a StoreTimeoutError once ms have passed on timers (the simulator passes its own). */
+export function withDeadline<T>(p: Promise<T>, ms: number, what: string, timers: Timers = realTimers): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new StoreTimeoutError(what, ms)), ms);
+    const cancel = timers.after(ms, () => reject(new StoreTimeoutError(what, ms)));
     p.then(
       (v) => {
-        clearTimeout(timer);
+        cancel();
         resolve(v);
       },
       (err: unknown) => {
-        clearTimeout(timer);
+        cancel();
         reject(err as Error);
       },
     );
@@ -53,6 +55,12 @@ export interface ResilientOptions {
   dedupeEventsMax: number;
   replayChunkBytes?: number;
   onDegraded(degraded: boolean, reason: string): void;
+  /** Deadlines and the probe interval run on these (realTimers in production, virtual ones in the simulator). */
+  timers: Timers;
+  /** The spool's file IO (nodeSpoolFs in production, an in-memory file system in the simulator). */
+  files?: SpoolFs;
+  /** Where state changes are logged (default: the process log; the simulator counts them instead). */
+  log?: typeof log;
 }
 
 /**
@@ -78,7 +86,7 @@ export class ResilientCounterStore implements CounterStore {
   private readonly spool: SpoolWriter;
   private replayOffset = 0;
   private appending = 0;
-  private replayTimer: NodeJS.Timeout | null = null;
+  private cancelReplay: (() => void) | null = null;
   private replaying = false;
   private closed = false;
   private readonly spooled = new Set<string>();
@@ -90,7 +98,11 @@ export class ResilientCounterStore implements CounterStore {
     private readonly options: ResilientOptions,
   ) {
     this.kind = inner.kind;
-    this.spool = new SpoolWriter(options.spoolPath);
+    this.spool = new SpoolWriter(options.spoolPath, options.files ?? nodeSpoolFs);
+  }
+
+  private log(...args: Parameters<typeof log>): void {
+    (this.options.log ?? log)(...args);
   }
 
   get spooling(): boolean {
@@ -100,7 +112,7 @@ export class ResilientCounterStore implements CounterStore {
   async apply(batch: FlushBatch): Promise<FlushOutcome> {
     if (this.state === 'direct') {
       try {
-        return await withDeadline(this.inner.apply(batch), this.options.callTimeoutMs, `${this.inner.kind} apply`);
+        return await this.deadline(this.inner.apply(batch), 'apply');
       } catch (err) {
         this.open(err);
       }
@@ -112,14 +124,18 @@ export class ResilientCounterStore implements CounterStore {
     if (this.state === 'spooling') {
       throw new StoreUnavailableError(`${this.inner.kind} is unavailable (${this.lastError}); campaign ${campaignId} loads when it returns`);
     }
-    return withDeadline(this.inner.load(campaignId, day, flightStartDay), this.options.callTimeoutMs, `${this.inner.kind} load`);
+    return this.deadline(this.inner.load(campaignId, day, flightStartDay), 'load');
+  }
+
+  private deadline<T>(p: Promise<T>, what: string): Promise<T> {
+    return withDeadline(p, this.options.callTimeoutMs, `${this.inner.kind} ${what}`, this.options.timers);
   }
 
   private open(err: unknown): void {
     this.lastError = (err as Error).message;
     if (this.state === 'spooling') return;
     this.state = 'spooling';
-    log('warn', 'counter store unavailable: spooling spend', { who: this.options.label, store: this.inner.kind, error: this.lastError });
+    this.log('warn', 'counter store unavailable: spooling spend', { who: this.options.label, store: this.inner.kind, error: this.lastError });
     this.options.onDegraded(true, `${this.inner.kind} unavailable (${this.lastError}); spend acknowledged from the spool`);
     this.scheduleReplay();
   }
@@ -161,11 +177,11 @@ export class ResilientCounterStore implements CounterStore {
   }
 
   private scheduleReplay(): void {
-    if (this.replayTimer !== null || this.closed) return;
-    this.replayTimer = setTimeout(() => {
-      this.replayTimer = null;
+    if (this.cancelReplay !== null || this.closed) return;
+    this.cancelReplay = this.options.timers.after(this.options.probeIntervalMs, () => {
+      this.cancelReplay = null;
       void this.replay();
-    }, this.options.probeIntervalMs);
+    });
   }
 
   /** Sends spooled batches to the store in order; closes the breaker when none is left. */
@@ -182,7 +198,7 @@ export class ResilientCounterStore implements CounterStore {
         const { records, ends } = await this.spool.read(this.replayOffset, this.options.replayChunkBytes ?? 1 << 20);
         if (records.length === 0) {
           if (this.appending > 0) {
-            await new Promise((r) => setImmediate(r));
+            await new Promise<void>((r) => this.options.timers.after(0, r));
             continue;
           }
           // Everything spooled reached the store and no append is under way: close the breaker
@@ -191,7 +207,7 @@ export class ResilientCounterStore implements CounterStore {
           this.state = 'direct';
           this.replayOffset = 0;
           this.spooled.clear();
-          log('info', 'counter store back: spool replayed', { who: this.options.label, store: this.inner.kind });
+          this.log('info', 'counter store back: spool replayed', { who: this.options.label, store: this.inner.kind });
           this.options.onDegraded(false, '');
           await this.spool.remove();
           return;
@@ -212,7 +228,7 @@ export class ResilientCounterStore implements CounterStore {
   }
 
   private async replayOne(r: SpoolRecord): Promise<void> {
-    const outcome = await withDeadline(this.inner.apply(r.b), this.options.callTimeoutMs, `${this.inner.kind} replay`);
+    const outcome = await this.deadline(this.inner.apply(r.b), 'replay');
     let k = 0;
     r.b.campaigns.forEach((d, di) => {
       d.events.forEach((e, ei) => {
@@ -222,7 +238,7 @@ export class ResilientCounterStore implements CounterStore {
         else if (!answered && stored) {
           // Cannot happen while the spooled batch that first carried the event replays before
           // this one; if it does, memory undercounts by this amount until the next restart.
-          log('error', 'spool answered duplicate but the store applied the event', { who: this.options.label, campaignId: d.campaignId, eventId: e.eventId });
+          this.log('error', 'spool answered duplicate but the store applied the event', { who: this.options.label, campaignId: d.campaignId, eventId: e.eventId });
         }
       });
     });
@@ -230,8 +246,8 @@ export class ResilientCounterStore implements CounterStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.replayTimer !== null) clearTimeout(this.replayTimer);
-    this.replayTimer = null;
+    if (this.cancelReplay !== null) this.cancelReplay();
+    this.cancelReplay = null;
     // A spool that still holds batches stays on disk: the next start replays it.
     await this.spool.close();
     await this.inner.close();

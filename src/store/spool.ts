@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync } from 'node:fs';
-import { type FileHandle, open, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, readFile, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { CounterStore, FlushBatch } from '../../shards/ports.js';
 
 /**
@@ -19,6 +19,57 @@ export interface SpoolRecord {
   b: FlushBatch;
   a: string;
 }
+
+/**
+ * The file IO the spool does, as a port: production plugs in the real file system with fdatasync
+ * (nodeSpoolFs), the simulator an in-memory one (src/sim/memfs.ts), so the resilient store runs
+ * under the simulated clock without touching the disk.
+ */
+export interface SpoolFile {
+  size(): Promise<number>;
+  /** Writes all of data at the end of the file (not yet durable). */
+  append(data: Buffer): Promise<void>;
+  /** Makes everything appended so far durable (fdatasync). */
+  datasync(): Promise<void>;
+  /** Reads up to length bytes at position into buffer; returns the bytes read. */
+  read(buffer: Buffer, length: number, position: number): Promise<number>;
+  truncate(length: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SpoolFs {
+  /** Opens path for appending and reading, creating it and its directory when missing. */
+  openAppend(path: string): Promise<SpoolFile>;
+  readFile(path: string): Promise<Buffer>;
+  /** Removes path; a missing file is not an error. */
+  remove(path: string): Promise<void>;
+}
+
+export const nodeSpoolFs: SpoolFs = {
+  async openAppend(path) {
+    mkdirSync(dirname(path), { recursive: true });
+    const fh = await open(path, 'a+');
+    return {
+      size: async () => (await fh.stat()).size,
+      async append(data) {
+        let written = 0;
+        while (written < data.length) {
+          const { bytesWritten } = await fh.write(data, written, data.length - written, null);
+          written += bytesWritten;
+        }
+      },
+      datasync: () => fh.datasync(),
+      read: async (buffer, length, position) => (await fh.read(buffer, 0, length, position)).bytesRead,
+      truncate: (length) => fh.truncate(length),
+      close: () => fh.close(),
+    };
+  },
+  readFile: (path) => readFile(path),
+  remove: (path) =>
+    unlink(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    }),
+};
 
 export function spoolDir(dataDir: string): string {
   return join(dataDir, 'spool');
@@ -50,14 +101,17 @@ export function parseLines(chunk: Buffer): { records: SpoolRecord[]; ends: numbe
 }
 
 export class SpoolWriter {
-  private fh: FileHandle | null = null;
+  private fh: SpoolFile | null = null;
   /** Bytes written (the file's length). */
   size = 0;
 
   /** File operations run one after another: an append never races a read or the file's removal. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    private readonly fs: SpoolFs = nodeSpoolFs,
+  ) {}
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.queue.then(fn, fn);
@@ -71,17 +125,12 @@ export class SpoolWriter {
 
   private async appendNow(record: SpoolRecord): Promise<void> {
     if (this.fh === null) {
-      mkdirSync(join(this.path, '..'), { recursive: true });
-      this.fh = await open(this.path, 'a+');
-      this.size = (await this.fh.stat()).size;
+      this.fh = await this.fs.openAppend(this.path);
+      this.size = await this.fh.size();
     }
     const line = Buffer.from(JSON.stringify(record) + '\n');
     try {
-      let written = 0;
-      while (written < line.length) {
-        const { bytesWritten } = await this.fh.write(line, written, line.length - written, null);
-        written += bytesWritten;
-      }
+      await this.fh.append(line);
       await this.fh.datasync();
     } catch (err) {
       // A partial line must not sit in the middle of the file: cut it off (the batch is not
@@ -102,7 +151,7 @@ export class SpoolWriter {
     let len = Math.min(maxBytes, this.size - offset);
     for (;;) {
       const buf = Buffer.allocUnsafe(len);
-      const { bytesRead } = await this.fh.read(buf, 0, len, offset);
+      const bytesRead = await this.fh.read(buf, len, offset);
       const { records, ends } = parseLines(buf.subarray(0, bytesRead));
       if (records.length > 0 || offset + len >= this.size) return { records, ends: ends.map((e) => offset + e) };
       // One record longer than maxBytes: read more.
@@ -117,9 +166,7 @@ export class SpoolWriter {
       this.fh = null;
       this.size = 0;
       if (fh !== null) await fh.close();
-      await unlink(this.path).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-      });
+      await this.fs.remove(this.path);
     });
   }
 
@@ -156,11 +203,12 @@ export function leftoverSpools(dataDir: string, instanceId: string): string[] {
 export async function replayLeftovers(
   files: string[],
   apply: CounterStore['apply'],
+  fs: SpoolFs = nodeSpoolFs,
 ): Promise<{ files: number; batches: number; events: number }> {
   let batches = 0;
   let events = 0;
   for (const file of files) {
-    const buf = await readFile(file);
+    const buf = await fs.readFile(file);
     // A torn last line (a crash while writing it) was never acknowledged: parseLines leaves it.
     let records: SpoolRecord[];
     try {
@@ -173,7 +221,7 @@ export async function replayLeftovers(
       batches++;
       for (const d of r.b.campaigns) events += d.events.length;
     }
-    await unlink(file);
+    await fs.remove(file);
   }
   return { files: files.length, batches, events };
 }
