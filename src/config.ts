@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { limits } from '../shards/limits.js';
+import { type Level, logLevels } from './log.js';
 
 /**
  * The process configuration, read once from the environment at startup and passed to every thread.
@@ -32,6 +33,8 @@ export interface PacerConfig {
   historyFlushMs: number;
   /** Unique per process start: prefixes batch IDs so that they never repeat across restarts. */
   instanceId: string;
+  /** PACER_LOG_LEVEL: the least severe level written (src/log.ts reads it in every thread). */
+  logLevel: Level;
 }
 
 export class ConfigError extends Error {
@@ -93,6 +96,10 @@ export function loadConfig(env: Env = process.env): PacerConfig {
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(redisKeyPrefix)) {
     throw new ConfigError(`PACER_REDIS_KEY_PREFIX must be 1-64 of A-Z a-z 0-9 . _ : - (got ${JSON.stringify(redisKeyPrefix)}); braces would break the hash tags`);
   }
+  const logLevel = env.PACER_LOG_LEVEL || 'info';
+  if (!logLevels.includes(logLevel as Level)) {
+    throw new ConfigError(`PACER_LOG_LEVEL must be one of ${logLevels.join(', ')} (got ${JSON.stringify(logLevel)}); unset it for info`);
+  }
   return {
     host: env.PACER_HOST || '0.0.0.0',
     port,
@@ -116,5 +123,6 @@ export function loadConfig(env: Env = process.env): PacerConfig {
     historyFlushMs: int(env, 'PACER_HISTORY_FLUSH_MS', limits.historyFlushMs, 100, 60_000,
       'history rows are written this often; shorter costs more database round trips'),
     instanceId: `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`,
+    logLevel: logLevel as Level,
   };
 }
