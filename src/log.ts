@@ -45,7 +45,8 @@ const logger = pino(
 );
 
 export function log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
-  logger[level](fields, msg);
+  // msg goes first among the fields, where the lines have always had it (tools and tests match on it).
+  logger[level]({ msg, ...fields });
 }
 
 /** Writes what is buffered now (tests, and a thread about to be torn down). */
