@@ -34,9 +34,6 @@ export type ReportHandler = (res: Res, params: string[], ctx: { query: URLSearch
 /** The admin app's authenticated route helper (src/admin/app.ts). */
 export type ReportRoute = (method: 'get', pattern: string, withBody: false, handler: ReportHandler) => void;
 
-/** The routes this file registers (for the admin app's 405 answers and the OpenAPI coverage test). */
-export const reportRoutes = ['/v1/campaigns/:id/history', '/v1/campaigns/:id/report', '/v1/report', '/v1/openapi.json'] as const;
-
 /** The admin API closes the connection after every answer (see src/admin/app.ts). */
 const answer = (res: Res, status: number, body: unknown): void => sendJson(res, status, JSON.stringify(body), true);
 
