@@ -48,12 +48,3 @@ export function log(level: Level, msg: string, fields: Record<string, unknown> =
   // msg goes first among the fields, where the lines have always had it (tools and tests match on it).
   logger[level]({ msg, ...fields });
 }
-
-/** Writes what is buffered now (tests, and a thread about to be torn down). */
-export function flushLog(): void {
-  try {
-    destination.flushSync();
-  } catch {
-    // Nothing buffered yet (the destination opens asynchronously): nothing to lose.
-  }
-}

@@ -104,11 +104,16 @@ function quoted(raw: string): string {
   return JSON.stringify(raw.slice(0, 40));
 }
 
+/** Times from 1970 to the end of year 9999: the zone arithmetic and ISO output hold there. */
+const instantMsMax = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 function timeParam(query: URLSearchParams, name: string, fallback: number): number {
   const raw = query.get(name);
   if (raw === null || raw === '') return fallback;
   const ms = Date.parse(raw);
-  if (!Number.isFinite(ms)) throw new ApiError('INVALID_FIELD', `${name} must be an ISO 8601 time like 2025-11-02T00:00:00Z (got ${quoted(raw)})`);
+  if (!Number.isFinite(ms) || ms < 0 || ms > instantMsMax) {
+    throw new ApiError('INVALID_FIELD', `${name} must be an ISO 8601 time from 1970 to 9999, like 2025-11-02T00:00:00Z (got ${quoted(raw)})`);
+  }
   return ms;
 }
 
@@ -130,8 +135,8 @@ function dayParam(query: URLSearchParams, fallback: (() => string) | null): stri
   }
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(raw);
   const d = m === null ? null : new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  if (d === null || d.toISOString().slice(0, 10) !== raw) {
-    throw new ApiError('INVALID_FIELD', `day must be a calendar date YYYY-MM-DD (got ${quoted(raw)})`);
+  if (d === null || Number(m![1]) < 1970 || d.toISOString().slice(0, 10) !== raw) {
+    throw new ApiError('INVALID_FIELD', `day must be a calendar date YYYY-MM-DD from 1970 (got ${quoted(raw)})`);
   }
   return raw;
 }

@@ -101,6 +101,8 @@ t.test('history refuses a bad step, a reversed range and a range longer than the
   const cases: [string, number, string][] = [
     ['?step=week', 400, 'INVALID_FIELD'],
     ['?from=yesterday', 400, 'INVALID_FIELD'],
+    ['?from=0001-01-01T00:00:00Z&to=0001-01-01T01:00:00Z', 400, 'INVALID_FIELD'],
+    ['?from=+275760-09-12T00:00:00Z&to=+275760-09-13T00:00:00Z', 400, 'INVALID_FIELD'],
     ['?from=2025-11-02T00:00:00Z&to=2025-11-01T00:00:00Z', 400, 'INVALID_FIELD'],
     ['?step=minute&from=2025-10-01T00:00:00Z&to=2025-10-09T00:00:00Z', 400, 'RANGE_TOO_LARGE'],
     ['?step=hour&from=2025-01-01T00:00:00Z&to=2025-06-01T00:00:00Z', 400, 'RANGE_TOO_LARGE'],
@@ -112,7 +114,9 @@ t.test('history refuses a bad step, a reversed range and a range longer than the
     t.equal(r.body.error.code, code, q);
   }
   t.equal((await get(pacer.adminUrl, '/v1/campaigns/nobody/history', auth)).body.error.code, 'UNKNOWN_CAMPAIGN');
-  t.equal((await get(pacer.adminUrl, '/v1/campaigns/replay-1/report?day=2025-02-30', auth)).body.error.code, 'INVALID_FIELD');
+  for (const bad of ['2025-02-30', '1969-12-31', '2025-1-2', 'today']) {
+    t.equal((await get(pacer.adminUrl, `/v1/campaigns/replay-1/report?day=${bad}`, auth)).body.error.code, 'INVALID_FIELD', `day=${bad}`);
+  }
   t.equal((await get(pacer.adminUrl, '/v1/report', auth)).body.error.code, 'MISSING_FIELD');
   t.equal((await get(pacer.adminUrl, `/v1/report?day=${day}&limit=0`, auth)).body.error.code, 'INVALID_FIELD');
   t.equal((await get(pacer.adminUrl, `/v1/report?day=${day}&cursor=xyz`, auth)).body.error.code, 'INVALID_FIELD');
