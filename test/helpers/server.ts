@@ -64,7 +64,11 @@ export async function startPacer(opts: StartOptions = {}): Promise<Pacer> {
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const ready = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`pacer did not become ready in 30 s:\n${err}`)), 30_000);
+    // A pacer that is late is killed, or it would outlive the test and load the machine.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`pacer did not become ready in 30 s:\n${err}`));
+    }, 30_000);
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
       for (const line of err.split('\n')) {
