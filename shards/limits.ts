@@ -91,7 +91,7 @@ export const limits = {
   historyHourRangeMsMax: 92 * 86_400_000,
   /** One history request at step=day: 400 days (400 buckets), a year with room for a comparison. */
   historyDayRangeMsMax: 400 * 86_400_000,
-  /** Campaigns per page of the fleet report by default, and at most (one page is one SQL query's worth). */
+  /** Campaigns per page of the fleet report by default, and at most: a page an operator reads, as the listing's. */
   fleetReportPageDefault: 100,
   fleetReportPageMax: 1_000,
   /** How often the admin deletes history, dedupe rows and expired reservations past retention. */
