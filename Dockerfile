@@ -15,6 +15,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # Applied at startup (and by `node dist/src/store/migrate-cli.js`), found next to package.json.
 COPY --from=build /app/migrations ./migrations
+# Served at GET /v1/openapi.json on the admin port.
+COPY --from=build /app/docs/openapi.yaml ./docs/openapi.yaml
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME /data

@@ -85,6 +85,15 @@ export const limits = {
   historyFlushMs: 10_000,
   /** History rows the admin holds while PostgreSQL is down; the oldest are dropped past it. */
   historyBufferRowsMax: 100_000,
+  /** One history request at step=minute: a week of minutes (10,080 buckets), as before steps existed. */
+  historyMinuteRangeMsMax: 7 * 86_400_000,
+  /** One history request at step=hour: 92 days (about 2,200 buckets), a quarter of hourly rows. */
+  historyHourRangeMsMax: 92 * 86_400_000,
+  /** One history request at step=day: 400 days (400 buckets), a year with room for a comparison. */
+  historyDayRangeMsMax: 400 * 86_400_000,
+  /** Campaigns per page of the fleet report by default, and at most: a page an operator reads, as the listing's. */
+  fleetReportPageDefault: 100,
+  fleetReportPageMax: 1_000,
   /** How often the admin deletes history, dedupe rows and expired reservations past retention. */
   retentionSweepMs: 3_600_000,
   /** Deadline of one configuration-database statement: admin writes answer 503 past it. */

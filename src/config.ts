@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { limits } from '../shards/limits.js';
+import { type Level, logLevels } from './log.js';
 
 /**
  * The process configuration, read once from the environment at startup and passed to every thread.
@@ -39,6 +40,8 @@ export interface PacerConfig {
   eventIdsRememberedMax: number;
   /** Campaigns the admin accepts; creating one more is answered 409 TOO_MANY_CAMPAIGNS. */
   campaignsMax: number;
+  /** PACER_LOG_LEVEL: the least severe level written (src/log.ts reads it in every thread). */
+  logLevel: Level;
 }
 
 export class ConfigError extends Error {
@@ -100,6 +103,10 @@ export function loadConfig(env: Env = process.env): PacerConfig {
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(redisKeyPrefix)) {
     throw new ConfigError(`PACER_REDIS_KEY_PREFIX must be 1-64 of A-Z a-z 0-9 . _ : - (got ${JSON.stringify(redisKeyPrefix)}); braces would break the hash tags`);
   }
+  const logLevel = env.PACER_LOG_LEVEL || 'info';
+  if (!logLevels.includes(logLevel as Level)) {
+    throw new ConfigError(`PACER_LOG_LEVEL must be one of ${logLevels.join(', ')} (got ${JSON.stringify(logLevel)}); unset it for info`);
+  }
   return {
     host: env.PACER_HOST || '0.0.0.0',
     port,
@@ -131,5 +138,6 @@ export function loadConfig(env: Env = process.env): PacerConfig {
       'older event IDs are left to the store to deduplicate; each costs about 150 bytes'),
     campaignsMax: int(env, 'PACER_CAMPAIGNS_MAX', limits.campaignsMax, 1, limits.campaignsMax,
       `at most ${limits.campaignsMax} (per-campaign state is ~1 KiB)`),
+    logLevel: logLevel as Level,
   };
 }

@@ -25,11 +25,18 @@ t.test('a bad value stops the start with a message naming the variable', async (
     [{ PACER_DATABASE_URL: 'mysql://x' }, /postgres:\/\//],
     [{ PACER_RESERVATION_TTL_MS: '10' }, /PACER_RESERVATION_TTL_MS/],
     [{ PACER_COUNTER_TTL_SECONDS: '3600' }, /48-hour dedupe window/],
+    [{ PACER_LOG_LEVEL: 'verbose' }, /PACER_LOG_LEVEL must be one of debug, info, warn, error \(got "verbose"\)/],
+    [{ PACER_LOG_LEVEL: 'INFO' }, /PACER_LOG_LEVEL/],
   ];
   for (const [env, message] of bad) {
     t.throws(() => loadConfig(env), message, JSON.stringify(env));
     t.throws(() => loadConfig(env), ConfigError);
   }
+});
+
+t.test('the log level defaults to info and accepts each of debug, info, warn, error', async (t) => {
+  t.equal(loadConfig({}).logLevel, 'info');
+  for (const level of ['debug', 'info', 'warn', 'error']) t.equal(loadConfig({ PACER_LOG_LEVEL: level }).logLevel, level);
 });
 
 t.test('a Redis URL selects the Redis store unless PACER_STORE says otherwise', async (t) => {

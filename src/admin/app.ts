@@ -4,11 +4,11 @@ import { readJsonBody, type Res, sendError as sendErrorKeepAlive, sendJson as se
 import { campaignIdPattern } from '../router/validate.js';
 import { campaignToApi } from './campaign-schema.js';
 import type { Campaigns } from './campaigns.js';
+import type { ConfigStore } from './registry.js';
+import { accessLog, registerReports } from './reports.js';
 import { checkBearer } from './token.js';
 
 const adminBodyBytesMax = 256 * 1024;
-/** One history request spans at most a week of minutes (about 10k rows per campaign). */
-const historyRangeMsMax = 7 * 86_400_000;
 
 /*
  * The admin API closes the connection after every answer. It serves a handful of requests, and an
@@ -19,14 +19,6 @@ const historyRangeMsMax = 7 * 86_400_000;
 const sendJson = (res: Res, status: number, body: string): void => sendJsonKeepAlive(res, status, body, true);
 const sendError = (res: Res, err: ApiError): void => sendErrorKeepAlive(res, err, true);
 
-function timeParam(query: URLSearchParams, name: string, fallback: number): number {
-  const raw = query.get(name);
-  if (raw === null || raw === '') return fallback;
-  const ms = Date.parse(raw);
-  if (!Number.isFinite(ms)) throw new ApiError('INVALID_FIELD', `${name} must be an ISO 8601 time (got ${JSON.stringify(raw.slice(0, 40))})`);
-  return ms;
-}
-
 export interface AdminState {
   shuttingDown: boolean;
 }
@@ -36,7 +28,7 @@ export interface AdminState {
  * copies what it needs out of `req` first, then answers asynchronously through sendJson/sendError,
  * which cork and skip aborted responses.
  */
-export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState, scrape: () => Promise<string>): TemplatedApp {
+export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState, scrape: () => Promise<string>, store: ConfigStore): TemplatedApp {
   const app = uWS.App();
 
   // Prometheus scrapes without the admin token (it carries no secret and changes nothing).
@@ -60,6 +52,7 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
   const route = (method: 'get' | 'post', pattern: string, withBody: boolean, handler: Handler): void => {
     const paramCount = (pattern.match(/:/g) ?? []).length;
     app[method](pattern, (res: Res, req: HttpRequest) => {
+      accessLog(res, method.toUpperCase(), pattern, req.getHeader('x-pacer-actor'));
       const params: string[] = [];
       for (let i = 0; i < paramCount; i++) params.push(req.getParameter(i));
       const authorization = req.getHeader('authorization');
@@ -126,20 +119,7 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
     sendJson(res, 200, JSON.stringify({ changes: await campaigns.budgetChanges(id!) }));
   });
 
-  route('get', '/v1/campaigns/:id/history', false, async (res, [id], { query }) => {
-    const now = Date.now();
-    const toMs = timeParam(query, 'to', now);
-    const fromMs = timeParam(query, 'from', toMs - 3_600_000);
-    if (fromMs >= toMs) throw new ApiError('INVALID_FIELD', 'from must be before to');
-    if (toMs - fromMs > historyRangeMsMax) throw new ApiError('INVALID_FIELD', `at most ${historyRangeMsMax / 86_400_000} days per request`);
-    const { minutes, breakers } = await campaigns.history(id!, fromMs, toMs);
-    sendJson(res, 200, JSON.stringify({
-      from: new Date(fromMs).toISOString(),
-      to: new Date(toMs).toISOString(),
-      minutes: minutes.map(({ campaignId: _c, minuteMs, ...m }) => ({ minute: new Date(minuteMs).toISOString(), ...m })),
-      breakerEvents: breakers.map(({ campaignId: _c, atMs, ...b }) => ({ at: new Date(atMs).toISOString(), ...b })),
-    }));
-  });
+  registerReports(app, route, campaigns, store);
 
   app.get('/healthz', (res: Res) => {
     res.writeHeader('content-type', 'application/json').end('{"status":"ok"}', true);
@@ -148,7 +128,7 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
   app.any('/*', (res: Res, req: HttpRequest) => {
     const method = req.getMethod().toUpperCase();
     const url = req.getUrl();
-    const known = url === '/metrics' || /^\/v1\/campaigns(\/[^/]+(\/status|\/breaker\/reset|\/budget-changes|\/history)?)?$/.test(url) || url === '/healthz';
+    const known = url === '/metrics' || /^\/v1\/campaigns(\/[^/]+(\/status|\/breaker\/reset|\/budget-changes|\/history|\/report)?)?$/.test(url) || url === '/healthz' || url === '/v1/report' || url === '/v1/openapi.json';
     if (known) {
       res.writeStatus('405 Method Not Allowed').writeHeader('content-type', 'application/json');
       res.end(JSON.stringify(new ApiError('METHOD_NOT_ALLOWED', `${method} is not supported on ${url}`)), true);

@@ -183,7 +183,7 @@ async function scrape(): Promise<string> {
   return exposition(parts);
 }
 
-const app = createAdminApp(token, campaigns, state, scrape);
+const app = createAdminApp(token, campaigns, state, scrape, configStore);
 
 let listenSocket: uWS.us_listen_socket | null = null;
 app.listen(config.host, config.adminPort, (sock) => {

@@ -1,3 +1,5 @@
+import { checkResponse } from './openapi.js';
+
 /**
  * A spend workload for the recovery tests: distinct events with seeded amounts over a few
  * campaigns, a stream in which some events are sent more than once, and concurrent senders that
@@ -79,6 +81,7 @@ export async function send(
       const sentAtMs = Date.now();
       const t0 = performance.now();
       let answer: Answer;
+      let checked: { status: number; body: unknown } | null = null;
       try {
         const res = await fetch(`${url}/v1/spend`, {
           method: 'POST',
@@ -86,10 +89,13 @@ export async function send(
           body: JSON.stringify(event),
         });
         const body = (await res.json()) as { status?: string };
+        checked = { status: res.status, body };
         answer = res.status === 200 && (body.status === 'applied' || body.status === 'duplicate') ? body.status : 'error';
       } catch {
         answer = 'failed';
       }
+      // Outside the try: an answer docs/openapi.yaml does not describe fails the test, not the send.
+      if (checked !== null) checkResponse('POST', '/v1/spend', checked.status, checked.body);
       log.answers.push({ event, answer, latencyMs: performance.now() - t0, sentAtMs });
     }
   };

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkResponse } from './openapi.js';
 
 /**
  * Starts the real pacer (the compiled dist/src/main.js that `npm start` runs) in a child process on
@@ -63,7 +64,11 @@ export async function startPacer(opts: StartOptions = {}): Promise<Pacer> {
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const ready = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`pacer did not become ready in 30 s:\n${err}`)), 30_000);
+    // A pacer that is late is killed, or it would outlive the test and load the machine.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`pacer did not become ready in 30 s:\n${err}`));
+    }, 30_000);
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
       for (const line of err.split('\n')) {
@@ -116,14 +121,24 @@ export async function post<T = any>(base: string, path: string, body: unknown, h
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
+  return reply('POST', path, res);
+}
+
+/**
+ * Every answer the API tests read through these helpers is checked against docs/openapi.yaml
+ * (test/helpers/openapi.ts): a mismatch throws, and the test fails.
+ */
+async function reply<T>(method: string, path: string, res: Response): Promise<Reply<T>> {
   const text = await res.text();
-  return { status: res.status, body: text === '' ? null : JSON.parse(text), headers: res.headers };
+  const json = (res.headers.get('content-type') ?? '').includes('json');
+  const body = text === '' ? null : json ? JSON.parse(text) : text;
+  checkResponse(method, path, res.status, body);
+  return { status: res.status, body, headers: res.headers };
 }
 
 export async function get<T = any>(base: string, path: string, headers: Record<string, string> = {}): Promise<Reply<T>> {
   const res = await fetch(base + path, { headers });
-  const text = await res.text();
-  return { status: res.status, body: text === '' ? null : JSON.parse(text), headers: res.headers };
+  return reply('GET', path, res);
 }
 
 export const auth = { authorization: `Bearer ${adminToken}` };

@@ -38,7 +38,7 @@ t.test('spend, configuration and history survive a restart of the default embedd
   t.same(changes.map((c: { oldMicros: number | null; newMicros: number; actor: string }) => [c.oldMicros, c.newMicros, c.actor]),
     [[null, 50_000_000, 'admin-token'], [50_000_000, 60_000_000, 'carol']], 'and the audit trail, with who made each change');
   const h = (await get(pacer.adminUrl, '/v1/campaigns/emb-1/history', auth)).body;
-  const spendInHistory = h.minutes.reduce((n: number, m: { spendEvents: number }) => n + m.spendEvents, 0);
+  const spendInHistory = h.buckets.reduce((n: number, m: { spendEvents: number }) => n + m.spendEvents, 0);
   t.equal(spendInHistory, 300, 'and the minute history the shards summarised before the stop');
 
   const more = makeEvents(['emb-1'], 200, 10);

@@ -94,19 +94,19 @@ t.test('PostgreSQL unreachable: hot path unaffected, admin writes 503, history c
 
   await proxy.open();
   const end = Date.now() + 15_000;
-  let history: { minutes: { spendEvents: number; settledMicros: number }[] } | null = null;
+  let history: { buckets: { spendEvents: number; settledMicros: number }[] } | null = null;
   for (;;) {
     const h = await get(pacer.adminUrl, `/v1/campaigns/pg-1/history?from=${encodeURIComponent(outageStart)}`, auth);
     if (h.status === 200) {
       history = h.body;
-      const events = history!.minutes.reduce((n, m) => n + m.spendEvents, 0);
+      const events = history!.buckets.reduce((n, m) => n + m.spendEvents, 0);
       if (events >= 200) break;
     }
     if (Date.now() > end) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  t.equal(history?.minutes.reduce((n, m) => n + m.spendEvents, 0), 200, 'the history of the outage was written after it');
-  t.equal(history?.minutes.reduce((n, m) => n + m.settledMicros, 0), 200 * 90);
+  t.equal(history?.buckets.reduce((n, m) => n + m.spendEvents, 0), 200, 'the history of the outage was written after it');
+  t.equal(history?.buckets.reduce((n, m) => n + m.settledMicros, 0), 200 * 90);
   for (let i = 0; (await get(pacer.url, '/readyz')).body.status !== 'ready' && i < 50; i++) await new Promise((r) => setTimeout(r, 100));
   t.equal((await get(pacer.url, '/readyz')).body.status, 'ready', '/readyz is ready again');
   const again = await post(pacer.adminUrl, '/v1/campaigns', { id: 'pg-1', dailyBudgetMicros: 20_000_000, strategy: 'ASAP' }, auth);

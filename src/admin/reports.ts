@@ -1,0 +1,410 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { HttpRequest, TemplatedApp } from 'uWebSockets.js';
+import { parse as parseYaml } from 'yaml';
+import { limits } from '../../shards/limits.js';
+import { buildDayPlan } from '../../shards/pacing/day.js';
+import { dayBounds, type DayBounds, localToEpoch, offsetMs } from '../../shards/time/zone.js';
+import type { CampaignConfig } from '../../shards/types.js';
+import { ApiError } from '../http/errors.js';
+import { type Res, sendError, sendJson } from '../http/respond.js';
+import { log } from '../log.js';
+import { measure, type Measured } from '../sim/metrics.js';
+import type { RollupBucket } from '../store/sql-config.js';
+import type { CampaignRecord } from './campaign-schema.js';
+import { bucketEdges, HistoryReader, type HistoryStep, historyRangeMsMax, historySteps } from './history.js';
+import type { ConfigStore } from './registry.js';
+
+/**
+ * The read side of the management API: a campaign's history in buckets of its own zone, its day
+ * report (plan against spend per local hour, with the simulator's metrics), the fleet report that
+ * finds the campaigns furthest off plan, and the OpenAPI document. Everything here only reads;
+ * the sums come from the database (src/store/sql-config.ts), the plan from the shards' own code
+ * (shards/pacing/day.ts), the metrics from the simulator's (src/sim/metrics.ts).
+ */
+
+/** What reports need of the campaign catalogue (src/admin/campaigns.ts). */
+export interface Catalogue {
+  get(id: string): CampaignRecord | undefined;
+  list(): CampaignRecord[];
+}
+
+export type ReportHandler = (res: Res, params: string[], ctx: { query: URLSearchParams }) => Promise<void> | void;
+/** The admin app's authenticated route helper (src/admin/app.ts). */
+export type ReportRoute = (method: 'get', pattern: string, withBody: false, handler: ReportHandler) => void;
+
+/** The admin API closes the connection after every answer (see src/admin/app.ts). */
+const answer = (res: Res, status: number, body: unknown): void => sendJson(res, status, JSON.stringify(body), true);
+
+export function registerReports(app: TemplatedApp, route: ReportRoute, catalogue: Catalogue, store: ConfigStore): void {
+  const reader = new HistoryReader(store);
+  route('get', '/v1/campaigns/:id/history', false, async (res, [id], { query }) => {
+    answer(res, 200, await historyOf(reader, known(catalogue, id!), query));
+  });
+  route('get', '/v1/campaigns/:id/report', false, async (res, [id], { query }) => {
+    answer(res, 200, await reportOf(reader, known(catalogue, id!), query));
+  });
+  route('get', '/v1/report', false, async (res, _params, { query }) => {
+    answer(res, 200, await fleetReport(reader, catalogue, query));
+  });
+  // The API's description carries no secret and changes nothing: served without the token, like
+  // /metrics, so a client generator can fetch it before it has one.
+  app.get('/v1/openapi.json', (res: Res, req: HttpRequest) => {
+    accessLog(res, 'GET', '/v1/openapi.json', req.getHeader('x-pacer-actor'));
+    let doc: string;
+    try {
+      doc = openApiJson();
+    } catch (err) {
+      sendError(res, new ApiError('INTERNAL', `the OpenAPI document could not be read: ${(err as Error).message}`), true);
+      return;
+    }
+    res.cork(() => res.writeHeader('content-type', 'application/json').end(doc, true));
+  });
+}
+
+// ---- access log ------------------------------------------------------------------------------------
+
+/**
+ * Logs one admin request when it is answered: method, route pattern (never the concrete path, which
+ * may carry campaign IDs an operator considers private, and never a body, query or header but the
+ * actor), status and duration. Wraps the response's writeStatus and end for this one request.
+ */
+export function accessLog(res: Res, method: string, pattern: string, actorHeader: string): void {
+  const startedMs = performance.now();
+  const actor = (actorHeader || 'admin-token').slice(0, 200);
+  let status = 200;
+  let logged = false;
+  const writeStatus = res.writeStatus.bind(res);
+  const end = res.end.bind(res);
+  const line = (): void => {
+    if (logged) return;
+    logged = true;
+    log('info', 'admin request', { method, route: pattern, status, durationMs: Math.round((performance.now() - startedMs) * 100) / 100, actor });
+  };
+  res.writeStatus = (s: string) => {
+    status = Number.parseInt(s, 10) || status;
+    return writeStatus(s);
+  };
+  res.end = (body?: Parameters<Res['end']>[0], close?: boolean) => {
+    line();
+    return end(body, close);
+  };
+}
+
+// ---- parameters ------------------------------------------------------------------------------------
+
+function known(catalogue: Catalogue, id: string): CampaignRecord {
+  const record = catalogue.get(id);
+  if (record === undefined) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
+  return record;
+}
+
+function quoted(raw: string): string {
+  return JSON.stringify(raw.slice(0, 40));
+}
+
+/** Times from 1970 to the end of year 9999: the zone arithmetic and ISO output hold there. */
+const instantMsMax = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+function timeParam(query: URLSearchParams, name: string, fallback: number): number {
+  const raw = query.get(name);
+  if (raw === null || raw === '') return fallback;
+  const ms = Date.parse(raw);
+  if (!Number.isFinite(ms) || ms < 0 || ms > instantMsMax) {
+    throw new ApiError('INVALID_FIELD', `${name} must be an ISO 8601 time from 1970 to 9999, like 2025-11-02T00:00:00Z (got ${quoted(raw)})`);
+  }
+  return ms;
+}
+
+function stepParam(query: URLSearchParams): HistoryStep {
+  const raw = query.get('step');
+  if (raw === null || raw === '') return 'minute';
+  if (!(historySteps as readonly string[]).includes(raw)) {
+    throw new ApiError('INVALID_FIELD', `step must be one of ${historySteps.join(', ')} (got ${quoted(raw)})`);
+  }
+  return raw as HistoryStep;
+}
+
+/** A local calendar date YYYY-MM-DD that exists. */
+function dayParam(query: URLSearchParams, fallback: (() => string) | null): string {
+  const raw = query.get('day');
+  if (raw === null || raw === '') {
+    if (fallback === null) throw new ApiError('MISSING_FIELD', 'the query parameter day (YYYY-MM-DD) is required');
+    return fallback();
+  }
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(raw);
+  const d = m === null ? null : new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  if (d === null || Number(m![1]) < 1970 || d.toISOString().slice(0, 10) !== raw) {
+    throw new ApiError('INVALID_FIELD', `day must be a calendar date YYYY-MM-DD from 1970 (got ${quoted(raw)})`);
+  }
+  return raw;
+}
+
+function limitParam(query: URLSearchParams): number {
+  const raw = query.get('limit');
+  if (raw === null || raw === '') return limits.fleetReportPageDefault;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1 || n > limits.fleetReportPageMax) {
+    throw new ApiError('INVALID_FIELD', `limit must be an integer from 1 to ${limits.fleetReportPageMax} (got ${quoted(raw)})`);
+  }
+  return n;
+}
+
+/** A local day of a zone by its date: 23, 24 or 25 hours. */
+function localDay(timeZone: string, day: string): DayBounds {
+  const [year, month, date] = day.split('-').map(Number) as [number, number, number];
+  return dayBounds(timeZone, localToEpoch(timeZone, { year, month, day: date }, 0));
+}
+
+function reading<T>(p: Promise<T>): Promise<T> {
+  return p.catch((err: unknown) => {
+    throw new ApiError('STORE_UNAVAILABLE', `the configuration database did not answer: ${(err as Error).message}`);
+  });
+}
+
+/** An instant as local ISO 8601 with the zone's offset then, e.g. 2025-11-02T01:00:00-05:00. */
+export function localIso(timeZone: string, epochMs: number): string {
+  const off = offsetMs(timeZone, epochMs);
+  const abs = Math.abs(off) / 60_000;
+  const sign = off < 0 ? '-' : '+';
+  const hh = String(Math.floor(abs / 60)).padStart(2, '0');
+  const mm = String(abs % 60).padStart(2, '0');
+  return `${new Date(epochMs + off).toISOString().slice(0, 19)}${sign}${hh}:${mm}`;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+// ---- history ---------------------------------------------------------------------------------------
+
+async function historyOf(reader: HistoryReader, record: CampaignRecord, query: URLSearchParams): Promise<unknown> {
+  const { id, timezone } = record.config;
+  const step = stepParam(query);
+  const toMs = timeParam(query, 'to', Date.now());
+  const fromMs = timeParam(query, 'from', toMs - 3_600_000);
+  if (fromMs >= toMs) throw new ApiError('INVALID_FIELD', 'from must be before to');
+  const max = historyRangeMsMax[step];
+  if (toMs - fromMs > max) {
+    throw new ApiError('RANGE_TOO_LARGE', `step=${step} spans at most ${max / 86_400_000} days per request; ask for a shorter range or a longer step`);
+  }
+  const edges = bucketEdges(timezone, fromMs, toMs, step);
+  const first = edges[0]!;
+  const last = edges[edges.length - 1]!;
+  const [rows, breakers] = await reading(Promise.all([reader.rollup(id, edges), reader.breakers(id, first, last)]));
+  const byIndex = new Map(rows.map((r) => [r.index, r]));
+  return {
+    campaignId: id,
+    timezone,
+    step,
+    from: iso(first),
+    to: iso(last),
+    buckets: edges.slice(0, -1).map((s, i) => bucketJson(timezone, s, edges[i + 1]!, byIndex.get(i))),
+    breakerEvents: breakers.map(({ atMs, from, to, reason }) => ({ at: iso(atMs), from, to, reason })),
+  };
+}
+
+function bucketJson(timeZone: string, startMs: number, endMs: number, r: RollupBucket | undefined): Record<string, unknown> {
+  return {
+    start: iso(startMs),
+    end: iso(endMs),
+    localStart: localIso(timeZone, startMs),
+    decisions: r?.decisions ?? 0,
+    allowed: r?.allowed ?? 0,
+    denied: r?.denied ?? 0,
+    deniedByReason: r?.deniedByReason ?? {},
+    spendEvents: r?.spendEvents ?? 0,
+    settledMicros: r?.settledMicros ?? 0,
+    duplicateEvents: r?.duplicateEvents ?? 0,
+    unmatchedEvents: r?.unmatchedEvents ?? 0,
+    expiredReservations: r?.expiredReservations ?? 0,
+    budgetMicros: r?.budgetMicros ?? null,
+    throttle: r?.throttle ?? null,
+    breakerState: r?.breakerState ?? null,
+  };
+}
+
+// ---- the day report --------------------------------------------------------------------------------
+
+/**
+ * The plan of a campaign-day, from the code the shards plan with. ADAPTIVE's learned traffic
+ * profile lives only in its shard's memory, so the report plans ADAPTIVE evenly (as the shard does
+ * before it has learned one); every other strategy gets exactly the shard's curve.
+ */
+function planOf(config: CampaignConfig, day: DayBounds) {
+  return buildDayPlan(config, day.startMs, null, 0);
+}
+
+/** The simulator's metrics for one day's spend by minute, or null when the day had no budget. */
+function metricsOf(config: CampaignConfig, day: DayBounds, budget: number, spentByMinute: Float64Array): Measured | null {
+  if (!(budget > 0)) return null;
+  return measure({ curve: planOf(config, day).curve, budget, dayStartMs: day.startMs, dayEndMs: day.endMs, spentByMinute });
+}
+
+async function reportOf(reader: HistoryReader, record: CampaignRecord, query: URLSearchParams): Promise<unknown> {
+  const { config } = record;
+  const tz = config.timezone;
+  const dayKey = dayParam(query, () => dayBounds(tz, Date.now()).key);
+  const day = localDay(tz, dayKey);
+  const hourEdges = bucketEdges(tz, day.startMs, day.endMs, 'hour');
+  const minuteEdges = bucketEdges(tz, day.startMs, day.endMs, 'minute');
+  const [hours, minutes, breakers] = await reading(Promise.all([
+    reader.rollup(config.id, hourEdges),
+    reader.rollup(config.id, minuteEdges),
+    reader.breakers(config.id, day.startMs, day.endMs),
+  ]));
+  const plan = planOf(config, day);
+  // The shard's own budget for the day (it includes a lifetime campaign's allowance), else the plan's.
+  const budget = minutes.length > 0 ? minutes[minutes.length - 1]!.budgetMicros : plan.budgetMicros;
+  const spentByMinute = new Float64Array(minuteEdges.length - 1);
+  for (const m of minutes) spentByMinute[m.index] = m.settledMicros;
+  const measured = metricsOf(config, day, budget, spentByMinute);
+  const byIndex = new Map(hours.map((r) => [r.index, r]));
+  let spent = 0;
+  let exhaustedAt: string | null = null;
+  for (let i = 0; i < spentByMinute.length; i++) {
+    spent += spentByMinute[i]!;
+    if (exhaustedAt === null && budget > 0 && spent >= 0.99 * budget) exhaustedAt = iso(Math.min(day.endMs, day.startMs + (i + 1) * 60_000));
+  }
+  return {
+    campaignId: config.id,
+    day: day.key,
+    timezone: tz,
+    start: iso(day.startMs),
+    end: iso(day.endMs),
+    strategy: config.strategy,
+    budgetMicros: budget,
+    spentMicros: spent,
+    deliveryRatio: measured?.deliveryRatio ?? null,
+    overspendRatio: measured?.overspendRatio ?? null,
+    slotNrmse: measured?.slotNrmse ?? null,
+    maxTrackingError: measured?.maxTrackingError ?? null,
+    meanTrackingError: measured?.meanTrackingError ?? null,
+    earlyExhaustionFraction: measured?.earlyExhaustionFraction ?? null,
+    exhaustedAt,
+    breakerTrips: breakers.filter((b) => b.reason === 'TRIP_FRACTION' || b.reason === 'TRIP_VELOCITY').length,
+    hours: hourEdges.slice(0, -1).map((s, k) => {
+      const e = hourEdges[k + 1]!;
+      const r = byIndex.get(k);
+      return {
+        hour: k,
+        start: iso(s),
+        end: iso(e),
+        localStart: localIso(tz, s),
+        planMicros: Math.round(budget * (plan.curve.fraction(e) - plan.curve.fraction(s))),
+        spentMicros: r?.settledMicros ?? 0,
+        wins: r?.spendEvents ?? 0,
+        decisions: r?.decisions ?? 0,
+        allowed: r?.allowed ?? 0,
+        denied: r?.denied ?? 0,
+        deniedByReason: r?.deniedByReason ?? {},
+      };
+    }),
+  };
+}
+
+// ---- the fleet report ------------------------------------------------------------------------------
+
+interface FleetRow {
+  campaignId: string;
+  name: string;
+  timezone: string;
+  budgetMicros: number;
+  spentMicros: number;
+  deliveryRatio: number | null;
+  slotNrmse: number | null;
+}
+
+/** Worst first: the largest slot pacing error, then the lowest delivery; no budget last; then id. */
+function worseFirst(a: FleetRow, b: FleetRow): number {
+  const ea = a.slotNrmse ?? -1;
+  const eb = b.slotNrmse ?? -1;
+  if (ea !== eb) return eb - ea;
+  const da = a.deliveryRatio ?? Infinity;
+  const db = b.deliveryRatio ?? Infinity;
+  if (da !== db) return da - db;
+  return a.campaignId < b.campaignId ? -1 : a.campaignId > b.campaignId ? 1 : 0;
+}
+
+interface Cursor {
+  day: string;
+  after: FleetRow;
+}
+
+function decodeCursor(raw: string | null, day: string): Cursor | null {
+  if (raw === null || raw === '') return null;
+  try {
+    const c = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as { d?: unknown; e?: unknown; r?: unknown; i?: unknown };
+    if (c.d !== day || typeof c.i !== 'string' || (c.e !== null && typeof c.e !== 'number') || (c.r !== null && typeof c.r !== 'number')) throw new Error('shape');
+    const after: FleetRow = { campaignId: c.i, name: '', timezone: '', budgetMicros: 0, spentMicros: 0, slotNrmse: c.e as number | null, deliveryRatio: c.r as number | null };
+    return { day, after };
+  } catch {
+    throw new ApiError('INVALID_FIELD', 'cursor is not one this report gave for this day; start without a cursor');
+  }
+}
+
+function encodeCursor(day: string, row: FleetRow): string {
+  return Buffer.from(JSON.stringify({ d: day, e: row.slotNrmse, r: row.deliveryRatio, i: row.campaignId }), 'utf8').toString('base64url');
+}
+
+async function fleetReport(reader: HistoryReader, catalogue: Catalogue, query: URLSearchParams): Promise<unknown> {
+  const day = dayParam(query, null);
+  const limit = limitParam(query);
+  const cursor = decodeCursor(query.get('cursor'), day);
+  const records = catalogue.list();
+  const quarters = await reading(reader.daySpend(day, records.map((r) => r.config.id)));
+  const byCampaign = new Map<string, { quarterMs: number; settledMicros: number; budgetMicros: number }[]>();
+  for (const q of quarters) {
+    const list = byCampaign.get(q.campaignId) ?? [];
+    list.push(q);
+    byCampaign.set(q.campaignId, list);
+  }
+  const rows = records.map((r) => fleetRow(r.config, day, byCampaign.get(r.config.id) ?? [])).sort(worseFirst);
+  const start = cursor === null ? 0 : rows.findIndex((r) => worseFirst(r, cursor.after) > 0);
+  const page = start < 0 ? [] : rows.slice(start, start + limit);
+  const more = start >= 0 && start + limit < rows.length;
+  return { day, campaigns: page, nextCursor: more ? encodeCursor(day, page[page.length - 1]!) : null };
+}
+
+function fleetRow(config: CampaignConfig, dayKey: string, quarters: { quarterMs: number; settledMicros: number; budgetMicros: number }[]): FleetRow {
+  const day = localDay(config.timezone, dayKey);
+  quarters.sort((a, b) => a.quarterMs - b.quarterMs);
+  const budget = quarters.length > 0 ? quarters[quarters.length - 1]!.budgetMicros : planOf(config, day).budgetMicros;
+  // A quarter's spend in its first minute: every hour slot's sum, and so the slot error and the
+  // delivery ratio, are exactly what the minutes give.
+  const spentByMinute = new Float64Array(Math.ceil((day.endMs - day.startMs) / 60_000));
+  let spent = 0;
+  for (const q of quarters) {
+    const i = Math.floor((q.quarterMs - day.startMs) / 60_000);
+    if (i < 0 || i >= spentByMinute.length) continue;
+    spentByMinute[i]! += q.settledMicros;
+    spent += q.settledMicros;
+  }
+  const m = metricsOf(config, day, budget, spentByMinute);
+  return {
+    campaignId: config.id,
+    name: config.name,
+    timezone: config.timezone,
+    budgetMicros: budget,
+    spentMicros: spent,
+    deliveryRatio: m?.deliveryRatio ?? null,
+    slotNrmse: m?.slotNrmse ?? null,
+  };
+}
+
+// ---- the OpenAPI document --------------------------------------------------------------------------
+
+let openApiCache: string | null = null;
+
+/** docs/openapi.yaml as JSON, read once; found next to package.json from src/ or dist/src/. */
+export function openApiJson(): string {
+  if (openApiCache !== null) return openApiCache;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++, dir = dirname(dir)) {
+    const candidate = join(dir, 'docs', 'openapi.yaml');
+    if (existsSync(join(dir, 'package.json')) && existsSync(candidate)) {
+      openApiCache = JSON.stringify(parseYaml(readFileSync(candidate, 'utf8')));
+      return openApiCache;
+    }
+  }
+  throw new Error('docs/openapi.yaml not found next to package.json');
+}
