@@ -1,5 +1,17 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { AggregatorRegistry, Counter, Gauge, Histogram, type MetricObjectWithValues, type MetricValue, Registry } from 'prom-client';
+import {
+  AggregatorRegistry,
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Histogram,
+  type MetricObjectWithValues,
+  type MetricValue,
+  Registry,
+} from 'prom-client';
+import { limits } from '../shards/limits.js';
 import { reasonNames } from '../shards/reasons.js';
 import type { Shard } from '../shards/shard.js';
 
@@ -11,8 +23,12 @@ import type { Shard } from '../shards/shard.js';
  *
  * Hot-path counting is plain field increments (ShardTotals, RouterMetrics' arrays): prom-client
  * objects are filled from them at scrape time through `collect()`, so a decision pays no label
- * lookup. Only the decision-latency histogram is observed per request. prom-client's default
- * Node.js metrics are left out: `promtool check metrics` rejects some of their names.
+ * lookup. Only the decision-latency histogram is observed per request.
+ *
+ * prom-client's default collectors run in every thread (`defaultCollectors`): `nodejs_*` (heap,
+ * event loop, GC, handles) describe one V8 isolate and carry a `thread` label; `process_*` (CPU,
+ * resident memory, file descriptors, start time) describe the whole process and come from the
+ * router thread alone, without a label.
  */
 export type JsonMetrics = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -32,6 +48,29 @@ function eluGauge(registry: Registry, thread: string): void {
   });
 }
 
+/**
+ * Gauges of prom-client's defaults whose names end in `_total`, which `promtool check metrics`
+ * rejects for a non-counter. Each is the sum of a labelled gauge that stays
+ * (`sum without (type) (nodejs_active_handles)` gives the same number), which is why prom-client's
+ * maintainers proposed deleting them (prometheus/client_js#283); until they do, they are removed
+ * with `registry.removeSingleMetric()`, the removal prom-client documents.
+ */
+export const rejectedDefaultMetrics = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/**
+ * prom-client's default collectors for this thread. `withProcess` only in the router thread: the
+ * process-wide figures (`process_*`, and `nodejs_version_info`) would otherwise be reported once
+ * per thread with the same values.
+ */
+function defaultCollectors(registry: Registry, thread: string, withProcess: boolean): void {
+  collectDefaultMetrics({ register: registry, labels: { thread } });
+  for (const name of rejectedDefaultMetrics) registry.removeSingleMetric(name);
+  if (withProcess) return;
+  for (const m of registry.getMetricsAsArray()) {
+    if (m.name.startsWith('process_') || m.name === 'nodejs_version_info') registry.removeSingleMetric(m.name);
+  }
+}
+
 export const routes = ['decide', 'decide_batch', 'spend', 'spend_batch', 'release', 'stream'] as const;
 export type Route = (typeof routes)[number];
 /** A power of two. */
@@ -47,9 +86,29 @@ export class RouterMetrics {
   wsConnections = 0;
   private decisionTick = 0;
 
-  constructor(inFlight: () => number) {
+  /** Threads that stopped on a broken invariant, by thread, kept across restarts (see assertionExit). */
+  private readonly assertionExits: Record<string, number>;
+
+  constructor(
+    inFlight: () => number,
+    private readonly dataDir: string | null = null,
+  ) {
     const r = this.registry;
+    defaultCollectors(r, 'router', true);
     eluGauge(r, 'router');
+    this.assertionExits = readExits(dataDir);
+    const exits = this.assertionExits;
+    new Counter({
+      name: 'pacer_assertion_exits_total',
+      help: 'Threads that stopped on their own (a broken invariant, a crash, an admin failure), after which the process exits 70 to be restarted; kept in the data directory, so it counts across restarts.',
+      labelNames: ['thread'],
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc({ thread: 'shard' }, 0);
+        for (const [thread, n] of Object.entries(exits)) this.inc({ thread }, n);
+      },
+    });
     const requests = this.requests;
     new Counter({
       name: 'pacer_http_requests_total',
@@ -124,12 +183,51 @@ export class RouterMetrics {
     const key = `${route} ${code}`;
     this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
   }
+
+  /**
+   * Counts a thread that stopped on a broken invariant. The process exits right after, so the
+   * count is written to the data directory at once (synchronously) and read back by the next
+   * start: Prometheus then sees the counter step up across the restart instead of a reset.
+   */
+  assertionExit(thread: 'shard' | 'admin'): void {
+    this.assertionExits[thread] = (this.assertionExits[thread] ?? 0) + 1;
+    if (this.dataDir === null) return;
+    try {
+      const file = join(this.dataDir, exitsFile);
+      writeFileSync(`${file}.tmp`, JSON.stringify(this.assertionExits));
+      renameSync(`${file}.tmp`, file);
+    } catch {
+      // A full or read-only disk must not stop the exit that follows; the count is then lost.
+    }
+  }
+}
+
+const exitsFile = 'assertion-exits.json';
+
+function readExits(dataDir: string | null): Record<string, number> {
+  if (dataDir === null) return {};
+  try {
+    const parsed = JSON.parse(readFileSync(join(dataDir, exitsFile), 'utf8')) as unknown;
+    const out: Record<string, number> = {};
+    if (parsed !== null && typeof parsed === 'object') {
+      for (const [k, v] of Object.entries(parsed)) if (/^[a-z]+$/.test(k) && Number.isSafeInteger(v) && (v as number) >= 0) out[k] = v as number;
+    }
+    return out;
+  } catch {
+    return {};
+  }
 }
 
 /** A shard's metrics, read from its totals and state at scrape time. */
-export function shardRegistry(index: number, shard: Shard, isDegraded: () => boolean): { registry: Registry; flushSeconds: Histogram } {
+export function shardRegistry(
+  index: number,
+  shard: Shard,
+  isDegraded: () => boolean,
+  spoolBytes: () => number = () => 0,
+): { registry: Registry; flushSeconds: Histogram } {
   const r = new Registry();
   const label = { shard: String(index) };
+  defaultCollectors(r, `shard-${index}`, false);
   eluGauge(r, `shard-${index}`);
   const t = shard.totals;
   const counter = (name: string, help: string, read: () => number): void => {
@@ -224,6 +322,8 @@ export function shardRegistry(index: number, shard: Shard, isDegraded: () => boo
       for (const [state, n] of Object.entries(counts)) this.set({ ...label, state }, n);
     },
   });
+  gauge('pacer_spool_bytes', 'Bytes in the shard\'s spool file: spend acknowledged while the store was unavailable and not yet replayed.', spoolBytes);
+  pacingQuality(r, label, shard);
   const flushSeconds = new Histogram({
     name: 'pacer_flush_duration_seconds',
     help: 'Time for a shard flush batch to be applied by the counter store.',
@@ -234,9 +334,101 @@ export function shardRegistry(index: number, shard: Shard, isDegraded: () => boo
   return { registry: r, flushSeconds };
 }
 
+/** Upper bounds of the pacing-index buckets: ±10%, ±25%, ±50% around the plan, and far beyond. */
+export const pacingIndexBuckets = [0.25, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 4];
+
+interface PacingSnapshot {
+  atMs: number;
+  /** Cumulative counts per pacingIndexBuckets entry, then +Inf. */
+  byIndex: number[];
+  exhaustedEarly: number;
+  openPastCooldown: number;
+}
+
+/**
+ * Pacing quality over a shard's campaigns, with a fixed number of series whatever the number of
+ * campaigns: the distribution of the pacing index, the campaigns that ran out of budget early, and
+ * the breakers that keep a campaign paused past its cooldown. One pass over the campaigns serves
+ * the three gauges of a scrape. Read-only: nothing here moves a campaign's state (a breaker due
+ * to leave OPEN is taken as having left it, as its next decision will date it).
+ *
+ * The distribution is a gauge with an `index_le` label, not a histogram: a histogram's buckets are
+ * counters (rate() over them must make sense) and these counts go down as well as up, and
+ * `promtool check metrics` rejects an `le` label on a gauge. PromQL's label_replace() renames it
+ * for histogram_quantile().
+ */
+function pacingQuality(r: Registry, label: { shard: string }, shard: Shard): void {
+  let snap: PacingSnapshot | null = null;
+  const read = (): PacingSnapshot => {
+    const now = Date.now();
+    if (snap === null || now - snap.atMs > limits.metricsSnapshotMaxAgeMs) snap = pacingSnapshot(shard, now);
+    return snap;
+  };
+  new Gauge({
+    name: 'pacer_campaigns_by_pacing_index',
+    help: 'Active campaigns whose pacing index (committed spend / plan so far, as of their last decision) is at most index_le; cumulative like histogram buckets (label_replace index_le to le for histogram_quantile).',
+    labelNames: ['shard', 'index_le'],
+    registers: [r],
+    collect() {
+      const s = read();
+      pacingIndexBuckets.forEach((le, i) => this.set({ ...label, index_le: String(le) }, s.byIndex[i]!));
+      this.set({ ...label, index_le: '+Inf' }, s.byIndex[pacingIndexBuckets.length]!);
+    },
+  });
+  new Gauge({
+    name: 'pacer_campaigns_exhausted_early',
+    help: `Campaigns whose budget ran out today while their plan had not yet reached ${limits.exhaustedEarlyPlanShareMax * 100}% of it.`,
+    labelNames: ['shard'],
+    registers: [r],
+    collect() {
+      this.set(label, read().exhaustedEarly);
+    },
+  });
+  new Gauge({
+    name: 'pacer_breakers_open_past_cooldown',
+    help: 'Campaigns whose breaker is OPEN and has not been CLOSED for longer than its cooldown (it tripped again from HALF_OPEN).',
+    labelNames: ['shard'],
+    registers: [r],
+    collect() {
+      this.set(label, read().openPastCooldown);
+    },
+  });
+}
+
+function pacingSnapshot(shard: Shard, now: number): PacingSnapshot {
+  const counts = new Array<number>(pacingIndexBuckets.length + 1).fill(0);
+  let exhaustedEarly = 0;
+  let openPastCooldown = 0;
+  for (const c of shard.campaigns.values()) {
+    // A campaign not visited since its day ended still holds yesterday's figures: leave it out.
+    if (now >= c.day.bounds.endMs) continue;
+    const state = c.breaker.state;
+    if (state === 'EXHAUSTED') {
+      if (c.day.curve.fraction(now) < limits.exhaustedEarlyPlanShareMax) exhaustedEarly++;
+      continue;
+    }
+    const cooldown = c.config.breaker.cooldownMs;
+    if (state === 'OPEN' && now < (c.breaker.sinceMs ?? now) + cooldown && now - leftClosedAtMs(c.breaker.events) > cooldown) {
+      openPastCooldown++;
+    }
+    if (c.inactive !== 0 || c.planMicros <= 0) continue;
+    const i = pacingIndexBuckets.findIndex((le) => c.pacingIndex <= le);
+    counts[i < 0 ? pacingIndexBuckets.length : i]!++;
+  }
+  for (let i = 1; i < counts.length; i++) counts[i]! += counts[i - 1]!;
+  return { atMs: now, byIndex: counts, exhaustedEarly, openPastCooldown };
+}
+
+/** When the breaker last left CLOSED, from its kept events (the oldest kept one if none says). */
+function leftClosedAtMs(events: readonly { at: string; from: string }[]): number {
+  for (let i = events.length - 1; i >= 0; i--) if (events[i]!.from === 'CLOSED') return Date.parse(events[i]!.at);
+  return events.length > 0 ? Date.parse(events[0]!.at) : Infinity;
+}
+
 /** The admin thread's own metrics. */
 export function adminRegistry(campaigns: () => number, databaseUp: () => boolean): Registry {
   const r = new Registry();
+  defaultCollectors(r, 'admin', false);
   eluGauge(r, 'admin');
   new Gauge({
     name: 'pacer_configured_campaigns',
@@ -257,7 +449,24 @@ export function adminRegistry(campaigns: () => number, databaseUp: () => boolean
   return r;
 }
 
-/** Merges the threads' metrics into Prometheus text. */
+/**
+ * Merges the threads' metrics into Prometheus text. The process-wide `process_*` metrics come from
+ * the router thread alone: they lose its `thread` label, and prom-client's `omit` aggregator (set
+ * on process_start_time_seconds for the cluster module, where every worker is its own process)
+ * becomes `first`, or the start time would vanish from the merge.
+ */
 export async function exposition(parts: JsonMetrics[]): Promise<string> {
+  for (const part of parts) {
+    for (const m of part) {
+      if (!m.name.startsWith('process_')) continue;
+      m.aggregator = 'first';
+      // A fresh object: prom-client shares one labels object between the default metrics, and
+      // the structured clone that carried them here kept it shared.
+      for (const v of m.values) {
+        const { thread: _thread, ...rest } = v.labels as Record<string, string | number>;
+        v.labels = rest;
+      }
+    }
+  }
   return AggregatorRegistry.aggregate(parts as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
 }

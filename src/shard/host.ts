@@ -71,7 +71,12 @@ const ports: ShardPorts = {
   batchIdPrefix: `${config.instanceId}:${index}`,
 };
 const shard = new Shard(ports, { reservationTtlMs: config.reservationTtlMs, flushIntervalMs: config.flushIntervalMs });
-const metrics = shardRegistry(index, shard, () => opened.resilient?.spooling ?? false);
+const metrics = shardRegistry(
+  index,
+  shard,
+  () => opened.resilient?.spooling ?? false,
+  () => opened.resilient?.spoolBytes ?? 0,
+);
 
 /** The store as the shard sees it, with every flush's duration observed for the metrics. */
 function timedStore(inner: CounterStore): CounterStore {
