@@ -59,6 +59,7 @@ async function start(config: PacerConfig): Promise<void> {
           : 'loading campaign configuration',
     degradedReason: () => (degraded.size === 0 ? null : [...degraded.values()].join('; ')),
   };
+  metrics.ready = () => !state.shuttingDown && state.notReadyReason() === null;
 
   let exitCode = 0;
   let listenSocket: uWS.us_listen_socket | null = null;

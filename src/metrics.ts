@@ -84,6 +84,8 @@ export class RouterMetrics {
   private readonly errors = new Map<string, number>();
   readonly decisionSeconds: Histogram;
   wsConnections = 0;
+  /** Whether /readyz answers ready (set by main once the process state exists). */
+  ready: () => boolean = () => false;
   private decisionTick = 0;
 
   /** Threads that stopped on a broken invariant, by thread, kept across restarts (see assertionExit). */
@@ -147,6 +149,14 @@ export class RouterMetrics {
       registers: [r],
       collect() {
         this.set(self.wsConnections);
+      },
+    });
+    new Gauge({
+      name: 'pacer_ready',
+      help: '1 while /readyz answers ready or degraded (every shard and the campaign configuration loaded, not shutting down).',
+      registers: [r],
+      collect() {
+        this.set(self.ready() ? 1 : 0);
       },
     });
     new Gauge({
