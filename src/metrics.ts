@@ -376,7 +376,7 @@ function pacingQuality(r: Registry, label: { shard: string }, shard: Shard): voi
   };
   new Gauge({
     name: 'pacer_campaigns_by_pacing_index',
-    help: 'Active campaigns whose pacing index (committed spend / plan so far, as of their last decision) is at most index_le; cumulative like histogram buckets (label_replace index_le to le for histogram_quantile).',
+    help: 'Active campaigns (not ASAP, not exhausted) whose pacing index (committed spend / plan so far, as of their last decision) is at most index_le; cumulative like histogram buckets (label_replace index_le to le for histogram_quantile).',
     labelNames: ['shard', 'index_le'],
     registers: [r],
     collect() {
@@ -421,7 +421,8 @@ function pacingSnapshot(shard: Shard, now: number): PacingSnapshot {
     if (state === 'OPEN' && now < (c.breaker.sinceMs ?? now) + cooldown && now - leftClosedAtMs(c.breaker.events) > cooldown) {
       openPastCooldown++;
     }
-    if (c.inactive !== 0 || c.planMicros <= 0) continue;
+    // ASAP plans the whole budget at once: its index only says how much traffic there was.
+    if (c.inactive !== 0 || c.planMicros <= 0 || c.config.strategy === 'ASAP') continue;
     const i = pacingIndexBuckets.findIndex((le) => c.pacingIndex <= le);
     counts[i < 0 ? pacingIndexBuckets.length : i]!++;
   }

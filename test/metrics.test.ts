@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { limits } from '../shards/limits.js';
 import { createCampaign, get, post, startPacer } from './helpers/server.js';
 
 const pacer = await startPacer();
@@ -100,6 +101,8 @@ t.test('prom-client default metrics: nodejs_* once per thread, process_* once fo
 t.test('pacing quality is exported with a fixed number of series per shard', async (t) => {
   await createCampaign(pacer, { id: 'pq-1', dailyBudgetMicros: 1_000_000_000, strategy: 'EVEN' });
   await post(pacer.url, '/v1/decide', { campaignId: 'pq-1', bidMicros: 10 });
+  // One pass over the campaigns serves a scrape's gauges; wait until the last one is stale.
+  await new Promise((r) => setTimeout(r, limits.metricsSnapshotMaxAgeMs + 50));
   const text = await scrape();
   const buckets = text.split('\n').filter((l) => l.startsWith('pacer_campaigns_by_pacing_index{'));
   t.equal(buckets.length, 2 * 11, 'eleven buckets per shard, whatever the number of campaigns');
