@@ -124,3 +124,19 @@ t.test('assertion exits recorded in the data directory by an earlier run are cou
   t.equal(value(text, 'pacer_assertion_exits_total{thread="shard"}'), 2);
   t.equal(value(text, 'pacer_assertion_exits_total{thread="admin"}'), 1);
 });
+
+t.test('a campaign that spends its whole budget early in its day counts as exhausted early', async (t) => {
+  // A zone where it is about 2 a.m.: an EVEN plan has reached about a twelfth of the budget.
+  const offset = (((2 - new Date().getUTCHours()) % 24) + 24) % 24;
+  const hours = offset > 14 ? offset - 24 : offset;
+  const timezone = hours === 0 ? 'UTC' : `Etc/GMT${hours > 0 ? '-' : '+'}${Math.abs(hours)}`;
+  const before = await scrape();
+  const count = (text: string): number =>
+    text.split('\n').filter((l) => l.startsWith('pacer_campaigns_exhausted_early{')).reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  await createCampaign(pacer, { id: 'early-1', dailyBudgetMicros: 1_000, strategy: 'EVEN', timezone });
+  const spent = await post(pacer.url, '/v1/spend', { campaignId: 'early-1', eventId: 'early-e1', amountMicros: 1_000 });
+  t.equal(spent.body.status, 'applied');
+  await new Promise((r) => setTimeout(r, limits.metricsSnapshotMaxAgeMs + 50));
+  const after = await scrape();
+  t.equal(count(after) - count(before), 1, `exhausted at about 2 a.m. in ${timezone}`);
+});
