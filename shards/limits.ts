@@ -92,10 +92,15 @@ export const limits = {
   /** Deadline of connecting to PostgreSQL. */
   databaseConnectTimeoutMs: 2_000,
   /**
-   * Metrics: the pacing-quality gauges of one scrape share one pass over a shard's campaigns; a
-   * pass younger than this is reused, so a scrape walks a million campaigns once, not three times.
+   * Metrics: the per-campaign gauges of one scrape share one pass over a shard's campaigns; a pass
+   * younger than this is reused, so a scrape walks a million campaigns once, not five times.
    */
   metricsSnapshotMaxAgeMs: 250,
+  /**
+   * Metrics: that pass walks this many campaigns per event-loop turn, so the shard's decisions
+   * wait for one slice of the walk at most, whatever the number of campaigns.
+   */
+  metricsScanCampaignsMax: 10_000,
   /**
    * Metrics: a campaign exhausted while its plan had reached less than this share of the budget
    * counts as exhausted early (a strategy that plans the whole budget at once, ASAP, never does).

@@ -307,15 +307,14 @@ export function shardRegistry(
   gauge('pacer_campaigns', 'Campaigns the shard owns.', () => shard.campaigns.size);
   gauge('pacer_pending_spend_events', 'Spend events applied in memory and not yet confirmed by the store.', () => shard.flusher.pendingEvents);
   gauge('pacer_store_degraded', '1 while the shard acknowledges spend from its spool (store unavailable).', () => (isDegraded() ? 1 : 0));
+  const scan = new CampaignScan(shard);
   new Gauge({
     name: 'pacer_reserved_micros',
     help: 'Money reserved for bids in flight, in micros, summed over the shard\'s campaigns.',
     labelNames: ['shard'],
     registers: [r],
-    collect() {
-      let reserved = 0;
-      for (const c of shard.campaigns.values()) reserved += c.reserved;
-      this.set(label, reserved);
+    async collect() {
+      this.set(label, (await scan.read()).reserved);
     },
   });
   new Gauge({
@@ -323,17 +322,13 @@ export function shardRegistry(
     help: 'Campaigns whose budget breaker is not CLOSED, by state.',
     labelNames: ['shard', 'state'],
     registers: [r],
-    collect() {
-      const counts = { OPEN: 0, HALF_OPEN: 0, EXHAUSTED: 0 };
-      for (const c of shard.campaigns.values()) {
-        const s = c.breaker.state;
-        if (s !== 'CLOSED') counts[s]++;
-      }
+    async collect() {
+      const counts = (await scan.read()).breakers;
       for (const [state, n] of Object.entries(counts)) this.set({ ...label, state }, n);
     },
   });
   gauge('pacer_spool_bytes', 'Bytes in the shard\'s spool file: spend acknowledged while the store was unavailable and not yet replayed.', spoolBytes);
-  pacingQuality(r, label, shard);
+  pacingQuality(r, label, scan);
   const flushSeconds = new Histogram({
     name: 'pacer_flush_duration_seconds',
     help: 'Time for a shard flush batch to be applied by the counter store.',
@@ -347,8 +342,10 @@ export function shardRegistry(
 /** Upper bounds of the pacing-index buckets: ±10%, ±25%, ±50% around the plan, and far beyond. */
 export const pacingIndexBuckets = [0.25, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 4];
 
-interface PacingSnapshot {
+interface ScanResult {
   atMs: number;
+  reserved: number;
+  breakers: { OPEN: number; HALF_OPEN: number; EXHAUSTED: number };
   /** Cumulative counts per pacingIndexBuckets entry, then +Inf. */
   byIndex: number[];
   exhaustedEarly: number;
@@ -356,31 +353,92 @@ interface PacingSnapshot {
 }
 
 /**
+ * One pass over a shard's campaigns serves every per-campaign gauge of a scrape (reserved money,
+ * breaker states, pacing quality). It walks the campaigns in slices of metricsScanCampaignsMax,
+ * one per event-loop turn, so the shard's decisions wait for one slice at most, not for a walk of
+ * a million campaigns; a pass younger than metricsSnapshotMaxAgeMs is reused. The counts are then
+ * not one instant's (a campaign may change between slices): they are for watching, not for money.
+ * Read-only: nothing here moves a campaign's state (a breaker due to leave OPEN is taken as having
+ * left it, as its next decision will date it).
+ */
+class CampaignScan {
+  private last: ScanResult | null = null;
+  private running: Promise<ScanResult> | null = null;
+
+  constructor(private readonly shard: Shard) {}
+
+  read(): Promise<ScanResult> {
+    if (this.running !== null) return this.running;
+    if (this.last !== null && Date.now() - this.last.atMs <= limits.metricsSnapshotMaxAgeMs) return Promise.resolve(this.last);
+    this.running = this.scan().finally(() => (this.running = null));
+    return this.running;
+  }
+
+  private async scan(): Promise<ScanResult> {
+    const now = Date.now();
+    const out: ScanResult = {
+      atMs: now,
+      reserved: 0,
+      breakers: { OPEN: 0, HALF_OPEN: 0, EXHAUSTED: 0 },
+      byIndex: new Array<number>(pacingIndexBuckets.length + 1).fill(0),
+      exhaustedEarly: 0,
+      openPastCooldown: 0,
+    };
+    let inSlice = 0;
+    for (const c of this.shard.campaigns.values()) {
+      count(out, c, now);
+      if (++inSlice === limits.metricsScanCampaignsMax) {
+        inSlice = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    for (let i = 1; i < out.byIndex.length; i++) out.byIndex[i]! += out.byIndex[i - 1]!;
+    this.last = out;
+    return out;
+  }
+}
+
+type ScannedCampaign = Shard['campaigns'] extends Map<string, infer C> ? C : never;
+
+function count(out: ScanResult, c: ScannedCampaign, now: number): void {
+  out.reserved += c.reserved;
+  const state = c.breaker.state;
+  if (state !== 'CLOSED') out.breakers[state]++;
+  // A campaign not visited since its day ended still holds yesterday's figures: leave it out.
+  if (now >= c.day.bounds.endMs) return;
+  if (state === 'EXHAUSTED') {
+    if (c.day.curve.fraction(now) < limits.exhaustedEarlyPlanShareMax) out.exhaustedEarly++;
+    return;
+  }
+  const cooldown = c.config.breaker.cooldownMs;
+  if (state === 'OPEN' && now < (c.breaker.sinceMs ?? now) + cooldown && now - leftClosedAtMs(c.breaker.events) > cooldown) {
+    out.openPastCooldown++;
+  }
+  // ASAP plans the whole budget at once: its index only says how much traffic there was.
+  if (c.inactive !== 0 || c.planMicros <= 0 || c.config.strategy === 'ASAP') return;
+  let i = 0;
+  while (i < pacingIndexBuckets.length && !(c.pacingIndex <= pacingIndexBuckets[i]!)) i++;
+  out.byIndex[i]!++;
+}
+
+/**
  * Pacing quality over a shard's campaigns, with a fixed number of series whatever the number of
  * campaigns: the distribution of the pacing index, the campaigns that ran out of budget early, and
- * the breakers that keep a campaign paused past its cooldown. One pass over the campaigns serves
- * the three gauges of a scrape. Read-only: nothing here moves a campaign's state (a breaker due
- * to leave OPEN is taken as having left it, as its next decision will date it).
+ * the breakers that keep a campaign paused past its cooldown, all from one CampaignScan.
  *
  * The distribution is a gauge with an `index_le` label, not a histogram: a histogram's buckets are
  * counters (rate() over them must make sense) and these counts go down as well as up, and
  * `promtool check metrics` rejects an `le` label on a gauge. PromQL's label_replace() renames it
  * for histogram_quantile().
  */
-function pacingQuality(r: Registry, label: { shard: string }, shard: Shard): void {
-  let snap: PacingSnapshot | null = null;
-  const read = (): PacingSnapshot => {
-    const now = Date.now();
-    if (snap === null || now - snap.atMs > limits.metricsSnapshotMaxAgeMs) snap = pacingSnapshot(shard, now);
-    return snap;
-  };
+function pacingQuality(r: Registry, label: { shard: string }, scan: CampaignScan): void {
   new Gauge({
     name: 'pacer_campaigns_by_pacing_index',
     help: 'Active campaigns (not ASAP, not exhausted) whose pacing index (committed spend / plan so far, as of their last decision) is at most index_le; cumulative like histogram buckets (label_replace index_le to le for histogram_quantile).',
     labelNames: ['shard', 'index_le'],
     registers: [r],
-    collect() {
-      const s = read();
+    async collect() {
+      const s = await scan.read();
       pacingIndexBuckets.forEach((le, i) => this.set({ ...label, index_le: String(le) }, s.byIndex[i]!));
       this.set({ ...label, index_le: '+Inf' }, s.byIndex[pacingIndexBuckets.length]!);
     },
@@ -390,8 +448,8 @@ function pacingQuality(r: Registry, label: { shard: string }, shard: Shard): voi
     help: `Campaigns whose budget ran out today while their plan had not yet reached ${limits.exhaustedEarlyPlanShareMax * 100}% of it.`,
     labelNames: ['shard'],
     registers: [r],
-    collect() {
-      this.set(label, read().exhaustedEarly);
+    async collect() {
+      this.set(label, (await scan.read()).exhaustedEarly);
     },
   });
   new Gauge({
@@ -399,35 +457,10 @@ function pacingQuality(r: Registry, label: { shard: string }, shard: Shard): voi
     help: 'Campaigns whose breaker is OPEN and has not been CLOSED for longer than its cooldown (it tripped again from HALF_OPEN).',
     labelNames: ['shard'],
     registers: [r],
-    collect() {
-      this.set(label, read().openPastCooldown);
+    async collect() {
+      this.set(label, (await scan.read()).openPastCooldown);
     },
   });
-}
-
-function pacingSnapshot(shard: Shard, now: number): PacingSnapshot {
-  const counts = new Array<number>(pacingIndexBuckets.length + 1).fill(0);
-  let exhaustedEarly = 0;
-  let openPastCooldown = 0;
-  for (const c of shard.campaigns.values()) {
-    // A campaign not visited since its day ended still holds yesterday's figures: leave it out.
-    if (now >= c.day.bounds.endMs) continue;
-    const state = c.breaker.state;
-    if (state === 'EXHAUSTED') {
-      if (c.day.curve.fraction(now) < limits.exhaustedEarlyPlanShareMax) exhaustedEarly++;
-      continue;
-    }
-    const cooldown = c.config.breaker.cooldownMs;
-    if (state === 'OPEN' && now < (c.breaker.sinceMs ?? now) + cooldown && now - leftClosedAtMs(c.breaker.events) > cooldown) {
-      openPastCooldown++;
-    }
-    // ASAP plans the whole budget at once: its index only says how much traffic there was.
-    if (c.inactive !== 0 || c.planMicros <= 0 || c.config.strategy === 'ASAP') continue;
-    const i = pacingIndexBuckets.findIndex((le) => c.pacingIndex <= le);
-    counts[i < 0 ? pacingIndexBuckets.length : i]!++;
-  }
-  for (let i = 1; i < counts.length; i++) counts[i]! += counts[i - 1]!;
-  return { atMs: now, byIndex: counts, exhaustedEarly, openPastCooldown };
 }
 
 /** When the breaker last left CLOSED, from its kept events (the oldest kept one if none says). */
