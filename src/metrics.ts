@@ -88,7 +88,7 @@ export class RouterMetrics {
   ready: () => boolean = () => false;
   private decisionTick = 0;
 
-  /** Threads that stopped on a broken invariant, by thread, kept across restarts (see assertionExit). */
+  /** Threads that stopped on their own, by thread, kept across restarts (see assertionExit). */
   private readonly assertionExits: Record<string, number>;
 
   constructor(
@@ -107,7 +107,9 @@ export class RouterMetrics {
       registers: [r],
       collect() {
         this.reset();
+        // Both series exist from the start: increase() sees the first exit as a step from 0.
         this.inc({ thread: 'shard' }, 0);
+        this.inc({ thread: 'admin' }, 0);
         for (const [thread, n] of Object.entries(exits)) this.inc({ thread }, n);
       },
     });
@@ -195,7 +197,7 @@ export class RouterMetrics {
   }
 
   /**
-   * Counts a thread that stopped on a broken invariant. The process exits right after, so the
+   * Counts a thread that stopped on its own. The process exits right after, so the
    * count is written to the data directory at once (synchronously) and read back by the next
    * start: Prometheus then sees the counter step up across the restart instead of a reset.
    */

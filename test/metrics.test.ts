@@ -112,6 +112,7 @@ t.test('pacing quality is exported with a fixed number of series per shard', asy
   t.ok(/^pacer_breakers_open_past_cooldown\{shard="1"\} 0$/m.test(text), 'breakers open past their cooldown per shard');
   t.ok(/^pacer_spool_bytes\{shard="0"\} 0$/m.test(text), 'spool size per shard');
   t.ok(/^pacer_assertion_exits_total\{thread="shard"\} 0$/m.test(text), 'assertion exits, zero until one happens');
+  t.ok(/^pacer_assertion_exits_total\{thread="admin"\} 0$/m.test(text), 'for each thread kind');
 });
 
 t.test('assertion exits recorded in the data directory by an earlier run are counted after the restart', async (t) => {
