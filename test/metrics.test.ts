@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -140,4 +141,23 @@ t.test('a campaign that spends its whole budget early in its day counts as exhau
   await new Promise((r) => setTimeout(r, limits.metricsSnapshotMaxAgeMs + 50));
   const after = await scrape();
   t.equal(count(after) - count(before), 1, `exhausted at about 2 a.m. in ${timezone}`);
+});
+
+t.test('an admin thread that fails stops the process with 70, and the next start counts it', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'pacer-exits-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  // The admin port is taken: the admin thread reports a fatal error and the process exits 70.
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const taken = (blocker.address() as AddressInfo).port;
+  const failed = await startPacer({ dataDir, env: { PACER_ADMIN_PORT: String(taken) } }).then(
+    (p) => p.stop().then(() => 'started'),
+    (err: Error) => err.message,
+  );
+  blocker.close();
+  t.match(failed, /exited with 70 before ready/);
+  const restarted = await startPacer({ dataDir });
+  t.teardown(() => restarted.stop());
+  const text = await (await fetch(`${restarted.adminUrl}/metrics`)).text();
+  t.equal(value(text, 'pacer_assertion_exits_total{thread="admin"}'), 1, 'counted across the restart');
 });
