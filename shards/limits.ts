@@ -100,6 +100,21 @@ export const limits = {
   databaseStatementTimeoutMs: 5_000,
   /** Deadline of connecting to PostgreSQL. */
   databaseConnectTimeoutMs: 2_000,
+  /**
+   * Metrics: the per-campaign gauges of one scrape share one pass over a shard's campaigns; a pass
+   * younger than this is reused, so a scrape walks a million campaigns once, not five times.
+   */
+  metricsSnapshotMaxAgeMs: 250,
+  /**
+   * Metrics: that pass walks this many campaigns per event-loop turn, so the shard's decisions
+   * wait for one slice of the walk at most, whatever the number of campaigns.
+   */
+  metricsScanCampaignsMax: 10_000,
+  /**
+   * Metrics: a campaign exhausted while its plan had reached less than this share of the budget
+   * counts as exhausted early (a strategy that plans the whole budget at once, ASAP, never does).
+   */
+  exhaustedEarlyPlanShareMax: 0.9,
   /*
    * Money bounds (integer micros). Chosen so that no sum the pacer keeps can leave the safe-integer
    * range (2^53 - 1, about 9.007e15): a day's settled + reserved stays below a day's budget plus

@@ -45,7 +45,7 @@ async function start(config: PacerConfig): Promise<void> {
   });
 
   const dispatcher = new Dispatcher(shards, config.shardInFlightMax);
-  const metrics = new RouterMetrics(() => dispatcher.pending);
+  const metrics = new RouterMetrics(() => dispatcher.pending, config.dataDir);
   let shardsReady = 0;
   let adminReady = false;
   const degraded = new Map<string, string>();
@@ -59,6 +59,7 @@ async function start(config: PacerConfig): Promise<void> {
           : 'loading campaign configuration',
     degradedReason: () => (degraded.size === 0 ? null : [...degraded.values()].join('; ')),
   };
+  metrics.ready = () => !state.shuttingDown && state.notReadyReason() === null;
 
   let exitCode = 0;
   let listenSocket: uWS.us_listen_socket | null = null;
@@ -106,6 +107,7 @@ async function start(config: PacerConfig): Promise<void> {
         // A shard that stops on its own broke an invariant: stop loudly and let the supervisor
         // restart the process, which reloads every counter from the store.
         log('error', 'shard exited unexpectedly; stopping', { shard: i, code });
+        metrics.assertionExit('shard');
         exitCode = 70;
         void shutdown('shard exit');
       }
@@ -135,6 +137,7 @@ async function start(config: PacerConfig): Promise<void> {
         break;
       case 'fatal':
         log('error', 'admin thread failed', { message: msg.message });
+        metrics.assertionExit('admin');
         exitCode = 70;
         void shutdown('admin failure');
         break;
@@ -148,6 +151,7 @@ async function start(config: PacerConfig): Promise<void> {
   admin.on('exit', () => {
     stopped.admin = true;
     if (!state.shuttingDown) {
+      metrics.assertionExit('admin');
       exitCode = 70;
       void shutdown('admin exit');
     }

@@ -1,5 +1,17 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { AggregatorRegistry, Counter, Gauge, Histogram, type MetricObjectWithValues, type MetricValue, Registry } from 'prom-client';
+import {
+  AggregatorRegistry,
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Histogram,
+  type MetricObjectWithValues,
+  type MetricValue,
+  Registry,
+} from 'prom-client';
+import { limits } from '../shards/limits.js';
 import { reasonNames } from '../shards/reasons.js';
 import type { Shard } from '../shards/shard.js';
 
@@ -11,8 +23,12 @@ import type { Shard } from '../shards/shard.js';
  *
  * Hot-path counting is plain field increments (ShardTotals, RouterMetrics' arrays): prom-client
  * objects are filled from them at scrape time through `collect()`, so a decision pays no label
- * lookup. Only the decision-latency histogram is observed per request. prom-client's default
- * Node.js metrics are left out: `promtool check metrics` rejects some of their names.
+ * lookup. Only the decision-latency histogram is observed per request.
+ *
+ * prom-client's default collectors run in every thread (`defaultCollectors`): `nodejs_*` (heap,
+ * event loop, GC, handles) describe one V8 isolate and carry a `thread` label; `process_*` (CPU,
+ * resident memory, file descriptors, start time) describe the whole process and come from the
+ * router thread alone, without a label.
  */
 export type JsonMetrics = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -32,6 +48,29 @@ function eluGauge(registry: Registry, thread: string): void {
   });
 }
 
+/**
+ * Gauges of prom-client's defaults whose names end in `_total`, which `promtool check metrics`
+ * rejects for a non-counter. Each is the sum of a labelled gauge that stays
+ * (`sum without (type) (nodejs_active_handles)` gives the same number), which is why prom-client's
+ * maintainers proposed deleting them (prometheus/client_js#283); until they do, they are removed
+ * with `registry.removeSingleMetric()`, the removal prom-client documents.
+ */
+export const rejectedDefaultMetrics = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/**
+ * prom-client's default collectors for this thread. `withProcess` only in the router thread: the
+ * process-wide figures (`process_*`, and `nodejs_version_info`) would otherwise be reported once
+ * per thread with the same values.
+ */
+function defaultCollectors(registry: Registry, thread: string, withProcess: boolean): void {
+  collectDefaultMetrics({ register: registry, labels: { thread } });
+  for (const name of rejectedDefaultMetrics) registry.removeSingleMetric(name);
+  if (withProcess) return;
+  for (const m of registry.getMetricsAsArray()) {
+    if (m.name.startsWith('process_') || m.name === 'nodejs_version_info') registry.removeSingleMetric(m.name);
+  }
+}
+
 export const routes = ['decide', 'decide_batch', 'spend', 'spend_batch', 'release', 'stream'] as const;
 export type Route = (typeof routes)[number];
 /** A power of two. */
@@ -45,11 +84,35 @@ export class RouterMetrics {
   private readonly errors = new Map<string, number>();
   readonly decisionSeconds: Histogram;
   wsConnections = 0;
+  /** Whether /readyz answers ready (set by main once the process state exists). */
+  ready: () => boolean = () => false;
   private decisionTick = 0;
 
-  constructor(inFlight: () => number) {
+  /** Threads that stopped on their own, by thread, kept across restarts (see assertionExit). */
+  private readonly assertionExits: Record<string, number>;
+
+  constructor(
+    inFlight: () => number,
+    private readonly dataDir: string | null = null,
+  ) {
     const r = this.registry;
+    defaultCollectors(r, 'router', true);
     eluGauge(r, 'router');
+    this.assertionExits = readExits(dataDir);
+    const exits = this.assertionExits;
+    new Counter({
+      name: 'pacer_assertion_exits_total',
+      help: 'Threads that stopped on their own (a broken invariant, a crash, an admin failure), after which the process exits 70 to be restarted; kept in the data directory, so it counts across restarts.',
+      labelNames: ['thread'],
+      registers: [r],
+      collect() {
+        this.reset();
+        // Both series exist from the start: increase() sees the first exit as a step from 0.
+        this.inc({ thread: 'shard' }, 0);
+        this.inc({ thread: 'admin' }, 0);
+        for (const [thread, n] of Object.entries(exits)) this.inc({ thread }, n);
+      },
+    });
     const requests = this.requests;
     new Counter({
       name: 'pacer_http_requests_total',
@@ -91,6 +154,14 @@ export class RouterMetrics {
       },
     });
     new Gauge({
+      name: 'pacer_ready',
+      help: '1 while /readyz answers ready or degraded (every shard and the campaign configuration loaded, not shutting down).',
+      registers: [r],
+      collect() {
+        this.set(self.ready() ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'pacer_router_inflight_operations',
       help: 'Operations dispatched to shards and not yet answered.',
       registers: [r],
@@ -124,12 +195,51 @@ export class RouterMetrics {
     const key = `${route} ${code}`;
     this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
   }
+
+  /**
+   * Counts a thread that stopped on its own. The process exits right after, so the
+   * count is written to the data directory at once (synchronously) and read back by the next
+   * start: Prometheus then sees the counter step up across the restart instead of a reset.
+   */
+  assertionExit(thread: 'shard' | 'admin'): void {
+    this.assertionExits[thread] = (this.assertionExits[thread] ?? 0) + 1;
+    if (this.dataDir === null) return;
+    try {
+      const file = join(this.dataDir, exitsFile);
+      writeFileSync(`${file}.tmp`, JSON.stringify(this.assertionExits));
+      renameSync(`${file}.tmp`, file);
+    } catch {
+      // A full or read-only disk must not stop the exit that follows; the count is then lost.
+    }
+  }
+}
+
+const exitsFile = 'assertion-exits.json';
+
+function readExits(dataDir: string | null): Record<string, number> {
+  if (dataDir === null) return {};
+  try {
+    const parsed = JSON.parse(readFileSync(join(dataDir, exitsFile), 'utf8')) as unknown;
+    const out: Record<string, number> = {};
+    if (parsed !== null && typeof parsed === 'object') {
+      for (const [k, v] of Object.entries(parsed)) if (/^[a-z]+$/.test(k) && Number.isSafeInteger(v) && (v as number) >= 0) out[k] = v as number;
+    }
+    return out;
+  } catch {
+    return {};
+  }
 }
 
 /** A shard's metrics, read from its totals and state at scrape time. */
-export function shardRegistry(index: number, shard: Shard, isDegraded: () => boolean): { registry: Registry; flushSeconds: Histogram } {
+export function shardRegistry(
+  index: number,
+  shard: Shard,
+  isDegraded: () => boolean,
+  spoolBytes: () => number = () => 0,
+): { registry: Registry; flushSeconds: Histogram } {
   const r = new Registry();
   const label = { shard: String(index) };
+  defaultCollectors(r, `shard-${index}`, false);
   eluGauge(r, `shard-${index}`);
   const t = shard.totals;
   const counter = (name: string, help: string, read: () => number): void => {
@@ -207,15 +317,14 @@ export function shardRegistry(index: number, shard: Shard, isDegraded: () => boo
   gauge('pacer_campaigns', 'Campaigns the shard owns.', () => shard.campaigns.size);
   gauge('pacer_pending_spend_events', 'Spend events applied in memory and not yet confirmed by the store.', () => shard.flusher.pendingEvents);
   gauge('pacer_store_degraded', '1 while the shard acknowledges spend from its spool (store unavailable).', () => (isDegraded() ? 1 : 0));
+  const scan = new CampaignScan(shard);
   new Gauge({
     name: 'pacer_reserved_micros',
     help: 'Money reserved for bids in flight, in micros, summed over the shard\'s campaigns.',
     labelNames: ['shard'],
     registers: [r],
-    collect() {
-      let reserved = 0;
-      for (const c of shard.campaigns.values()) reserved += c.reserved;
-      this.set(label, reserved);
+    async collect() {
+      this.set(label, (await scan.read()).reserved);
     },
   });
   new Gauge({
@@ -223,15 +332,13 @@ export function shardRegistry(index: number, shard: Shard, isDegraded: () => boo
     help: 'Campaigns whose budget breaker is not CLOSED, by state.',
     labelNames: ['shard', 'state'],
     registers: [r],
-    collect() {
-      const counts = { OPEN: 0, HALF_OPEN: 0, EXHAUSTED: 0 };
-      for (const c of shard.campaigns.values()) {
-        const s = c.breaker.state;
-        if (s !== 'CLOSED') counts[s]++;
-      }
+    async collect() {
+      const counts = (await scan.read()).breakers;
       for (const [state, n] of Object.entries(counts)) this.set({ ...label, state }, n);
     },
   });
+  gauge('pacer_spool_bytes', 'Bytes in the shard\'s spool file: spend acknowledged while the store was unavailable and not yet replayed.', spoolBytes);
+  pacingQuality(r, label, scan);
   const flushSeconds = new Histogram({
     name: 'pacer_flush_duration_seconds',
     help: 'Time for a shard flush batch to be applied by the counter store.',
@@ -242,9 +349,140 @@ export function shardRegistry(index: number, shard: Shard, isDegraded: () => boo
   return { registry: r, flushSeconds };
 }
 
+/** Upper bounds of the pacing-index buckets: ±10%, ±25%, ±50% around the plan, and far beyond. */
+export const pacingIndexBuckets = [0.25, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 4];
+
+interface ScanResult {
+  atMs: number;
+  reserved: number;
+  breakers: { OPEN: number; HALF_OPEN: number; EXHAUSTED: number };
+  /** Cumulative counts per pacingIndexBuckets entry, then +Inf. */
+  byIndex: number[];
+  exhaustedEarly: number;
+  openPastCooldown: number;
+}
+
+/**
+ * One pass over a shard's campaigns serves every per-campaign gauge of a scrape (reserved money,
+ * breaker states, pacing quality). It walks the campaigns in slices of metricsScanCampaignsMax,
+ * one per event-loop turn, so the shard's decisions wait for one slice at most, not for a walk of
+ * a million campaigns; a pass younger than metricsSnapshotMaxAgeMs is reused. The counts are then
+ * not one instant's (a campaign may change between slices): they are for watching, not for money.
+ * Read-only: nothing here moves a campaign's state (a breaker due to leave OPEN is taken as having
+ * left it, as its next decision will date it).
+ */
+class CampaignScan {
+  private last: ScanResult | null = null;
+  private running: Promise<ScanResult> | null = null;
+
+  constructor(private readonly shard: Shard) {}
+
+  read(): Promise<ScanResult> {
+    if (this.running !== null) return this.running;
+    if (this.last !== null && Date.now() - this.last.atMs <= limits.metricsSnapshotMaxAgeMs) return Promise.resolve(this.last);
+    this.running = this.scan().finally(() => (this.running = null));
+    return this.running;
+  }
+
+  private async scan(): Promise<ScanResult> {
+    const now = Date.now();
+    const out: ScanResult = {
+      atMs: now,
+      reserved: 0,
+      breakers: { OPEN: 0, HALF_OPEN: 0, EXHAUSTED: 0 },
+      byIndex: new Array<number>(pacingIndexBuckets.length + 1).fill(0),
+      exhaustedEarly: 0,
+      openPastCooldown: 0,
+    };
+    let inSlice = 0;
+    for (const c of this.shard.campaigns.values()) {
+      count(out, c, now);
+      if (++inSlice === limits.metricsScanCampaignsMax) {
+        inSlice = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    for (let i = 1; i < out.byIndex.length; i++) out.byIndex[i]! += out.byIndex[i - 1]!;
+    this.last = out;
+    return out;
+  }
+}
+
+type ScannedCampaign = Shard['campaigns'] extends Map<string, infer C> ? C : never;
+
+function count(out: ScanResult, c: ScannedCampaign, now: number): void {
+  out.reserved += c.reserved;
+  const state = c.breaker.state;
+  if (state !== 'CLOSED') out.breakers[state]++;
+  // A campaign not visited since its day ended still holds yesterday's figures: leave it out.
+  if (now >= c.day.bounds.endMs) return;
+  if (state === 'EXHAUSTED') {
+    if (c.day.curve.fraction(now) < limits.exhaustedEarlyPlanShareMax) out.exhaustedEarly++;
+    return;
+  }
+  const cooldown = c.config.breaker.cooldownMs;
+  if (state === 'OPEN' && now < (c.breaker.sinceMs ?? now) + cooldown && now - leftClosedAtMs(c.breaker.events) > cooldown) {
+    out.openPastCooldown++;
+  }
+  // ASAP plans the whole budget at once: its index only says how much traffic there was.
+  if (c.inactive !== 0 || c.planMicros <= 0 || c.config.strategy === 'ASAP') return;
+  let i = 0;
+  while (i < pacingIndexBuckets.length && !(c.pacingIndex <= pacingIndexBuckets[i]!)) i++;
+  out.byIndex[i]!++;
+}
+
+/**
+ * Pacing quality over a shard's campaigns, with a fixed number of series whatever the number of
+ * campaigns: the distribution of the pacing index, the campaigns that ran out of budget early, and
+ * the breakers that keep a campaign paused past its cooldown, all from one CampaignScan.
+ *
+ * The distribution is a gauge with an `index_le` label, not a histogram: a histogram's buckets are
+ * counters (rate() over them must make sense) and these counts go down as well as up, and
+ * `promtool check metrics` rejects an `le` label on a gauge. PromQL's label_replace() renames it
+ * for histogram_quantile().
+ */
+function pacingQuality(r: Registry, label: { shard: string }, scan: CampaignScan): void {
+  new Gauge({
+    name: 'pacer_campaigns_by_pacing_index',
+    help: 'Active campaigns (not ASAP, not exhausted) whose pacing index (committed spend / plan so far, as of their last decision) is at most index_le; cumulative like histogram buckets (label_replace index_le to le for histogram_quantile).',
+    labelNames: ['shard', 'index_le'],
+    registers: [r],
+    async collect() {
+      const s = await scan.read();
+      pacingIndexBuckets.forEach((le, i) => this.set({ ...label, index_le: String(le) }, s.byIndex[i]!));
+      this.set({ ...label, index_le: '+Inf' }, s.byIndex[pacingIndexBuckets.length]!);
+    },
+  });
+  new Gauge({
+    name: 'pacer_campaigns_exhausted_early',
+    help: `Campaigns whose budget ran out today while their plan had not yet reached ${limits.exhaustedEarlyPlanShareMax * 100}% of it.`,
+    labelNames: ['shard'],
+    registers: [r],
+    async collect() {
+      this.set(label, (await scan.read()).exhaustedEarly);
+    },
+  });
+  new Gauge({
+    name: 'pacer_breakers_open_past_cooldown',
+    help: 'Campaigns whose breaker is OPEN and has not been CLOSED for longer than its cooldown (it tripped again from HALF_OPEN).',
+    labelNames: ['shard'],
+    registers: [r],
+    async collect() {
+      this.set(label, (await scan.read()).openPastCooldown);
+    },
+  });
+}
+
+/** When the breaker last left CLOSED, from its kept events (the oldest kept one if none says). */
+function leftClosedAtMs(events: readonly { at: string; from: string }[]): number {
+  for (let i = events.length - 1; i >= 0; i--) if (events[i]!.from === 'CLOSED') return Date.parse(events[i]!.at);
+  return events.length > 0 ? Date.parse(events[0]!.at) : Infinity;
+}
+
 /** The admin thread's own metrics. */
 export function adminRegistry(campaigns: () => number, databaseUp: () => boolean): Registry {
   const r = new Registry();
+  defaultCollectors(r, 'admin', false);
   eluGauge(r, 'admin');
   new Gauge({
     name: 'pacer_configured_campaigns',
@@ -265,7 +503,24 @@ export function adminRegistry(campaigns: () => number, databaseUp: () => boolean
   return r;
 }
 
-/** Merges the threads' metrics into Prometheus text. */
+/**
+ * Merges the threads' metrics into Prometheus text. The process-wide `process_*` metrics come from
+ * the router thread alone: they lose its `thread` label, and prom-client's `omit` aggregator (set
+ * on process_start_time_seconds for the cluster module, where every worker is its own process)
+ * becomes `first`, or the start time would vanish from the merge.
+ */
 export async function exposition(parts: JsonMetrics[]): Promise<string> {
+  for (const part of parts) {
+    for (const m of part) {
+      if (!m.name.startsWith('process_')) continue;
+      m.aggregator = 'first';
+      // A fresh object: prom-client shares one labels object between the default metrics, and
+      // the structured clone that carried them here kept it shared.
+      for (const v of m.values) {
+        const { thread: _thread, ...rest } = v.labels as Record<string, string | number>;
+        v.labels = rest;
+      }
+    }
+  }
   return AggregatorRegistry.aggregate(parts as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
 }

@@ -52,10 +52,23 @@ t.test('the pacer is built here, waits for healthy stores and is configured for 
 const dockerCompose = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compose'].find((p) => existsSync(p));
 t.test('docker-compose accepts the file', async (t) => {
   if (dockerCompose === undefined) {
+    // .ci/run installs Debian's docker-compose, so under CI its absence is a failure.
+    t.not(process.env.CI, 'true', 'docker-compose is installed under CI=true (apt-get install -y docker-compose)');
     t.comment('docker-compose is not installed (apt-get install -y docker-compose); checked as data only');
     t.ok(Object.keys(compose.services).length >= 3, 'the file parses and has its services');
     return;
   }
   const { stderr } = await promisify(execFile)(dockerCompose, ['-f', file, 'config', '-q'], { cwd: root });
   t.equal(stderr.trim(), '', 'docker-compose config -q passes without a warning');
+});
+
+t.test('Prometheus mounts its rules next to its configuration, and Alertmanager gets its own', async (t) => {
+  const prometheus = compose.services.prometheus as Service & { volumes: string[]; depends_on: string[] };
+  t.ok(prometheus.volumes.includes('./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro'), 'alerts.yml beside prometheus.yml');
+  t.ok(prometheus.depends_on.includes('alertmanager'));
+  const am = compose.services.alertmanager as Service & { volumes: string[]; ports: string[] };
+  t.match(am.image, /^prom\/alertmanager:/);
+  t.ok(am.volumes.includes('./prometheus/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro'));
+  t.match(am.command?.join(' '), /--config\.file=\/etc\/alertmanager\/alertmanager\.yml/);
+  t.same(am.ports, ['9093:9093']);
 });

@@ -9,10 +9,14 @@ import { createCampaign, post, root, startPacer } from './helpers/server.js';
  * running pacer exports, and the provisioning must point at the dashboard and the data source that
  * docker-compose.yml sets up.
  */
-const dashboard = JSON.parse(readFileSync(join(root, 'grafana/dashboards/pacer.json'), 'utf8')) as {
-  uid: string;
-  panels: { title: string; datasource: { uid: string }; targets: { expr: string }[] }[];
-};
+type Panel = { type: string; title: string; datasource: { uid: string }; targets: { expr: string }[]; gridPos: { y: number } };
+const dashboard = JSON.parse(readFileSync(join(root, 'grafana/dashboards/pacer.json'), 'utf8')) as { uid: string; panels: Panel[] };
+/** The panels that query (rows only group them). */
+const queryPanels = dashboard.panels.filter((p) => p.type !== 'row');
+/** Metric names in a PromQL expression: the pacer's, prom-client's defaults, and Prometheus' own `up`. */
+function metricNames(expr: string): string[] {
+  return [...expr.matchAll(/\b((?:pacer|process|nodejs)_[a-z0-9_]+|up(?=\{))/g)].map((m) => m[1]!);
+}
 
 t.test('every dashboard query names metrics the pacer exports', async (t) => {
   const pacer = await startPacer();
@@ -23,14 +27,26 @@ t.test('every dashboard query names metrics the pacer exports', async (t) => {
   const exported = new Set([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) =>
     type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name!],
   ));
-  t.ok(dashboard.panels.length >= 8, `${dashboard.panels.length} panels`);
-  for (const panel of dashboard.panels) {
+  exported.add('up');
+  t.ok(queryPanels.length >= 8, `${queryPanels.length} panels`);
+  for (const panel of queryPanels) {
     t.equal(panel.datasource.uid, 'prometheus', `${panel.title}: the provisioned data source`);
     for (const target of panel.targets) {
-      const names = [...target.expr.matchAll(/\b(pacer_[a-z0-9_]+)/g)].map((m) => m[1]!);
-      t.ok(names.length > 0, `${panel.title}: the query reads a pacer metric`);
+      const names = metricNames(target.expr);
+      t.ok(names.length > 0, `${panel.title}: the query reads a metric`);
       for (const name of names) t.ok(exported.has(name), `${panel.title}: ${name} is exported`);
     }
+  }
+});
+
+t.test("a row of panels shows every alert's signal", async (t) => {
+  const rules = (parse(readFileSync(join(root, 'prometheus/alerts.yml'), 'utf8')) as { groups: { rules: { alert: string }[] }[] }).groups.flatMap((g) => g.rules);
+  const row = dashboard.panels.find((p) => p.type === 'row' && p.title.startsWith("Alerts' signals"));
+  t.ok(row, 'the row exists');
+  const next = dashboard.panels.find((p) => p.type === 'row' && p.gridPos.y > row!.gridPos.y);
+  const inRow = queryPanels.filter((p) => p.gridPos.y > row!.gridPos.y && (next === undefined || p.gridPos.y < next.gridPos.y));
+  for (const rule of rules) {
+    t.ok(inRow.some((p) => p.title.includes(rule.alert)), `${rule.alert} has a panel in the row`);
   }
 });
 

@@ -78,7 +78,12 @@ const shard = new Shard(ports, {
   eventIdsRememberedMax: config.eventIdsRememberedMax,
   awaitCatalogue: true,
 });
-const metrics = shardRegistry(index, shard, () => opened.resilient?.spooling ?? false);
+const metrics = shardRegistry(
+  index,
+  shard,
+  () => opened.resilient?.spooling ?? false,
+  () => opened.resilient?.spoolBytes ?? 0,
+);
 
 /** The store as the shard sees it, with every flush's duration observed for the metrics. */
 function timedStore(inner: CounterStore): CounterStore {

@@ -109,6 +109,11 @@ export class ResilientCounterStore implements CounterStore {
     return this.state === 'spooling';
   }
 
+  /** Bytes in the spool file (pacer_spool_bytes): spend acknowledged and not yet replayed. */
+  get spoolBytes(): number {
+    return this.spool.size;
+  }
+
   async apply(batch: FlushBatch): Promise<FlushOutcome> {
     if (this.state === 'direct') {
       try {
