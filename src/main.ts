@@ -66,7 +66,9 @@ async function start(config: PacerConfig): Promise<void> {
   let exitCode = 0;
   let listenSocket: uWS.us_listen_socket | null = null;
   let adminPort = -1;
-  const stopped = { shards: 0, admin: false };
+  /** Shards that drained or are gone (a shard that died cannot drain, and shutdown must not wait for it). */
+  const stoppedShards = new Set<number>();
+  const stopped = { get shards(): number { return stoppedShards.size; }, admin: false };
 
   const maybeAnnounce = (): void => {
     if (listenSocket === null || adminPort < 0 || shardsReady < shards.length || !adminReady) return;
@@ -91,7 +93,7 @@ async function start(config: PacerConfig): Promise<void> {
           else degraded.delete(`shard-${i}`);
           break;
         case 'drained':
-          stopped.shards++;
+          stoppedShards.add(i);
           break;
         case 'fatal':
           log('error', 'shard failed', { shard: i, message: msg.message });
@@ -106,6 +108,7 @@ async function start(config: PacerConfig): Promise<void> {
     // stops the thread): the process follows the uncaught-exception policy.
     w.on('error', (err) => onThreadUncaught(`shard-${i}`, err));
     w.on('exit', (code) => {
+      stoppedShards.add(i);
       dispatcher.failShard(i);
       if (!state.shuttingDown) {
         // A shard that stops on its own broke an invariant: stop loudly and let the supervisor
@@ -169,7 +172,7 @@ async function start(config: PacerConfig): Promise<void> {
     // reportInternal logs the error's class and stack frames; the message is left out like
     // everywhere else, since it may quote a client's input.
     reportInternal(metrics, `uncaught_${thread}`, err);
-    log('error', 'uncaught exception; stopping for a restart', { thread, exitCode: exitCodes.uncaught });
+    log('error', 'uncaught exception; stopping for a restart', { failedThread: thread, exitCode: exitCodes.uncaught });
     exitCode = exitCodes.uncaught;
     void shutdown(`uncaught exception in ${thread}`);
   }
