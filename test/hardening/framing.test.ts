@@ -12,6 +12,8 @@ t.teardown(() => pacer.stop());
 await createCampaign(pacer, { id: 'f-1', dailyBudgetMicros: 10_000_000, strategy: 'ASAP' });
 
 const decide = (requestId: string): string => JSON.stringify({ campaignId: 'f-1', bidMicros: 1_000, requestId });
+/** `n` header lines, Host first. */
+const headerLines = (n: number): string => ['Host: pacer', ...Array.from({ length: n - 1 }, (_, i) => `X-Filler-${i}: v`)].map((l) => `${l}\r\n`).join('');
 const spend = (eventId: string): string => JSON.stringify({ campaignId: 'f-1', eventId, amountMicros: 500 });
 
 t.test('pipelined requests answered at once (health, validation errors) are each answered, in order', async (t) => {
@@ -110,6 +112,7 @@ t.test('malformed request lines get no answer and are closed by the idle timeout
     'GET /healthz HTTP/1.1\r\n\r\n', // HTTP/1.1 without Host
     'GET /healthz HTTP/1.1\nHost: pacer\n\n', // bare LF line ends
     `POST /v1/spend HTTP/1.1\r\nHost: pacer\r\nNoColonHere\r\ncontent-length: 55\r\n\r\n${spend('bad-line-1')}`,
+    `GET /healthz HTTP/1.1\r\n${headerLines(49)}\r\n`, // more header lines than uWS parses
   ];
   const replies = await Promise.all(inputs.map((x) => rawHttp(pacer.port, x, 15_000)));
   for (const [i, r] of replies.entries()) {
@@ -118,6 +121,11 @@ t.test('malformed request lines get no answer and are closed by the idle timeout
   }
   t.same(await money(pacer, 'f-1'), before);
   t.ok(await healthy(pacer));
+});
+
+t.test('a request with 48 header lines is still answered', async (t) => {
+  const [a] = answers((await rawHttp(pacer.port, `GET /healthz HTTP/1.1\r\n${headerLines(48)}\r\n`)).text);
+  t.equal(a?.status, 200);
 });
 
 t.test('Content-Length values that are not a decimal number close the connection unanswered', async (t) => {
