@@ -318,6 +318,8 @@ function guarded(res: Res, route: string, metrics: RouterMetrics, fn: () => void
 function answerInternal(res: Res, route: string, metrics: RouterMetrics, err: unknown): void {
   reportInternal(metrics, route, err);
   trySendError(res, internalError, true);
+  // Answered: a shard result that still arrives for this request must not write to it again.
+  res.aborted = true;
 }
 
 /**

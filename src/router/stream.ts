@@ -178,6 +178,7 @@ export function attachStream(
           return;
         }
         if (metrics.wsConnections >= connectionsMax) {
+          metrics.error('stream', 'TOO_MANY_CONNECTIONS');
           refuseUpgrade(
             res,
             new ApiError('TOO_MANY_CONNECTIONS', `${connectionsMax} stream connections are open (PACER_STREAM_CONNECTIONS_MAX); retry later or use fewer`),
