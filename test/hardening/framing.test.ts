@@ -20,6 +20,8 @@ t.test('pipelined requests answered at once (health, validation errors) are each
   const reply = await rawHttp(
     pacer.port,
     request('GET', '/healthz') + request('POST', '/v1/decide', '{"campaignId":7}') + request('GET', '/readyz') + request('POST', '/v1/spend', '{}'),
+    20_000,
+    4,
   );
   const got = answers(reply.text);
   t.same(got.map((a) => a.status), [200, 400, 200, 400]);
@@ -83,6 +85,8 @@ t.test('a chunked body without Content-Length is read like any other', async (t)
   const reply = await rawHttp(
     pacer.port,
     `POST /v1/spend HTTP/1.1\r\nHost: pacer\r\nTransfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+    20_000,
+    1,
   );
   const [a] = answers(reply.text);
   t.equal(a?.status, 200);
@@ -97,6 +101,8 @@ t.test('HEAD answers carry no body, and the connection goes on serving', async (
       'HEAD /nowhere HTTP/1.1\r\nHost: pacer\r\n\r\n' +
       'HEAD /readyz HTTP/1.1\r\nHost: pacer\r\n\r\n' +
       'GET /healthz HTTP/1.1\r\nHost: pacer\r\n\r\n',
+    20_000,
+    5,
   );
   const got = answers(reply.text);
   t.same(got.map((a) => a.status), [200, 405, 404, 200, 200]);
@@ -114,7 +120,8 @@ t.test('malformed request lines get no answer and are closed by the idle timeout
     `POST /v1/spend HTTP/1.1\r\nHost: pacer\r\nNoColonHere\r\ncontent-length: 55\r\n\r\n${spend('bad-line-1')}`,
     `GET /healthz HTTP/1.1\r\n${headerLines(49)}\r\n`, // more header lines than uWS parses
   ];
-  const replies = await Promise.all(inputs.map((x) => rawHttp(pacer.port, x, 15_000)));
+  // uWS closes them after its 10 s idle timeout; the 30 s wait only bounds a loaded machine.
+  const replies = await Promise.all(inputs.map((x) => rawHttp(pacer.port, x, 30_000)));
   for (const [i, r] of replies.entries()) {
     t.equal(r.text, '', `input ${i}: no answer`);
     t.ok(r.closed, `input ${i}: closed by the server`);
@@ -124,13 +131,13 @@ t.test('malformed request lines get no answer and are closed by the idle timeout
 });
 
 t.test('a request with 48 header lines is still answered', async (t) => {
-  const [a] = answers((await rawHttp(pacer.port, `GET /healthz HTTP/1.1\r\n${headerLines(48)}\r\n`)).text);
+  const [a] = answers((await rawHttp(pacer.port, `GET /healthz HTTP/1.1\r\n${headerLines(48)}\r\n`, 20_000, 1)).text);
   t.equal(a?.status, 200);
 });
 
 t.test('Content-Length values that are not a decimal number close the connection unanswered', async (t) => {
   for (const cl of ['-1', '0x10', '1e3']) {
-    const r = await rawHttp(pacer.port, `POST /v1/decide HTTP/1.1\r\nHost: pacer\r\nContent-Length: ${cl}\r\n\r\n{}`, 3_000);
+    const r = await rawHttp(pacer.port, `POST /v1/decide HTTP/1.1\r\nHost: pacer\r\nContent-Length: ${cl}\r\n\r\n{}`);
     t.ok(r.closed, `Content-Length: ${cl} closes`);
     t.notMatch(r.text, /^HTTP\/1\.1 200/, `Content-Length: ${cl} is not answered 200`);
   }

@@ -13,8 +13,12 @@ export interface RawReply {
   closed: boolean;
 }
 
-/** Sends `data` on a fresh connection and collects the answer until the server closes or `waitMs` pass. */
-export function rawHttp(port: number, data: string | Buffer, waitMs = 1_000): Promise<RawReply> {
+/**
+ * Sends `data` on a fresh connection and collects what comes back until the server closes, until
+ * `expect` complete answers arrived (kept-alive connections stay open), or `waitMs` pass. The
+ * generous default keeps the tests independent of how loaded the machine is.
+ */
+export function rawHttp(port: number, data: string | Buffer, waitMs = 20_000, expect = Infinity): Promise<RawReply> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     let text = '';
@@ -27,7 +31,10 @@ export function rawHttp(port: number, data: string | Buffer, waitMs = 1_000): Pr
       resolve({ text, closed });
     };
     const timer = setTimeout(() => finish(false), waitMs);
-    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      if (answers(text).length >= expect) finish(false);
+    });
     socket.on('close', () => finish(true));
     socket.on('error', () => finish(true));
     socket.write(data);
