@@ -82,6 +82,8 @@ export class RouterMetrics {
   readonly registry = new Registry();
   private readonly requests = new Float64Array(routes.length);
   private readonly errors = new Map<string, number>();
+  /** Unexpected exceptions caught by a handler, by route (see internal()). */
+  private readonly internals = new Map<string, number>();
   readonly decisionSeconds: Histogram;
   wsConnections = 0;
   /** Whether /readyz answers ready (set by main once the process state exists). */
@@ -102,7 +104,7 @@ export class RouterMetrics {
     const exits = this.assertionExits;
     new Counter({
       name: 'pacer_assertion_exits_total',
-      help: 'Threads that stopped on their own (a broken invariant, a crash, an admin failure), after which the process exits 70 to be restarted; kept in the data directory, so it counts across restarts.',
+      help: 'Threads that stopped on their own (a broken invariant, a crash, an admin failure), after which the process exits 70 (71 for an uncaught exception) to be restarted; kept in the data directory, so it counts across restarts.',
       labelNames: ['thread'],
       registers: [r],
       collect() {
@@ -136,6 +138,17 @@ export class RouterMetrics {
           const [route, code] = key.split(' ') as [string, string];
           this.inc({ route, code }, n);
         }
+      },
+    });
+    const internals = this.internals;
+    new Counter({
+      name: 'pacer_internal_errors_total',
+      help: 'Unexpected exceptions a handler caught and answered 500 INTERNAL (or a stream error result), by thread and route.',
+      labelNames: ['thread', 'route'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [route, n] of internals) this.inc({ thread: 'router', route }, n);
       },
     });
     this.decisionSeconds = new Histogram({
@@ -191,6 +204,11 @@ export class RouterMetrics {
     return (++this.decisionTick & (decisionSampleEvery - 1)) === 0;
   }
 
+  /** Counts an unexpected exception caught on `route` (a hot-path route, `stream`, `uncaught`, …). */
+  internal(route: string): void {
+    this.internals.set(route, (this.internals.get(route) ?? 0) + 1);
+  }
+
   error(route: Route, code: string): void {
     const key = `${route} ${code}`;
     this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
@@ -201,7 +219,7 @@ export class RouterMetrics {
    * count is written to the data directory at once (synchronously) and read back by the next
    * start: Prometheus then sees the counter step up across the restart instead of a reset.
    */
-  assertionExit(thread: 'shard' | 'admin'): void {
+  assertionExit(thread: 'shard' | 'admin' | 'router'): void {
     this.assertionExits[thread] = (this.assertionExits[thread] ?? 0) + 1;
     if (this.dataDir === null) return;
     try {

@@ -1,6 +1,7 @@
 import uWS, { type HttpRequest, type TemplatedApp } from 'uWebSockets.js';
 import { ApiError } from '../http/errors.js';
 import { readJsonBody, type Res, sendError as sendErrorKeepAlive, sendJson as sendJsonKeepAlive } from '../http/respond.js';
+import { instantFormat, parseInstant } from '../http/time.js';
 import { campaignIdPattern } from '../router/validate.js';
 import { campaignToApi } from './campaign-schema.js';
 import type { Campaigns } from './campaigns.js';
