@@ -15,6 +15,7 @@ import type { RollupBucket } from '../store/sql-config.js';
 import type { CampaignRecord } from './campaign-schema.js';
 import { bucketEdges, HistoryReader, type HistoryStep, historyRangeMsMax, historySteps } from './history.js';
 import type { ConfigStore } from './registry.js';
+import { instantFormat, parseInstant } from '../http/time.js';
 
 /**
  * The read side of the management API: a campaign's history in buckets of its own zone, its day
@@ -110,9 +111,10 @@ const instantMsMax = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 function timeParam(query: URLSearchParams, name: string, fallback: number): number {
   const raw = query.get(name);
   if (raw === null || raw === '') return fallback;
-  const ms = Date.parse(raw);
-  if (!Number.isFinite(ms) || ms < 0 || ms > instantMsMax) {
-    throw new ApiError('INVALID_FIELD', `${name} must be an ISO 8601 time from 1970 to 9999, like 2025-11-02T00:00:00Z (got ${quoted(raw)})`);
+  // The one strict parser (src/http/time.ts): 2026-02-30 is refused, not rolled over into March.
+  const ms = parseInstant(raw);
+  if (ms === null || ms < 0 || ms > instantMsMax) {
+    throw new ApiError('INVALID_FIELD', `${name} must be ${instantFormat}, from 1970 to 9999 (got ${quoted(raw)})`);
   }
   return ms;
 }
