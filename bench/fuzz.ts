@@ -1,0 +1,49 @@
+import { families } from '../test/fuzz/families.js';
+import { type Failure, runFamily, Target } from '../test/fuzz/harness.js';
+
+/**
+ * `npm run fuzz -- --duration S [--seed N] [--family NAME]`: the fuzz suite's generators
+ * (test/fuzz/generators.ts) against a freshly started pacer for S seconds. Each failure is printed
+ * as one JSON line with its family, seed and index (fc.sample(arbitrary, { seed, numRuns }) with
+ * that seed yields the case again at that index), then one summary line `{cases, failures, seed}`.
+ * Exits 1 when anything failed.
+ */
+function arg(name: string): string | undefined {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
+/** Cases of one family per round before the next family's turn. */
+const roundCases = 50;
+
+async function main(): Promise<void> {
+  const durationS = Number(arg('duration') ?? 60);
+  const seed = Number(arg('seed') ?? Date.now() % 2 ** 31);
+  const only = arg('family');
+  if (!Number.isFinite(durationS) || durationS <= 0 || !Number.isSafeInteger(seed)) {
+    throw new Error('usage: npm run fuzz -- --duration SECONDS [--seed INTEGER] [--family NAME]');
+  }
+  const target = new Target();
+  await target.start();
+  const { all, close } = families(target);
+  const chosen = Object.values(all).filter((f) => only === undefined || f.name === only);
+  if (chosen.length === 0) throw new Error(`no family ${only}; families: ${Object.keys(all).join(', ')}`);
+  const deadline = Date.now() + durationS * 1000;
+  const failures: Failure[] = [];
+  let cases = 0;
+  for (let round = 0; Date.now() < deadline; round++) {
+    for (const family of chosen) {
+      // Each round of a family has its own seed, derived from the run's, so every case replays alone.
+      cases += await runFamily(target, family, seed + round, roundCases, (f) => {
+        failures.push(f);
+        console.log(JSON.stringify(f));
+      }, () => Date.now() < deadline);
+    }
+  }
+  close();
+  await target.stop();
+  console.log(JSON.stringify({ cases, failures: failures.length, seed, restarts: target.restarts }));
+  process.exitCode = failures.length > 0 ? 1 : 0;
+}
+
+await main();
