@@ -48,6 +48,22 @@ export const limits = {
   wsInFlightOpsMax: 8_192,
   /** WebSocket: seconds without traffic before uWS closes the connection (pings keep it alive). */
   wsIdleTimeoutSeconds: 120,
+  /**
+   * WebSocket: nesting of a frame's MessagePack containers. A frame needs 2 (an array of operation
+   * arrays); 4 leaves room for a misplaced array or map to get its field's own error.
+   */
+  wsFrameDepthMax: 4,
+  /**
+   * default: open stream connections per process. Each holds uWS buffers (up to
+   * wsBackpressureBytesMax) and its in-flight operations; 10,000 keep that within a few GiB even
+   * when every client is slow, far more than the bidders of one exchange need.
+   */
+  streamConnectionsMax: 10_000,
+  /**
+   * An unexpected exception caught by a router handler is logged at most this often per route (with
+   * the count since the last line), so a client repeating a bad input cannot flood the log.
+   */
+  internalErrorLogIntervalMs: 10_000,
   /** Control-plane request (admin to shard) deadline before the admin answers 503. */
   controlRequestTimeoutMs: 5_000,
   /** Graceful shutdown: the longest we wait for in-flight answers and the final flush. */

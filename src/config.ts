@@ -18,6 +18,8 @@ export interface PacerConfig {
   reservationTtlMs: number;
   flushIntervalMs: number;
   shardInFlightMax: number;
+  /** Open WebSocket stream connections past which new ones are refused (503 TOO_MANY_CONNECTIONS). */
+  streamConnectionsMax: number;
   /** Where counters go: 'embedded' (default), 'redis' (PACER_REDIS_URL set) or 'memory'. */
   store: 'embedded' | 'redis' | 'memory';
   redisUrl: string | null;
@@ -106,6 +108,8 @@ export function loadConfig(env: Env = process.env): PacerConfig {
       'spend is acknowledged after its flush, so this bounds acknowledgement latency'),
     shardInFlightMax: int(env, 'PACER_SHARD_INFLIGHT_MAX', limits.shardInFlightMax, 1, 1_000_000,
       'requests past it are answered 503 at once'),
+    streamConnectionsMax: int(env, 'PACER_STREAM_CONNECTIONS_MAX', limits.streamConnectionsMax, 1, 1_000_000,
+      'stream connections past it are refused with 503 TOO_MANY_CONNECTIONS'),
     store: storeRaw,
     redisUrl,
     redisKeyPrefix,

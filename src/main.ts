@@ -4,11 +4,13 @@ import uWS from 'uWebSockets.js';
 import { limits } from '../shards/limits.js';
 import { ensureAdminToken } from './admin/token.js';
 import { ConfigError, loadConfig, type PacerConfig } from './config.js';
+import { exitCodes } from './exit-codes.js';
 import { log } from './log.js';
 import type { AdminToMain, ShardToMain } from './messages.js';
 import { RouterMetrics } from './metrics.js';
 import { Dispatcher } from './router/dispatcher.js';
 import { createRouterApp, type RouterState } from './router/http.js';
+import { reportInternal } from './router/internal.js';
 
 /**
  * The process: reads the configuration, starts PACER_SHARDS shard workers and the admin thread,
@@ -46,6 +48,7 @@ async function start(config: PacerConfig): Promise<void> {
 
   const dispatcher = new Dispatcher(shards, config.shardInFlightMax);
   const metrics = new RouterMetrics(() => dispatcher.pending);
+  dispatcher.onSinkError = (err) => reportInternal(metrics, 'dispatcher', err);
   let shardsReady = 0;
   let adminReady = false;
   const degraded = new Map<string, string>();
@@ -63,7 +66,9 @@ async function start(config: PacerConfig): Promise<void> {
   let exitCode = 0;
   let listenSocket: uWS.us_listen_socket | null = null;
   let adminPort = -1;
-  const stopped = { shards: 0, admin: false };
+  /** Shards that drained or are gone (a shard that died cannot drain, and shutdown must not wait for it). */
+  const stoppedShards = new Set<number>();
+  const stopped = { get shards(): number { return stoppedShards.size; }, admin: false };
 
   const maybeAnnounce = (): void => {
     if (listenSocket === null || adminPort < 0 || shardsReady < shards.length || !adminReady) return;
@@ -88,7 +93,7 @@ async function start(config: PacerConfig): Promise<void> {
           else degraded.delete(`shard-${i}`);
           break;
         case 'drained':
-          stopped.shards++;
+          stoppedShards.add(i);
           break;
         case 'fatal':
           log('error', 'shard failed', { shard: i, message: msg.message });
@@ -99,14 +104,17 @@ async function start(config: PacerConfig): Promise<void> {
         }
       }
     });
-    w.on('error', (err) => log('error', 'shard crashed', { shard: i, error: err.stack ?? String(err) }));
+    // A worker's 'error' event is an exception that escaped every handler in that thread (Node then
+    // stops the thread): the process follows the uncaught-exception policy.
+    w.on('error', (err) => onThreadUncaught(`shard-${i}`, err));
     w.on('exit', (code) => {
+      stoppedShards.add(i);
       dispatcher.failShard(i);
       if (!state.shuttingDown) {
         // A shard that stops on its own broke an invariant: stop loudly and let the supervisor
         // restart the process, which reloads every counter from the store.
         log('error', 'shard exited unexpectedly; stopping', { shard: i, code });
-        exitCode = 70;
+        if (exitCode === exitCodes.ok) exitCode = exitCodes.threadStopped;
         void shutdown('shard exit');
       }
     });
@@ -135,7 +143,7 @@ async function start(config: PacerConfig): Promise<void> {
         break;
       case 'fatal':
         log('error', 'admin thread failed', { message: msg.message });
-        exitCode = 70;
+        if (exitCode === exitCodes.ok) exitCode = exitCodes.threadStopped;
         void shutdown('admin failure');
         break;
       default: {
@@ -144,20 +152,38 @@ async function start(config: PacerConfig): Promise<void> {
       }
     }
   });
-  admin.on('error', (err) => log('error', 'admin thread crashed', { error: err.stack ?? String(err) }));
+  admin.on('error', (err) => onThreadUncaught('admin', err));
   admin.on('exit', () => {
     stopped.admin = true;
     if (!state.shuttingDown) {
-      exitCode = 70;
+      if (exitCode === exitCodes.ok) exitCode = exitCodes.threadStopped;
       void shutdown('admin exit');
     }
   });
 
-  const app = createRouterApp(dispatcher, state, metrics);
+  /**
+   * The uncaught-exception policy (ARCHITECTURE.md): log it once, count it, and stop through the
+   * graceful path with exit code 71 so the supervisor restarts the process. The graceful path stops
+   * accepting, lets the shards write what they hold and closes the admin socket (exiting with it
+   * open aborts Node); a thread that is gone simply does not take part, and the grace deadline
+   * bounds the whole stop.
+   */
+  function onThreadUncaught(thread: string, err: unknown): void {
+    // reportInternal logs the error's class and stack frames; the message is left out like
+    // everywhere else, since it may quote a client's input.
+    reportInternal(metrics, `uncaught_${thread}`, err);
+    log('error', 'uncaught exception; stopping for a restart', { failedThread: thread, exitCode: exitCodes.uncaught });
+    exitCode = exitCodes.uncaught;
+    void shutdown(`uncaught exception in ${thread}`);
+  }
+  process.on('uncaughtException', (err) => onThreadUncaught('router', err));
+  process.on('unhandledRejection', (reason) => onThreadUncaught('router', reason));
+
+  const app = createRouterApp(dispatcher, state, metrics, config.streamConnectionsMax);
   app.listen(config.host, config.port, (sock) => {
     if (sock === false) {
       log('error', `cannot listen on ${config.host}:${config.port}: port in use?`);
-      exitCode = 1;
+      exitCode = exitCodes.failed;
       void shutdown('listen failed');
       return;
     }
@@ -191,7 +217,7 @@ async function start(config: PacerConfig): Promise<void> {
       const done = await waitFor(() => stopped.shards === shards.length && stopped.admin, deadline);
       if (!done) {
         log('warn', 'threads did not stop in time; exiting anyway');
-        if (exitCode === 0) exitCode = 1;
+        if (exitCode === exitCodes.ok) exitCode = exitCodes.failed;
       }
       log('info', 'stopped', { exitCode });
       process.exit(exitCode);
@@ -207,7 +233,7 @@ try {
 } catch (err) {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.code}: ${err.message}\n`);
-    process.exit(78);
+    process.exit(exitCodes.config);
   }
   throw err;
 }

@@ -43,6 +43,8 @@ export class RouterMetrics {
   readonly registry = new Registry();
   private readonly requests = new Float64Array(routes.length);
   private readonly errors = new Map<string, number>();
+  /** Unexpected exceptions caught by a handler, by route (see internal()). */
+  private readonly internals = new Map<string, number>();
   readonly decisionSeconds: Histogram;
   wsConnections = 0;
   private decisionTick = 0;
@@ -73,6 +75,17 @@ export class RouterMetrics {
           const [route, code] = key.split(' ') as [string, string];
           this.inc({ route, code }, n);
         }
+      },
+    });
+    const internals = this.internals;
+    new Counter({
+      name: 'pacer_internal_errors_total',
+      help: 'Unexpected exceptions a handler caught and answered 500 INTERNAL (or a stream error result), by thread and route.',
+      labelNames: ['thread', 'route'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [route, n] of internals) this.inc({ thread: 'router', route }, n);
       },
     });
     this.decisionSeconds = new Histogram({
@@ -118,6 +131,11 @@ export class RouterMetrics {
    */
   sampleDecision(): boolean {
     return (++this.decisionTick & (decisionSampleEvery - 1)) === 0;
+  }
+
+  /** Counts an unexpected exception caught on `route` (a hot-path route, `stream`, `uncaught`, …). */
+  internal(route: string): void {
+    this.internals.set(route, (this.internals.get(route) ?? 0) + 1);
   }
 
   error(route: Route, code: string): void {

@@ -1,6 +1,7 @@
 import uWS, { type HttpRequest, type TemplatedApp } from 'uWebSockets.js';
 import { ApiError } from '../http/errors.js';
 import { readJsonBody, type Res, sendError as sendErrorKeepAlive, sendJson as sendJsonKeepAlive } from '../http/respond.js';
+import { instantFormat, parseInstant } from '../http/time.js';
 import { campaignIdPattern } from '../router/validate.js';
 import { campaignToApi } from './campaign-schema.js';
 import type { Campaigns } from './campaigns.js';
@@ -22,8 +23,8 @@ const sendError = (res: Res, err: ApiError): void => sendErrorKeepAlive(res, err
 function timeParam(query: URLSearchParams, name: string, fallback: number): number {
   const raw = query.get(name);
   if (raw === null || raw === '') return fallback;
-  const ms = Date.parse(raw);
-  if (!Number.isFinite(ms)) throw new ApiError('INVALID_FIELD', `${name} must be an ISO 8601 time (got ${JSON.stringify(raw.slice(0, 40))})`);
+  const ms = parseInstant(raw);
+  if (ms === null) throw new ApiError('INVALID_FIELD', `${name} must be ${instantFormat} (got ${JSON.stringify(raw.slice(0, 40))})`);
   return ms;
 }
 

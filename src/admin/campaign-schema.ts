@@ -14,6 +14,8 @@ import {
 } from '../../shards/types.js';
 import { ApiError } from '../http/errors.js';
 import { campaignIdPattern } from '../router/validate.js';
+import { preview } from '../http/preview.js';
+import { instantFormat, parseInstant } from '../http/time.js';
 
 /**
  * The campaign model at the API boundary: validates a create-or-replace body in full and resolves
@@ -84,11 +86,8 @@ function money(v: unknown, field: string): Micros {
 
 function instant(v: unknown, field: string): number | null {
   if (v === undefined || v === null) return null;
-  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(v)) {
-    throw bad(`${field} must be an ISO 8601 date-time with a zone, like 2026-12-01T00:00:00Z (got ${JSON.stringify(v)})`);
-  }
-  const ms = Date.parse(v);
-  if (!Number.isFinite(ms)) throw bad(`${field} is not a valid date-time (got ${JSON.stringify(v)})`);
+  const ms = typeof v === 'string' ? parseInstant(v) : null;
+  if (ms === null) throw bad(`${field} must be ${instantFormat} (got ${preview(v)})`);
   return ms;
 }
 

@@ -14,6 +14,12 @@ export const ErrorStatus = {
   INVALID_AMOUNT: 400,
   BATCH_TOO_LARGE: 400,
   EMPTY_BATCH: 400,
+  /** Stream: a MessagePack extension type (BigInt, records, structured clone, timestamps, …). */
+  UNSUPPORTED_TYPE: 400,
+  /** Stream: a frame nested deeper than limits.wsFrameDepthMax. */
+  TOO_DEEP: 400,
+  /** HTTP framing: conflicting Content-Length headers, or Content-Length with Transfer-Encoding. */
+  INVALID_FRAMING: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
@@ -25,6 +31,8 @@ export const ErrorStatus = {
   STORE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
   NOT_READY: 503,
+  /** Stream: limits.streamConnectionsMax (PACER_STREAM_CONNECTIONS_MAX) connections are open. */
+  TOO_MANY_CONNECTIONS: 503,
   INTERNAL: 500,
 } as const;
 

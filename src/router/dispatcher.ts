@@ -33,6 +33,9 @@ export class Dispatcher {
   private scheduled = false;
   private readonly flushAll = (): void => this.flush();
 
+  /** Told about an exception a sink let escape (main.ts counts and logs it). */
+  onSinkError: (err: unknown) => void = () => {};
+
   constructor(
     private readonly workers: readonly Worker[],
     private readonly inFlightMax: number,
@@ -101,6 +104,11 @@ export class Dispatcher {
     this.writers[shard]!.release(this.slot(shard, sink, index), campaignId, requestId);
   }
 
+  /** Sends what waits now instead of at the end of the turn (the router's deferred HTTP batch). */
+  flushNow(): void {
+    if (this.scheduled) this.flush();
+  }
+
   private flush(): void {
     this.scheduled = false;
     for (let i = 0; i < this.writers.length; i++) if (this.awaitingReply[i] === 0) this.post(i);
@@ -127,7 +135,20 @@ export class Dispatcher {
       if (sink === undefined) continue;
       const index = this.indices[s]!;
       this.release_(s, shard);
+      this.deliver(sink, index, r);
+    }
+  }
+
+  /**
+   * A sink that throws must not keep the results after it in the batch from their sinks (their
+   * clients would wait forever and their slots would leak): the sinks answer their own errors, and
+   * anything still escaping is reported here.
+   */
+  private deliver(sink: ResultSink, index: number, r: ResultReader): void {
+    try {
       sink.result(index, r);
+    } catch (err) {
+      this.onSinkError(err);
     }
   }
 
@@ -139,7 +160,11 @@ export class Dispatcher {
       if (sink === undefined || this.shardOfSlot[s] !== shard) continue;
       const index = this.indices[s]!;
       this.release_(s, shard);
-      sink.fail(index);
+      try {
+        sink.fail(index);
+      } catch (err) {
+        this.onSinkError(err);
+      }
     }
   }
 

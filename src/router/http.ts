@@ -2,11 +2,12 @@ import { performance } from 'node:perf_hooks';
 import uWS, { type HttpRequest, type TemplatedApp } from 'uWebSockets.js';
 import { limits } from '../../shards/limits.js';
 import { OpKind, type ResultReader } from '../../shards/wire.js';
-import { ApiError } from '../http/errors.js';
+import { ApiError, statusLine } from '../http/errors.js';
 import { readJson, type Res, sendError, sendJson } from '../http/respond.js';
 import type { Dispatcher, ResultSink } from './dispatcher.js';
 import { decideJson, releaseJson, resultError, resultJson, shardFailedError, spendJson } from './render.js';
 import type { Route, RouterMetrics } from '../metrics.js';
+import { internalError, reportInternal } from './internal.js';
 import { attachStream } from './stream.js';
 import { batchOf, decideOf, releaseOf, spendOf } from './validate.js';
 
@@ -31,19 +32,23 @@ class SingleSink implements ResultSink {
   ) {}
 
   result(_index: number, r: ResultReader): void {
-    const err = resultError(r);
-    if (err !== null && r.kind !== OpKind.DECIDE) {
-      this.metrics.error(this.route, err.code);
-      sendError(this.res, err);
-      return;
+    try {
+      const err = resultError(r);
+      if (err !== null && r.kind !== OpKind.DECIDE) {
+        this.metrics.error(this.route, err.code);
+        sendError(this.res, err);
+        return;
+      }
+      sendJson(this.res, 200, this.render(r));
+      if (this.startedMs >= 0) this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
+    } catch (err) {
+      answerInternal(this.res, this.route, this.metrics, err);
     }
-    sendJson(this.res, 200, this.render(r));
-    if (this.startedMs >= 0) this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
   }
 
   fail(): void {
     this.metrics.error(this.route, shardFailedError.code);
-    sendError(this.res, shardFailedError);
+    trySendError(this.res, shardFailedError);
   }
 }
 
@@ -56,6 +61,7 @@ class BatchSink implements ResultSink {
     private readonly res: Res,
     n: number,
     private readonly key: string,
+    private readonly route: Route,
     private readonly metrics: RouterMetrics,
     private readonly startedMs: number,
   ) {
@@ -64,7 +70,12 @@ class BatchSink implements ResultSink {
   }
 
   result(index: number, r: ResultReader): void {
-    this.parts[index] = resultJson(r);
+    try {
+      this.parts[index] = resultJson(r);
+    } catch (err) {
+      reportInternal(this.metrics, this.route, err);
+      this.parts[index] = JSON.stringify(internalError);
+    }
     if (--this.left === 0) this.done();
   }
 
@@ -74,127 +85,274 @@ class BatchSink implements ResultSink {
   }
 
   private done(): void {
-    sendJson(this.res, 200, `{"${this.key}":[${this.parts.join(',')}]}`);
-    if (this.startedMs >= 0) this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
+    try {
+      sendJson(this.res, 200, `{"${this.key}":[${this.parts.join(',')}]}`);
+      if (this.startedMs >= 0) this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
+    } catch (err) {
+      answerInternal(this.res, this.route, this.metrics, err);
+    }
   }
 }
 
 const overloaded = new ApiError('OVERLOADED', 'the shard owning this campaign is saturated; retry after the Retry-After delay');
 const shuttingDown = new ApiError('SHUTTING_DOWN', 'the pacer is shutting down; send to another instance or retry');
 
+/** Validates a parsed body and returns the input to dispatch; throws an ApiError when invalid. */
+type Validate<I> = (body: unknown) => I;
+/** Hands a valid input to the shards: the answer goes out when the results come back. */
+type Dispatch<I> = (res: Res, input: I, startedMs: number) => void;
+
+/**
+ * Bodies validated in this event-loop turn, dispatched together at its end. uWS closes a
+ * connection when it parses a second (pipelined) request while the first is still unanswered, and
+ * it does so inside the same read that delivered the first request's body; by dispatching at the
+ * end of the turn, a request whose connection uWS closed meanwhile (res.aborted) is dropped before
+ * it reaches a shard, so it changes nothing and the client may safely resend it.
+ */
+interface Deferred {
+  res: Res;
+  input: unknown;
+  startedMs: number;
+  route: Route;
+  dispatch: Dispatch<unknown>;
+}
+
 /**
  * The hot-path HTTP API on PACER_PORT. Handlers copy what they need out of `req` before anything
  * asynchronous (uWS reuses it), validate, hash the campaign to its shard and hand the operation to
- * the dispatcher; the answer goes out when the shard's result batch comes back.
+ * the dispatcher; the answer goes out when the shard's result batch comes back. Every handler
+ * turns an exception it did not expect into 500 INTERNAL (counted and logged by reportInternal),
+ * so nothing a client sends can stop the router thread.
  */
-export function createRouterApp(dispatcher: Dispatcher, state: RouterState, metrics: RouterMetrics): TemplatedApp {
+export function createRouterApp(
+  dispatcher: Dispatcher,
+  state: RouterState,
+  metrics: RouterMetrics,
+  streamConnectionsMax: number = limits.streamConnectionsMax,
+): TemplatedApp {
   const app = uWS.App();
-
-  const post = (path: string, route: Route, handle: (res: Res, body: unknown, startedMs: number) => void): void => {
-    const timed = route === 'decide' || route === 'decide_batch';
-    app.post(path, (res: Res, req: HttpRequest) => {
-      const startedMs = timed && metrics.sampleDecision() ? performance.now() : -1;
-      const contentLength = req.getHeader('content-length');
-      metrics.request(route);
-      const fail = (err: ApiError, closeConnection = false): void => {
-        metrics.error(route, err.code);
-        sendError(res, err, closeConnection);
-      };
-      if (state.shuttingDown) {
-        fail(shuttingDown, true);
-        return;
+  let deferred: Deferred[] = [];
+  const runDeferred = (): void => {
+    const batch = deferred;
+    deferred = [];
+    for (const d of batch) {
+      if (d.res.aborted) continue;
+      try {
+        d.dispatch(d.res, d.input, d.startedMs);
+      } catch (err) {
+        if (err instanceof ApiError) {
+          metrics.error(d.route, err.code);
+          trySendError(d.res, err);
+        } else answerInternal(d.res, d.route, metrics, err);
       }
-      readJson(
-        res,
-        contentLength,
-        limits.bodyBytesMax,
-        (body) => {
-          try {
-            handle(res, body, startedMs);
-          } catch (err) {
-            if (err instanceof ApiError) fail(err);
-            else throw err;
-          }
-        },
-        fail,
-      );
-    });
-    app.any(path, (res: Res) => methodNotAllowed(res, 'POST'));
+    }
+    dispatcher.flushNow();
   };
 
-  post('/v1/decide', 'decide', (res, body, startedMs) => {
-    const input = decideOf(body);
+  const post = <I>(path: string, route: Route, validate: Validate<I>, dispatch: Dispatch<I>): void => {
+    const timed = route === 'decide' || route === 'decide_batch';
+    const onBody = (res: Res, body: unknown, startedMs: number): void => {
+      const input = validate(body);
+      if (deferred.length === 0) setImmediate(runDeferred);
+      deferred.push({ res, input, startedMs, route, dispatch: dispatch as Dispatch<unknown> });
+    };
+    app.post(path, (res: Res, req: HttpRequest) => {
+      try {
+        handlePost(res, req, route, timed, onBody);
+      } catch (err) {
+        answerInternal(res, route, metrics, err);
+      }
+    });
+    app.any(path, (res: Res, req: HttpRequest) => methodNotAllowed(res, req, 'POST'));
+  };
+
+  const handlePost = (
+    res: Res,
+    req: HttpRequest,
+    route: Route,
+    timed: boolean,
+    onBody: (res: Res, body: unknown, startedMs: number) => void,
+  ): void => {
+    const startedMs = timed && metrics.sampleDecision() ? performance.now() : -1;
+    const contentLength = req.getHeader('content-length');
+    metrics.request(route);
+    const fail = (err: ApiError, closeConnection = false): void => {
+      metrics.error(route, err.code);
+      trySendError(res, err, closeConnection);
+    };
+    const framing = framingError(req);
+    if (framing !== null) {
+      // The body's end is ambiguous, so the connection cannot carry another request.
+      fail(framing, true);
+      return;
+    }
+    if (state.shuttingDown) {
+      fail(shuttingDown, true);
+      return;
+    }
+    readJson(
+      res,
+      contentLength,
+      limits.bodyBytesMax,
+      (body) => {
+        try {
+          onBody(res, body, startedMs);
+        } catch (err) {
+          if (err instanceof ApiError) fail(err);
+          else answerInternal(res, route, metrics, err);
+        }
+      },
+      fail,
+    );
+  };
+
+  post('/v1/decide', 'decide', (body) => decideOf(body), (res, input, startedMs) => {
     const shard = dispatcher.shardOf(input.campaignId);
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
     const sink = new SingleSink(res, decideJson, 'decide', metrics, startedMs);
     dispatcher.decide(shard, sink, 0, input.campaignId, input.bidMicros, input.requestId);
   });
 
-  post('/v1/spend', 'spend', (res, body, startedMs) => {
-    const input = spendOf(body);
+  post('/v1/spend', 'spend', (body) => spendOf(body), (res, input, startedMs) => {
     const shard = dispatcher.shardOf(input.campaignId);
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
     const sink = new SingleSink(res, spendJson, 'spend', metrics, startedMs);
     dispatcher.spend(shard, sink, 0, input.campaignId, input.amountMicros, input.eventId, input.requestId);
   });
 
-  post('/v1/release', 'release', (res, body, startedMs) => {
-    const input = releaseOf(body);
+  post('/v1/release', 'release', (body) => releaseOf(body), (res, input, startedMs) => {
     const shard = dispatcher.shardOf(input.campaignId);
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
     dispatcher.release(shard, new SingleSink(res, releaseJson, 'release', metrics, startedMs), 0, input.campaignId, input.requestId);
   });
 
-  post('/v1/decide/batch', 'decide_batch', (res, body, startedMs) => {
-    const items = batchOf(body, 'requests').map((item, i) => decideOf(item, i));
+  post('/v1/decide/batch', 'decide_batch', (body) => batchOf(body, 'requests').map((item, i) => decideOf(item, i)), (res, items, startedMs) => {
     const shards = items.map((x) => dispatcher.shardOf(x.campaignId));
     ensureRoom(dispatcher, shards);
-    const sink = new BatchSink(res, items.length, 'decisions', metrics, startedMs);
+    const sink = new BatchSink(res, items.length, 'decisions', 'decide_batch', metrics, startedMs);
     items.forEach((x, i) => dispatcher.decide(shards[i]!, sink, i, x.campaignId, x.bidMicros, x.requestId));
   });
 
-  post('/v1/spend/batch', 'spend_batch', (res, body, startedMs) => {
-    const items = batchOf(body, 'events').map((item, i) => spendOf(item, i));
+  post('/v1/spend/batch', 'spend_batch', (body) => batchOf(body, 'events').map((item, i) => spendOf(item, i)), (res, items, startedMs) => {
     const shards = items.map((x) => dispatcher.shardOf(x.campaignId));
     ensureRoom(dispatcher, shards);
-    const sink = new BatchSink(res, items.length, 'results', metrics, startedMs);
+    const sink = new BatchSink(res, items.length, 'results', 'spend_batch', metrics, startedMs);
     items.forEach((x, i) =>
       dispatcher.spend(shards[i]!, sink, i, x.campaignId, x.amountMicros, x.eventId, x.requestId),
     );
   });
 
-  app.get('/healthz', (res: Res) => {
-    res.writeHeader('content-type', 'application/json').end('{"status":"ok"}');
-  });
-  app.any('/healthz', (res: Res) => methodNotAllowed(res, 'GET'));
-
-  app.get('/readyz', (res: Res) => {
-    const reason = state.shuttingDown ? 'shutting down' : state.notReadyReason();
-    if (reason !== null) {
-      res.writeStatus('503 Service Unavailable').writeHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ status: 'not_ready', reason }));
-      return;
-    }
-    const degraded = state.degradedReason();
+  const healthz = (res: Res, head: boolean): void => {
     res.writeHeader('content-type', 'application/json');
-    res.end(JSON.stringify(degraded === null ? { status: 'ready' } : { status: 'degraded', reason: degraded }));
-  });
-  app.any('/readyz', (res: Res) => methodNotAllowed(res, 'GET'));
+    if (head) res.endWithoutBody();
+    else res.end('{"status":"ok"}');
+  };
+  app.get('/healthz', (res: Res) => guarded(res, 'healthz', metrics, () => healthz(res, false)));
+  app.head('/healthz', (res: Res) => guarded(res, 'healthz', metrics, () => healthz(res, true)));
+  app.any('/healthz', (res: Res, req: HttpRequest) => methodNotAllowed(res, req, 'GET, HEAD'));
 
-  attachStream(app, dispatcher, state, metrics);
+  const readyz = (res: Res, head: boolean): void => {
+    const reason = state.shuttingDown ? 'shutting down' : state.notReadyReason();
+    const degraded = state.degradedReason();
+    const body =
+      reason !== null
+        ? JSON.stringify({ status: 'not_ready', reason })
+        : JSON.stringify(degraded === null ? { status: 'ready' } : { status: 'degraded', reason: degraded });
+    if (reason !== null) res.writeStatus('503 Service Unavailable');
+    res.writeHeader('content-type', 'application/json');
+    if (head) res.endWithoutBody();
+    else res.end(body);
+  };
+  app.get('/readyz', (res: Res) => guarded(res, 'readyz', metrics, () => readyz(res, false)));
+  app.head('/readyz', (res: Res) => guarded(res, 'readyz', metrics, () => readyz(res, true)));
+  app.any('/readyz', (res: Res, req: HttpRequest) => methodNotAllowed(res, req, 'GET, HEAD'));
 
-  app.any('/*', (res: Res, req: HttpRequest) => {
-    const url = req.getUrl();
-    sendError(res, new ApiError('NOT_FOUND', `no route ${req.getMethod().toUpperCase()} ${url.slice(0, 100)}`));
-  });
+  attachStream(app, dispatcher, state, metrics, streamConnectionsMax);
+
+  app.any('/*', (res: Res, req: HttpRequest) =>
+    guarded(res, 'not_found', metrics, () => {
+      const method = req.getMethod();
+      const err = new ApiError('NOT_FOUND', `no route ${method.toUpperCase()} ${req.getUrl().slice(0, 100)}`);
+      if (method === 'head') endHead(res, err);
+      else sendError(res, err);
+    }),
+  );
   return app;
 }
 
-function methodNotAllowed(res: Res, allow: string): void {
-  res.cork(() => {
-    res.writeStatus('405 Method Not Allowed').writeHeader('allow', allow).writeHeader('content-type', 'application/json');
-    res.end(JSON.stringify(new ApiError('METHOD_NOT_ALLOWED', `use ${allow}`)));
+/**
+ * Request smuggling guard (RFC 9112 §6.3): a request with two different Content-Length values, or
+ * with both Content-Length and Transfer-Encoding, has no single end, and a proxy in front may
+ * disagree with us about where the next request starts. uWS 20.30 accepts duplicate
+ * Content-Length headers, so every header is looked at here.
+ */
+function framingError(req: HttpRequest): ApiError | null {
+  let contentLength: string | null = null;
+  let conflict = false;
+  let transferEncoding = false;
+  req.forEach((key, value) => {
+    if (key === 'content-length') {
+      if (contentLength !== null && contentLength !== value) conflict = true;
+      contentLength = value;
+    } else if (key === 'transfer-encoding') transferEncoding = true;
   });
+  if (conflict) return new ApiError('INVALID_FRAMING', 'conflicting Content-Length headers; send one');
+  if (transferEncoding && contentLength !== null) {
+    return new ApiError('INVALID_FRAMING', 'both Content-Length and Transfer-Encoding; send one of them');
+  }
+  return null;
+}
+
+/** Runs a synchronous handler, answering 500 INTERNAL if it throws. */
+function guarded(res: Res, route: string, metrics: RouterMetrics, fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    answerInternal(res, route, metrics, err);
+  }
+}
+
+/** Counts and logs an unexpected exception, and answers 500 INTERNAL if the response is still open. */
+function answerInternal(res: Res, route: string, metrics: RouterMetrics, err: unknown): void {
+  reportInternal(metrics, route, err);
+  trySendError(res, internalError, true);
+}
+
+/**
+ * sendError for paths that may run after the response was already answered or the connection
+ * closed (uWS throws on a finished response): the attempt is dropped then, never rethrown.
+ */
+function trySendError(res: Res, err: ApiError, closeConnection = false): void {
+  try {
+    sendError(res, err, closeConnection);
+  } catch {
+    res.aborted = true;
+  }
+}
+
+/** A HEAD answer: the status and headers an error would have, and no body (RFC 9110 §9.3.2). */
+function endHead(res: Res, err: ApiError, allow?: string): void {
+  res.cork(() => {
+    res.writeStatus(statusLine(err.status));
+    if (allow !== undefined) res.writeHeader('allow', allow);
+    res.writeHeader('content-type', 'application/json').endWithoutBody();
+  });
+}
+
+function methodNotAllowed(res: Res, req: HttpRequest, allow: string): void {
+  const err = new ApiError('METHOD_NOT_ALLOWED', `use ${allow}`);
+  try {
+    if (req.getMethod() === 'head') {
+      endHead(res, err, allow);
+      return;
+    }
+    res.cork(() => {
+      res.writeStatus('405 Method Not Allowed').writeHeader('allow', allow).writeHeader('content-type', 'application/json');
+      res.end(JSON.stringify(err));
+    });
+  } catch {
+    res.aborted = true;
+  }
 }
 
 /** Refuses the whole batch (nothing dispatched) when any shard it touches is saturated. */

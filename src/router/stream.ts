@@ -3,10 +3,12 @@ import uWS, { type TemplatedApp, type WebSocket } from 'uWebSockets.js';
 import { limits } from '../../shards/limits.js';
 import { OpStatus, reasonNames } from '../../shards/reasons.js';
 import { DecideFlag, OpKind, type ResultReader, SpendFlag } from '../../shards/wire.js';
-import { ApiError } from '../http/errors.js';
+import { ApiError, statusLine } from '../http/errors.js';
 import type { RouterMetrics } from '../metrics.js';
 import type { Dispatcher, ResultSink } from './dispatcher.js';
 import type { RouterState } from './http.js';
+import { reportInternal } from './internal.js';
+import { scanFrame } from './msgpack-scan.js';
 import { resultError } from './render.js';
 import { decideOf, releaseOf, spendOf } from './validate.js';
 
@@ -18,6 +20,11 @@ import { decideOf, releaseOf, spendOf } from './validate.js';
  * buffer holds more than half of wsBackpressureBytesMax new frames are refused with OVERLOADED
  * results instead of being processed; past the full limit uWS closes the connection. So a client
  * that does not read can never make the server buffer without bound.
+ *
+ * Hostile frames: scanFrame admits only plain MessagePack (no extension types, bounded nesting,
+ * honest lengths) before msgpackr decodes anything, correlation IDs that are not uint32 are
+ * answered as null (never echoed), and every handler turns an unexpected exception into an INTERNAL
+ * error result, so no frame can stop the router thread.
  */
 interface Conn {
   inFlight: number;
@@ -25,15 +32,24 @@ interface Conn {
 }
 
 const packr = new Packr({ useRecords: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+/*
+ * Plain MessagePack only: no records, no structured clone, maps as plain objects, 64-bit integers
+ * as numbers (a value past 2^53 is then not a safe integer and is refused like any bad amount).
+ * scanFrame has already refused every extension type before this decoder runs.
+ */
+const unpackr = new Unpackr({ useRecords: false, structuredClone: false, mapsAsObjects: true, int64AsType: 'number' });
 
 type Result = unknown[];
+/** A correlation ID as the client sent it when valid (a uint32), else null. */
+type Id = number | null;
 
-function errorResult(id: unknown, err: ApiError): Result {
-  return [0, id ?? null, err.code, err.message];
+function errorResult(id: Id, err: ApiError): Result {
+  return [0, id, err.code, err.message];
 }
 
-function toResult(id: unknown, r: ResultReader): Result {
+const internalResult = new ApiError('INTERNAL', 'the pacer failed to handle this operation; it changed nothing');
+
+function toResult(id: Id, r: ResultReader): Result {
   switch (r.kind) {
     case OpKind.DECIDE:
       return [
@@ -75,37 +91,79 @@ class FrameSink implements ResultSink {
   constructor(
     private readonly ws: WebSocket<Conn>,
     private readonly conn: Conn,
-    private readonly ids: unknown[],
+    private readonly ids: Id[],
     private readonly results: Result[],
     dispatched: number,
+    private readonly metrics: RouterMetrics,
   ) {
     this.left = dispatched;
   }
 
   result(index: number, r: ResultReader): void {
-    this.results[index] = toResult(this.ids[index], r);
-    this.conn.inFlight--;
-    if (--this.left === 0) send(this.ws, this.conn, this.results);
+    try {
+      this.results[index] = toResult(this.ids[index] ?? null, r);
+    } catch (err) {
+      reportInternal(this.metrics, 'stream', err);
+      this.results[index] = errorResult(this.ids[index] ?? null, internalResult);
+    }
+    this.done();
   }
 
   fail(index: number): void {
-    this.results[index] = errorResult(this.ids[index], new ApiError('INTERNAL', 'the shard stopped; outcome unknown'));
+    this.results[index] = errorResult(this.ids[index] ?? null, new ApiError('INTERNAL', 'the shard stopped; outcome unknown'));
+    this.done();
+  }
+
+  private done(): void {
     this.conn.inFlight--;
-    if (--this.left === 0) send(this.ws, this.conn, this.results);
+    if (--this.left === 0) send(this.ws, this.conn, this.results, this.metrics);
   }
 }
 
-function send(ws: WebSocket<Conn>, conn: Conn, results: Result[]): void {
+function send(ws: WebSocket<Conn>, conn: Conn, results: Result[], metrics: RouterMetrics): void {
   if (conn.closed) return;
-  const frame = packr.pack(results);
-  ws.cork(() => ws.send(frame, true));
+  try {
+    const frame = packr.pack(results);
+    ws.cork(() => ws.send(frame, true));
+  } catch (err) {
+    reportInternal(metrics, 'stream', err);
+  }
 }
 
-function isId(v: unknown): boolean {
+function isId(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 }
 
-export function attachStream(app: TemplatedApp, dispatcher: Dispatcher, state: RouterState, metrics: RouterMetrics): void {
+const frameError = (err: ApiError): Result[] => [errorResult(null, err)];
+
+/** Decodes a binary frame, or answers why not. */
+function decodeFrame(message: ArrayBuffer): { ops: unknown } | { error: ApiError } {
+  const bytes = new Uint8Array(message);
+  const refused = scanFrame(bytes, limits.wsFrameDepthMax);
+  if (refused !== null) return { error: refused };
+  try {
+    return { ops: unpackr.unpack(Buffer.from(message)) };
+  } catch {
+    return { error: new ApiError('INVALID_JSON', 'frame is not valid MessagePack') };
+  }
+}
+
+/** An upgrade refused with a coded JSON answer (the client sees an HTTP status, not a WebSocket). */
+function refuseUpgrade(res: uWS.HttpResponse, err: ApiError): void {
+  res.cork(() => {
+    res.writeStatus(statusLine(err.status)).writeHeader('content-type', 'application/json');
+    if (err.status === 503) res.writeHeader('retry-after', String(limits.retryAfterSeconds));
+    res.end(JSON.stringify(err), true);
+  });
+}
+
+export function attachStream(
+  app: TemplatedApp,
+  dispatcher: Dispatcher,
+  state: RouterState,
+  metrics: RouterMetrics,
+  connectionsMax: number,
+): void {
   app.ws<Conn>('/v1/stream', {
     compression: uWS.DISABLED,
     maxPayloadLength: limits.wsFrameBytesMax,
@@ -114,36 +172,56 @@ export function attachStream(app: TemplatedApp, dispatcher: Dispatcher, state: R
     idleTimeout: limits.wsIdleTimeoutSeconds,
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
-      if (state.shuttingDown) {
-        res.writeStatus('503 Service Unavailable').end();
-        return;
+      try {
+        if (state.shuttingDown) {
+          refuseUpgrade(res, new ApiError('SHUTTING_DOWN', 'the pacer is shutting down; connect to another instance'));
+          return;
+        }
+        if (metrics.wsConnections >= connectionsMax) {
+          refuseUpgrade(
+            res,
+            new ApiError('TOO_MANY_CONNECTIONS', `${connectionsMax} stream connections are open (PACER_STREAM_CONNECTIONS_MAX); retry later or use fewer`),
+          );
+          return;
+        }
+        res.upgrade<Conn>(
+          { inFlight: 0, closed: false },
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      } catch (err) {
+        reportInternal(metrics, 'stream_upgrade', err);
+        try {
+          refuseUpgrade(res, new ApiError('INTERNAL', 'the pacer failed to open this connection'));
+        } catch {
+          // The response was already answered or upgraded.
+        }
       }
-      res.upgrade<Conn>(
-        { inFlight: 0, closed: false },
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
-      );
     },
     open: () => {
       metrics.wsConnections++;
     },
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData();
-      metrics.request('stream');
-      if (!isBinary) {
-        send(ws, conn, [errorResult(null, new ApiError('INVALID_BODY', 'frames must be binary msgpack'))]);
-        return;
-      }
-      let ops: unknown;
       try {
-        ops = unpackr.unpack(Buffer.from(message));
-      } catch {
-        send(ws, conn, [errorResult(null, new ApiError('INVALID_JSON', 'frame is not valid msgpack'))]);
-        return;
+        metrics.request('stream');
+        if (!isBinary) {
+          send(ws, conn, frameError(new ApiError('INVALID_BODY', 'frames must be binary MessagePack')), metrics);
+          return;
+        }
+        const decoded = decodeFrame(message);
+        if ('error' in decoded) {
+          metrics.error('stream', decoded.error.code);
+          send(ws, conn, frameError(decoded.error), metrics);
+          return;
+        }
+        handleFrame(ws, conn, decoded.ops, dispatcher, state, metrics);
+      } catch (err) {
+        reportInternal(metrics, 'stream', err);
+        send(ws, conn, frameError(internalResult), metrics);
       }
-      handleFrame(ws, conn, ops, dispatcher, state);
     },
     close: (ws) => {
       metrics.wsConnections--;
@@ -152,14 +230,21 @@ export function attachStream(app: TemplatedApp, dispatcher: Dispatcher, state: R
   });
 }
 
-function handleFrame(ws: WebSocket<Conn>, conn: Conn, ops: unknown, dispatcher: Dispatcher, state: RouterState): void {
+function handleFrame(
+  ws: WebSocket<Conn>,
+  conn: Conn,
+  ops: unknown,
+  dispatcher: Dispatcher,
+  state: RouterState,
+  metrics: RouterMetrics,
+): void {
   if (!Array.isArray(ops) || ops.length === 0 || ops.length > limits.batchOpsMax) {
     const msg = `a frame is an array of 1-${limits.batchOpsMax} operations`;
-    send(ws, conn, [errorResult(null, new ApiError('INVALID_BODY', msg))]);
+    send(ws, conn, frameError(new ApiError('INVALID_BODY', msg)), metrics);
     return;
   }
   const n = ops.length;
-  const ids: unknown[] = new Array(n);
+  const ids: Id[] = new Array(n);
   const results: Result[] = new Array(n);
   const refuse =
     state.shuttingDown
@@ -178,8 +263,9 @@ function handleFrame(ws: WebSocket<Conn>, conn: Conn, ops: unknown, dispatcher: 
     const op = ops[i];
     valid[i] = null;
     if (!Array.isArray(op) || !isId(op[1])) {
-      ids[i] = Array.isArray(op) ? (op[1] ?? null) : null;
-      results[i] = errorResult(ids[i], new ApiError('INVALID_BODY', `operation ${i} must be [kind, id (uint32), …]`));
+      // The ID is not echoed: it is not a uint32, so it could be anything the client sent.
+      ids[i] = null;
+      results[i] = errorResult(null, new ApiError('INVALID_BODY', `operation ${i} must be [kind, id (uint32 0-4294967295), …]`));
       continue;
     }
     ids[i] = op[1];
@@ -211,15 +297,18 @@ function handleFrame(ws: WebSocket<Conn>, conn: Conn, ops: unknown, dispatcher: 
       valid[i] = v;
       need.set(v.shard, (need.get(v.shard) ?? 0) + 1);
     } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      results[i] = errorResult(op[1], err);
+      if (err instanceof ApiError) results[i] = errorResult(op[1], err);
+      else {
+        reportInternal(metrics, 'stream', err);
+        results[i] = errorResult(op[1], internalResult);
+      }
     }
   }
   for (const [s, k] of need) {
     if (dispatcher.hasRoom(s, k)) continue;
     for (let i = 0; i < n; i++) {
       if (valid[i]?.shard === s) {
-        results[i] = errorResult(ids[i], new ApiError('OVERLOADED', 'the shard owning this campaign is saturated'));
+        results[i] = errorResult(ids[i] ?? null, new ApiError('OVERLOADED', 'the shard owning this campaign is saturated'));
         valid[i] = null;
       }
     }
@@ -227,10 +316,10 @@ function handleFrame(ws: WebSocket<Conn>, conn: Conn, ops: unknown, dispatcher: 
   let dispatched = 0;
   for (const v of valid) if (v !== null) dispatched++;
   if (dispatched === 0) {
-    send(ws, conn, results);
+    send(ws, conn, results, metrics);
     return;
   }
-  const sink = new FrameSink(ws, conn, ids, results, dispatched);
+  const sink = new FrameSink(ws, conn, ids, results, dispatched, metrics);
   conn.inFlight += dispatched;
   for (let i = 0; i < n; i++) {
     const v = valid[i];

@@ -1,5 +1,6 @@
 import { limits } from '../../shards/limits.js';
 import { ApiError } from '../http/errors.js';
+import { preview } from '../http/preview.js';
 
 /**
  * Validation of hot-path input, written out by hand: these run tens of thousands of times a second
@@ -34,10 +35,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function show(v: unknown): string {
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 40)}…` : s;
-}
+/** Never throws, whatever the client sent (see preview). */
+const show = preview;
 
 function where(index: number): string {
   return index < 0 ? '' : ` (item ${index})`;
@@ -64,11 +63,12 @@ function idOf(v: unknown, field: string, code: 'INVALID_REQUEST_ID' | 'INVALID_E
   return v;
 }
 
-function moneyOf(v: unknown, field: string, index: number): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+/** A non-negative integer number of micros no larger than `max` (a money bound of shards/limits.ts). */
+function moneyOf(v: unknown, field: string, max: number, limitName: string, index: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) {
     throw new ApiError(
       'INVALID_AMOUNT',
-      `${field} must be a non-negative integer number of micros no larger than 2^53-1 (got ${show(v)})${where(index)}`,
+      `${field} must be a non-negative integer number of micros no larger than ${limitName} = ${max} (got ${show(v)})${where(index)}`,
     );
   }
   return v;
@@ -95,7 +95,7 @@ export function decideOf(v: unknown, index = -1): DecideInput {
   const body = objectOf(v, index);
   onlyFields(body, decideFields, index);
   const campaignId = campaignIdOf(body.campaignId, index);
-  const bidMicros = body.bidMicros === undefined ? -1 : moneyOf(body.bidMicros, 'bidMicros', index);
+  const bidMicros = body.bidMicros === undefined ? -1 : moneyOf(body.bidMicros, 'bidMicros', limits.bidMicrosMax, 'bidMicrosMax', index);
   const requestId = body.requestId === undefined ? '' : idOf(body.requestId, 'requestId', 'INVALID_REQUEST_ID', index);
   return { campaignId, bidMicros, requestId };
 }
@@ -107,7 +107,7 @@ export function spendOf(v: unknown, index = -1): SpendInput {
   if (body.eventId === undefined) throw new ApiError('MISSING_FIELD', `eventId is required${where(index)}`);
   const eventId = idOf(body.eventId, 'eventId', 'INVALID_EVENT_ID', index);
   if (body.amountMicros === undefined) throw new ApiError('MISSING_FIELD', `amountMicros is required${where(index)}`);
-  const amountMicros = moneyOf(body.amountMicros, 'amountMicros', index);
+  const amountMicros = moneyOf(body.amountMicros, 'amountMicros', limits.spendMicrosMax, 'spendMicrosMax', index);
   const requestId = body.requestId === undefined ? '' : idOf(body.requestId, 'requestId', 'INVALID_REQUEST_ID', index);
   return { campaignId, eventId, amountMicros, requestId };
 }
