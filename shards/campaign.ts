@@ -16,6 +16,12 @@ export interface Reservation {
   expiresAtMs: number;
 }
 
+export interface SettledReservation {
+  requestId: string;
+  reservation: Reservation;
+  hold: Micros;
+}
+
 /** Counters of one campaign since a point in time (today, or the last history summary). */
 export class Counters {
   decisions = 0;
@@ -49,6 +55,8 @@ export class Counters {
 
 export interface CampaignHooks {
   onBreaker(campaign: Campaign, transition: BreakerTransition): void;
+  /** Live reservations of every campaign of the shard, kept by the campaigns (limits.reservationsPerShardMax). */
+  liveReservations?: { count: number };
   onRollover(campaign: Campaign, endedDay: string, settled: Micros, budget: Micros): void;
   /** The shard's traffic profile, ADAPTIVE's fallback. */
   globalProfile: GlobalProfile;
@@ -83,6 +91,16 @@ export class Campaign {
   pacingIndex = 1;
   planMicros = 0;
   inactive: ReasonCode | 0 = 0;
+  /** Set when the store held counters outside the money bounds at load: the campaign stays paused. */
+  countersFault: string | null = null;
+  /**
+   * The reservation the last applySpend settled, and what of it stays held: a spend below its
+   * reservation keeps the difference committed until the store confirms the event, so that a
+   * duplicate found by the store can put the reservation back without exceeding the cap.
+   */
+  lastSettled: SettledReservation | null = null;
+  /** Σ of the holds of spends not yet confirmed by the store; counts as committed. */
+  held: Micros = ZERO;
   /**
    * The smallest positive bid seen today: once less than that is left to spend, nothing more can be
    * spent (EXHAUSTED). Before any bid, 1 micro: EXHAUSTED means settled has reached the budget.
@@ -103,6 +121,7 @@ export class Campaign {
   private readonly forecastRates = new Float64Array(24);
   private readonly velSpend = new Float64Array(velocityBuckets);
   private readonly velSecond = new Float64Array(velocityBuckets).fill(-1);
+  private readonly live: { count: number };
 
   constructor(
     config: CampaignConfig,
@@ -110,6 +129,7 @@ export class Campaign {
     private readonly hooks: CampaignHooks,
   ) {
     this.config = config;
+    this.live = hooks.liveReservations ?? { count: 0 };
     this.presentSinceMs = nowMs;
     this.breaker = new Breaker(config.breaker, (t) => hooks.onBreaker(this, t));
     this.controller.startFor(config.strategy);
@@ -124,10 +144,21 @@ export class Campaign {
     return this.day.budgetMicros;
   }
 
-  /** Restores counters from the store after a restart (before any traffic). */
-  restore(settled: Micros, lifetimeBefore: Micros, nowMs: number): void {
-    this.settled = settled;
-    this.lifetimeBefore = lifetimeBefore;
+  /**
+   * Restores counters from the store after a restart (before any traffic). Values outside the
+   * money bounds (written before the bounds existed, or by hand) do not stop the shard: they are
+   * clamped to the ceiling, which leaves nothing to spend, and the campaign is flagged and paused.
+   */
+  restore(settledRaw: number, lifetimeRaw: number, nowMs: number): void {
+    const settled = boundedTotal(settledRaw, limits.dayTotalMicrosMax);
+    const lifetime = boundedTotal(lifetimeRaw, limits.flightTotalMicrosMax);
+    if (settled === null || lifetime === null) {
+      this.countersFault =
+        `stored counters out of range (day settled ${String(settledRaw)}, earlier flight days ${String(lifetimeRaw)}; ` +
+        `ceilings ${limits.dayTotalMicrosMax} and ${limits.flightTotalMicrosMax} micros): correct them in the store and restart`;
+    }
+    this.settled = settled ?? (limits.dayTotalMicrosMax as Micros);
+    this.lifetimeBefore = lifetime ?? (limits.flightTotalMicrosMax as Micros);
     this.day = this.plan(nowMs);
     this.validUntilMs = -Infinity;
     this.checkExhausted(nowMs);
@@ -141,7 +172,7 @@ export class Campaign {
   // ---- hot path -------------------------------------------------------------------------------
 
   /** Decides one opportunity; returns the reason and leaves DecideFlag bits in lastFlags. */
-  decide(nowMs: number, bidMicros: number, requestId: string, random: () => number, ttlMs: number): ReasonCode {
+  decide(nowMs: number, bidMicros: number, requestId: string, random: () => number, ttlMs: number, reservable = true): ReasonCode {
     if (nowMs >= this.validUntilMs) this.refresh(nowMs);
     else if (nowMs >= this.nextControlMs) this.control(nowMs);
     this.ctlDecisions++;
@@ -153,7 +184,7 @@ export class Campaign {
     if (this.inactive !== 0) return this.deny(this.inactive);
 
     const bid = bidMicros > 0 ? (bidMicros as Micros) : ZERO;
-    if (bid > 0 && bid < this.minBidMicros) this.minBidMicros = bid;
+    if (bid > 0 && bid < this.minBidMicros) this.smallerBid(nowMs, bid);
     const reserving = bid > 0 && requestId !== '';
     if (reserving) {
       // A retried decide for a live reservation gets the same answer and reserves nothing more.
@@ -161,8 +192,9 @@ export class Campaign {
         this.lastFlags = DecideFlag.ALLOW | DecideFlag.RESERVED;
         return Reason.OK;
       }
+      if (!reservable) return this.deny(Reason.RESERVATIONS_FULL);
     }
-    const committed = this.settled + this.reserved;
+    const committed = this.settled + this.reserved + this.held;
     const budget = this.day.budgetMicros;
     if (committed >= budget || committed + bid > budget) return this.deny(Reason.BUDGET_EXHAUSTED);
 
@@ -181,12 +213,22 @@ export class Campaign {
     this.lastFlags = DecideFlag.ALLOW;
     if (reserving) {
       this.reservations.set(requestId, { amount: bid, expiresAtMs: nowMs + ttlMs });
+      this.live.count++;
       this.reserved = add(this.reserved, bid);
       this.lastFlags |= DecideFlag.RESERVED;
       this.lastReservedNew = true;
       this.breaker.onCommitted(nowMs, this.settled + this.reserved, budget);
     }
     return Reason.OK;
+  }
+
+  /**
+   * EXHAUSTED was judged against the smallest bid seen so far; a smaller one that still fits what
+   * is left reopens the day, so each bid is judged on its own.
+   */
+  private smallerBid(nowMs: number, bid: Micros): void {
+    this.minBidMicros = bid;
+    if (this.breaker.state === 'EXHAUSTED' && this.budget - this.settled >= bid) this.breakerReset(nowMs, 'SMALLER_BID');
   }
 
   private deny(reason: ReasonCode): ReasonCode {
@@ -203,10 +245,14 @@ export class Campaign {
     if (nowMs >= this.validUntilMs) this.refresh(nowMs);
     const amount = micros(amountMicros);
     let flags = 0;
+    this.lastSettled = null;
     if (requestId !== '') {
       const r = this.reservations.get(requestId);
       if (r !== undefined) {
         this.dropReservation(requestId, r);
+        const hold = r.amount > amount ? ((r.amount - amount) as Micros) : ZERO;
+        this.held = add(this.held, hold);
+        this.lastSettled = { requestId, reservation: r, hold };
         flags |= SpendFlag.MATCHED_RESERVATION;
         if (amount > r.amount) flags |= SpendFlag.OVER_BID;
         this.rhoNum += amount;
@@ -267,6 +313,11 @@ export class Campaign {
     }
   }
 
+  /** The store answered for a spend that settled a reservation: its hold is no longer needed. */
+  releaseHold(hold: Micros): void {
+    this.held = sub(this.held, hold);
+  }
+
   countDuplicate(): void {
     this.today.duplicateEvents++;
     this.sinceSummary.duplicateEvents++;
@@ -291,16 +342,24 @@ export class Campaign {
     return true;
   }
 
-  /** Puts back a reservation restored from the store. */
-  restoreReservation(requestId: string, amount: Micros, expiresAtMs: number): void {
-    if (this.reservations.has(requestId)) return;
+  /** Puts back a reservation restored from the store (or one a duplicate spend wrongly settled). */
+  restoreReservation(requestId: string, amount: Micros, expiresAtMs: number): boolean {
+    if (this.reservations.has(requestId)) return false;
     this.reservations.set(requestId, { amount, expiresAtMs });
+    this.live.count++;
     this.reserved = add(this.reserved, amount);
+    return true;
   }
 
   private dropReservation(requestId: string, r: Reservation): void {
     this.reservations.delete(requestId);
+    this.live.count--;
     this.reserved = sub(this.reserved, r.amount);
+  }
+
+  /** The campaign leaves its shard's memory (tests, a campaign moved away): its reservations stop counting. */
+  forgetReservations(): void {
+    this.live.count -= this.reservations.size;
   }
 
   // ---- time -----------------------------------------------------------------------------------
@@ -312,7 +371,9 @@ export class Campaign {
     const hourStarts = day.hourStarts;
     while (this.hour < 23 && nowMs >= hourStarts[this.hour + 1]!) this.hour++;
     let until = Math.min(day.bounds.endMs, hourStarts[this.hour + 1]!);
-    if (config.status === 'PAUSED') {
+    if (this.countersFault !== null) {
+      this.inactive = Reason.COUNTERS_OUT_OF_RANGE;
+    } else if (config.status === 'PAUSED') {
       this.inactive = Reason.CAMPAIGN_PAUSED;
     } else if (config.startAtMs !== null && nowMs < config.startAtMs) {
       this.inactive = Reason.OUTSIDE_FLIGHT;
@@ -340,7 +401,10 @@ export class Campaign {
     if (density !== null) this.hooks.globalProfile.add(density);
     const settled = this.settled;
     this.hooks.onRollover(this, ended.bounds.key, settled, ended.budgetMicros);
-    if (this.config.lifetimeBudgetMicros !== null) this.lifetimeBefore = add(this.lifetimeBefore, settled);
+    // Saturates at the flight ceiling, above any lifetime budget: such a flight is finished either way.
+    if (this.config.lifetimeBudgetMicros !== null) {
+      this.lifetimeBefore = Math.min(add(this.lifetimeBefore, settled), limits.flightTotalMicrosMax) as Micros;
+    }
     // Reservations made yesterday stay reserved: their win notices land today and count today.
     this.settled = ZERO;
     this.minBidMicros = Infinity;
@@ -516,7 +580,7 @@ export class Campaign {
       budgetMicros: this.budget,
       settledMicros: this.settled,
       reservedMicros: this.reserved,
-      remainingMicros: remaining(this.budget, add(this.settled, this.reserved)),
+      remainingMicros: remaining(this.budget, add(add(this.settled, this.reserved), this.held)),
       reservations: this.reservations.size,
       strategy: this.config.strategy,
       throttle: this.controller.throttle,
@@ -525,6 +589,7 @@ export class Campaign {
       active: this.inactive === 0,
       inactiveReason:
         this.inactive === 0 ? null : (reasonNames[this.inactive] as CampaignStatus['inactiveReason']),
+      countersFault: this.countersFault,
       breaker: {
         state: this.breaker.state,
         since: this.breaker.sinceMs === null ? null : new Date(this.breaker.sinceMs).toISOString(),
@@ -552,4 +617,9 @@ export class Campaign {
     assert(sum === this.reserved, `campaign ${this.id}: reserved ${this.reserved} ≠ Σ reservations ${sum}`);
     assert(Number.isSafeInteger(this.settled) && this.settled >= 0, `campaign ${this.id}: bad settled`);
   }
+}
+
+/** A stored total as micros when it is a non-negative safe integer within its ceiling, else null. */
+function boundedTotal(value: number, ceiling: number): Micros | null {
+  return Number.isSafeInteger(value) && value >= 0 && value <= ceiling ? (value as Micros) : null;
 }

@@ -1,4 +1,4 @@
-import type { Campaign } from './campaign.js';
+import type { Campaign, SettledReservation } from './campaign.js';
 import { limits } from './limits.js';
 import type { CampaignDelta, CounterStore, FlushBatch, FlushOutcome, StoredReservation, Timers } from './ports.js';
 
@@ -14,6 +14,8 @@ export interface PendingSpend {
   day: string;
   /** Slots of requests that resent this event while it was pending: answered with its outcome. */
   followers: number[] | null;
+  /** The reservation the event settled in memory, put back if the store finds a duplicate. */
+  settledReservation: SettledReservation | null;
 }
 
 interface Job {

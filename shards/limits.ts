@@ -121,6 +121,33 @@ export const limits = {
   dailyBudgetMicrosMax: 10_000_000_000_000,
   /** A lifetime (flight) budget: 100 million currency units. */
   lifetimeBudgetMicrosMax: 100_000_000_000_000,
+  /**
+   * What a shard keeps for one campaign-day (settled spend, and settled + reserved): a spend that
+   * would take it past this is refused (400 INVALID_AMOUNT), so a day's total stays 100 times the
+   * largest daily budget and nine of them still fit in a safe integer, whatever the event count.
+   */
+  dayTotalMicrosMax: 1_000_000_000_000_000,
+  /**
+   * A flight's settled total as a shard keeps it (earlier days + today) saturates here: it is above
+   * the largest lifetime budget, so a flight that reaches it is finished either way.
+   */
+  flightTotalMicrosMax: 1_000_000_000_000_000,
+
+  // ---- client-driven memory of a shard (docs/api.md, "Limits") ---------------------------------
+  /** default: live reservations of one campaign; past it a reserving decide is denied RESERVATIONS_FULL. */
+  reservationsPerCampaignMax: 100_000,
+  /** default: live reservations of one shard (~150 bytes each in memory and in the store). */
+  reservationsPerShardMax: 1_000_000,
+  /**
+   * default: applied event IDs a shard remembers, to answer a resend `duplicate` without touching
+   * memory or the store; past it the oldest are forgotten and the store's 48-hour dedupe answers.
+   */
+  eventIdsRememberedMax: 200_000,
+  /**
+   * Event IDs the memory store (PACER_STORE=memory, tests and development) remembers; past it the
+   * oldest are forgotten, so its dedupe is weaker than the durable stores' 48 hours.
+   */
+  memoryStoreEventIdsMax: 1_000_000,
 } as const;
 
 export type Limits = typeof limits;

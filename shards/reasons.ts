@@ -11,6 +11,12 @@ export const Reason = {
   OUTSIDE_FLIGHT: 5,
   CAMPAIGN_PAUSED: 6,
   UNKNOWN_CAMPAIGN: 7,
+  /** The shard has not loaded this campaign's counters yet (startup, counter store down). */
+  NOT_READY: 8,
+  /** The campaign or its shard holds as many live reservations as its limit allows. */
+  RESERVATIONS_FULL: 9,
+  /** The store held counters out of the money bounds at load: the campaign is kept paused. */
+  COUNTERS_OUT_OF_RANGE: 10,
 } as const;
 
 export type ReasonCode = (typeof Reason)[keyof typeof Reason];
@@ -35,6 +41,10 @@ export const OpStatus = {
   OVERLOADED: 5,
   /** The store refused the batch and no spool could take it: the event was not recorded. */
   STORE_FAILED: 6,
+  /** The shard has not loaded this campaign's counters yet: retry after Retry-After. */
+  NOT_READY: 7,
+  /** The spend would take a total the shard keeps past its ceiling (limits.dayTotalMicrosMax). */
+  AMOUNT_REFUSED: 8,
 } as const;
 
 export type OpStatusCode = (typeof OpStatus)[keyof typeof OpStatus];

@@ -1,8 +1,8 @@
-import { Campaign, type CampaignHooks } from './campaign.js';
+import { Campaign, type CampaignHooks, type SettledReservation } from './campaign.js';
 import { ExpiryQueue } from './expiry.js';
 import { Flusher, type FlushSettled } from './flusher.js';
 import { limits } from './limits.js';
-import { micros } from './money.js';
+import { isMicros } from './money.js';
 import { GlobalProfile } from './pacing/profile.js';
 import type { ShardPorts } from './ports.js';
 import { OpStatus, Reason, reasonNames } from './reasons.js';
@@ -27,6 +27,14 @@ export class ShardTotals {
   revertedMicros = 0;
   releases = 0;
   expiredReservations = 0;
+  /** Spends refused because they would take a kept total past limits.dayTotalMicrosMax. */
+  spendRefused = 0;
+  /** Operations answered NOT_READY (the campaign's counters not loaded yet). */
+  notReady = 0;
+  /** Resends answered duplicate from the shard's memory of applied event IDs. */
+  spendRememberedDuplicates = 0;
+  /** Campaigns loaded with stored counters outside the money bounds (kept paused). */
+  countersOutOfRange = 0;
   /** Breaker transitions by `${to} ${reason}`. */
   readonly breakerTransitions = new Map<string, number>();
 }
@@ -34,6 +42,15 @@ export class ShardTotals {
 export interface ShardOptions {
   reservationTtlMs: number;
   flushIntervalMs: number;
+  /** Defaults: limits.reservationsPerCampaignMax, reservationsPerShardMax, eventIdsRememberedMax. */
+  reservationsPerCampaignMax?: number;
+  reservationsPerShardMax?: number;
+  eventIdsRememberedMax?: number;
+  /**
+   * The process sets it: until catalogueLoaded() an unknown campaign may be one the admin has not
+   * sent yet, so it is answered NOT_READY rather than UNKNOWN_CAMPAIGN.
+   */
+  awaitCatalogue?: boolean;
 }
 
 /** Per-campaign counters since the last summary, for the admin's per-minute history. */
@@ -69,14 +86,28 @@ export class Shard {
   private readonly writer = new ResultWriter();
   private readonly lateWriter = new ResultWriter(true);
   private readonly loading = new Map<string, Promise<void>>();
+  /** Campaigns the admin sent whose counters are not loaded yet (load in progress or failed). */
+  private readonly unloaded = new Set<string>();
+  private catalogueComplete: boolean;
+  /** Applied event IDs (campaignId + '\n' + eventId), oldest first, for duplicates without a store trip. */
+  private readonly remembered = new Set<string>();
+  private readonly liveReservations = { count: 0 };
+  private readonly reservationsPerCampaignMax: number;
+  private readonly reservationsPerShardMax: number;
+  private readonly eventIdsRememberedMax: number;
   private readonly hooks: CampaignHooks;
 
   constructor(
     private readonly ports: ShardPorts,
     private readonly options: ShardOptions,
   ) {
+    this.catalogueComplete = options.awaitCatalogue !== true;
+    this.reservationsPerCampaignMax = options.reservationsPerCampaignMax ?? limits.reservationsPerCampaignMax;
+    this.reservationsPerShardMax = options.reservationsPerShardMax ?? limits.reservationsPerShardMax;
+    this.eventIdsRememberedMax = options.eventIdsRememberedMax ?? limits.eventIdsRememberedMax;
     this.hooks = {
       globalProfile: this.globalProfile,
+      liveReservations: this.liveReservations,
       onBreaker: (c, transition) => {
         const key = `${transition.to} ${transition.reason}`;
         this.totals.breakerTransitions.set(key, (this.totals.breakerTransitions.get(key) ?? 0) + 1);
@@ -110,11 +141,14 @@ export class Shard {
       switch (r.kind) {
         case OpKind.DECIDE: {
           if (c === undefined) {
-            this.totals.decisions[Reason.UNKNOWN_CAMPAIGN]!++;
-            w.decide(r.slot, Reason.UNKNOWN_CAMPAIGN, 0, 0, 0);
+            const reason = this.isLoading(r.campaignId) ? Reason.NOT_READY : Reason.UNKNOWN_CAMPAIGN;
+            this.totals.decisions[reason]!++;
+            w.decide(r.slot, reason, 0, 0, 0);
             break;
           }
-          const reason = c.decide(now, r.micros, r.requestId, random, ttl);
+          const reservable =
+            c.reservations.size < this.reservationsPerCampaignMax && this.liveReservations.count < this.reservationsPerShardMax;
+          const reason = c.decide(now, r.micros, r.requestId, random, ttl, reservable);
           if (c.lastReservedNew) {
             const expiresAtMs = now + ttl;
             this.expiries.push({ campaign: c, requestId: r.requestId, expiresAtMs });
@@ -126,13 +160,27 @@ export class Shard {
         }
         case OpKind.SPEND: {
           if (c === undefined) {
-            w.spend(r.slot, OpStatus.UNKNOWN_CAMPAIGN, 0);
+            w.spend(r.slot, this.unknownStatus(r.campaignId), 0);
             break;
           }
           const pending = this.flusher.findPending(c.id, r.eventId);
           if (pending !== undefined) {
             // A resend of an event still on its way to the store: answered with its outcome.
             (pending.followers ??= []).push(r.slot);
+            break;
+          }
+          if (this.remembered.has(c.id + '\n' + r.eventId)) {
+            // A resend of an event already stored changes nothing, whatever requestId it names.
+            this.totals.spendDuplicate++;
+            this.totals.spendRememberedDuplicates++;
+            c.countDuplicate();
+            // Spend is always answered on the late path, as if after a flush (clients see no difference).
+            this.lateWriter.spend(r.slot, OpStatus.DUPLICATE, 0);
+            break;
+          }
+          if (!isMicros(r.micros) || c.settled + r.micros > limits.dayTotalMicrosMax) {
+            this.totals.spendRefused++;
+            w.spend(r.slot, OpStatus.AMOUNT_REFUSED, 0);
             break;
           }
           if (this.flusher.pendingEvents >= limits.pendingEventsMax) {
@@ -150,12 +198,13 @@ export class Shard {
             flags,
             day: c.day.bounds.key,
             followers: null,
+            settledReservation: c.lastSettled,
           });
           break;
         }
         case OpKind.RELEASE: {
           if (c === undefined) {
-            w.release(r.slot, OpStatus.UNKNOWN_CAMPAIGN);
+            w.release(r.slot, this.unknownStatus(r.campaignId));
             break;
           }
           const released = c.release(r.requestId);
@@ -172,7 +221,53 @@ export class Shard {
         }
       }
     }
+    if (this.lateWriter.count > 0) this.ports.sendResults(this.lateWriter.take());
     return w.take();
+  }
+
+  /** Whether an unknown campaign may be one whose counters are still being loaded. */
+  private isLoading(campaignId: string): boolean {
+    const loading = !this.catalogueComplete || this.unloaded.has(campaignId);
+    if (loading) this.totals.notReady++;
+    return loading;
+  }
+
+  private unknownStatus(campaignId: string): typeof OpStatus.NOT_READY | typeof OpStatus.UNKNOWN_CAMPAIGN {
+    return this.isLoading(campaignId) ? OpStatus.NOT_READY : OpStatus.UNKNOWN_CAMPAIGN;
+  }
+
+  /** The admin has sent every campaign of its catalogue: an unknown campaign is now unknown. */
+  catalogueLoaded(): void {
+    this.catalogueComplete = true;
+  }
+
+  /** Live reservations of all campaigns of this shard. */
+  get reservationCount(): number {
+    return this.liveReservations.count;
+  }
+
+  private remember(campaignId: string, eventId: string): void {
+    const key = campaignId + '\n' + eventId;
+    this.remembered.delete(key);
+    this.remembered.add(key);
+    if (this.remembered.size > this.eventIdsRememberedMax) this.remembered.delete(this.remembered.values().next().value!);
+  }
+
+  /**
+   * The store found an event that settled a reservation in memory to be a duplicate: the
+   * reservation was never the event's to settle, so it is live again (unless it expired meanwhile).
+   */
+  private restoreSettled(c: Campaign, s: SettledReservation): void {
+    const now = this.ports.clock.now();
+    const { requestId, reservation } = s;
+    if (this.campaigns.get(c.id) !== c) return;
+    if (reservation.expiresAtMs <= now) {
+      this.flusher.reservationRemoved(c, requestId);
+      return;
+    }
+    if (!c.restoreReservation(requestId, reservation.amount, reservation.expiresAtMs)) return;
+    this.expiries.push({ campaign: c, requestId, expiresAtMs: reservation.expiresAtMs });
+    this.flusher.reservationAdded(c, requestId, reservation.amount, reservation.expiresAtMs);
   }
 
   /** Answers the spend events of a flushed batch. */
@@ -189,13 +284,18 @@ export class Shard {
         continue;
       }
       const applied = s.applied[i]!;
+      const settledRes = e.settledReservation;
+      if (settledRes !== null) e.campaign.releaseHold(settledRes.hold);
+      e.settledReservation = null;
       if (applied) {
         this.totals.spendApplied++;
         this.totals.settledMicros += e.amount;
       } else {
         this.totals.spendDuplicate++;
         e.campaign.revertSpend(this.ports.clock.now(), e.amount, e.flags, e.day);
+        if (settledRes !== null) this.restoreSettled(e.campaign, settledRes);
       }
+      this.remember(e.campaign.id, e.eventId);
       if (!s.answered) w.spend(e.slot, applied ? OpStatus.APPLIED : OpStatus.DUPLICATE, applied ? e.flags : 0);
       if (followers !== null) {
         for (const f of followers) {
@@ -246,10 +346,14 @@ export class Shard {
       existing.reconfigure(config, this.ports.clock.now());
       return;
     }
+    // Until its counters are loaded the campaign is answered NOT_READY, also when the load fails
+    // (the admin retries it): a win notice must hear "retry", never "unknown campaign".
+    this.unloaded.add(config.id);
     const load = this.load(config);
     this.loading.set(config.id, load);
     try {
       await load;
+      this.unloaded.delete(config.id);
     } finally {
       this.loading.delete(config.id);
     }
@@ -258,18 +362,26 @@ export class Shard {
   private async load(config: CampaignConfig): Promise<void> {
     const now = this.ports.clock.now();
     const day = dayBounds(config.timezone, now).key;
-    const flightStartDay =
-      config.lifetimeBudgetMicros !== null && config.startAtMs !== null
-        ? dayBounds(config.timezone, config.startAtMs).key
-        : null;
-    const snapshot = await this.ports.store.load(config.id, day, flightStartDay);
+    const snapshot = await this.ports.store.load(config.id, day, flightStartDayOf(config));
     const at = this.ports.clock.now();
     const c = new Campaign(config, at, this.hooks);
-    c.restore(micros(snapshot.settledMicros), micros(snapshot.lifetimeSettledMicros), at);
+    c.restore(snapshot.settledMicros, snapshot.lifetimeSettledMicros, at);
+    let badReservations = 0;
     for (const r of snapshot.reservations) {
-      if (r.expiresAtMs <= at) continue;
-      c.restoreReservation(r.requestId, micros(r.amountMicros), r.expiresAtMs);
+      if (!(r.expiresAtMs > at)) continue; // expired, or not a number
+      if (!isMicros(r.amountMicros) || c.reserved + r.amountMicros > limits.dayTotalMicrosMax) {
+        badReservations++;
+        continue;
+      }
+      c.restoreReservation(r.requestId, r.amountMicros, r.expiresAtMs);
       this.expiries.push({ campaign: c, requestId: r.requestId, expiresAtMs: r.expiresAtMs });
+    }
+    if (badReservations > 0 && c.countersFault === null) {
+      c.countersFault = `${badReservations} stored reservations out of range were not restored: correct them in the store and restart`;
+    }
+    if (c.countersFault !== null) {
+      this.totals.countersOutOfRange++;
+      this.ports.emit({ type: 'fault', message: `campaign ${config.id} kept paused: ${c.countersFault}` });
     }
     this.campaigns.set(config.id, c);
   }
@@ -317,6 +429,18 @@ export class Shard {
   async drain(): Promise<void> {
     await this.flusher.drain();
   }
+}
+
+/**
+ * The first local day whose settled spend counts toward a lifetime budget. Without a startAt the
+ * flight began when the campaign was created, so every day the store holds for it counts: a
+ * restart must not forget earlier days (the flight's start is not stored anywhere else).
+ */
+export const flightFromFirstDay = '0001-01-01';
+
+function flightStartDayOf(config: CampaignConfig): string | null {
+  if (config.lifetimeBudgetMicros === null) return null;
+  return config.startAtMs === null ? flightFromFirstDay : dayBounds(config.timezone, config.startAtMs).key;
 }
 
 function finite(x: number): number {

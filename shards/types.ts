@@ -103,7 +103,12 @@ export interface CampaignStatus {
   pacingIndex: number;
   planMicros: number;
   active: boolean;
-  inactiveReason: 'OUTSIDE_SCHEDULE' | 'OUTSIDE_FLIGHT' | 'CAMPAIGN_PAUSED' | null;
+  inactiveReason: 'OUTSIDE_SCHEDULE' | 'OUTSIDE_FLIGHT' | 'CAMPAIGN_PAUSED' | 'COUNTERS_OUT_OF_RANGE' | null;
+  /**
+   * Why the counters loaded from the store were refused (a value outside the money bounds), or
+   * null. While set the campaign stays paused (inactiveReason COUNTERS_OUT_OF_RANGE).
+   */
+  countersFault: string | null;
   breaker: {
     state: BreakerState;
     since: string | null;

@@ -34,6 +34,13 @@ export interface PacerConfig {
   historyFlushMs: number;
   /** Unique per process start: prefixes batch IDs so that they never repeat across restarts. */
   instanceId: string;
+  /** Client-driven memory (shards/limits.ts): live reservations per campaign and per shard. */
+  reservationsPerCampaignMax: number;
+  reservationsPerShardMax: number;
+  /** Applied event IDs each shard remembers to answer resends without a store round trip. */
+  eventIdsRememberedMax: number;
+  /** Campaigns the admin accepts; creating one more is answered 409 TOO_MANY_CAMPAIGNS. */
+  campaignsMax: number;
 }
 
 export class ConfigError extends Error {
@@ -120,5 +127,13 @@ export function loadConfig(env: Env = process.env): PacerConfig {
     historyFlushMs: int(env, 'PACER_HISTORY_FLUSH_MS', limits.historyFlushMs, 100, 60_000,
       'history rows are written this often; shorter costs more database round trips'),
     instanceId: `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`,
+    reservationsPerCampaignMax: int(env, 'PACER_RESERVATIONS_PER_CAMPAIGN_MAX', limits.reservationsPerCampaignMax, 1, 10_000_000,
+      'a reserving decide past it is denied RESERVATIONS_FULL; each reservation costs ~150 bytes'),
+    reservationsPerShardMax: int(env, 'PACER_RESERVATIONS_PER_SHARD_MAX', limits.reservationsPerShardMax, 1, 100_000_000,
+      'a reserving decide past it is denied RESERVATIONS_FULL; each reservation costs ~150 bytes'),
+    eventIdsRememberedMax: int(env, 'PACER_EVENT_IDS_REMEMBERED_MAX', limits.eventIdsRememberedMax, 0, 10_000_000,
+      'older event IDs are left to the store to deduplicate; each costs ~250 bytes'),
+    campaignsMax: int(env, 'PACER_CAMPAIGNS_MAX', limits.campaignsMax, 1, limits.campaignsMax,
+      `at most ${limits.campaignsMax} (per-campaign state is ~1 KiB)`),
   };
 }

@@ -16,6 +16,8 @@ export type AdminToShard =
   | { type: 'resetBreaker'; corr: number; campaignId: string }
   | { type: 'summaries'; corr: number }
   | { type: 'metrics'; corr: number }
+  // The admin has sent every campaign of its catalogue (startup): unknown now means unknown.
+  | { type: 'catalogueLoaded'; corr: number }
   // Answers to the shard's own store requests (embedded store), correlated by the shard's corr.
   | { type: 'storeReply'; corr: number; ok: true; value: FlushOutcome | CampaignSnapshot }
   | { type: 'storeReply'; corr: number; ok: false; error: string };

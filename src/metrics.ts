@@ -195,8 +195,16 @@ export function shardRegistry(index: number, shard: Shard, isDegraded: () => boo
       this.inc({ ...label, outcome: 'failed' }, t.spendFailed);
       this.inc({ ...label, outcome: 'overloaded' }, t.spendOverloaded);
       this.inc({ ...label, outcome: 'late_duplicate' }, t.spendLateDuplicates);
+      this.inc({ ...label, outcome: 'refused' }, t.spendRefused);
     },
   });
+  counter('pacer_not_ready_total', "Operations answered NOT_READY: their campaign's counters were not loaded yet.", () => t.notReady);
+  counter(
+    'pacer_counters_out_of_range_total',
+    'Campaigns loaded with stored counters outside the money bounds (kept paused, COUNTERS_OUT_OF_RANGE).',
+    () => t.countersOutOfRange,
+  );
+  gauge('pacer_live_reservations', 'Live reservations of the shard (limit PACER_RESERVATIONS_PER_SHARD_MAX).', () => shard.reservationCount);
   counter('pacer_settled_micros_total', 'Money settled by applied spend events, in micros.', () => t.settledMicros);
   counter('pacer_reverted_micros_total', 'Money taken back for spooled events found duplicates at replay, in micros.', () => t.revertedMicros);
   counter('pacer_releases_total', 'Reservations released by loss notices.', () => t.releases);

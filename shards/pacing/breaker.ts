@@ -12,9 +12,10 @@ export type BreakerReason =
   | 'MANUAL_RESET'
   | 'DAY_ROLLOVER'
   | 'CONFIG_CHANGED'
-  | 'SPEND_REVERTED';
+  | 'SPEND_REVERTED'
+  | 'SMALLER_BID';
 
-export type ResetReason = 'BUDGET_RAISED' | 'MANUAL_RESET' | 'DAY_ROLLOVER' | 'CONFIG_CHANGED' | 'SPEND_REVERTED';
+export type ResetReason = 'BUDGET_RAISED' | 'MANUAL_RESET' | 'DAY_ROLLOVER' | 'CONFIG_CHANGED' | 'SPEND_REVERTED' | 'SMALLER_BID';
 
 export interface BreakerTransition {
   atMs: number;

@@ -1,3 +1,4 @@
+import { limits } from '../../shards/limits.js';
 import type { CampaignConfig, CampaignStatus } from '../../shards/types.js';
 import { shardOf } from '../hash.js';
 import { ApiError } from '../http/errors.js';
@@ -20,6 +21,8 @@ export class Campaigns {
   constructor(
     private readonly store: ConfigStore,
     private readonly links: ShardLinks,
+    /** limits.campaignsMax, or PACER_CAMPAIGNS_MAX: the catalogue and the shards' state stay bounded. */
+    private readonly campaignsMax: number = limits.campaignsMax,
   ) {}
 
   get size(): number {
@@ -55,6 +58,8 @@ export class Campaigns {
       }
     };
     await Promise.all(Array.from({ length: Math.min(64, queue.length) }, worker));
+    // Until now a shard answers an unknown campaign NOT_READY (it may be one not sent yet).
+    await Promise.all(Array.from({ length: this.links.count }, (_, i) => this.links.request(i, { type: 'catalogueLoaded' })));
   }
 
   private push(config: CampaignConfig): Promise<CampaignStatus> {
@@ -78,6 +83,9 @@ export class Campaigns {
     parseCampaign(body, 1, pathId);
     return this.locked(id!, async () => {
       const previous = this.records.get(id!) ?? null;
+      if (previous === null && this.records.size >= this.campaignsMax) {
+        throw new ApiError('TOO_MANY_CAMPAIGNS', `this pacer holds ${this.records.size} campaigns, its limit (PACER_CAMPAIGNS_MAX); only existing campaigns can be changed`);
+      }
       const config = parseCampaign(body, (previous?.config.version ?? 0) + 1, pathId);
       const now = new Date().toISOString();
       const record: CampaignRecord = { config, createdAt: previous?.createdAt ?? now, updatedAt: now };

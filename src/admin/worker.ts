@@ -155,7 +155,7 @@ async function replaySpools(): Promise<void> {
   }
 }
 
-const campaigns = new Campaigns(configStore, links);
+const campaigns = new Campaigns(configStore, links, config.campaignsMax);
 history = new HistoryWriter(configStore, links, onDatabase);
 const state = { shuttingDown: false };
 

@@ -1,5 +1,6 @@
 import { OpStatus, reasonNames } from '../../shards/reasons.js';
 import { DecideFlag, OpKind, type ResultReader, SpendFlag } from '../../shards/wire.js';
+import { limits } from '../../shards/limits.js';
 import { ApiError } from '../http/errors.js';
 
 /**
@@ -28,10 +29,20 @@ export function resultError(r: ResultReader): ApiError | null {
       return new ApiError('OVERLOADED', 'too much spend is waiting to be stored; retry shortly');
     case OpStatus.STORE_FAILED:
       return new ApiError('STORE_UNAVAILABLE', 'the spend could not be stored yet; resending it is safe');
+    case OpStatus.NOT_READY:
+      return notReadyError;
+    case OpStatus.AMOUNT_REFUSED:
+      return amountRefusedError;
     default:
       return null;
   }
 }
+
+const notReadyError = new ApiError('NOT_READY', "this campaign's counters are still loading; retry after the Retry-After delay");
+const amountRefusedError = new ApiError(
+  'INVALID_AMOUNT',
+  `the spend would take the campaign's settled total for the day past ${limits.dayTotalMicrosMax} micros (dayTotalMicrosMax); it was not recorded`,
+);
 
 export function spendJson(r: ResultReader): string {
   const status = r.code === OpStatus.APPLIED ? 'applied' : 'duplicate';

@@ -70,7 +70,14 @@ const ports: ShardPorts = {
   },
   batchIdPrefix: `${config.instanceId}:${index}`,
 };
-const shard = new Shard(ports, { reservationTtlMs: config.reservationTtlMs, flushIntervalMs: config.flushIntervalMs });
+const shard = new Shard(ports, {
+  reservationTtlMs: config.reservationTtlMs,
+  flushIntervalMs: config.flushIntervalMs,
+  reservationsPerCampaignMax: config.reservationsPerCampaignMax,
+  reservationsPerShardMax: config.reservationsPerShardMax,
+  eventIdsRememberedMax: config.eventIdsRememberedMax,
+  awaitCatalogue: true,
+});
 const metrics = shardRegistry(index, shard, () => opened.resilient?.spooling ?? false);
 
 /** The store as the shard sees it, with every flush's duration observed for the metrics. */
@@ -155,6 +162,10 @@ async function handleAdmin(msg: Exclude<AdminToShard, { type: 'storeReply' }>): 
       return;
     case 'metrics':
       toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: await metrics.registry.getMetricsAsJSON() });
+      return;
+    case 'catalogueLoaded':
+      shard.catalogueLoaded();
+      toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: null });
       return;
     default: {
       const bad: never = msg;

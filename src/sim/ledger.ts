@@ -47,6 +47,8 @@ export class Ledger {
   private readonly applied = new Set<string>();
   /** Copies of an eventId sent and not yet answered by the store. */
   private readonly inFlight = new Map<string, number>();
+  /** Events the store answered at least once (the shard remembers them: limits.eventIdsRememberedMax). */
+  private readonly answeredOnce = new Set<string>();
   readonly days = new Map<string, DayMoney>();
   lateEvents = 0;
   duplicates = 0;
@@ -91,7 +93,8 @@ export class Ledger {
     this.inFlight.set(eventId, copies + 1);
     if (this.applied.has(eventId)) {
       this.duplicates++;
-      const inMemory = copies === 0;
+      // The shard remembers the events the store answered: a resend of one changes nothing in memory.
+      const inMemory = copies === 0 && !this.answeredOnce.has(eventId);
       if (inMemory) money.pendingDuplicates += amount;
       return { eventId, amount, day, duplicate: true, inMemory, matched: false };
     }
@@ -111,6 +114,7 @@ export class Ledger {
     if (left === 0) this.inFlight.delete(s.eventId);
     else this.inFlight.set(s.eventId, left);
     this.lastAnsweredDay = s.day;
+    this.answeredOnce.add(s.eventId);
     if (applied) this.day(s.day).acknowledged += s.amount;
     else if (s.inMemory) this.day(s.day).pendingDuplicates -= s.amount;
   }

@@ -9,6 +9,10 @@ import type { FlushBatch, FlushOutcome, StoredReservation } from '../../shards/p
 export interface CampaignEvent {
   eventId: string;
   amountMicros: number;
+  /**
+   * The reservation the event settles, deleted only when the event is applied (a duplicate
+   * changes nothing); '' when none, or when the batch upserts that reservation again later.
+   */
   requestId: string;
   day: string;
 }
@@ -19,7 +23,7 @@ export interface CampaignOps {
   /** Where each event's flag goes in the FlushOutcome: [delta index, event index]. */
   positions: [number, number][];
   upserts: StoredReservation[];
-  /** Reservations settled by an event, released or expired. */
+  /** Reservations released or expired (those settled by an event leave with their event). */
   deletes: string[];
 }
 
@@ -43,7 +47,8 @@ export function groupBatch(batch: FlushBatch): GroupedBatch {
       byId.set(d.campaignId, g);
     }
     d.events.forEach((e, ei) => {
-      if (e.requestId !== '') g.res.set(e.requestId, null);
+      // A reservation added earlier in this batch and settled here never needs to reach the store.
+      if (e.requestId !== '' && g.res.get(e.requestId)) g.res.delete(e.requestId);
       if (g.seen.has(e.eventId)) {
         repeats.push([di, ei]);
         return;
@@ -61,6 +66,8 @@ export function groupBatch(batch: FlushBatch): GroupedBatch {
       if (r === null) g.ops.deletes.push(id);
       else g.ops.upserts.push(r);
     }
+    // An event never deletes a reservation the batch writes again (one row is touched once).
+    for (const e of g.ops.events) if (e.requestId !== '' && g.res.get(e.requestId)) e.requestId = '';
     campaigns.push(g.ops);
   }
   return { campaigns, repeats };
@@ -77,4 +84,15 @@ export function outcomeOf(batch: FlushBatch, grouped: GroupedBatch, flags: boole
     });
   });
   return out;
+}
+
+/**
+ * A number read back from a store, without judging it: a stored counter outside the money bounds
+ * (or not a number at all, NaN) must reach the shard, which flags the campaign, rather than stop
+ * the load (which the admin would retry for ever) or the shard.
+ */
+export function storedNumber(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' || typeof v === 'bigint') return v === '' ? Number.NaN : Number(v);
+  return Number.NaN;
 }

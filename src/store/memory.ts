@@ -1,3 +1,4 @@
+import { limits } from '../../shards/limits.js';
 import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome, StoredReservation } from '../../shards/ports.js';
 
 const dayMs = 86_400_000;
@@ -21,6 +22,20 @@ export class MemoryStore implements CounterStore {
   private readonly settled = new Map<string, number>();
   private readonly reservations = new Map<string, Map<string, StoredReservation>>();
   private readonly events = new Map<number, Set<string>>();
+  private eventCount = 0;
+
+  constructor(private readonly eventIdsMax: number = limits.memoryStoreEventIdsMax) {}
+
+  /** Past eventIdsMax the oldest event IDs are forgotten: memory stays bounded (docs/storage.md). */
+  private forgetOldestEvents(): void {
+    for (const set of this.events.values()) {
+      for (const key of set) {
+        if (this.eventCount <= this.eventIdsMax) return;
+        set.delete(key);
+        this.eventCount--;
+      }
+    }
+  }
 
   async apply(batch: FlushBatch): Promise<FlushOutcome> {
     return this.applySync(batch);
@@ -30,7 +45,11 @@ export class MemoryStore implements CounterStore {
     const done = this.batches.get(batch.batchId);
     if (done !== undefined) return done;
     const bucket = Math.floor(batch.atMs / dayMs);
-    for (const b of this.events.keys()) if (b <= bucket - dedupeBuckets) this.events.delete(b);
+    for (const [b, set] of this.events) {
+      if (b > bucket - dedupeBuckets) continue;
+      this.eventCount -= set.size;
+      this.events.delete(b);
+    }
     let today = this.events.get(bucket);
     if (today === undefined) this.events.set(bucket, (today = new Set()));
     const outcome: FlushOutcome = [];
@@ -50,17 +69,20 @@ export class MemoryStore implements CounterStore {
             break;
           }
         }
-        if (e.requestId !== '') res.delete(e.requestId);
+        // A duplicate changes nothing, not even the reservation it names.
         if (seen) {
           flags.push(false);
           continue;
         }
+        if (e.requestId !== '') res.delete(e.requestId);
         today.add(key);
+        this.eventCount++;
         this.settled.set(dayKey, (this.settled.get(dayKey) ?? 0) + e.amountMicros);
         flags.push(true);
       }
       outcome.push(flags);
     }
+    this.forgetOldestEvents();
     this.batches.set(batch.batchId, outcome);
     if (this.batches.size > batchOutcomesKept) this.batches.delete(this.batches.keys().next().value!);
     return outcome;

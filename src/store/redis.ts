@@ -2,8 +2,7 @@ import { Redis } from 'ioredis';
 import { limits } from '../../shards/limits.js';
 import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome, StoredReservation } from '../../shards/ports.js';
 import { log } from '../log.js';
-import { type CampaignOps, groupBatch, outcomeOf } from './batch.js';
-import { int } from './sql.js';
+import { type CampaignOps, groupBatch, outcomeOf, storedNumber } from './batch.js';
 
 const dayMs = 86_400_000;
 
@@ -73,15 +72,17 @@ for c = 1, nCampaigns do
     local amount, req, j = tonumber(ARGV[p]), ARGV[p + 1], tonumber(ARGV[p + 2])
     p = p + 3
     local kEvent = KEYS[kEvents + i]
+    -- The event settles its reservation only when applied: a duplicate changes nothing at all.
     if redis.call('SET', kEvent, batch, 'NX', 'PX', eventTtl) then
       dayTotals[j] = dayTotals[j] + amount
       out[i] = '1'
+      if req ~= '' then redis.call('HDEL', kRes, req) end
     elseif redis.call('GET', kEvent) == batch then
       out[i] = '1'
+      if req ~= '' then redis.call('HDEL', kRes, req) end
     else
       out[i] = '0'
     end
-    if req ~= '' then redis.call('HDEL', kRes, req) end
   end
   -- Amounts are integers below 2^53 and so are their sums (the caller checks): exact in a Lua
   -- number, and written with %d so that no exponent notation reaches INCRBY.
@@ -254,14 +255,15 @@ export class RedisCounterStore implements CounterStore {
     const replies = await p.exec();
     if (replies === null) throw new Error('redis pipeline returned no replies');
     for (const [err] of replies) if (err !== null) throw err;
-    const settled = replies[0]![1] === null ? 0 : int(replies[0]![1], `${k.day(day)}`);
+    // Values are read without judging them: the shard flags a campaign whose counters are out of range.
+    const settled = replies[0]![1] === null ? 0 : storedNumber(replies[0]![1]);
     const now = Date.now();
     const reservations: StoredReservation[] = [];
     const expired: string[] = [];
     for (const [requestId, value] of Object.entries((replies[1]![1] ?? {}) as Record<string, string>)) {
       const sep = value.indexOf(':');
-      const amountMicros = int(value.slice(0, sep), `reservation ${requestId} amount`);
-      const expiresAtMs = int(value.slice(sep + 1), `reservation ${requestId} expiry`);
+      const amountMicros = storedNumber(value.slice(0, sep));
+      const expiresAtMs = storedNumber(value.slice(sep + 1));
       // Redis 7.0 has no per-field TTL: the expiry travels in the value and is applied here.
       if (expiresAtMs <= now) expired.push(requestId);
       else reservations.push({ requestId, amountMicros, expiresAtMs });
@@ -270,9 +272,8 @@ export class RedisCounterStore implements CounterStore {
     let lifetime = 0;
     if (flightStartDay !== null) {
       for (const [d, v] of Object.entries((replies[2]![1] ?? {}) as Record<string, string>)) {
-        if (d >= flightStartDay && d < day) lifetime += int(v, `${k.days} ${d}`);
+        if (d >= flightStartDay && d < day) lifetime += storedNumber(v);
       }
-      if (!Number.isSafeInteger(lifetime)) throw new RangeError(`lifetime settled of ${campaignId} overflows`);
     }
     return { settledMicros: settled, lifetimeSettledMicros: lifetime, reservations };
   }
