@@ -206,7 +206,7 @@ export function sendRaw(target: Target, c: RawCase): Promise<Sent> {
       }
       resolve({ problem: null, accepted });
     };
-    const timer = setTimeout(finish, c.answers === 0 ? 300 : answerTimeoutMs);
+    const timer = setTimeout(finish, c.answers === 0 ? 100 : answerTimeoutMs);
     socket.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       if (c.answers > 0 && parseAnswers(buf, c.methods).answers.length >= c.answers) finish();
