@@ -311,7 +311,7 @@ export const validCampaign = fc.record({
 }, { requiredKeys: ['id', 'dailyBudgetMicros'] });
 
 export interface AdminCase {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH';
   path: string;
   body?: string | Uint8Array;
   /** Which token the request carries. */
@@ -336,6 +336,9 @@ export const adminCase: fc.Arbitrary<AdminCase> = fc.oneof(
   })) },
   { weight: 2, arbitrary: fc.tuple(adminIdPath, fc.constantFrom('', '/status', '/breaker/reset', '/budget-changes', '/history', '/history?from=x&to=y', '/history?from=2026-02-30T00:00:00Z'), fc.constantFrom('GET' as const, 'POST' as const))
     .map(([id, tail, method]): AdminCase => ({ method, path: `/v1/campaigns/${id}${tail}`, token: 'right', description: `${method} a campaign route` })) },
+  // Methods the admin may add for partial and whole updates: whatever answers must be coded.
+  { weight: 1, arbitrary: fc.tuple(fc.constantFrom('PUT' as const, 'PATCH' as const), validCampaign.chain((c) => mutate(c, [...Object.keys(c), 'bogus'])))
+    .map(([method, m]): AdminCase => ({ method, path: `/v1/campaigns/${fuzzCampaigns.admin}`, body: m.body, token: 'right', description: `${method} a campaign, ${m.mutation}` })) },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom('wrong' as const, 'none' as const), fc.constantFrom('/v1/campaigns', `/v1/campaigns/${fuzzCampaigns.admin}/status`, '/metrics'))
     .map(([token, path]): AdminCase => ({ method: path === '/v1/campaigns' ? 'POST' : 'GET', path, token, body: '{}', description: `${token} token` })) },
 );
