@@ -40,7 +40,9 @@ async function start(config: PacerConfig): Promise<void> {
     );
     adminPorts.push(channel.port2);
   }
-  const admin = new Worker(new URL('./admin/worker.js', import.meta.url), {
+  // Through admin-entry.js, which installs the uncaught-exception policy for a thread that holds a
+  // listen socket before it loads admin/worker.js.
+  const admin = new Worker(new URL('./admin-entry.js', import.meta.url), {
     workerData: { config, token, shardPorts: adminPorts },
     transferList: adminPorts,
     name: 'admin',
@@ -142,6 +144,10 @@ async function start(config: PacerConfig): Promise<void> {
         void metrics.registry.getMetricsAsJSON().then((m) => admin.postMessage({ type: 'metrics', corr: msg.corr, metrics: m }));
         break;
       case 'fatal':
+        if (msg.uncaught === true) {
+          onThreadUncaught('admin', null);
+          break;
+        }
         log('error', 'admin thread failed', { message: msg.message });
         if (exitCode === exitCodes.ok) exitCode = exitCodes.threadStopped;
         void shutdown('admin failure');
@@ -170,8 +176,10 @@ async function start(config: PacerConfig): Promise<void> {
    */
   function onThreadUncaught(thread: string, err: unknown): void {
     // reportInternal logs the error's class and stack frames; the message is left out like
-    // everywhere else, since it may quote a client's input.
-    reportInternal(metrics, `uncaught_${thread}`, err);
+    // everywhere else, since it may quote a client's input. (err is null when the thread logged
+    // the error itself: src/thread-guard.ts.)
+    if (err === null) metrics.internal(`uncaught_${thread}`);
+    else reportInternal(metrics, `uncaught_${thread}`, err);
     log('error', 'uncaught exception; stopping for a restart', { failedThread: thread, exitCode: exitCodes.uncaught });
     exitCode = exitCodes.uncaught;
     void shutdown(`uncaught exception in ${thread}`);

@@ -57,4 +57,5 @@ export type AdminToMain =
   | { type: 'degraded'; degraded: boolean; reason: string }
   | { type: 'metricsRequest'; corr: number }
   | { type: 'stopped' }
-  | { type: 'fatal'; message: string };
+  /** uncaught: an exception escaped every handler of the admin thread (src/thread-guard.ts; exit 71). */
+  | { type: 'fatal'; message: string; uncaught?: boolean };

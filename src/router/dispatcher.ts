@@ -49,9 +49,15 @@ export class Dispatcher {
     return this.workers.length;
   }
 
-  /** Operations sent and not yet answered, over all shards. */
+  /**
+   * Requests the router has accepted and will dispatch at the end of this turn (see http.ts): they
+   * count as pending so that a shutdown starting in the same turn waits for them too.
+   */
+  held = 0;
+
+  /** Operations sent and not yet answered, over all shards, and those about to be sent. */
   get pending(): number {
-    let n = 0;
+    let n = this.held;
     for (const x of this.inFlight) n += x;
     return n;
   }

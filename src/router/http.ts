@@ -135,6 +135,7 @@ export function createRouterApp(
   const runDeferred = (): void => {
     const batch = deferred;
     deferred = [];
+    dispatcher.held -= batch.length;
     for (const d of batch) {
       if (d.res.aborted) continue;
       try {
@@ -155,6 +156,7 @@ export function createRouterApp(
       const input = validate(body);
       if (deferred.length === 0) setImmediate(runDeferred);
       deferred.push({ res, input, startedMs, route, dispatch: dispatch as Dispatch<unknown> });
+      dispatcher.held++;
     };
     app.post(path, (res: Res, req: HttpRequest) => {
       try {

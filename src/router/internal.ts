@@ -32,6 +32,11 @@ export function reportInternal(metrics: RouterMetrics, route: string, err: unkno
   }
 }
 
+/** An error as it may be logged: its class and stack frames, without its message. */
+export function describeError(err: unknown): { error: string; at: string[] } {
+  return { error: errorName(err), at: frames(err) };
+}
+
 function errorName(err: unknown): string {
   return err instanceof Error ? err.name : typeof err;
 }

@@ -208,6 +208,7 @@ export function attachStream(
       try {
         metrics.request('stream');
         if (!isBinary) {
+          metrics.error('stream', 'INVALID_BODY');
           send(ws, conn, frameError(new ApiError('INVALID_BODY', 'frames must be binary MessagePack')), metrics);
           return;
         }

@@ -117,3 +117,13 @@ t.test('an exception that escapes every handler in a shard stops the pacer with 
   t.equal(code, 71);
   t.match(p.stderr(), /"msg":"uncaught exception; stopping for a restart","failedThread":"shard-0"/);
 });
+
+t.test('an exception that escapes every handler in the admin thread stops the pacer with exit code 71, not an abort', async (t) => {
+  const p = await startPacer({ env: { NODE_OPTIONS: `--import=${preload}` } });
+  t.teardown(() => p.kill());
+  p.child.kill('SIGHUP');
+  const code = await new Promise<number | null>((resolve) => p.child.once('exit', (c) => resolve(c)));
+  t.equal(code, 71, 'not 134: the admin thread closed its listen socket before the process exited');
+  t.match(p.stderr(), /"msg":"uncaught exception; stopping for a restart","failedThread":"admin"/);
+  t.notMatch(p.stderr(), /no handler catches/, 'the error message is not logged');
+});

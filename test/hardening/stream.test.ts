@@ -131,6 +131,26 @@ t.test('a bad operation beside good ones is refused alone; maps and binary in fi
   t.same(answer[2].slice(0, 4), [1, 3, true, 'OK']);
 });
 
+t.test('a frame of 1,001 operations is refused with INVALID_BODY and the connection stays open', async (t) => {
+  const ops = Array.from({ length: 1_001 }, (_, i) => [1, i, 'hs-1']);
+  await frameRefused(t, packr.pack(ops), 'INVALID_BODY');
+});
+
+t.test('a frame larger than 1 MiB closes only its own connection, without a close frame (1006)', async (t) => {
+  const big = await connect();
+  const closed = new Promise<number>((resolve) => big.ws.once('close', (code) => resolve(code)));
+  big.ws.send(Buffer.alloc(1024 * 1024 + 1, 0xc0));
+  t.equal(await closed, 1006, 'uWS 20.30 drops the TCP connection; the client reports 1006');
+  const before = await money(pacer, 'hs-1');
+  await stillServing(t, before);
+});
+
+t.test('a request to /v1/stream that is not a WebSocket upgrade is answered 404 NOT_FOUND', async (t) => {
+  const r = await fetch(`${pacer.url}/v1/stream`);
+  t.equal(r.status, 404);
+  t.equal(((await r.json()) as any).error.code, 'NOT_FOUND');
+});
+
 t.test('stream connections past PACER_STREAM_CONNECTIONS_MAX are refused with 503 TOO_MANY_CONNECTIONS', async (t) => {
   const small = await startPacer({ env: { PACER_STREAM_CONNECTIONS_MAX: '2' } });
   t.teardown(() => small.stop());
