@@ -1,7 +1,7 @@
 import type fc from 'fast-check';
 import {
   type AdminCase, adminCase, type BodyCase, type FrameCase, fuzzCampaigns, hotBodyCase, pipelined, type RawCase,
-  rawBadFramingCase, rawFramedCase, rawTruncatedCase, streamFrameCase,
+  rawBadFramingCase, rawFramedCase, rawTruncatedCase, rawUncommonTargetCase, streamFrameCase,
 } from './generators.js';
 import { type Family, sendAdmin, sendBody, sendRaw, StreamClient, type Target } from './harness.js';
 
@@ -24,6 +24,7 @@ export function families(target: Target): { all: { [name: string]: Family<any> }
     'bad framing': raw('bad framing', rawBadFramingCase),
     'truncated requests': raw('truncated requests', rawTruncatedCase),
     'pipelined requests': raw('pipelined requests', pipelined),
+    'uncommon targets': raw('uncommon targets', rawUncommonTargetCase),
     'stream frames': {
       name: 'stream frames', arbitrary: streamFrameCase, campaign: fuzzCampaigns.stream,
       send: (_t: Target, c: FrameCase) => stream.send(c), describe: (c: FrameCase) => c.description,

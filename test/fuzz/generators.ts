@@ -120,6 +120,13 @@ export interface RawCase {
   bytes: Buffer;
   /** Requests a server that follows RFC 9112 answers on this connection (0: may close silently). */
   answers: number;
+  /**
+   * docs/api.md ("HTTP framing") documents that uWS answers none, or only a first part, of these and
+   * closes the connection: then nothing may have run.
+   */
+  silentCloseDocumented: boolean;
+  /** Framing RFC 9112 refuses: the request must not run, whatever is answered. */
+  malformed?: boolean;
   /** HEAD answers carry no body; the reader needs to know. */
   methods: string[];
   description: string;
@@ -129,8 +136,8 @@ export interface RawCase {
 const methods = fc.constantFrom('GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE');
 const pathArb = fc.oneof(
   fc.constantFrom('/v1/decide', '/v1/spend', '/v1/release', '/v1/decide/batch', '/v1/spend/batch', '/healthz', '/readyz',
-    '/v1/stream', '/', '*', '/v1/decide?x=1', '/v1/decide/', '//v1/decide', '/v1/%64ecide', '/v1/../v1/decide',
-    '/metrics', 'http://h/v1/decide', '/v1/decide#f', '/%00', '/%zz'),
+    '/v1/stream', '/', '/v1/decide?x=1', '/v1/decide/', '//v1/decide', '/v1/%64ecide', '/v1/../v1/decide',
+    '/metrics', '/v1/decide#f', '/%00', '/%zz'),
   fc.webPath().map((p) => p || '/'),
   fc.integer({ min: 100, max: 20_000 }).map((n) => '/' + 'a'.repeat(n)),
 );
@@ -156,6 +163,7 @@ const framedRequest = fc.record({ method: methods, path: pathArb, headers: fc.ar
   .map(({ method, path, headers, body }): RawCase => ({
     bytes: Buffer.from(request(method, path, [...headers, ['Content-Length', String(Buffer.byteLength(body))]], body)),
     answers: 1,
+    silentCloseDocumented: false,
     methods: [method],
     description: `framed ${method} ${path.slice(0, 60)}`,
   }));
@@ -185,7 +193,9 @@ const badFraming = fc.oneof(
     'GET /heal\x00thz HTTP/1.1\r\nHost: x\r\n\r\n',
   ),
   fc.string({ unit: 'binary', minLength: 1, maxLength: 80 }).map((s) => s + '\r\n\r\n'),
-).map((text): RawCase => ({ bytes: Buffer.from(text, 'latin1'), answers: 1, methods: ['?'], description: `bad framing ${JSON.stringify(text.slice(0, 80))}` }));
+).map((text): RawCase => ({
+  bytes: Buffer.from(text, 'latin1'), answers: 1, silentCloseDocumented: true, malformed: true, methods: [/^[A-Z]+/.exec(text)?.[0] ?? '?'], description: `bad framing ${JSON.stringify(text.slice(0, 80))}`,
+}));
 
 /** Several well-framed requests in one write: each must be answered, in order. */
 export const pipelined = fc.array(fc.record({ method: fc.constantFrom('GET', 'POST', 'HEAD'), path: fc.constantFrom('/healthz', '/v1/decide', '/nope'), body: smallBody }),
@@ -193,13 +203,24 @@ export const pipelined = fc.array(fc.record({ method: fc.constantFrom('GET', 'PO
   .map((reqs): RawCase => ({
     bytes: Buffer.from(reqs.map((r) => request(r.method, r.path, [['Content-Length', String(Buffer.byteLength(r.body))]], r.body)).join('')),
     answers: reqs.length,
+    silentCloseDocumented: true,
     methods: reqs.map((r) => r.method),
     description: `pipelined ${reqs.map((r) => `${r.method} ${r.path}`).join(', ')}`,
   }));
 
+/** Asterisk-form and absolute-form targets (RFC 9112 3.2.3, 3.2.4): valid, and to be answered. */
+export const rawUncommonTargetCase = fc.tuple(fc.constantFrom('OPTIONS', 'GET', 'POST', 'HEAD'), fc.constantFrom('*', 'http://h/v1/decide', 'http://h/healthz', 'http://127.0.0.1/v1/spend'))
+  .map(([method, target]): RawCase => {
+    const body = method === 'POST' ? reserving : '';
+    return {
+      bytes: Buffer.from(request(method, target, [['Content-Length', String(body.length)]], body)), answers: 1, silentCloseDocumented: false,
+      methods: [method], description: `${method} ${target}`,
+    };
+  });
+
 /** Bytes that stop anywhere: the server may wait or close, but must stay up. */
 const truncated = fc.tuple(framedRequest, fc.nat()).map(([r, n]): RawCase => ({
-  bytes: r.bytes.subarray(0, n % r.bytes.length), answers: 0, methods: r.methods, description: `truncated ${r.description}`,
+  bytes: r.bytes.subarray(0, n % r.bytes.length), answers: 0, silentCloseDocumented: true, methods: r.methods, description: `truncated ${r.description}`,
 }));
 
 export const rawFramedCase = framedRequest;
