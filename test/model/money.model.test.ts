@@ -305,9 +305,13 @@ async function modelRuns(t: Test, commands: fc.Arbitrary<Cmd>[], seed: number, n
   t.ok(commandsRun > 0, `${commandsRun} commands ran`);
 }
 
+/** MODEL_SEED and MODEL_RUNS explore further than `npm test` does (docs/testing.md). */
+const seed = Number(process.env.MODEL_SEED ?? 7301);
+const runs = Number(process.env.MODEL_RUNS ?? 5);
+
 t.test('settled spend equals the distinct acknowledged events and the cap holds through every command, restart and expiry', (t) =>
-  modelRuns(t, allCommands, 7301, 5));
+  modelRuns(t, allCommands, seed, runs));
 
 t.test('a duplicate spend that names another live reservation changes nothing at all',
   {},
-  (t) => modelRuns(t, duplicateCommands, 7302, 20));
+  (t) => modelRuns(t, duplicateCommands, seed + 1, runs * 4));
