@@ -13,8 +13,10 @@ function arg(name: string): string | undefined {
   return at >= 0 ? process.argv[at + 1] : undefined;
 }
 
-/** Cases of one family per round before the next family's turn. */
+/** Cases of one family per round before the next family's turn, and the most time a round takes
+ * (a family whose cases time out must not starve the others). */
 const roundCases = 50;
+const roundMsMax = 5_000;
 
 async function main(): Promise<void> {
   const durationS = Number(arg('duration') ?? 60);
@@ -33,11 +35,12 @@ async function main(): Promise<void> {
   let cases = 0;
   for (let round = 0; Date.now() < deadline; round++) {
     for (const family of chosen) {
+      const roundEnd = Math.min(deadline, Date.now() + roundMsMax);
       // Each round of a family has its own seed, derived from the run's, so every case replays alone.
       cases += await runFamily(target, family, seed + round, roundCases, (f) => {
         failures.push(f);
         console.log(JSON.stringify(f));
-      }, () => Date.now() < deadline);
+      }, () => Date.now() < roundEnd);
     }
   }
   close();
