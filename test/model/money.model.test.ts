@@ -76,13 +76,22 @@ function fail(m: Model, what: string): never {
 
 /** The invariants, read from the admin status after every command. */
 async function checkInvariants(m: Model): Promise<void> {
-  const startMs = Date.now();
-  const s = await status(real.pacer, m.campaignId);
-  const endMs = Date.now();
-  for (const [id, r] of m.reservations) if (certainlyGone(r, startMs)) m.reservations.delete(id);
-  const alive = [...m.reservations.values()];
-  const low = alive.filter((r) => certainlyAlive(r, endMs)).reduce((n, r) => n + r.bid, 0);
-  const high = alive.reduce((n, r) => n + r.bid, 0);
+  let s: any;
+  let low = 0;
+  let high = 0;
+  // A sweep timer that a loaded machine delays holds an expired reservation a little longer: read
+  // again for a few seconds before calling it a leak (a real leak stays).
+  for (let attempt = 0; attempt < 8; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 500));
+    const startMs = Date.now();
+    s = await status(real.pacer, m.campaignId);
+    const endMs = Date.now();
+    for (const [id, r] of m.reservations) if (certainlyGone(r, startMs)) m.reservations.delete(id);
+    const alive = [...m.reservations.values()];
+    low = alive.filter((r) => certainlyAlive(r, endMs)).reduce((n, r) => n + r.bid, 0);
+    high = alive.reduce((n, r) => n + r.bid, 0);
+    if (s.reservedMicros <= high) break;
+  }
   if (s.settledMicros !== settledOf(m)) fail(m, `settled ${s.settledMicros}, but the acknowledged distinct events sum to ${settledOf(m)}`);
   if (s.reservedMicros < low || s.reservedMicros > high) fail(m, `reserved ${s.reservedMicros}, expected between ${low} and ${high}`);
   if (s.budgetMicros !== m.budget) fail(m, `budget ${s.budgetMicros}, expected ${m.budget}`);
