@@ -24,7 +24,7 @@ export function families(target: Target): { all: { [name: string]: Family<any> }
     'bad framing': raw('bad framing', rawBadFramingCase),
     'truncated requests': raw('truncated requests', rawTruncatedCase),
     'pipelined requests': raw('pipelined requests', pipelined),
-    'uncommon targets': raw('uncommon targets', rawUncommonTargetCase),
+    'rare valid requests': raw('rare valid requests', rawUncommonTargetCase),
     'stream frames': {
       name: 'stream frames', arbitrary: streamFrameCase, campaign: fuzzCampaigns.stream,
       send: (_t: Target, c: FrameCase) => stream.send(c), describe: (c: FrameCase) => c.description,
