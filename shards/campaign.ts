@@ -312,7 +312,9 @@ export class Campaign {
     const hourStarts = day.hourStarts;
     while (this.hour < 23 && nowMs >= hourStarts[this.hour + 1]!) this.hour++;
     let until = Math.min(day.bounds.endMs, hourStarts[this.hour + 1]!);
-    if (config.status === 'PAUSED') {
+    if (config.archived === true) {
+      this.inactive = Reason.CAMPAIGN_ARCHIVED;
+    } else if (config.status === 'PAUSED') {
       this.inactive = Reason.CAMPAIGN_PAUSED;
     } else if (config.startAtMs !== null && nowMs < config.startAtMs) {
       this.inactive = Reason.OUTSIDE_FLIGHT;

@@ -11,6 +11,8 @@ export const Reason = {
   OUTSIDE_FLIGHT: 5,
   CAMPAIGN_PAUSED: 6,
   UNKNOWN_CAMPAIGN: 7,
+  /** The campaign was archived (DELETE); its late spend still counts. */
+  CAMPAIGN_ARCHIVED: 8,
 } as const;
 
 export type ReasonCode = (typeof Reason)[keyof typeof Reason];
