@@ -62,6 +62,11 @@ export const limits = {
   adminBodyBytesMax: 4 * 1024 * 1024,
   /** Nesting of an admin body: a campaign in a bulk call needs 6 levels; deeper is refused, not walked. */
   adminBodyDepthMax: 32,
+  /**
+   * Campaigns the admin pushes to the shards at once (startup, bulk): each new one loads its
+   * counters first, and more in flight would only queue past controlRequestTimeoutMs.
+   */
+  adminPushConcurrency: 64,
   /** Campaigns in one POST /v1/campaigns/bulk: one store transaction, answered in well under a second. */
   bulkCampaignsMax: 1_000,
   /** Default page of GET /v1/campaigns and of the budget audit trail. */

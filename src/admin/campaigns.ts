@@ -61,7 +61,7 @@ export class Campaigns {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(64, queue.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(limits.adminPushConcurrency, queue.length) }, worker));
   }
 
   private push(config: CampaignConfig): Promise<CampaignStatus> {
@@ -243,11 +243,19 @@ export class Campaigns {
       return;
     }
     const fresh: string[] = [];
-    const pushes = writes.map(async (w, i) => {
+    const pushed: { w: (typeof writes)[number] }[] = [];
+    writes.forEach((w, i) => {
       const id = w.record.config.id;
       if (!saved[i]) return void (results[w.index] = bulkError(w.record.config, anotherWriter(id)));
       if (!this.records.has(id)) fresh.push(id);
       this.records.set(id, w.record);
+      pushed.push({ w });
+    });
+    this.ids.addMany(fresh);
+    // A bounded number in flight: a shard loads a new campaign's counters before it answers, and
+    // a thousand loads queued at once would run past the control-request deadline.
+    await inParallel(pushed, limits.adminPushConcurrency, async ({ w }) => {
+      const id = w.record.config.id;
       try {
         await this.push(w.record.config);
         results[w.index] = { id, status: w.previous === null ? 201 : 200, version: w.record.config.version };
@@ -256,8 +264,6 @@ export class Campaigns {
         results[w.index] = bulkError(w.record.config, new ApiError('STORE_UNAVAILABLE', `saved but not serving yet: ${(err as Error).message}`));
       }
     });
-    this.ids.addMany(fresh);
-    await Promise.all(pushes);
   }
 
   /** Pushes the latest configuration of a campaign until its shard accepts it. */
@@ -398,6 +404,15 @@ function changeCursorOf(cursor: string): number {
   const n = /^b:\d{1,15}$/.test(text) ? Number(text.slice(2)) : NaN;
   if (!Number.isSafeInteger(n)) throw new ApiError('INVALID_FIELD', 'cursor is not one this API gave out');
   return n;
+}
+
+/** Runs fn over items with at most `width` calls in flight. */
+async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
 function sleep(ms: number): Promise<void> {
