@@ -60,6 +60,20 @@ export const readOnlyFields = ['version', 'createdAt', 'updatedAt', 'archived', 
 const allFields: readonly string[] = [...campaignFields, ...readOnlyFields];
 const breakerFields = Object.keys(breakerDefaults);
 
+/** Bounds of the numeric settings: what validation enforces and what the JSON Schema states. */
+export const numericBounds = {
+  frontLoadedShare: { min: 0.5, max: 0.95 },
+  aheadPercent: { min: 1, max: 100 },
+  catchUpMaxRatio: { min: 1, max: 10 },
+  velocityCapMultiple: { min: 1, max: 1_000 },
+  'breaker.tripAtFraction': { min: 0.5, max: 1 },
+  'breaker.cooldownMs': { min: 0, max: 86_400_000 },
+  'breaker.halfOpenStepMs': { min: 1_000, max: 3_600_000 },
+  'breaker.velocityMultiple': { min: 1.5, max: 1_000 },
+  'breaker.velocityWindowMs': { min: 10_000, max: 60_000 },
+} as const;
+type NumericField = keyof typeof numericBounds;
+
 /** The campaign as the API shows it: the stored configuration with dates as ISO 8601. */
 export function campaignToApi(record: CampaignRecord): Record<string, unknown> {
   const { config } = record;
@@ -144,7 +158,8 @@ export function textProblem(v: string): string | null {
   return null;
 }
 
-function number(v: unknown, field: string, min: number, max: number, fallback: number): number {
+function number(v: unknown, field: NumericField, fallback: number): number {
+  const { min, max } = numericBounds[field];
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
     throw bad(`${field} must be a number from ${min} to ${max} (got ${show(v)})`);
@@ -227,12 +242,12 @@ function breaker(v: unknown): BreakerConfig {
   if (b.enabled !== undefined && typeof b.enabled !== 'boolean') throw bad('breaker.enabled must be true or false');
   return {
     enabled: (b.enabled as boolean | undefined) ?? breakerDefaults.enabled,
-    tripAtFraction: number(b.tripAtFraction, 'breaker.tripAtFraction', 0.5, 1, breakerDefaults.tripAtFraction),
-    cooldownMs: Math.round(number(b.cooldownMs, 'breaker.cooldownMs', 0, 86_400_000, breakerDefaults.cooldownMs)),
+    tripAtFraction: number(b.tripAtFraction, 'breaker.tripAtFraction', breakerDefaults.tripAtFraction),
+    cooldownMs: Math.round(number(b.cooldownMs, 'breaker.cooldownMs', breakerDefaults.cooldownMs)),
     halfOpenSteps: halfOpenSteps(b.halfOpenSteps),
-    halfOpenStepMs: Math.round(number(b.halfOpenStepMs, 'breaker.halfOpenStepMs', 1_000, 3_600_000, breakerDefaults.halfOpenStepMs)),
-    velocityMultiple: number(b.velocityMultiple, 'breaker.velocityMultiple', 1.5, 1_000, breakerDefaults.velocityMultiple),
-    velocityWindowMs: Math.round(number(b.velocityWindowMs, 'breaker.velocityWindowMs', 10_000, 60_000, breakerDefaults.velocityWindowMs)),
+    halfOpenStepMs: Math.round(number(b.halfOpenStepMs, 'breaker.halfOpenStepMs', breakerDefaults.halfOpenStepMs)),
+    velocityMultiple: number(b.velocityMultiple, 'breaker.velocityMultiple', breakerDefaults.velocityMultiple),
+    velocityWindowMs: Math.round(number(b.velocityWindowMs, 'breaker.velocityWindowMs', breakerDefaults.velocityWindowMs)),
   };
 }
 
@@ -314,17 +329,77 @@ export function parseCampaign(body: unknown, version: number, pathId?: string): 
     dailyBudgetMicros: dailyOf(b.dailyBudgetMicros, lifetimeBudgetMicros, endAtMs),
     timezone,
     strategy,
-    frontLoadedShare: number(b.frontLoadedShare, 'frontLoadedShare', 0.5, 0.95, campaignDefaults.frontLoadedShare),
-    aheadPercent: number(b.aheadPercent, 'aheadPercent', 1, 100, campaignDefaults.aheadPercent),
+    frontLoadedShare: number(b.frontLoadedShare, 'frontLoadedShare', campaignDefaults.frontLoadedShare),
+    aheadPercent: number(b.aheadPercent, 'aheadPercent', campaignDefaults.aheadPercent),
     hourlyWeights: weights,
     schedule: schedule(b.schedule),
     startAtMs,
     endAtMs,
     lifetimeBudgetMicros,
-    catchUpMaxRatio: number(b.catchUpMaxRatio, 'catchUpMaxRatio', 1, 10, campaignDefaults.catchUpMaxRatio),
-    velocityCapMultiple: number(b.velocityCapMultiple, 'velocityCapMultiple', 1, 1_000, campaignDefaults.velocityCapMultiple),
+    catchUpMaxRatio: number(b.catchUpMaxRatio, 'catchUpMaxRatio', campaignDefaults.catchUpMaxRatio),
+    velocityCapMultiple: number(b.velocityCapMultiple, 'velocityCapMultiple', campaignDefaults.velocityCapMultiple),
     breaker: breaker(b.breaker),
     version,
     archived: false,
+  };
+}
+
+/**
+ * JSON Schema (2020-12, as OpenAPI 3.1 uses) of a create-or-replace body, built from the same
+ * constants validation uses, so a generated API description cannot drift from the code. It states
+ * the shapes and bounds; rules across fields (CUSTOM needs hourlyWeights, endAt after startAt, a
+ * finite sum of weights, no control characters in name) are enforced by parseCampaign alone.
+ */
+export function campaignBodySchema(): Record<string, unknown> {
+  const num = (field: NumericField, fallback: number): Record<string, unknown> => ({
+    type: 'number', minimum: numericBounds[field].min, maximum: numericBounds[field].max, default: fallback,
+  });
+  const micros = (max: number): Record<string, unknown> => ({ type: 'integer', minimum: 1, maximum: max, description: 'integer micros' });
+  const instantSchema = { type: ['string', 'null'], format: 'date-time' };
+  const clock = { type: 'string', pattern: '^([01]\\d|2[0-3]):[0-5]\\d$|^24:00$' };
+  return {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      id: { type: 'string', pattern: campaignIdPattern.source },
+      name: { type: 'string', minLength: 1, maxLength: limits.campaignNameLengthMax },
+      status: { enum: ['ACTIVE', 'PAUSED'], default: campaignDefaults.status },
+      dailyBudgetMicros: micros(limits.dailyBudgetMicrosMax),
+      timezone: { type: 'string', default: campaignDefaults.timezone, description: 'IANA time zone' },
+      strategy: { enum: [...strategies], default: campaignDefaults.strategy },
+      frontLoadedShare: num('frontLoadedShare', campaignDefaults.frontLoadedShare),
+      aheadPercent: num('aheadPercent', campaignDefaults.aheadPercent),
+      hourlyWeights: { type: ['array', 'null'], items: { type: 'number', minimum: 0 }, minItems: 24, maxItems: 24 },
+      schedule: {
+        type: ['array', 'null'], minItems: 1, maxItems: 100,
+        items: {
+          type: 'object', additionalProperties: false, required: ['days', 'start', 'end'],
+          properties: { days: { type: 'array', minItems: 1, items: { enum: [...weekdays] } }, start: clock, end: clock },
+        },
+      },
+      startAt: instantSchema,
+      endAt: instantSchema,
+      lifetimeBudgetMicros: { ...micros(limits.lifetimeBudgetMicrosMax), type: ['integer', 'null'] },
+      catchUpMaxRatio: num('catchUpMaxRatio', campaignDefaults.catchUpMaxRatio),
+      velocityCapMultiple: num('velocityCapMultiple', campaignDefaults.velocityCapMultiple),
+      breaker: {
+        type: ['object', 'null'], additionalProperties: false,
+        properties: {
+          enabled: { type: 'boolean', default: breakerDefaults.enabled },
+          tripAtFraction: num('breaker.tripAtFraction', breakerDefaults.tripAtFraction),
+          cooldownMs: num('breaker.cooldownMs', breakerDefaults.cooldownMs),
+          halfOpenSteps: { type: 'array', minItems: 1, maxItems: 20, items: { type: 'number', exclusiveMinimum: 0, maximum: 1 } },
+          halfOpenStepMs: num('breaker.halfOpenStepMs', breakerDefaults.halfOpenStepMs),
+          velocityMultiple: num('breaker.velocityMultiple', breakerDefaults.velocityMultiple),
+          velocityWindowMs: num('breaker.velocityWindowMs', breakerDefaults.velocityWindowMs),
+        },
+      },
+      // Read-only: accepted back from a GET and ignored.
+      version: { type: 'integer', readOnly: true },
+      createdAt: { type: 'string', format: 'date-time', readOnly: true },
+      updatedAt: { type: 'string', format: 'date-time', readOnly: true },
+      archived: { type: 'boolean', readOnly: true },
+      archivedAt: { type: ['string', 'null'], format: 'date-time', readOnly: true },
+    },
   };
 }
