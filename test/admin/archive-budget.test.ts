@@ -1,6 +1,6 @@
 import t from 'tap';
 import { auth, createCampaign, get, post, startPacer, status } from '../helpers/server.js';
-import { call, campaign, mergePatch } from './client.js';
+import { call, campaign, mergePatch } from '../helpers/admin-client.js';
 
 /** Archive and restore, and budgets as audited operations at the owning shard, over real HTTP. */
 const pacer = await startPacer();

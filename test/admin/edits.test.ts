@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createCampaign, get, post, startPacer, status, auth } from '../helpers/server.js';
-import { call, campaign, mergePatch } from './client.js';
+import { call, campaign, mergePatch } from '../helpers/admin-client.js';
 
 /** Safe edits over real HTTP: ETag, merge patch, PUT, If-Match and If-None-Match. */
 const pacer = await startPacer();

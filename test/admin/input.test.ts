@@ -1,6 +1,6 @@
 import t from 'tap';
 import { adminToken, auth, get, post, startPacer } from '../helpers/server.js';
-import { campaign, rawRequest } from './client.js';
+import { campaign, rawRequest } from '../helpers/admin-client.js';
 
 /** Hostile admin input is refused with a code, changes nothing, and every error closes the connection. */
 const pacer = await startPacer();

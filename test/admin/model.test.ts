@@ -1,7 +1,7 @@
 import t from 'tap';
 import { campaignBodySchema, campaignFields, numericBounds, readOnlyFields } from '../../src/model/campaign.js';
 import { auth, post, startPacer } from '../helpers/server.js';
-import { campaign } from './client.js';
+import { campaign } from '../helpers/admin-client.js';
 
 /** The model's JSON Schema says what the API does: every bound it states holds over HTTP. */
 const pacer = await startPacer();

@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { auth, type Reply } from '../helpers/server.js';
+import { auth, type Reply } from './server.js';
 
 /** Admin requests over real HTTP with any method and headers; bodies that are strings go as they are. */
 export async function call<T = any>(
