@@ -367,7 +367,9 @@ export class Campaign {
     const hourStarts = day.hourStarts;
     while (this.hour < 23 && nowMs >= hourStarts[this.hour + 1]!) this.hour++;
     let until = Math.min(day.bounds.endMs, hourStarts[this.hour + 1]!);
-    if (this.countersFault !== null) {
+    if (config.archived === true) {
+      this.inactive = Reason.CAMPAIGN_ARCHIVED;
+    } else if (this.countersFault !== null) {
       this.inactive = Reason.COUNTERS_OUT_OF_RANGE;
     } else if (config.status === 'PAUSED') {
       this.inactive = Reason.CAMPAIGN_PAUSED;

@@ -73,6 +73,30 @@ export const limits = {
   /** Campaign name length, for display only. */
   campaignNameLengthMax: 200,
 
+  // ---- admin API (src/admin; docs/api.md, admin section) ---------------------------------------
+  /** Admin request body: a bulk call of 1,000 full campaigns (about 1.5 KB each) with room. */
+  adminBodyBytesMax: 4 * 1024 * 1024,
+  /** Nesting of an admin body: a campaign in a bulk call needs 6 levels; deeper is refused, not walked. */
+  adminBodyDepthMax: 32,
+  /**
+   * Campaigns the admin pushes to the shards at once (startup, bulk): each new one loads its
+   * counters first, and more in flight would only queue past controlRequestTimeoutMs.
+   */
+  adminPushConcurrency: 64,
+  /** Campaigns in one POST /v1/campaigns/bulk: one store transaction, answered in well under a second. */
+  bulkCampaignsMax: 1_000,
+  /** Default page of GET /v1/campaigns and of the budget audit trail. */
+  listLimitDefault: 100,
+  /** Largest page a client may ask for. */
+  listLimitMax: 1_000,
+  /**
+   * Campaigns one listing request looks at: filters on names or status may match few, and a
+   * request must not walk a million campaigns; the page then ends early with a nextCursor.
+   */
+  listScanMax: 100_000,
+  /** X-Pacer-Actor and a budget operation's reason: display text kept in the audit trail. */
+  auditTextLengthMax: 200,
+
   // ---- storage (src/store, src/admin; docs/storage.md) ----------------------------------------
   /** Deadline of one Redis call; past it the batch goes to the spool (acks wait at most this). */
   redisCallTimeoutMs: 250,

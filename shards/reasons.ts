@@ -17,6 +17,8 @@ export const Reason = {
   RESERVATIONS_FULL: 9,
   /** The store held counters out of the money bounds at load: the campaign is kept paused. */
   COUNTERS_OUT_OF_RANGE: 10,
+  /** The campaign was archived (DELETE); its late spend still counts. */
+  CAMPAIGN_ARCHIVED: 11,
 } as const;
 
 export type ReasonCode = (typeof Reason)[keyof typeof Reason];

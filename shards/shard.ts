@@ -68,6 +68,17 @@ export interface CampaignSummary {
   breakerState: string;
 }
 
+/** Which budget a budget operation may not lower below committed money; null when forced. */
+export type BudgetFloor = 'daily' | 'lifetime' | null;
+
+/** A budget operation's answer: whether it applied, the money it was checked against, the status. */
+export interface BudgetOutcome {
+  applied: boolean;
+  /** Today's settled + reserved (daily), or the flight's settled + today's reserved (lifetime). */
+  committedMicros: number;
+  status: CampaignStatus;
+}
+
 /**
  * One shard actor: it owns the campaigns whose IDs hash to it and is the only code that touches
  * their money. Hot-path operations arrive as binary batches (handleOps) and are answered in one
@@ -427,6 +438,26 @@ export class Shard {
     const now = this.ports.clock.now();
     c.resetBreaker(now);
     return c.status(now);
+  }
+
+  /**
+   * A budget operation from the admin: the check against committed money and the change run in one
+   * turn of the actor, so no decision or spend slips between them. The admin serialises writes to a
+   * campaign, so the configuration applies whatever its version (it may be a revert). Null while the
+   * campaign is not loaded here.
+   */
+  setBudget(config: CampaignConfig, floor: BudgetFloor): BudgetOutcome | null {
+    const c = this.campaigns.get(config.id);
+    if (c === undefined) return null;
+    const now = this.ports.clock.now();
+    // Roll the day over first: yesterday's settled money must not block today's budget.
+    c.refresh(now);
+    const today = c.settled + c.reserved;
+    const committedMicros = floor === 'lifetime' ? c.lifetimeBefore + today : today;
+    const budget = floor === 'lifetime' ? (config.lifetimeBudgetMicros ?? Infinity) : config.dailyBudgetMicros;
+    if (floor !== null && budget < committedMicros) return { applied: false, committedMicros, status: c.status(now) };
+    c.reconfigure(config, now);
+    return { applied: true, committedMicros, status: c.status(now) };
   }
 
   /** Counters since the last call, for the history; campaigns without activity are left out. */

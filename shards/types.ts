@@ -63,6 +63,11 @@ export interface CampaignConfig {
   breaker: BreakerConfig;
   /** Incremented by the admin on every change; shards ignore older versions. */
   version: number;
+  /**
+   * DELETE archived it: decisions answer CAMPAIGN_ARCHIVED, spend and releases still count (a win
+   * for a bid made before the archive is real money). Absent in configurations stored before it.
+   */
+  archived?: boolean;
 }
 
 export const breakerDefaults: BreakerConfig = {
@@ -103,7 +108,7 @@ export interface CampaignStatus {
   pacingIndex: number;
   planMicros: number;
   active: boolean;
-  inactiveReason: 'OUTSIDE_SCHEDULE' | 'OUTSIDE_FLIGHT' | 'CAMPAIGN_PAUSED' | 'COUNTERS_OUT_OF_RANGE' | null;
+  inactiveReason: 'OUTSIDE_SCHEDULE' | 'OUTSIDE_FLIGHT' | 'CAMPAIGN_PAUSED' | 'COUNTERS_OUT_OF_RANGE' | 'CAMPAIGN_ARCHIVED' | null;
   /**
    * Why the counters loaded from the store were refused (a value outside the money bounds), or
    * null. While set the campaign stays paused (inactiveReason COUNTERS_OUT_OF_RANGE).

@@ -5,7 +5,7 @@
  * One union per receiver, one handler per kind, each switch exhaustive.
  */
 import type { CampaignSnapshot, FlushBatch, FlushOutcome, ShardEvent } from '../shards/ports.js';
-import type { CampaignSummary } from '../shards/shard.js';
+import type { BudgetFloor, CampaignSummary } from '../shards/shard.js';
 import type { CampaignConfig, CampaignStatus } from '../shards/types.js';
 import type { JsonMetrics } from './metrics.js';
 
@@ -14,6 +14,8 @@ export type AdminToShard =
   | { type: 'upsert'; corr: number; config: CampaignConfig }
   | { type: 'status'; corr: number; campaignId: string }
   | { type: 'resetBreaker'; corr: number; campaignId: string }
+  // A budget operation: applied unless the budget named by floor would end below committed money.
+  | { type: 'budget'; corr: number; config: CampaignConfig; floor: BudgetFloor }
   | { type: 'summaries'; corr: number }
   | { type: 'metrics'; corr: number }
   // The admin has sent every campaign of its catalogue (startup): unknown now means unknown.

@@ -1,24 +1,17 @@
 import uWS, { type HttpRequest, type TemplatedApp } from 'uWebSockets.js';
 import { ApiError } from '../http/errors.js';
-import { readJsonBody, type Res, sendError as sendErrorKeepAlive, sendJson as sendJsonKeepAlive } from '../http/respond.js';
-import { instantFormat, parseInstant } from '../http/time.js';
-import { campaignIdPattern } from '../router/validate.js';
-import { campaignToApi } from './campaign-schema.js';
+import type { Res } from '../http/respond.js';
 import type { Campaigns } from './campaigns.js';
-import type { ConfigStore } from './registry.js';
-import { accessLog, registerReports } from './reports.js';
-import { checkBearer } from './token.js';
+import { registerCampaignRoutes } from './campaign-routes.js';
+import { createAdminRouter, sendAdminError, sendAdminJson } from './router.js';
+import type { ConfigStore } from '../store/config-store.js';
+import { registerReports } from './reports.js';
 
-const adminBodyBytesMax = 256 * 1024;
+export type { AdminRouter } from './router.js';
 
-/*
- * The admin API closes the connection after every answer. It serves a handful of requests, and an
- * idle kept-alive connection keeps a socket open in the admin thread, which makes Node abort the
- * process when the thread is torn down at shutdown (uv_loop_close with open handles; this uWS
- * version can neither enumerate nor close its HTTP connections).
- */
-const sendJson = (res: Res, status: number, body: string): void => sendJsonKeepAlive(res, status, body, true);
-const sendError = (res: Res, err: ApiError): void => sendErrorKeepAlive(res, err, true);
+// Every admin answer closes its connection (see router.ts for why).
+const sendJson = (res: Res, status: number, body: string): void => sendAdminJson(res, status, body);
+const sendError = (res: Res, err: ApiError): void => sendAdminError(res, err);
 
 export interface AdminState {
   shuttingDown: boolean;
@@ -48,65 +41,9 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
     );
   });
 
-  type Handler = (res: Res, params: string[], ctx: { actor: string; body: unknown; query: URLSearchParams }) => Promise<void> | void;
-
-  const route = (method: 'get' | 'post', pattern: string, withBody: boolean, handler: Handler): void => {
-    const paramCount = (pattern.match(/:/g) ?? []).length;
-    app[method](pattern, (res: Res, req: HttpRequest) => {
-      accessLog(res, method.toUpperCase(), pattern, req.getHeader('x-pacer-actor'));
-      const params: string[] = [];
-      for (let i = 0; i < paramCount; i++) params.push(req.getParameter(i));
-      const authorization = req.getHeader('authorization');
-      const actor = (req.getHeader('x-pacer-actor') || 'admin-token').slice(0, 200);
-      const contentLength = req.getHeader('content-length');
-      const query = new URLSearchParams(req.getQuery() ?? '');
-      res.onAborted(() => {
-        res.aborted = true;
-      });
-      const auth = checkBearer(authorization, token);
-      if (auth !== 'ok') {
-        sendError(res, auth === 'missing'
-          ? new ApiError('UNAUTHORIZED', 'send Authorization: Bearer <admin token>')
-          : new ApiError('FORBIDDEN', 'the admin token is not valid'));
-        return;
-      }
-      if (state.shuttingDown) {
-        sendError(res, new ApiError('SHUTTING_DOWN', 'the pacer is shutting down'));
-        return;
-      }
-      for (const p of params) {
-        if (!campaignIdPattern.test(p)) {
-          sendError(res, new ApiError('INVALID_CAMPAIGN_ID', `campaign id ${JSON.stringify(p.slice(0, 80))} is not valid`));
-          return;
-        }
-      }
-      const run = (body: unknown): void => {
-        Promise.resolve()
-          .then(() => handler(res, params, { actor, body, query }))
-          .catch((err: unknown) => {
-            if (err instanceof ApiError) sendError(res, err);
-            else sendError(res, new ApiError('INTERNAL', err instanceof Error ? err.message : String(err)));
-          });
-      };
-      if (withBody) readJsonBody(res, contentLength, adminBodyBytesMax, run);
-      else run(undefined);
-    });
-  };
-
-  route('post', '/v1/campaigns', true, async (res, _params, { actor, body }) => {
-    const { record, created, status } = await campaigns.upsert(body, actor);
-    sendJson(res, created ? 201 : 200, JSON.stringify({ campaign: campaignToApi(record), status }));
-  });
-
-  route('get', '/v1/campaigns', false, (res) => {
-    sendJson(res, 200, JSON.stringify({ campaigns: campaigns.list().map(campaignToApi) }));
-  });
-
-  route('get', '/v1/campaigns/:id', false, (res, [id]) => {
-    const record = campaigns.get(id!);
-    if (record === undefined) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
-    sendJson(res, 200, JSON.stringify({ campaign: campaignToApi(record) }));
-  });
+  const router = createAdminRouter(app, token, state);
+  registerCampaignRoutes(router, campaigns);
+  const { route } = router;
 
   route('get', '/v1/campaigns/:id/status', false, async (res, [id]) => {
     sendJson(res, 200, JSON.stringify(await campaigns.status(id!)));
@@ -116,10 +53,7 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
     sendJson(res, 200, JSON.stringify(await campaigns.resetBreaker(id!)));
   });
 
-  route('get', '/v1/campaigns/:id/budget-changes', false, async (res, [id]) => {
-    sendJson(res, 200, JSON.stringify({ changes: await campaigns.budgetChanges(id!) }));
-  });
-
+  // History, day and fleet reports, and the OpenAPI document (src/admin/reports.ts).
   registerReports(app, route, campaigns, store);
 
   app.get('/healthz', (res: Res) => {
@@ -129,14 +63,10 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
   app.any('/*', (res: Res, req: HttpRequest) => {
     const method = req.getMethod().toUpperCase();
     const url = req.getUrl();
-    const known = url === '/metrics' || /^\/v1\/campaigns(\/[^/]+(\/status|\/breaker\/reset|\/budget-changes|\/history|\/report)?)?$/.test(url) || url === '/healthz' || url === '/v1/report' || url === '/v1/openapi.json';
-    if (known) {
-      res.writeStatus('405 Method Not Allowed').writeHeader('content-type', 'application/json');
-      res.end(JSON.stringify(new ApiError('METHOD_NOT_ALLOWED', `${method} is not supported on ${url}`)), true);
-      return;
-    }
-    res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json');
-    res.end(JSON.stringify(new ApiError('NOT_FOUND', `no route ${method} ${url.slice(0, 100)}`)), true);
+    const known = url === '/metrics' || url === '/healthz' || url === '/v1/openapi.json' || router.knows(url);
+    const shown = JSON.stringify(url.slice(0, 100));
+    if (known) sendAdminError(res, new ApiError('METHOD_NOT_ALLOWED', `${method.slice(0, 10)} is not supported on ${shown}`));
+    else sendAdminError(res, new ApiError('NOT_FOUND', `no route ${method.slice(0, 10)} ${shown}`));
   });
   return app;
 }

@@ -1,10 +1,13 @@
 import { limits } from '../../shards/limits.js';
+import type { BudgetFloor, BudgetOutcome } from '../../shards/shard.js';
 import type { CampaignConfig, CampaignStatus } from '../../shards/types.js';
 import { shardOf } from '../hash.js';
 import { ApiError } from '../http/errors.js';
-import { type CampaignRecord, parseCampaign } from './campaign-schema.js';
 import { log } from '../log.js';
-import type { BreakerRow, BudgetChange, ConfigStore, MinuteRow } from './registry.js';
+import { type CampaignRecord, campaignIdPattern, parseCampaign, patchCampaign } from '../model/campaign.js';
+import type { BreakerRow, BudgetChange, ConfigStore, MinuteRow } from '../store/config-store.js';
+import { limitOf, type ListPage, listPage, type ListQuery, SortedIds } from './catalogue.js';
+import { applyBudgetOp, budgetOpOf, checkPreconditions, noPreconditions, type Preconditions } from './edits.js';
 import type { ShardLinks } from './shards.js';
 
 /**
@@ -14,6 +17,8 @@ import type { ShardLinks } from './shards.js';
  */
 export class Campaigns {
   private readonly records = new Map<string, CampaignRecord>();
+  /** Every campaign's ID (archived ones too), sorted: the listing's index. */
+  private readonly ids = new SortedIds();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly retrying = new Set<string>();
   private closed = false;
@@ -41,6 +46,7 @@ export class Campaigns {
   async start(): Promise<void> {
     const records = await this.store.loadCampaigns();
     for (const r of records) this.records.set(r.config.id, r);
+    this.ids.addMany(records.map((r) => r.config.id));
     const queue = [...records];
     let warned = false;
     const worker = async (): Promise<void> => {
@@ -57,7 +63,7 @@ export class Campaigns {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(64, queue.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(limits.adminPushConcurrency, queue.length) }, worker));
     // Until now a shard answers an unknown campaign NOT_READY (it may be one not sent yet).
     await Promise.all(Array.from({ length: this.links.count }, (_, i) => this.links.request(i, { type: 'catalogueLoaded' })));
   }
@@ -70,41 +76,213 @@ export class Campaigns {
     return this.records.get(id);
   }
 
-  list(): CampaignRecord[] {
-    return [...this.records.values()].sort((a, b) => (a.config.id < b.config.id ? -1 : 1));
+  /** Every campaign, in no particular order: for the fleet report. */
+  all(): Iterable<CampaignRecord> {
+    return this.records.values();
   }
 
-  /** Creates or replaces a campaign; resolves once its shard runs the new configuration. */
-  upsert(body: unknown, actor: string, pathId?: string): Promise<{ record: CampaignRecord; created: boolean; status: CampaignStatus }> {
-    const id = typeof body === 'object' && body !== null && typeof (body as { id?: unknown }).id === 'string'
-      ? (body as { id: string }).id
-      : pathId;
+  /** One page of the catalogue in ID order (see catalogue.ts). */
+  list(query: ListQuery): ListPage {
+    return listPage(this.ids, this.records, query);
+  }
+
+  /** Refuses one more campaign past campaignsMax (`pending` are new ones already accepted in this call). */
+  private roomForOneMore(pending = 0): void {
+    if (this.records.size + pending >= this.campaignsMax) {
+      throw new ApiError('TOO_MANY_CAMPAIGNS', `this pacer holds ${this.records.size} campaigns, its limit (PACER_CAMPAIGNS_MAX); only existing campaigns can be changed`);
+    }
+  }
+
+  private existing(id: string): CampaignRecord {
+    const r = this.records.get(id);
+    if (r === undefined) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
+    return r;
+  }
+
+  /**
+   * POST /v1/campaigns (pathId undefined) and PUT /v1/campaigns/:id: creates or replaces a campaign;
+   * resolves once its shard runs the new configuration.
+   */
+  upsert(body: unknown, actor: string, pathId?: string, pre: Preconditions = noPreconditions): Promise<WriteResult> {
     // Validate before taking the lock so a bad body is answered at once.
-    parseCampaign(body, 1, pathId);
-    return this.locked(id!, async () => {
-      const previous = this.records.get(id!) ?? null;
-      if (previous === null && this.records.size >= this.campaignsMax) {
-        throw new ApiError('TOO_MANY_CAMPAIGNS', `this pacer holds ${this.records.size} campaigns, its limit (PACER_CAMPAIGNS_MAX); only existing campaigns can be changed`);
+    const id = parseCampaign(body, 1, pathId).id;
+    return this.locked(id, async () => {
+      const previous = this.records.get(id) ?? null;
+      checkPreconditions(previous, pre, id);
+      notArchived(previous);
+      if (previous === null) this.roomForOneMore();
+      return this.commit(this.next(parseCampaign(body, version(previous), pathId), previous), previous, actor);
+    });
+  }
+
+  /** PATCH /v1/campaigns/:id with a JSON Merge Patch, validated in full after merging. */
+  patch(id: string, patch: unknown, actor: string, pre: Preconditions): Promise<WriteResult> {
+    this.existing(id);
+    return this.locked(id, async () => {
+      const previous = this.existing(id);
+      checkPreconditions(previous, pre, id);
+      notArchived(previous);
+      return this.commit(this.next(patchCampaign(previous.config, patch, version(previous)), previous), previous, actor);
+    });
+  }
+
+  /** DELETE /v1/campaigns/:id (archive: true) and POST …/restore (archive: false); idempotent. */
+  setArchived(id: string, archive: boolean, actor: string, pre: Preconditions): Promise<WriteResult> {
+    this.existing(id);
+    return this.locked(id, async () => {
+      const previous = this.existing(id);
+      checkPreconditions(previous, pre, id);
+      if ((previous.archivedAt !== null) === archive) {
+        return { record: previous, created: false, status: await this.status(id).catch(() => null) };
       }
-      const config = parseCampaign(body, (previous?.config.version ?? 0) + 1, pathId);
-      const now = new Date().toISOString();
-      const record: CampaignRecord = { config, createdAt: previous?.createdAt ?? now, updatedAt: now };
+      const record = this.next({ ...previous.config, archived: archive, version: version(previous) }, previous);
+      record.archivedAt = archive ? record.updatedAt : null;
+      return this.commit(record, previous, actor);
+    });
+  }
+
+  /**
+   * POST /v1/campaigns/:id/budget. The owning shard checks the new budget against the money
+   * committed today and applies it in one step, so the next decision sees it; then the store
+   * records it with its audit row. Should the store refuse, the shard gets the old budget back.
+   */
+  budget(id: string, body: unknown, actor: string, pre: Preconditions): Promise<BudgetResult> {
+    const op = budgetOpOf(body);
+    this.existing(id);
+    return this.locked(id, async () => {
+      const previous = this.existing(id);
+      checkPreconditions(previous, pre, id);
+      notArchived(previous);
+      const record = this.next(applyBudgetOp(previous.config, op, version(previous)), previous);
+      const field = op.budget === 'daily' ? 'dailyBudgetMicros' : 'lifetimeBudgetMicros';
+      const change = { budget: op.budget, oldMicros: previous.config[field], newMicros: record.config[field], actor, reason: op.reason };
+      const floor = op.force ? null : op.budget;
+      const outcome = await this.shardBudget(record.config, floor);
+      if (!outcome.applied) {
+        throw new ApiError(
+          'BUDGET_BELOW_COMMITTED',
+          `a ${op.budget} budget of ${change.newMicros} micros is below the ${outcome.committedMicros} micros already settled and reserved; send "force": true to lower it anyway`,
+          { committedMicros: outcome.committedMicros, requestedMicros: change.newMicros },
+        );
+      }
       try {
-        await this.store.saveCampaign(record, previous, actor);
+        await this.save(record, previous, actor, op.reason);
       } catch (err) {
-        throw new ApiError('STORE_UNAVAILABLE', `the configuration database refused the write: ${(err as Error).message}`);
+        await this.shardBudget(previous.config, null).catch(() => this.retryPush(id));
+        throw err;
       }
-      this.records.set(config.id, record);
-      let status: CampaignStatus;
+      this.records.set(id, record);
+      return { record, created: false, status: outcome.status, change };
+    });
+  }
+
+  private async shardBudget(config: CampaignConfig, floor: BudgetFloor): Promise<BudgetOutcome> {
+    const outcome = await this.links.request<BudgetOutcome | null>(this.shard(config.id), { type: 'budget', config, floor });
+    if (outcome === null) throw new ApiError('NOT_READY', `campaign ${JSON.stringify(config.id)} is still loading on its shard`);
+    return outcome;
+  }
+
+  /** The record of the next version of a campaign. */
+  private next(config: CampaignConfig, previous: CampaignRecord | null): CampaignRecord {
+    const now = new Date().toISOString();
+    return { config, createdAt: previous?.createdAt ?? now, updatedAt: now, archivedAt: previous?.archivedAt ?? null };
+  }
+
+  /** Store first (compare-and-set on the version), then the catalogue, then the owning shard. */
+  private async commit(record: CampaignRecord, previous: CampaignRecord | null, actor: string): Promise<WriteResult> {
+    await this.save(record, previous, actor, null);
+    this.catalogue(record);
+    let status: CampaignStatus;
+    try {
+      status = await this.push(record.config);
+    } catch (err) {
+      // Stored, but its shard could not load its counters (the counter store is down): the
+      // shard gets it as soon as it can, and the client hears that it is not serving yet.
+      this.retryPush(record.config.id);
+      throw new ApiError('STORE_UNAVAILABLE', `campaign ${record.config.id} is saved but not serving yet: ${(err as Error).message}`);
+    }
+    return { record, created: previous === null, status };
+  }
+
+  private async save(record: CampaignRecord, previous: CampaignRecord | null, actor: string, reason: string | null): Promise<void> {
+    let saved: boolean;
+    try {
+      saved = await this.store.saveCampaign(record, previous, actor, reason);
+    } catch (err) {
+      throw new ApiError('STORE_UNAVAILABLE', `the configuration database refused the write: ${(err as Error).message}`);
+    }
+    if (!saved) throw anotherWriter(record.config.id);
+  }
+
+  private catalogue(record: CampaignRecord): void {
+    if (!this.records.has(record.config.id)) this.ids.add(record.config.id);
+    this.records.set(record.config.id, record);
+  }
+
+  /**
+   * POST /v1/campaigns/bulk: creates or replaces up to bulkCampaignsMax campaigns, answering per item.
+   * Valid items are stored in one transaction, then pushed to their shards in parallel.
+   */
+  async bulk(body: unknown, actor: string): Promise<BulkItem[]> {
+    const items = bulkItemsOf(body);
+    const results: BulkItem[] = new Array(items.length);
+    const parsed = new Map<string, { index: number; body: unknown }>();
+    items.forEach((item, index) => {
       try {
-        status = await this.push(config);
+        const id = parseCampaign(item, 1).id;
+        if (parsed.has(id)) throw new ApiError('INVALID_FIELD', `campaign ${id} appears twice in this call (first as item ${parsed.get(id)!.index})`);
+        parsed.set(id, { index, body: item });
       } catch (err) {
-        // Stored, but its shard could not load its counters (the counter store is down): the
-        // shard gets it as soon as it can, and the client hears that it is not serving yet.
-        this.retryPush(config.id);
-        throw new ApiError('STORE_UNAVAILABLE', `campaign ${config.id} is saved but not serving yet: ${(err as Error).message}`);
+        results[index] = bulkError(item, err);
       }
-      return { record, created: previous === null, status };
+    });
+    await this.lockedMany([...parsed.keys()], () => this.bulkLocked(parsed, actor, results));
+    return results;
+  }
+
+  private async bulkLocked(parsed: Map<string, { index: number; body: unknown }>, actor: string, results: BulkItem[]): Promise<void> {
+    const writes: { index: number; record: CampaignRecord; previous: CampaignRecord | null }[] = [];
+    let creating = 0;
+    for (const [id, { index, body }] of parsed) {
+      const previous = this.records.get(id) ?? null;
+      try {
+        notArchived(previous);
+        if (previous === null) this.roomForOneMore(creating);
+        writes.push({ index, record: this.next(parseCampaign(body, version(previous)), previous), previous });
+        if (previous === null) creating++;
+      } catch (err) {
+        results[index] = bulkError(body, err);
+      }
+    }
+    let saved: boolean[];
+    try {
+      saved = await this.store.saveCampaigns(writes, actor);
+    } catch (err) {
+      const e = new ApiError('STORE_UNAVAILABLE', `the configuration database refused the write: ${(err as Error).message}`);
+      for (const w of writes) results[w.index] = bulkError(w.record.config, e);
+      return;
+    }
+    const fresh: string[] = [];
+    const pushed: { w: (typeof writes)[number] }[] = [];
+    writes.forEach((w, i) => {
+      const id = w.record.config.id;
+      if (!saved[i]) return void (results[w.index] = bulkError(w.record.config, anotherWriter(id)));
+      if (!this.records.has(id)) fresh.push(id);
+      this.records.set(id, w.record);
+      pushed.push({ w });
+    });
+    this.ids.addMany(fresh);
+    // A bounded number in flight: a shard loads a new campaign's counters before it answers, and
+    // a thousand loads queued at once would run past the control-request deadline.
+    await inParallel(pushed, limits.adminPushConcurrency, async ({ w }) => {
+      const id = w.record.config.id;
+      try {
+        await this.push(w.record.config);
+        results[w.index] = { id, status: w.previous === null ? 201 : 200, version: w.record.config.version };
+      } catch (err) {
+        this.retryPush(id);
+        results[w.index] = bulkError(w.record.config, new ApiError('STORE_UNAVAILABLE', `saved but not serving yet: ${(err as Error).message}`));
+      }
     });
   }
 
@@ -129,11 +307,21 @@ export class Campaigns {
     this.closed = true;
   }
 
-  budgetChanges(id: string): Promise<BudgetChange[]> {
-    if (!this.records.has(id)) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
-    return this.store.budgetChanges(id).catch((err: unknown) => {
+  /** One page of a campaign's budget audit trail, oldest first. */
+  async budgetChanges(id: string, query: URLSearchParams): Promise<{ changes: BudgetChange[]; nextCursor: string | null }> {
+    this.existing(id);
+    const limit = limitOf(query);
+    const cursor = query.get('cursor');
+    const afterId = cursor === null || cursor === '' ? 0 : changeCursorOf(cursor);
+    let changes: BudgetChange[];
+    try {
+      changes = await this.store.budgetChanges(id, afterId, limit + 1);
+    } catch (err) {
       throw new ApiError('STORE_UNAVAILABLE', `the configuration database did not answer: ${(err as Error).message}`);
-    });
+    }
+    const more = changes.length > limit;
+    if (more) changes.length = limit;
+    return { changes, nextCursor: more ? Buffer.from(`b:${changes[limit - 1]!.id}`).toString('base64url') : null };
   }
 
   history(id: string, fromMs: number, toMs: number): Promise<{ minutes: MinuteRow[]; breakers: BreakerRow[] }> {
@@ -157,6 +345,18 @@ export class Campaigns {
     return s;
   }
 
+  /** Runs fn once every ID's earlier writes are done; later writes to any of them wait for it. */
+  private lockedMany<T>(ids: string[], fn: () => Promise<T>): Promise<T> {
+    const before = ids.map((id) => this.locks.get(id)).filter((p) => p !== undefined);
+    const next = Promise.all(before).then(fn, fn);
+    const tail = next.catch(() => undefined);
+    for (const id of ids) this.locks.set(id, tail);
+    void tail.then(() => {
+      for (const id of ids) if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return next;
+  }
+
   private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.locks.get(id) ?? Promise.resolve();
     const next = prev.then(fn, fn);
@@ -167,6 +367,72 @@ export class Campaigns {
     });
     return next;
   }
+}
+
+export interface WriteResult {
+  record: CampaignRecord;
+  created: boolean;
+  /** The shard's status after the write; null when the shard did not answer an idempotent no-op. */
+  status: CampaignStatus | null;
+}
+
+export interface BudgetResult extends WriteResult {
+  change: { budget: 'daily' | 'lifetime'; oldMicros: number | null; newMicros: number | null; actor: string; reason: string | null };
+}
+
+/** One answer of a bulk call: the item's status code, and its version or its error. */
+export type BulkItem =
+  | { id: string; status: 200 | 201; version: number }
+  | { id: string | null; status: number; error: { code: string; message: string } };
+
+function version(previous: CampaignRecord | null): number {
+  return (previous?.config.version ?? 0) + 1;
+}
+
+function notArchived(r: CampaignRecord | null): void {
+  if (r !== null && r.archivedAt !== null) {
+    throw new ApiError('CAMPAIGN_ARCHIVED', `campaign ${r.config.id} is archived: POST /v1/campaigns/${r.config.id}/restore first`);
+  }
+}
+
+function anotherWriter(id: string): ApiError {
+  return new ApiError('CONFLICT', `campaign ${id} was changed in the configuration database by another writer; nothing was changed here`);
+}
+
+function bulkItemsOf(body: unknown): unknown[] {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError('INVALID_BODY', 'expected {"campaigns": [...]}');
+  const keys = Object.keys(body);
+  if (keys.some((k) => k !== 'campaigns')) throw new ApiError('UNKNOWN_FIELD', 'expected only the field campaigns');
+  const items = (body as { campaigns?: unknown }).campaigns;
+  if (items === undefined) throw new ApiError('MISSING_FIELD', 'campaigns is required');
+  if (!Array.isArray(items)) throw new ApiError('INVALID_FIELD', 'campaigns must be an array');
+  if (items.length === 0) throw new ApiError('EMPTY_BATCH', 'campaigns must not be empty');
+  if (items.length > limits.bulkCampaignsMax) {
+    throw new ApiError('BATCH_TOO_LARGE', `campaigns holds ${items.length} items; the limit is ${limits.bulkCampaignsMax}`);
+  }
+  return items;
+}
+
+function bulkError(item: unknown, err: unknown): BulkItem {
+  const id = typeof item === 'object' && item !== null && typeof (item as { id?: unknown }).id === 'string' ? (item as { id: string }).id : null;
+  const e = err instanceof ApiError ? err : new ApiError('INTERNAL', err instanceof Error ? err.message : String(err));
+  return { id: id !== null && campaignIdPattern.test(id) ? id : null, status: e.status, error: { code: e.code, message: e.message } };
+}
+
+function changeCursorOf(cursor: string): number {
+  const text = /^[A-Za-z0-9_-]{1,40}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const n = /^b:\d{1,15}$/.test(text) ? Number(text.slice(2)) : NaN;
+  if (!Number.isSafeInteger(n)) throw new ApiError('INVALID_FIELD', 'cursor is not one this API gave out');
+  return n;
+}
+
+/** Runs fn over items with at most `width` calls in flight. */
+async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -28,7 +28,8 @@ import { instantFormat, parseInstant } from '../http/time.js';
 /** What reports need of the campaign catalogue (src/admin/campaigns.ts). */
 export interface Catalogue {
   get(id: string): CampaignRecord | undefined;
-  list(): CampaignRecord[];
+  /** Every campaign, in no particular order (the fleet report sorts them itself). */
+  all(): Iterable<CampaignRecord>;
 }
 
 export type ReportHandler = (res: Res, params: string[], ctx: { query: URLSearchParams }) => Promise<void> | void;
@@ -352,7 +353,8 @@ async function fleetReport(reader: HistoryReader, catalogue: Catalogue, query: U
   const day = dayParam(query, null);
   const limit = limitParam(query);
   const cursor = decodeCursor(query.get('cursor'), day);
-  const records = catalogue.list();
+  // Archived campaigns leave the fleet view as they leave the default listing.
+  const records = [...catalogue.all()].filter((r) => r.archivedAt === null);
   const quarters = await reading(reader.daySpend(day, records.map((r) => r.config.id)));
   const byCampaign = new Map<string, { quarterMs: number; settledMicros: number; budgetMicros: number }[]>();
   for (const q of quarters) {

@@ -28,6 +28,16 @@ export const ErrorStatus = {
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
   TOO_MANY_CAMPAIGNS: 409,
+  /** If-None-Match: * on a create, and the campaign exists. */
+  CAMPAIGN_EXISTS: 409,
+  /** An edit or budget operation on an archived campaign: restore it first. */
+  CAMPAIGN_ARCHIVED: 409,
+  /** A budget operation would put the budget below today's settled + reserved ({"force": true} overrides). */
+  BUDGET_BELOW_COMMITTED: 409,
+  /** If-Match named another version: nothing changed; the error carries currentVersion. */
+  VERSION_MISMATCH: 412,
+  /** PATCH without Content-Type: application/merge-patch+json. */
+  UNSUPPORTED_MEDIA_TYPE: 415,
   BODY_TOO_LARGE: 413,
   OVERLOADED: 503,
   STORE_UNAVAILABLE: 503,
@@ -45,13 +55,15 @@ export class ApiError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** Extra members of the error object (numbers and short strings), such as currentVersion. */
+    readonly details?: Record<string, string | number | null>,
   ) {
     super(message);
     this.status = ErrorStatus[code];
   }
 
   toJSON(): { error: { code: string; message: string } } {
-    return { error: { code: this.code, message: this.message } };
+    return { error: { code: this.code, message: this.message, ...this.details } };
   }
 }
 
@@ -65,7 +77,9 @@ const statusLines: Record<number, string> = {
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   409: '409 Conflict',
+  412: '412 Precondition Failed',
   413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
 };

@@ -162,6 +162,9 @@ async function handleAdmin(msg: Exclude<AdminToShard, { type: 'storeReply' }>): 
     case 'resetBreaker':
       toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: shard.resetBreaker(msg.campaignId) });
       return;
+    case 'budget':
+      toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: shard.setBudget(msg.config, msg.floor) });
+      return;
     case 'summaries':
       toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: shard.summaries() });
       return;

@@ -10,7 +10,7 @@ import { addDays, type DayBounds, dayBounds, type LocalDate, localToEpoch } from
 import type { ScheduleWindow, Strategy } from '../../shards/types.js';
 import { weekdays } from '../../shards/types.js';
 import { DecideFlag, OpKind, OpWriter, ResultReader, SpendFlag } from '../../shards/wire.js';
-import { parseCampaign } from '../admin/campaign-schema.js';
+import { parseCampaign } from '../model/campaign.js';
 import type { ResilientCounterStore } from '../store/resilient.js';
 import { settle } from './clock.js';
 import { EventQueue } from './events.js';

@@ -1,5 +1,15 @@
 import { limits } from '../../shards/limits.js';
 import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome, StoredReservation } from '../../shards/ports.js';
+import type { CampaignRecord } from '../model/campaign.js';
+import {
+  type BreakerRow,
+  type BudgetChange,
+  budgetChangesOf,
+  type ConfigStore,
+  mergeMinute,
+  type MinuteRow,
+  type SaveItem,
+} from './config-store.js';
 
 const dayMs = 86_400_000;
 /** Event IDs are remembered for three UTC-day buckets: at least 48 hours. */
@@ -107,6 +117,69 @@ export class MemoryStore implements CounterStore {
   settledOf(campaignId: string, day: string): number {
     return this.settled.get(`${campaignId}\n${day}`) ?? 0;
   }
+
+  async close(): Promise<void> {}
+}
+
+/** Configuration in memory: for PACER_STORE=memory only; lost on restart. */
+export class MemoryConfigStore implements ConfigStore {
+  readonly kind = 'memory';
+  private readonly campaigns = new Map<string, CampaignRecord>();
+  private readonly changes = new Map<string, BudgetChange[]>();
+  private readonly minutes = new Map<string, MinuteRow>();
+  private breakers: BreakerRow[] = [];
+  private changeId = 0;
+
+  async loadCampaigns(): Promise<CampaignRecord[]> {
+    return [...this.campaigns.values()];
+  }
+
+  async saveCampaign(record: CampaignRecord, previous: CampaignRecord | null, actor: string, reason: string | null = null): Promise<boolean> {
+    const stored = this.campaigns.get(record.config.id);
+    if ((stored?.config.version ?? null) !== (previous?.config.version ?? null)) return false;
+    this.campaigns.set(record.config.id, record);
+    let list = this.changes.get(record.config.id);
+    if (list === undefined) this.changes.set(record.config.id, (list = []));
+    for (const c of budgetChangesOf(record, previous, actor, reason)) list.push({ id: ++this.changeId, ...c });
+    return true;
+  }
+
+  async saveCampaigns(items: readonly SaveItem[], actor: string): Promise<boolean[]> {
+    const out: boolean[] = [];
+    for (const { record, previous } of items) out.push(await this.saveCampaign(record, previous, actor));
+    return out;
+  }
+
+  async budgetChanges(campaignId: string, afterId = 0, limit = Number.MAX_SAFE_INTEGER): Promise<BudgetChange[]> {
+    const all = this.changes.get(campaignId) ?? [];
+    return all.filter((c) => c.id > afterId).slice(0, limit);
+  }
+
+  async writeHistory(minutes: MinuteRow[], breakers: BreakerRow[]): Promise<void> {
+    for (const m of minutes) {
+      const key = `${m.campaignId}\n${m.minuteMs}`;
+      const have = this.minutes.get(key);
+      if (have === undefined) this.minutes.set(key, { ...m, deniedByReason: { ...m.deniedByReason } });
+      else mergeMinute(have, m);
+    }
+    this.breakers.push(...breakers);
+  }
+
+  async history(campaignId: string, fromMs: number, toMs: number): Promise<{ minutes: MinuteRow[]; breakers: BreakerRow[] }> {
+    const minutes = [...this.minutes.values()]
+      .filter((m) => m.campaignId === campaignId && m.minuteMs >= fromMs && m.minuteMs < toMs)
+      .sort((a, b) => a.minuteMs - b.minuteMs);
+    const breakers = this.breakers.filter((b) => b.campaignId === campaignId && b.atMs >= fromMs && b.atMs < toMs);
+    return { minutes, breakers };
+  }
+
+  async prune(retentionDays: number, nowMs: number): Promise<void> {
+    const cutoff = nowMs - retentionDays * 86_400_000;
+    for (const [k, m] of this.minutes) if (m.minuteMs < cutoff) this.minutes.delete(k);
+    this.breakers = this.breakers.filter((b) => b.atMs >= cutoff);
+  }
+
+  async ping(): Promise<void> {}
 
   async close(): Promise<void> {}
 }

@@ -1,6 +1,14 @@
 import type { CampaignConfig } from '../../shards/types.js';
-import type { CampaignRecord } from '../admin/campaign-schema.js';
-import { type BreakerRow, type BudgetChange, budgetChangesOf, type ConfigStore, type MinuteRow } from '../admin/registry.js';
+import type { CampaignRecord } from '../model/campaign.js';
+import {
+  type BreakerRow,
+  type BudgetChange,
+  budgetChangesOf,
+  type ConfigStore,
+  type MinuteRow,
+  type NewBudgetChange,
+  type SaveItem,
+} from './config-store.js';
 import { int, type Sql } from './sql.js';
 
 /** Rows deleted per statement by the retention sweep: short statements, short locks. */
@@ -61,50 +69,96 @@ export class SqlConfigStore implements ConfigStore {
   }
 
   async loadCampaigns(): Promise<CampaignRecord[]> {
-    const rows = await this.sql.query<{ config: CampaignConfig | string; created_at: unknown; updated_at: unknown }>(
-      'SELECT config, created_at, updated_at FROM campaigns ORDER BY id',
+    const rows = await this.sql.query<{ config: CampaignConfig | string; created_at: unknown; updated_at: unknown; archived_at: unknown }>(
+      'SELECT config, created_at, updated_at, archived_at FROM campaigns ORDER BY id',
     );
     return rows.map((r) => ({
       config: typeof r.config === 'string' ? (JSON.parse(r.config) as CampaignConfig) : r.config,
       createdAt: iso(r.created_at),
       updatedAt: iso(r.updated_at),
+      archivedAt: r.archived_at === null || r.archived_at === undefined ? null : iso(r.archived_at),
     }));
   }
 
-  async saveCampaign(record: CampaignRecord, previous: CampaignRecord | null, actor: string): Promise<void> {
-    const { config } = record;
-    const changes = budgetChangesOf(record, previous, actor);
-    await this.sql.transaction(async (tx) => {
-      await tx.query(
-        `INSERT INTO campaigns (id, config, version, created_at, updated_at)
-         VALUES ($1, $2::jsonb, $3, $4::timestamptz, $5::timestamptz)
+  async saveCampaign(record: CampaignRecord, previous: CampaignRecord | null, actor: string, reason: string | null = null): Promise<boolean> {
+    const [saved] = await this.save([{ record, previous }], actor, reason);
+    return saved!;
+  }
+
+  saveCampaigns(items: readonly SaveItem[], actor: string): Promise<boolean[]> {
+    return this.save(items, actor, null);
+  }
+
+  /**
+   * One statement writes every campaign whose stored version is still the previous one (a new
+   * campaign has none): the compare-and-set is the UPDATE's WHERE, under the row lock, so two
+   * writers with the same expectation cannot both succeed. The audit rows of the campaigns that
+   * were written follow in the same transaction.
+   */
+  private async save(items: readonly SaveItem[], actor: string, reason: string | null): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    const rows = items.map(({ record, previous }) => ({
+      id: record.config.id,
+      config: record.config,
+      version: record.config.version,
+      expected: previous?.config.version ?? 0,
+      created: record.createdAt,
+      updated: record.updatedAt,
+      archived: record.archivedAt,
+    }));
+    return this.sql.transaction(async (tx) => {
+      const written = await tx.query<{ id: string }>(
+        `INSERT INTO campaigns (id, config, version, created_at, updated_at, archived_at)
+         SELECT x.id, x.config, x.version, x.created, x.updated, x.archived
+         FROM jsonb_to_recordset($1::jsonb)
+           AS x(id text, config jsonb, version integer, expected integer, created timestamptz, updated timestamptz, archived timestamptz)
+         WHERE x.expected = 0
+            OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = x.id AND c.version = x.expected)
          ON CONFLICT (id) DO UPDATE SET config = excluded.config, version = excluded.version,
-                                        updated_at = excluded.updated_at`,
-        [config.id, JSON.stringify(config), config.version, record.createdAt, record.updatedAt],
+                                        updated_at = excluded.updated_at, archived_at = excluded.archived_at
+         WHERE campaigns.version = excluded.version - 1
+         RETURNING id`,
+        [JSON.stringify(rows)],
       );
+      const ok = new Set(written.map((w) => w.id));
+      const changes: (NewBudgetChange & { campaignId: string })[] = [];
+      for (const { record, previous } of items) {
+        if (!ok.has(record.config.id)) continue;
+        for (const c of budgetChangesOf(record, previous, actor, reason)) changes.push({ campaignId: record.config.id, ...c });
+      }
       if (changes.length > 0) {
         await tx.query(
-          `INSERT INTO budget_changes (campaign_id, changed_at, budget, old_micros, new_micros, actor, version)
-           SELECT $1, x.at, x.budget, x.old, x.new, x.actor, x.version
-           FROM jsonb_to_recordset($2::jsonb) AS x(at timestamptz, budget text, old bigint, new bigint, actor text, version integer)`,
-          [config.id, JSON.stringify(changes.map((c) => ({ at: c.at, budget: c.budget, old: c.oldMicros, new: c.newMicros, actor: c.actor, version: c.version })))],
+          `INSERT INTO budget_changes (campaign_id, changed_at, budget, old_micros, new_micros, actor, reason, version)
+           SELECT x.c, x.at, x.budget, x.old, x.new, x.actor, x.reason, x.version
+           FROM jsonb_to_recordset($1::jsonb)
+             AS x(c text, at timestamptz, budget text, old bigint, new bigint, actor text, reason text, version integer)`,
+          [JSON.stringify(changes.map((c) => ({
+            c: c.campaignId, at: c.at, budget: c.budget, old: c.oldMicros, new: c.newMicros,
+            actor: c.actor, reason: c.reason, version: c.version,
+          })))],
         );
       }
+      return items.map(({ record }) => ok.has(record.config.id));
     });
   }
 
-  async budgetChanges(campaignId: string): Promise<BudgetChange[]> {
-    const rows = await this.sql.query<{ changed_at: unknown; budget: 'daily' | 'lifetime'; old_micros: unknown; new_micros: unknown; actor: string; version: unknown }>(
-      `SELECT changed_at, budget, old_micros, new_micros, actor, version FROM budget_changes
-       WHERE campaign_id = $1 ORDER BY changed_at, id`,
-      [campaignId],
+  async budgetChanges(campaignId: string, afterId = 0, limit = 1_000_000): Promise<BudgetChange[]> {
+    const rows = await this.sql.query<{
+      id: unknown; changed_at: unknown; budget: 'daily' | 'lifetime'; old_micros: unknown; new_micros: unknown;
+      actor: string; reason: string | null; version: unknown;
+    }>(
+      `SELECT id, changed_at, budget, old_micros, new_micros, actor, reason, version FROM budget_changes
+       WHERE campaign_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+      [campaignId, afterId, limit],
     );
     return rows.map((r) => ({
+      id: int(r.id, 'id'),
       at: iso(r.changed_at),
       budget: r.budget,
       oldMicros: r.old_micros === null ? null : int(r.old_micros, 'old_micros'),
       newMicros: r.new_micros === null ? null : int(r.new_micros, 'new_micros'),
       actor: r.actor,
+      reason: r.reason ?? null,
       version: int(r.version, 'version'),
     }));
   }

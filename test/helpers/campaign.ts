@@ -3,7 +3,7 @@ import type { BreakerTransition } from '../../shards/pacing/breaker.js';
 import { GlobalProfile } from '../../shards/pacing/profile.js';
 import { sfc32 } from '../../shards/rng.js';
 import type { CampaignConfig } from '../../shards/types.js';
-import { parseCampaign } from '../../src/admin/campaign-schema.js';
+import { parseCampaign } from '../../src/model/campaign.js';
 
 /** A campaign configuration as the admin API would produce it from this body. */
 export function config(body: Record<string, unknown> = {}, version = 1): CampaignConfig {

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import type { CampaignRecord } from '../../src/admin/campaign-schema.js';
-import { parseCampaign } from '../../src/admin/campaign-schema.js';
-import { type ConfigStore, MemoryConfigStore, type MinuteRow } from '../../src/admin/registry.js';
+import { type CampaignRecord, parseCampaign } from '../../src/model/campaign.js';
+import type { ConfigStore, MinuteRow } from '../../src/store/config-store.js';
+import { MemoryConfigStore } from '../../src/store/memory.js';
 import { migrate } from '../../src/store/migrate.js';
 import { EmbeddedSql, PostgresSql } from '../../src/store/sql.js';
 import { SqlConfigStore } from '../../src/store/sql-config.js';
@@ -12,7 +12,7 @@ import { createDatabase } from '../helpers/services.js';
 
 /** Configuration, audit trail and history: the same answers from memory, PGlite and PostgreSQL. */
 function record(body: Record<string, unknown>, version: number, createdAt: string, updatedAt: string): CampaignRecord {
-  return { config: parseCampaign(body, version), createdAt, updatedAt };
+  return { config: parseCampaign(body, version), createdAt, updatedAt, archivedAt: null };
 }
 
 function minute(campaignId: string, minuteMs: number, part: Partial<MinuteRow> = {}): MinuteRow {
@@ -34,14 +34,39 @@ function contract(name: string, open: () => Promise<{ store: ConfigStore; done: 
     const v3 = record({ id: 'cfg-1', dailyBudgetMicros: 7_000_000, name: 'renamed', lifetimeBudgetMicros: 90_000_000 }, 3, v1.createdAt, '2025-03-10T12:00:00.000Z');
     await store.saveCampaign(v3, v2, 'carol');
 
+    t.equal(await store.saveCampaign(v3, v2, 'carol'), false, 'the same write twice is refused the second time');
     const loaded = await store.loadCampaigns();
     t.equal(loaded.length, 1);
     t.same(loaded[0], v3, 'the latest version comes back whole, money as integers, times as ISO');
-    t.same(await store.budgetChanges('cfg-1'), [
-      { at: '2025-03-10T10:00:00.000Z', budget: 'daily', oldMicros: null, newMicros: 5_000_000, actor: 'alice', version: 1 },
-      { at: '2025-03-10T12:00:00.000Z', budget: 'daily', oldMicros: 5_000_000, newMicros: 7_000_000, actor: 'carol', version: 3 },
-      { at: '2025-03-10T12:00:00.000Z', budget: 'lifetime', oldMicros: null, newMicros: 90_000_000, actor: 'carol', version: 3 },
+    const changes = await store.budgetChanges('cfg-1');
+    t.same(changes.map(({ id: _id, ...c }) => c), [
+      { at: '2025-03-10T10:00:00.000Z', budget: 'daily', oldMicros: null, newMicros: 5_000_000, actor: 'alice', reason: null, version: 1 },
+      { at: '2025-03-10T12:00:00.000Z', budget: 'daily', oldMicros: 5_000_000, newMicros: 7_000_000, actor: 'carol', reason: null, version: 3 },
+      { at: '2025-03-10T12:00:00.000Z', budget: 'lifetime', oldMicros: null, newMicros: 90_000_000, actor: 'carol', reason: null, version: 3 },
     ], 'a rename is not a budget change; each budget change names its actor');
+    t.ok(changes[0]!.id < changes[1]!.id && changes[1]!.id < changes[2]!.id, 'audit ids increase');
+    t.same((await store.budgetChanges('cfg-1', changes[0]!.id, 1)).map((c) => c.id), [changes[1]!.id], 'the trail pages after an id');
+
+    const stale = record({ id: 'cfg-1', dailyBudgetMicros: 1_000 }, 3, v1.createdAt, '2025-03-10T13:00:00.000Z');
+    t.equal(await store.saveCampaign(stale, v2, 'mallory'), false, 'a write expecting version 2 fails once version 3 is stored');
+    t.equal(await store.saveCampaign(record({ id: 'cfg-1', dailyBudgetMicros: 1_000 }, 1, v1.createdAt, v1.createdAt), null, 'mallory'), false,
+      'a create fails when the campaign exists');
+    const v4 = record({ id: 'cfg-1', dailyBudgetMicros: 8_000_000, name: 'renamed', lifetimeBudgetMicros: 90_000_000 }, 4, v1.createdAt, '2025-03-10T13:00:00.000Z');
+    t.equal(await store.saveCampaign(v4, v3, 'dave', 'holiday push'), true, 'a write expecting the stored version succeeds');
+    t.same((await store.loadCampaigns())[0], v4, 'the failed writes changed nothing');
+    const last = (await store.budgetChanges('cfg-1')).at(-1)!;
+    t.match(last, { oldMicros: 7_000_000, newMicros: 8_000_000, actor: 'dave', reason: 'holiday push' }, 'the reason is audited');
+    t.equal((await store.budgetChanges('cfg-1')).length, 4, 'refused writes left no audit row');
+    const bulk = await store.saveCampaigns([
+      { record: record({ id: 'cfg-2', dailyBudgetMicros: 1 }, 1, v1.createdAt, v1.createdAt), previous: null },
+      { record: record({ id: 'cfg-1', dailyBudgetMicros: 1 }, 2, v1.createdAt, v1.createdAt), previous: v1 },
+      { record: record({ id: 'cfg-3', dailyBudgetMicros: 1 }, 1, v1.createdAt, v1.createdAt), previous: null },
+    ], 'erin');
+    t.same(bulk, [true, false, true], 'a bulk save answers per item; the stale item fails alone');
+    t.same((await store.loadCampaigns()).map((r) => `${r.config.id}@${r.config.version}`), ['cfg-1@4', 'cfg-2@1', 'cfg-3@1']);
+    const archived = { ...v4, config: { ...v4.config, version: 5, archived: true }, archivedAt: '2025-03-10T14:00:00.000Z' };
+    t.equal(await store.saveCampaign(archived, v4, 'erin'), true);
+    t.same((await store.loadCampaigns())[0], archived, 'the archive time survives a reload');
 
     const m0 = Date.UTC(2025, 2, 10, 12, 0);
     await store.writeHistory(
