@@ -130,6 +130,7 @@ function commit(): string {
 const loadBefore = Math.round(loadavg()[0]! * 100) / 100;
 const bench = new BenchPacer(store, { inspect: true, ...(values.shards !== undefined ? { shards: Number(values.shards) } : {}) });
 let pacer = await bench.start();
+const readyMs = pacer.readyMs;
 try {
   say(`${store}: ready in ${pacer.readyMs} ms`);
   await new Promise((r) => setTimeout(r, 1000));
@@ -170,7 +171,7 @@ try {
     rssMbIdle: idle.rssMb,
     perCampaignBytes: n === 0 ? null : Math.round(((loaded.rssMb - idle.rssMb) * 1048576) / n),
     heapMbByThread: loaded.heapMbByThread,
-    readyMs: pacer.readyMs,
+    readyMs,
     store,
     heapMbByThreadIdle: idle.heapMbByThread,
     rssMbBeforeGc: loaded.rssMbBeforeGc,
