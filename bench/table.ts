@@ -85,12 +85,10 @@ const shortDate = (r: Row): string => String(r.date).slice(0, 16).replace('T', '
 function memoryTable(): string {
   const rows = results('memory-').map((r) => {
     const heaps = (r.heapMbByThread ?? {}) as Record<string, number>;
-    const smaps = (r.smaps ?? {}) as Record<string, number>;
     return {
       ...r,
       date: shortDate(r),
       heaps: Object.entries(heaps).map(([t, mb]) => `${t} ${mb}`).join(', '),
-      wasm: smaps.wasmMb,
       load: `${String(r.loadAvgBefore)} / ${String(r.loadAvgAfter)}`,
     };
   });
@@ -105,7 +103,6 @@ function memoryTable(): string {
     ['rssMbIdleBeforeGc', 'idle RSS MB before GC'],
     ['rssMbBeforeGc', 'RSS MB before GC'],
     ['hwmMb', 'peak MB'],
-    ['wasm', 'WASM resident MB'],
     ['heaps', 'V8 heap used MB by thread'],
     ['readyMs', 'ready ms (empty)'],
     ['createRoute', 'created'],
