@@ -127,6 +127,8 @@ function commit(): string {
   }
 }
 
+// The commit measured: read at the start, before anything can change the worktree.
+const measuredCommit = commit();
 const loadBefore = Math.round(loadavg()[0]! * 100) / 100;
 const bench = new BenchPacer(store, { inspect: true, ...(values.shards !== undefined ? { shards: Number(values.shards) } : {}) });
 let pacer = await bench.start();
@@ -187,7 +189,7 @@ try {
     settledReservations: traffic.matched,
     readyMsRestart,
     rssMbAfterRestart,
-    commit: commit(),
+    commit: measuredCommit,
     loadAvgBefore: loadBefore,
     loadAvgAfter: Math.round(loadavg()[0]! * 100) / 100,
     node: process.version,

@@ -82,6 +82,8 @@ interface StreamLoad {
   errorCodes: Record<string, number>;
 }
 
+// The commit measured: read at the start, before anything can change the worktree.
+const measuredCommit = commit();
 const loadBefore = Math.round(loadavg()[0]! * 100) / 100;
 const bench = new BenchPacer(store, values.shards !== undefined ? { shards: Number(values.shards) } : {});
 const pacer = await bench.start();
@@ -124,7 +126,7 @@ try {
     campaigns,
     store,
     shards: values.shards !== undefined ? Number(values.shards) : null,
-    commit: commit(),
+    commit: measuredCommit,
     loadAvgBefore: loadBefore,
     loadAvgAfter: Math.round(loadavg()[0]! * 100) / 100,
     cpus: `${cpus().length}× ${cpus()[0]?.model ?? 'unknown'}`,
