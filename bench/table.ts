@@ -90,6 +90,8 @@ function memoryTable(): string {
       date: shortDate(r),
       heaps: Object.entries(heaps).map(([t, mb]) => `${t} ${mb}`).join(', '),
       load: `${String(r.loadAvgBefore)} / ${String(r.loadAvgAfter)}`,
+      // The memory store keeps nothing across a restart, so it has no restart figure.
+      readyMsRestart: r.readyMsRestart ?? '—',
     };
   });
   return table(rows, [
