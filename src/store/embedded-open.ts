@@ -54,7 +54,9 @@ async function initInChildProcess(dir: string): Promise<void> {
     await db.exec('CHECKPOINT');
     await db.close();
   `;
-  const args = ['--input-type=module', '-e', code, import.meta.resolve('@electric-sql/pglite'), dir, JSON.stringify(embeddedPostgresConf)];
+  // Baseline compiler only here too: the optimising tier would compile the module again in the
+  // background for a process that lives a few seconds.
+  const args = ['--liftoff-only', '--input-type=module', '-e', code, import.meta.resolve('@electric-sql/pglite'), dir, JSON.stringify(embeddedPostgresConf)];
   await new Promise<void>((resolve, reject) => {
     execFile(process.execPath, args, { maxBuffer: 1 << 20 }, (err, _stdout, stderr) => {
       if (err === null) resolve();
