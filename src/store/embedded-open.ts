@@ -16,9 +16,10 @@ import { PGlite } from '@electric-sql/pglite';
  *   runs a second PGlite and the initdb module beside the real one, and in-process they stayed
  *   resident for the life of the process (about 430 MB here; garbage collection did not free them).
  * - WebAssembly runs on V8's baseline compiler only (Liftoff): the optimising tier compiled
- *   PGlite's 9 MB module a second time in the background and kept both, about 50 MB. The flag is
- *   process-wide but PGlite is the only WebAssembly in this process; the SQL it slows runs off the
- *   hot path (configuration writes, the embedded store's group-committed flushes).
+ *   PGlite's 9 MB module a second time in the background and kept both, about 50 MB standalone.
+ *   The flag is process-wide but PGlite is the only WebAssembly in this process. Inserts were not
+ *   slower with it here (the background compilation competed for the same cores), and this SQL
+ *   runs off the hot path anyway (configuration writes, the embedded store's group commits).
  */
 export const embeddedPostgresConf: readonly string[] = [
   // Pages of the catalogue and counter tables cached in WASM memory; the OS page cache is behind it.
