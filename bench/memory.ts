@@ -140,7 +140,9 @@ try {
   say(`idle: ${idle.rssMb} MB ${JSON.stringify(idle.smaps)} heaps ${JSON.stringify(idle.heapMbByThread)}`);
   const bulk = await hasBulkRoute(pacer.adminUrl);
   const t0 = performance.now();
+  let createRetries = 0;
   await createCampaigns(pacer.adminUrl, n, {
+    onRetry: () => createRetries++,
     prefix: 'mem-',
     concurrency: Number(values.concurrency),
     bulk,
@@ -184,6 +186,7 @@ try {
     threads: loaded.threads,
     createRoute: bulk ? 'bulk' : 'one-by-one',
     createMs,
+    createRetries,
     trafficMs,
     reserved: traffic.reserved,
     settledReservations: traffic.matched,

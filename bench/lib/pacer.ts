@@ -130,7 +130,15 @@ export async function hasBulkRoute(adminUrl: string): Promise<boolean> {
 export async function createCampaigns(
   adminUrl: string,
   n: number,
-  opts: { prefix: string; concurrency: number; bulk: boolean; strategy?: 'EVEN' | 'ASAP'; onProgress?: (done: number) => void },
+  opts: {
+    prefix: string;
+    concurrency: number;
+    bulk: boolean;
+    strategy?: 'EVEN' | 'ASAP';
+    onProgress?: (done: number) => void;
+    /** Called for every 503 answer that is retried. */
+    onRetry?: () => void;
+  },
 ): Promise<void> {
   // ASAP without a breaker allows (and so reserves) every bid; EVEN throttles a fresh campaign.
   const config = (i: number): unknown =>
@@ -152,10 +160,21 @@ export async function createCampaigns(
   }
   let next = 0;
   let done = 0;
+  // 503 (STORE_UNAVAILABLE, OVERLOADED) says the campaign is saved but its shard could not load
+  // its counters in time; resending the same configuration is safe (it replaces it), so retry.
+  const create = async (i: number): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      const r = await adminPost(adminUrl, '/v1/campaigns', config(i));
+      if (r.status !== 503 || attempt === 10) return check(r);
+      await r.arrayBuffer();
+      opts.onRetry?.();
+      await new Promise((res) => setTimeout(res, 100 * attempt));
+    }
+  };
   const worker = async (): Promise<void> => {
     while (next < n) {
       const i = next++;
-      await check(await adminPost(adminUrl, '/v1/campaigns', config(i)));
+      await create(i);
       if (++done % 10_000 === 0) opts.onProgress?.(done);
     }
   };
