@@ -74,7 +74,68 @@ export function writeTable(): void {
     for (const b of [1, 8, 64, 512]) columns.push([`${mode} ${b}`, `${mode} ×${b}`]);
   }
   text = replace(text, 'messaging', table(messaging, columns));
+  text = replace(text, 'memory', memoryTable());
+  text = replace(text, 'stream', streamTable());
   writeFileSync(readme, text);
+}
+
+const shortDate = (r: Row): string => String(r.date).slice(0, 16).replace('T', ' ');
+
+/** bench:memory results (bench/memory.ts), by store and campaign count. */
+function memoryTable(): string {
+  const rows = results('memory-').map((r) => {
+    const heaps = (r.heapMbByThread ?? {}) as Record<string, number>;
+    return {
+      ...r,
+      date: shortDate(r),
+      heaps: Object.entries(heaps).map(([t, mb]) => `${t} ${mb}`).join(', '),
+      load: `${String(r.loadAvgBefore)} / ${String(r.loadAvgAfter)}`,
+      // The memory store keeps nothing across a restart, so it has no restart figure.
+      readyMsRestart: r.readyMsRestart ?? '—',
+    };
+  });
+  return table(rows, [
+    ['date', 'date (UTC)'],
+    ['commit', 'commit'],
+    ['store', 'store'],
+    ['campaigns', 'campaigns'],
+    ['rssMbIdle', 'idle RSS MB'],
+    ['rssMb', 'RSS MB'],
+    ['perCampaignBytes', 'bytes/campaign'],
+    ['rssMbIdleBeforeGc', 'idle RSS MB before GC'],
+    ['rssMbBeforeGc', 'RSS MB before GC'],
+    ['hwmMb', 'peak MB'],
+    ['heaps', 'V8 heap used MB by thread'],
+    ['readyMs', 'ready ms (empty)'],
+    ['createRoute', 'created'],
+    ['createMs', 'create ms'],
+    ['readyMsRestart', 'ready ms (restart, N stored)'],
+    ['load', 'load avg before/after'],
+  ]);
+}
+
+/** bench:stream results (bench/stream.ts). */
+function streamTable(): string {
+  const rows = results('stream-').map((r) => {
+    const d = (r.decisionsPerS ?? {}) as Record<string, number>;
+    return { ...r, date: shortDate(r), s1: d['1'], s10: d['10'], s100: d['100'], s500: d['500'], load: `${String(r.loadAvgBefore)} / ${String(r.loadAvgAfter)}` };
+  });
+  return table(rows, [
+    ['date', 'date (UTC)'],
+    ['commit', 'commit'],
+    ['store', 'store'],
+    ['durationS', 's'],
+    ['rounds', 'rounds'],
+    ['httpTool', 'HTTP tool'],
+    ['httpDecisionsPerS', 'HTTP decisions/s'],
+    ['s1', 'stream ×1'],
+    ['s10', 'stream ×10'],
+    ['s100', 'stream ×100'],
+    ['s500', 'stream ×500'],
+    ['ratio100', 'ratio ×100 / HTTP'],
+    ['streamErrors', 'stream errors'],
+    ['load', 'load avg before/after'],
+  ]);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) writeTable();

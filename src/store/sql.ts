@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { limits } from '../../shards/limits.js';
+import { openPglite } from './embedded-open.js';
 
 /**
  * The one SQL surface the pacer uses, with two implementations: PostgreSQL through a pg pool
@@ -145,9 +145,7 @@ export class EmbeddedSql implements Sql {
 
   /** Opens (creating on first use) the embedded database in dir. First start takes seconds (initdb). */
   static async open(dir: string): Promise<EmbeddedSql> {
-    mkdirSync(dir, { recursive: true });
-    const db = await PGlite.create(dir);
-    return new EmbeddedSql(db);
+    return new EmbeddedSql(await openPglite(dir));
   }
 
   async query<R>(text: string, params?: unknown[]): Promise<R[]> {

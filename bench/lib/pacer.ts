@@ -1,0 +1,182 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDatabase, dropRedisPrefix, redisUrl, type TestDatabase, uniqueName } from '../../test/helpers/services.js';
+import { root } from './process.js';
+
+/**
+ * The pacer as benchmarks run it: the compiled dist/src/main.js as a child process on free ports,
+ * with the chosen store. `redis-postgres` is the production configuration: counters in Redis under
+ * a key prefix of this run's own, configuration in a PostgreSQL database of this run's own (the
+ * tests' helpers create both and drop them afterwards), so other users of the machine's services
+ * are not disturbed. `start()` can be called again after `stop()` on the same data (restart).
+ */
+export type BenchStore = 'memory' | 'embedded' | 'redis-postgres';
+export const benchToken = 'bench-admin-token-0123456789';
+
+export interface RunningPacer {
+  child: ChildProcess;
+  url: string;
+  adminUrl: string;
+  /** The inspector's WebSocket URL when started with inspect. */
+  inspectorUrl: string | null;
+  /** From spawn to the "pacer ready" line (every shard up, configuration loaded). */
+  readyMs: number;
+}
+
+export class BenchPacer {
+  private readonly dataDir = mkdtempSync(join(tmpdir(), 'pacer-bench-'));
+  private readonly redisPrefix = uniqueName('bench');
+  private database: TestDatabase | null = null;
+
+  constructor(
+    readonly store: BenchStore,
+    private readonly opts: { shards?: number; inspect?: boolean; env?: Record<string, string> } = {},
+  ) {}
+
+  async start(): Promise<RunningPacer> {
+    if (this.store === 'redis-postgres' && this.database === null) this.database = await createDatabase('bench');
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      PACER_HOST: '127.0.0.1',
+      PACER_PORT: '0',
+      PACER_ADMIN_PORT: '0',
+      PACER_DATA_DIR: this.dataDir,
+      PACER_ADMIN_TOKEN: benchToken,
+      PACER_LOG_LEVEL: 'warn',
+      PACER_STORE: this.store === 'redis-postgres' ? 'redis' : this.store,
+      ...(this.opts.shards !== undefined ? { PACER_SHARDS: String(this.opts.shards) } : {}),
+      ...(this.store === 'redis-postgres'
+        ? { PACER_REDIS_URL: redisUrl, PACER_REDIS_KEY_PREFIX: this.redisPrefix, PACER_DATABASE_URL: this.database!.url }
+        : {}),
+      ...this.opts.env,
+    };
+    const args = [...(this.opts.inspect ? ['--inspect=127.0.0.1:0'] : []), join(root, 'dist/src/main.js')];
+    const t0 = performance.now();
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let stdout = '';
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`pacer not ready in 30 min:\n${stderr}`)), 1_800_000);
+      const check = (): void => {
+        const m = /pacer ready: http:\/\/[^:]+:(\d+) \(admin :(\d+)\)/.exec(stdout);
+        const insp = /Debugger listening on (ws:\/\/\S+)/.exec(stderr);
+        if (m === null || (this.opts.inspect && insp === null)) return;
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve({
+          child,
+          url: `http://127.0.0.1:${m[1]}`,
+          adminUrl: `http://127.0.0.1:${m[2]}`,
+          inspectorUrl: insp?.[1] ?? null,
+          readyMs: Math.round(performance.now() - t0),
+        });
+      };
+      child.stdout!.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        check();
+      });
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.length > 100_000) stderr = stderr.slice(-50_000);
+        check();
+      });
+      child.once('exit', (code) => reject(new Error(`pacer exited ${code}:\n${stderr}`)));
+    });
+  }
+
+  /** SIGTERM, and waits for the graceful exit. */
+  async stop(p: RunningPacer): Promise<void> {
+    if (p.child.exitCode !== null) return;
+    const exited = new Promise((r) => p.child.once('exit', r));
+    p.child.kill('SIGTERM');
+    await exited;
+  }
+
+  /** Removes the data directory, the Redis keys and the database of this run. */
+  async cleanup(): Promise<void> {
+    rmSync(this.dataDir, { recursive: true, force: true });
+    if (this.store === 'redis-postgres') {
+      await dropRedisPrefix(redisUrl, this.redisPrefix);
+      await this.database?.drop();
+    }
+  }
+}
+
+export async function adminPost(adminUrl: string, path: string, body: unknown): Promise<Response> {
+  return fetch(adminUrl + path, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${benchToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+/**
+ * Whether this build has POST /v1/campaigns/bulk: without it the admin answers 404 (no route) or
+ * 405 (the path reads as a campaign ID, which has no POST).
+ */
+export async function hasBulkRoute(adminUrl: string): Promise<boolean> {
+  const r = await adminPost(adminUrl, '/v1/campaigns/bulk', { campaigns: [] });
+  await r.arrayBuffer();
+  return r.status !== 404 && r.status !== 405;
+}
+
+/**
+ * Creates campaigns `${prefix}0` … `${prefix}${n - 1}` (a budget no bench exhausts): through the
+ * bulk route in chunks when the build has it, else one POST /v1/campaigns each with `concurrency`
+ * requests in flight.
+ */
+export async function createCampaigns(
+  adminUrl: string,
+  n: number,
+  opts: {
+    prefix: string;
+    concurrency: number;
+    bulk: boolean;
+    strategy?: 'EVEN' | 'ASAP';
+    onProgress?: (done: number) => void;
+    /** Called for every 503 answer that is retried. */
+    onRetry?: () => void;
+  },
+): Promise<void> {
+  // ASAP without a breaker allows (and so reserves) every bid; EVEN throttles a fresh campaign.
+  const config = (i: number): unknown =>
+    opts.strategy === 'ASAP'
+      ? { id: `${opts.prefix}${i}`, dailyBudgetMicros: 1_000_000_000_000, strategy: 'ASAP', breaker: { enabled: false } }
+      : { id: `${opts.prefix}${i}`, dailyBudgetMicros: 1_000_000_000_000, strategy: 'EVEN' };
+  const check = async (r: Response): Promise<void> => {
+    if (r.status !== 200 && r.status !== 201) throw new Error(`campaign creation failed: ${r.status} ${(await r.text()).slice(0, 300)}`);
+    await r.arrayBuffer();
+  };
+  if (opts.bulk) {
+    const chunk = 1000;
+    for (let i = 0; i < n; i += chunk) {
+      const ids = Array.from({ length: Math.min(chunk, n - i) }, (_, k) => config(i + k));
+      await check(await adminPost(adminUrl, '/v1/campaigns/bulk', { campaigns: ids }));
+      opts.onProgress?.(i + ids.length);
+    }
+    return;
+  }
+  let next = 0;
+  let done = 0;
+  // 503 (STORE_UNAVAILABLE, OVERLOADED) says the campaign is saved but its shard could not load
+  // its counters in time; resending the same configuration is safe (it replaces it), so retry.
+  const create = async (i: number): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      const r = await adminPost(adminUrl, '/v1/campaigns', config(i));
+      if (r.status !== 503 || attempt === 10) return check(r);
+      await r.arrayBuffer();
+      opts.onRetry?.();
+      await new Promise((res) => setTimeout(res, 100 * attempt));
+    }
+  };
+  const worker = async (): Promise<void> => {
+    while (next < n) {
+      const i = next++;
+      await create(i);
+      if (++done % 10_000 === 0) opts.onProgress?.(done);
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, worker));
+}

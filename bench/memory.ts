@@ -1,0 +1,212 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ProcessInspector, topBySelfSize } from './lib/inspector.js';
+import { BenchPacer, type BenchStore, createCampaigns, hasBulkRoute, type RunningPacer } from './lib/pacer.js';
+import { root } from './lib/process.js';
+import { mb, procStatus, smapsBreakdown } from './lib/smaps.js';
+import { writeTable } from './table.js';
+
+/**
+ * npm run bench:memory [-- --campaigns N --store memory|embedded|redis-postgres --shards N
+ *                          --concurrency N --snapshots DIR --restart]
+ *
+ * Resident memory of the whole pacer process (all threads): started as a child process
+ * (dist/src/main.js, with the inspector on a loopback port so that every thread's V8 heap can be
+ * read), measured idle, then after creating N campaigns (the bulk route when the build has it,
+ * else one POST /v1/campaigns each) and driving one decision with a reservation and one spend that
+ * settles it for each (POST /v1/decide/batch, /v1/spend/batch, 1,000 per request; the campaigns
+ * are ASAP without a breaker so that every decision reserves). Before each reading every thread
+ * collects its garbage (`rssMbBeforeGc` is the reading before that); RSS is VmRSS of /proc/PID/status, and smaps says where
+ * it sits (WebAssembly memory, malloc, other anonymous memory, the node binary, files).
+ * --snapshots DIR also writes a heap snapshot per thread after the readings and prints its largest
+ * groups (a snapshot's own allocations stay resident, so --restart's reading comes after them).
+ * --restart (persistent stores) stops the pacer and measures the time until ready again with the N
+ * campaigns stored. Last line: one JSON object, also saved in bench/results/memory-*.json.
+ */
+const { values } = parseArgs({
+  options: {
+    campaigns: { type: 'string', default: '1000000' },
+    store: { type: 'string', default: 'embedded' },
+    shards: { type: 'string' },
+    concurrency: { type: 'string', default: '32' },
+    snapshots: { type: 'string' },
+    restart: { type: 'boolean', default: false },
+    save: { type: 'boolean', default: true },
+  },
+  allowNegative: true,
+});
+const n = Number(values.campaigns);
+const store = values.store as BenchStore;
+if (!['memory', 'embedded', 'redis-postgres'].includes(store)) throw new Error('--store must be memory, embedded or redis-postgres');
+if (!Number.isSafeInteger(n) || n < 0) throw new Error('--campaigns must be a non-negative integer');
+const say = (s: string): void => void process.stderr.write(`bench:memory ${s}\n`);
+
+interface Reading {
+  /** Before any thread was asked to collect garbage. */
+  rssMbBeforeGc: number;
+  rssMb: number;
+  hwmMb: number;
+  threads: number;
+  smaps: { wasmMb: number; mallocHeapMb: number; anonMb: number; nodeBinaryMb: number; otherFilesMb: number };
+  heapMbByThread: Record<string, number>;
+}
+
+async function read(p: RunningPacer): Promise<Reading> {
+  const beforeGc = procStatus(p.child.pid!).vmRssKb;
+  const insp = await ProcessInspector.connect(p.inspectorUrl!);
+  const heaps = await insp.heapByThread();
+  insp.close();
+  // Let the inspector sessions go before reading resident memory.
+  await new Promise((r) => setTimeout(r, 500));
+  const st = procStatus(p.child.pid!);
+  const sm = smapsBreakdown(p.child.pid!);
+  return {
+    rssMbBeforeGc: mb(beforeGc),
+    rssMb: mb(st.vmRssKb),
+    hwmMb: mb(st.vmHwmKb),
+    threads: st.threads,
+    smaps: { wasmMb: mb(sm.wasmKb), mallocHeapMb: mb(sm.mallocHeapKb), anonMb: mb(sm.anonKb), nodeBinaryMb: mb(sm.nodeBinaryKb), otherFilesMb: mb(sm.otherFilesKb) },
+    heapMbByThread: Object.fromEntries(Object.entries(heaps).map(([t, h]) => [t, h.usedMb])),
+  };
+}
+
+/** Heap snapshots of every thread (after the readings: a snapshot's own allocations stay resident). */
+async function snapshots(p: RunningPacer, dir: string): Promise<void> {
+  const insp = await ProcessInspector.connect(p.inspectorUrl!);
+  mkdirSync(dir, { recursive: true });
+  for (const t of insp.threads) {
+    const file = join(dir, `${store}-${n}-${t}.heapsnapshot`);
+    const top = topBySelfSize(await insp.snapshot(t, file), 12);
+    say(`heap snapshot ${t} (${file}):\n${top.map((g) => `    ${g.mb} MB  ${g.count}×  ${g.group}`).join('\n')}`);
+  }
+  insp.close();
+}
+
+async function post(url: string, body: unknown): Promise<unknown> {
+  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (r.status !== 200) throw new Error(`${url}: ${r.status} ${(await r.text()).slice(0, 300)}`);
+  return r.json();
+}
+
+/** One decision (reserving the bid) and one spend settling it, for every campaign, 1,000 per request. */
+async function drive(url: string): Promise<{ reserved: number; matched: number }> {
+  const run = Date.now().toString(36);
+  let reserved = 0;
+  let matched = 0;
+  const chunk = 1000;
+  const inFlight = 4;
+  const batches = Array.from({ length: Math.ceil(n / chunk) }, (_, b) => b);
+  const one = async (b: number): Promise<void> => {
+    const ids = Array.from({ length: Math.min(chunk, n - b * chunk) }, (_, k) => b * chunk + k);
+    const d = (await post(`${url}/v1/decide/batch`, {
+      requests: ids.map((i) => ({ campaignId: `mem-${i}`, bidMicros: 1500, requestId: `${run}-${i}` })),
+    })) as { decisions: { reserved?: boolean }[] };
+    reserved += d.decisions.filter((x) => x.reserved === true).length;
+    const s = (await post(`${url}/v1/spend/batch`, {
+      events: ids.map((i) => ({ campaignId: `mem-${i}`, eventId: `${run}-e${i}`, amountMicros: 1200, requestId: `${run}-${i}` })),
+    })) as { results: { matchedReservation?: boolean }[] };
+    matched += s.results.filter((x) => x.matchedReservation === true).length;
+  };
+  let next = 0;
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next < batches.length) await one(batches[next++]!);
+  }));
+  return { reserved, matched };
+}
+
+function commit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+// The commit measured: read at the start, before anything can change the worktree.
+const measuredCommit = commit();
+const loadBefore = Math.round(loadavg()[0]! * 100) / 100;
+const bench = new BenchPacer(store, { inspect: true, ...(values.shards !== undefined ? { shards: Number(values.shards) } : {}) });
+let pacer = await bench.start();
+const readyMs = pacer.readyMs;
+try {
+  say(`${store}: ready in ${pacer.readyMs} ms`);
+  await new Promise((r) => setTimeout(r, 1000));
+  const idle = await read(pacer);
+  say(`idle: ${idle.rssMb} MB ${JSON.stringify(idle.smaps)} heaps ${JSON.stringify(idle.heapMbByThread)}`);
+  const bulk = await hasBulkRoute(pacer.adminUrl);
+  const t0 = performance.now();
+  let createRetries = 0;
+  await createCampaigns(pacer.adminUrl, n, {
+    onRetry: () => createRetries++,
+    prefix: 'mem-',
+    concurrency: Number(values.concurrency),
+    bulk,
+    strategy: 'ASAP',
+    onProgress: (d) => say(`created ${d} campaigns in ${Math.round((performance.now() - t0) / 1000)} s`),
+  });
+  const createMs = Math.round(performance.now() - t0);
+  say(`created ${n} campaigns in ${createMs} ms (${bulk ? 'bulk route' : 'one by one'})`);
+  const t1 = performance.now();
+  const traffic = await drive(pacer.url);
+  const trafficMs = Math.round(performance.now() - t1);
+  say(`drove ${n} decisions and spends in ${trafficMs} ms: ${traffic.reserved} reserved, ${traffic.matched} settled a reservation`);
+  await new Promise((r) => setTimeout(r, 2000));
+  const loaded = await read(pacer);
+  say(`loaded: ${loaded.rssMb} MB ${JSON.stringify(loaded.smaps)} heaps ${JSON.stringify(loaded.heapMbByThread)}`);
+  if (values.snapshots !== undefined) await snapshots(pacer, values.snapshots);
+  let readyMsRestart: number | null = null;
+  let rssMbAfterRestart: number | null = null;
+  if (values.restart && store !== 'memory') {
+    await bench.stop(pacer);
+    pacer = await bench.start();
+    readyMsRestart = pacer.readyMs;
+    await new Promise((r) => setTimeout(r, 1000));
+    rssMbAfterRestart = (await read(pacer)).rssMb;
+    say(`restart with ${n} campaigns stored: ready in ${readyMsRestart} ms, ${rssMbAfterRestart} MB`);
+  }
+  const result = {
+    campaigns: n,
+    rssMb: loaded.rssMb,
+    rssMbIdle: idle.rssMb,
+    perCampaignBytes: n === 0 ? null : Math.round(((loaded.rssMb - idle.rssMb) * 1048576) / n),
+    heapMbByThread: loaded.heapMbByThread,
+    readyMs,
+    store,
+    heapMbByThreadIdle: idle.heapMbByThread,
+    rssMbBeforeGc: loaded.rssMbBeforeGc,
+    rssMbIdleBeforeGc: idle.rssMbBeforeGc,
+    hwmMb: loaded.hwmMb,
+    smaps: loaded.smaps,
+    smapsIdle: idle.smaps,
+    threads: loaded.threads,
+    createRoute: bulk ? 'bulk' : 'one-by-one',
+    createMs,
+    createRetries,
+    trafficMs,
+    reserved: traffic.reserved,
+    settledReservations: traffic.matched,
+    readyMsRestart,
+    rssMbAfterRestart,
+    commit: measuredCommit,
+    loadAvgBefore: loadBefore,
+    loadAvgAfter: Math.round(loadavg()[0]! * 100) / 100,
+    node: process.version,
+    date: new Date().toISOString(),
+  };
+  if (values.save) {
+    mkdirSync(join(root, 'bench/results'), { recursive: true });
+    writeFileSync(join(root, 'bench/results', `memory-${store}-${n}-${result.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(result, null, 2) + '\n');
+    writeTable();
+  }
+  process.stdout.write(JSON.stringify(result) + '\n');
+} finally {
+  await bench.stop(pacer);
+  await bench.cleanup();
+}
+
+
