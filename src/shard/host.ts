@@ -10,6 +10,7 @@ import { log } from '../log.js';
 import type { AdminToShard, MainToShard, ShardToAdmin, ShardToMain } from '../messages.js';
 import { shardRegistry } from '../metrics.js';
 import { openCounterStore } from '../store/open.js';
+import { realTimers } from '../real-ports.js';
 
 /**
  * The shard worker: plugs the real clock, a seeded generator, timers and the configured store into
@@ -49,17 +50,7 @@ const seed = randomBytes(16);
 const ports: ShardPorts = {
   clock: { now: Date.now },
   random: sfc32(seed.readUInt32LE(0), seed.readUInt32LE(4), seed.readUInt32LE(8), seed.readUInt32LE(12)),
-  timers: {
-    after(delayMs, fn) {
-      // 0 means "at the end of this event-loop turn" (setTimeout would round it up to 1 ms).
-      if (delayMs <= 0) {
-        const i = setImmediate(fn);
-        return () => clearImmediate(i);
-      }
-      const t = setTimeout(fn, delayMs);
-      return () => clearTimeout(t);
-    },
-  },
+  timers: realTimers,
   store,
   sendResults(results) {
     main.postMessage(results, [results]);
