@@ -498,10 +498,23 @@ function leftClosedAtMs(events: readonly { at: string; from: string }[]): number
 }
 
 /** The admin thread's own metrics. */
+/** Unexpected exceptions the admin API answered 500 INTERNAL, by route pattern (admin thread only). */
+export const adminInternalErrors = new Map<string, number>();
+
 export function adminRegistry(campaigns: () => number, databaseUp: () => boolean): Registry {
   const r = new Registry();
   defaultCollectors(r, 'admin', false);
   eluGauge(r, 'admin');
+  new Counter({
+    name: 'pacer_internal_errors_total',
+    help: 'Unexpected exceptions a handler caught and answered 500 INTERNAL (or a stream error result), by thread and route.',
+    labelNames: ['thread', 'route'],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const [route, n] of adminInternalErrors) this.inc({ thread: 'admin', route }, n);
+    },
+  });
   new Gauge({
     name: 'pacer_configured_campaigns',
     help: 'Campaigns in the configuration catalogue.',

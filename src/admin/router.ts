@@ -4,6 +4,8 @@ import { ApiError, statusLine } from '../http/errors.js';
 import { readJsonBody, type Res } from '../http/respond.js';
 import { campaignIdPattern, show } from '../model/campaign.js';
 import { actorOf, type Preconditions } from './edits.js';
+import { log } from '../log.js';
+import { adminInternalErrors } from '../metrics.js';
 import { accessLog } from './reports.js';
 import { checkBearer } from './token.js';
 
@@ -108,9 +110,12 @@ function refusal(c: Copied, token: string, shuttingDown: boolean): ApiError | nu
   return null;
 }
 
-function asApiError(err: unknown): ApiError {
+function asApiError(err: unknown, pattern: string): ApiError {
   if (err instanceof ApiError) return err;
-  // A RangeError from a value nested too deep must not escape as a crash; its message is safe.
+  // An exception no handler expected is a bug: counted in pacer_internal_errors_total{thread="admin"}
+  // and logged with the route and the error's class, never its message (it may quote the body).
+  adminInternalErrors.set(pattern, (adminInternalErrors.get(pattern) ?? 0) + 1);
+  log('error', 'internal error', { route: pattern, errorClass: err instanceof Error ? err.name : typeof err });
   return new ApiError('INTERNAL', err instanceof Error ? String(err.message).slice(0, 300) : 'unexpected failure');
 }
 
@@ -135,7 +140,7 @@ export function createAdminRouter(app: TemplatedApp, token: string, state: { shu
             }
             return handler(res, c.params, { ...c.ctx, actor: actorOf(c.actorHeader), body });
           })
-          .catch((err: unknown) => sendAdminError(res, asApiError(err)));
+          .catch((err: unknown) => sendAdminError(res, asApiError(err, pattern)));
       };
       if (withBody) readJsonBody(res, c.contentLength, limits.adminBodyBytesMax, run, (err) => sendAdminError(res, err));
       else run(undefined);
