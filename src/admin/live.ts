@@ -168,7 +168,12 @@ export class LiveHub {
     if (all) c.all = true;
     this.subscribed(ws);
     // The current status of each newly named campaign, so a client starts from a full picture.
-    if (fresh.length > 0) void this.fetch(fresh).then((statuses) => this.send(ws, { type: 'status', campaigns: statuses.map(liveStatus) }));
+    // A closed uWS socket throws on any access, so check the connection's own flag after the wait.
+    if (fresh.length > 0) {
+      void this.fetch(fresh).then((statuses) => {
+        if (!c.gone) this.send(ws, { type: 'status', campaigns: statuses.map(liveStatus) });
+      });
+    }
   }
 
   private unsubscribe(ws: Ws, msg: Record<string, unknown>): void {
