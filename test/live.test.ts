@@ -156,6 +156,28 @@ t.test('bad subscriptions get an error frame and leave the connection open', asy
   t.same(await c.next((f) => f.type === 'subscribed'), { type: 'subscribed', all: false, campaigns: [] });
 });
 
+t.test('past liveConnectionsMax connections the upgrade is refused with 503 TOO_MANY_CONNECTIONS', async (t) => {
+  const opened: WebSocket[] = [];
+  t.teardown(() => opened.forEach((ws) => ws.close()));
+  let refused: { status: number; body: string } | null = null;
+  for (let i = 0; i < 40 && refused === null; i++) {
+    const ws = new WebSocket(liveUrl);
+    refused = await new Promise<{ status: number; body: string } | null>((resolve) => {
+      ws.once('open', () => resolve(null));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString('utf8')));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+    });
+    if (refused === null) opened.push(ws);
+  }
+  t.ok(refused !== null, `refused after ${opened.length} open connections`);
+  t.ok(opened.length <= 16, 'at most liveConnectionsMax = 16 are open');
+  t.equal(refused!.status, 503);
+  t.equal(JSON.parse(refused!.body).error.code, 'TOO_MANY_CONNECTIONS');
+});
+
 t.test('a client that never reads is cut off and the server stays up', async (t) => {
   const ids = Array.from({ length: 50 }, (_, i) => `live-slow-${i}`);
   await post(pacer.adminUrl, '/v1/campaigns/bulk', { campaigns: ids.map((id) => campaign(id)) }, auth);
