@@ -126,7 +126,7 @@ t.test('a breaker trip and its manual reset are pushed as breaker frames', async
   t.match(closed, { campaignId: 'live-brk', reason: 'MANUAL_RESET' });
 });
 
-t.test('a budget change and an archive are pushed to a client subscribed to all', async (t) => {
+t.test('a budget change, an archive and a restore are pushed to a client subscribed to all', async (t) => {
   await createCampaign(pacer, campaign('live-budget', { dailyBudgetMicros: 10_000 }));
   const c = await authed();
   t.teardown(() => c.ws.close());
@@ -139,6 +139,8 @@ t.test('a budget change and an archive are pushed to a client subscribed to all'
   const del = await fetch(`${pacer.adminUrl}/v1/campaigns/live-budget`, { method: 'DELETE', headers: auth });
   t.equal(del.status, 200);
   t.match(await c.next((f) => f.type === 'archived'), { campaignId: 'live-budget', archived: true });
+  t.equal((await post(pacer.adminUrl, '/v1/campaigns/live-budget/restore', {}, auth)).status, 200);
+  t.match(await c.next((f) => f.type === 'restored'), { campaignId: 'live-budget', archived: false });
 });
 
 t.test('bad subscriptions get an error frame and leave the connection open', async (t) => {

@@ -95,6 +95,8 @@ export class LiveHub {
   private open(ws: Ws): void {
     const c = ws.getUserData();
     this.conns.add(ws);
+    // An upgrade that raced the start of shutdown: close() has already run, so close it here.
+    if (this.state.shuttingDown) return ws.close();
     if (c.authed) this.hello(ws);
     else {
       c.authTimer = setTimeout(() => this.end(ws, liveClose.authRequired, `no auth message within liveAuthTimeoutMs = ${limits.liveAuthTimeoutMs} ms`), limits.liveAuthTimeoutMs);
@@ -236,8 +238,8 @@ export class LiveHub {
 
   private onChange(change: LiveChange): void {
     if (this.conns.size === 0) return;
-    const { type, ...rest } = change;
-    this.broadcast(change.campaignId, { type: type === 'archive' ? (change.type === 'archive' && change.archived ? 'archived' : 'restored') : 'budget', ...rest, at: new Date().toISOString() });
+    const type = change.type === 'budget' ? 'budget' : change.archived ? 'archived' : 'restored';
+    this.broadcast(change.campaignId, { ...change, type, at: new Date().toISOString() });
   }
 
   /** The pacer's store health (main's view: every shard's counter store and the configuration database). */
