@@ -59,6 +59,22 @@ export const limits = {
    * when every client is slow, far more than the bidders of one exchange need.
    */
   streamConnectionsMax: 10_000,
+  /** Admin live feed (/v1/live): open connections; each polls statuses, so the admin thread stays light. */
+  liveConnectionsMax: 16,
+  /** /v1/live: campaigns one connection may name in its subscriptions; a tick polls at most 16 × 1,000 of them. */
+  liveSubscriptionCampaignsMax: 1_000,
+  /** /v1/live: a client must authenticate within this time, or an idle unauthenticated socket lingers. */
+  liveAuthTimeoutMs: 5_000,
+  /** /v1/live: how often changed statuses are pushed ("about once a second"). */
+  liveTickMs: 1_000,
+  /** /v1/live `all` subscriptions: statuses polled per tick, round-robin over the catalogue, so a million campaigns cost the same as a thousand. */
+  liveAllPollPerTickMax: 1_000,
+  /** /v1/live: bytes buffered for one slow reader before it is disconnected (close code 4008). */
+  liveBufferedBytesMax: 1_048_576,
+  /** /v1/live: the largest client message; a subscribe naming liveSubscriptionCampaignsMax IDs of 64 characters fits. */
+  liveMessageBytesMax: 262_144,
+  /** /v1/live: seconds without traffic before uWS closes a connection (it pings automatically). */
+  liveIdleTimeoutSeconds: 120,
   /**
    * An unexpected exception caught by a router handler is logged at most this often per route (with
    * the count since the last line), so a client repeating a bad input cannot flood the log.

@@ -6,7 +6,7 @@ import { ensureAdminToken } from './admin/token.js';
 import { ConfigError, loadConfig, type PacerConfig } from './config.js';
 import { exitCodes } from './exit-codes.js';
 import { log } from './log.js';
-import type { AdminToMain, ShardToMain } from './messages.js';
+import type { AdminToMain, MainToAdmin, ShardToMain } from './messages.js';
 import { RouterMetrics } from './metrics.js';
 import { Dispatcher } from './router/dispatcher.js';
 import { createRouterApp, type RouterState } from './router/http.js';
@@ -64,6 +64,11 @@ async function start(config: PacerConfig): Promise<void> {
           : 'loading campaign configuration',
     degradedReason: () => (degraded.size === 0 ? null : [...degraded.values()].join('; ')),
   };
+  // The admin's live feed pushes store health changes (docs/live-protocol.md).
+  const healthChanged = (): void => {
+    const reason = state.degradedReason();
+    admin.postMessage({ type: 'health', degraded: reason !== null, reason } satisfies MainToAdmin);
+  };
   metrics.ready = () => !state.shuttingDown && state.notReadyReason() === null;
 
   let exitCode = 0;
@@ -94,6 +99,7 @@ async function start(config: PacerConfig): Promise<void> {
         case 'degraded':
           if (msg.degraded) degraded.set(`shard-${i}`, `shard ${i}: ${msg.reason}`);
           else degraded.delete(`shard-${i}`);
+          healthChanged();
           break;
         case 'drained':
           stoppedShards.add(i);
@@ -138,6 +144,7 @@ async function start(config: PacerConfig): Promise<void> {
       case 'degraded':
         if (msg.degraded) degraded.set('admin', msg.reason);
         else degraded.delete('admin');
+        healthChanged();
         break;
       case 'stopped':
         stopped.admin = true;

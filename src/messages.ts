@@ -50,7 +50,9 @@ export type ShardToMain =
 /** Main → admin thread. */
 export type MainToAdmin =
   | { type: 'shutdown' }
-  | { type: 'metrics'; corr: number; metrics: JsonMetrics };
+  | { type: 'metrics'; corr: number; metrics: JsonMetrics }
+  // The pacer's store health changed (any shard's counter store, or the configuration database): for /v1/live.
+  | { type: 'health'; degraded: boolean; reason: string | null };
 
 /** Admin thread → main. */
 export type AdminToMain =

@@ -27,7 +27,7 @@ t.test('docs/openapi.yaml passes redocly lint with the recommended-strict rules'
 
 /** The routes the code registers, read from the files that register them. */
 function registeredRoutes(): { method: string; path: string; file: string }[] {
-  const files = ['src/admin/app.ts', 'src/admin/reports.ts', 'src/router/http.ts', 'src/router/stream.ts'];
+  const files = ['src/admin/app.ts', 'src/admin/reports.ts', 'src/admin/live.ts', 'src/router/http.ts', 'src/router/stream.ts'];
   const out: { method: string; path: string; file: string }[] = [];
   const forms = [
     // route('get', '/v1/…', …) in the admin app and reports

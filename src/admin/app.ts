@@ -6,6 +6,7 @@ import { registerCampaignRoutes } from './campaign-routes.js';
 import { createAdminRouter, sendAdminError, sendAdminJson } from './router.js';
 import type { ConfigStore } from '../store/config-store.js';
 import { registerReports } from './reports.js';
+import type { LiveHub } from './live.js';
 
 export type { AdminRouter } from './router.js';
 
@@ -22,8 +23,10 @@ export interface AdminState {
  * copies what it needs out of `req` first, then answers asynchronously through sendJson/sendError,
  * which cork and skip aborted responses.
  */
-export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState, scrape: () => Promise<string>, store: ConfigStore): TemplatedApp {
+export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState, scrape: () => Promise<string>, store: ConfigStore, live?: LiveHub): TemplatedApp {
   const app = uWS.App();
+  // The live feed (docs/live-protocol.md): a WebSocket, authenticated by its first message.
+  live?.attach(app);
 
   // Prometheus scrapes without the admin token (it carries no secret and changes nothing).
   app.get('/metrics', (res: Res) => {
@@ -63,7 +66,7 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
   app.any('/*', (res: Res, req: HttpRequest) => {
     const method = req.getMethod().toUpperCase();
     const url = req.getUrl();
-    const known = url === '/metrics' || url === '/healthz' || url === '/v1/openapi.json' || router.knows(url);
+    const known = url === '/metrics' || url === '/healthz' || url === '/v1/openapi.json' || url === '/v1/live' || router.knows(url);
     const shown = JSON.stringify(url.slice(0, 100));
     if (known) sendAdminError(res, new ApiError('METHOD_NOT_ALLOWED', `${method.slice(0, 10)} is not supported on ${shown}`));
     else sendAdminError(res, new ApiError('NOT_FOUND', `no route ${method.slice(0, 10)} ${shown}`));

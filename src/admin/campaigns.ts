@@ -22,6 +22,8 @@ export class Campaigns {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly retrying = new Set<string>();
   private closed = false;
+  /** Budget changes and archives, told to the live feed (src/admin/live.ts) once they are stored. */
+  onLive: (change: LiveChange) => void = () => {};
 
   constructor(
     private readonly store: ConfigStore,
@@ -137,7 +139,9 @@ export class Campaigns {
       }
       const record = this.next({ ...previous.config, archived: archive, version: version(previous) }, previous);
       record.archivedAt = archive ? record.updatedAt : null;
-      return this.commit(record, previous, actor);
+      const out = await this.commit(record, previous, actor);
+      this.onLive({ type: 'archive', campaignId: id, archived: archive, version: record.config.version, actor });
+      return out;
     });
   }
 
@@ -172,6 +176,7 @@ export class Campaigns {
         throw err;
       }
       this.records.set(id, record);
+      this.onLive({ type: 'budget', campaignId: id, version: record.config.version, ...change });
       return { record, created: false, status: outcome.status, change };
     });
   }
@@ -368,6 +373,11 @@ export class Campaigns {
     return next;
   }
 }
+
+/** A stored change the live feed pushes at once. */
+export type LiveChange =
+  | { type: 'budget'; campaignId: string; version: number; budget: 'daily' | 'lifetime'; oldMicros: number | null; newMicros: number | null; actor: string; reason: string | null }
+  | { type: 'archive'; campaignId: string; version: number; archived: boolean; actor: string };
 
 export interface WriteResult {
   record: CampaignRecord;

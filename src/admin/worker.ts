@@ -12,6 +12,7 @@ import { adminRegistry, exposition, type JsonMetrics } from '../metrics.js';
 import { createAdminApp } from './app.js';
 import { Campaigns } from './campaigns.js';
 import { HistoryWriter } from './history.js';
+import { LiveHub } from './live.js';
 import { type AdminStores, openAdminStores } from './open.js';
 import type { ConfigStore } from './registry.js';
 import { ShardLinks, type StoreRequest } from './shards.js';
@@ -75,6 +76,7 @@ function watched(store: ConfigStore): ConfigStore {
 // ---- the shards' links, and the embedded counters they may call --------------------------------
 let stores: AdminStores | null = null;
 let history: HistoryWriter | null = null;
+let live: LiveHub | null = null;
 let openedCounters: () => void = () => {};
 const countersOpen = new Promise<void>((resolve) => (openedCounters = resolve));
 
@@ -83,6 +85,7 @@ function onShardEvent(shard: number, event: ShardEvent): void {
     case 'breaker':
       log('info', 'breaker transition', { shard, campaignId: event.campaignId, ...event.transition });
       history?.onBreaker(event.campaignId, event.transition);
+      live?.breaker(event.campaignId, event.transition);
       break;
     case 'rollover':
       log('info', 'day rollover', { shard, ...event });
@@ -158,6 +161,7 @@ async function replaySpools(): Promise<void> {
 const campaigns = new Campaigns(configStore, links, config.campaignsMax);
 history = new HistoryWriter(configStore, links, onDatabase);
 const state = { shuttingDown: false };
+live = new LiveHub(campaigns, token, state);
 
 // ---- metrics: this thread's, the router's (over parentPort) and every shard's ------------------
 const ownMetrics = adminRegistry(() => campaigns.size, () => !databaseDown);
@@ -183,7 +187,7 @@ async function scrape(): Promise<string> {
   return exposition(parts);
 }
 
-const app = createAdminApp(token, campaigns, state, scrape, configStore);
+const app = createAdminApp(token, campaigns, state, scrape, configStore, live);
 
 let listenSocket: uWS.us_listen_socket | null = null;
 app.listen(config.host, config.adminPort, (sock) => {
@@ -224,6 +228,9 @@ main.on('message', (msg: MainToAdmin) => {
     case 'shutdown':
       void shutdown();
       break;
+    case 'health':
+      live?.setHealth(msg.degraded, msg.reason);
+      break;
     case 'metrics': {
       const waiter = routerMetricsWaiters.get(msg.corr);
       routerMetricsWaiters.delete(msg.corr);
@@ -244,6 +251,8 @@ async function shutdown(): Promise<void> {
   // uWS keeps the thread alive while a listen socket is open; close it before the thread ends.
   if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
   listenSocket = null;
+  // So must every live-feed socket (a worker that exits holding one aborts Node).
+  await live?.close();
   // The shards have stopped (main stops them first) and sent their last summaries on their own
   // ports; let those messages arrive, then write them.
   await sleep(50);
