@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { BenchPacer, type BenchStore, benchToken, createCampaigns, hasBulkRoute, type RunningPacer } from './lib/pacer.js';
 import { root } from './lib/process.js';
 import { mb, procStatus } from './lib/smaps.js';
+import { writeTable } from './table.js';
 
 /**
  * npm run soak [-- --minutes M --store memory|embedded|redis-postgres --campaigns N --rate OPS]
@@ -260,6 +261,7 @@ try {
   if (values.save) {
     mkdirSync(join(root, 'bench/results'), { recursive: true });
     writeFileSync(join(root, 'bench/results', `soak-${result.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(result, null, 2) + '\n');
+    writeTable();
   }
   process.stdout.write(JSON.stringify(result) + '\n');
 } finally {
