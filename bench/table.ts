@@ -76,6 +76,7 @@ export function writeTable(): void {
   text = replace(text, 'messaging', table(messaging, columns));
   text = replace(text, 'memory', memoryTable());
   text = replace(text, 'stream', streamTable());
+  text = replace(text, 'soak', soakTable());
   writeFileSync(readme, text);
 }
 
@@ -135,6 +136,34 @@ function streamTable(): string {
     ['ratio100', 'ratio ×100 / HTTP'],
     ['streamErrors', 'stream errors'],
     ['load', 'load avg before/after'],
+  ]);
+}
+
+/** npm run soak results (bench/soak.ts). */
+function soakTable(): string {
+  const rows = results('soak-').map((r) => {
+    const h = (r.healthzRttMs ?? {}) as Record<string, number>;
+    return { ...r, date: shortDate(r), healthzP99: h.p99, totalsExact: r.totalsExact === true ? 'yes' : 'NO' };
+  });
+  return table(rows, [
+    ['date', 'date (UTC)'],
+    ['commit', 'commit'],
+    ['store', 'store'],
+    ['minutes', 'minutes'],
+    ['opsPerS', 'ops/s'],
+    ['ops', 'ops'],
+    ['campaignsChecked', 'campaigns checked'],
+    ['rssMbStart', 'RSS MB start'],
+    ['rssMbAfter5Min', 'RSS MB after 5 min'],
+    ['rssMbEnd', 'RSS MB end'],
+    ['rssMbMax', 'RSS MB max'],
+    ['rssGrowthAfter5MinPct', 'growth after 5 min %'],
+    ['eventLoopDelayP99Ms', 'event-loop p99 ms (worst 10 s)'],
+    ['healthzP99', '/healthz p99 ms'],
+    ['errors', 'errors'],
+    ['overload503', '503s'],
+    ['totalsExact', 'totals exact'],
+    ['loadAverage1m', 'load avg 1m (end)'],
   ]);
 }
 
