@@ -140,17 +140,7 @@ export class RouterMetrics {
         }
       },
     });
-    const internals = this.internals;
-    new Counter({
-      name: 'pacer_internal_errors_total',
-      help: 'Unexpected exceptions a handler caught and answered 500 INTERNAL (or a stream error result), by thread and route.',
-      labelNames: ['thread', 'route'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const [route, n] of internals) this.inc({ thread: 'router', route }, n);
-      },
-    });
+    internalErrorsCounter(r, 'router', this.internals);
     this.decisionSeconds = new Histogram({
       name: 'pacer_decision_duration_seconds',
       help: 'Time from a decide request read by the router to its answer written, server side; sampled, one request in 8.',
@@ -498,13 +488,8 @@ function leftClosedAtMs(events: readonly { at: string; from: string }[]): number
 }
 
 /** The admin thread's own metrics. */
-/** Unexpected exceptions the admin API answered 500 INTERNAL, by route pattern (admin thread only). */
-export const adminInternalErrors = new Map<string, number>();
-
-export function adminRegistry(campaigns: () => number, databaseUp: () => boolean): Registry {
-  const r = new Registry();
-  defaultCollectors(r, 'admin', false);
-  eluGauge(r, 'admin');
+/** pacer_internal_errors_total of one thread, read from its count by route at each scrape. */
+function internalErrorsCounter(r: Registry, thread: string, byRoute: ReadonlyMap<string, number>): void {
   new Counter({
     name: 'pacer_internal_errors_total',
     help: 'Unexpected exceptions a handler caught and answered 500 INTERNAL (or a stream error result), by thread and route.',
@@ -512,9 +497,19 @@ export function adminRegistry(campaigns: () => number, databaseUp: () => boolean
     registers: [r],
     collect() {
       this.reset();
-      for (const [route, n] of adminInternalErrors) this.inc({ thread: 'admin', route }, n);
+      for (const [route, n] of byRoute) this.inc({ thread, route }, n);
     },
   });
+}
+
+/** Unexpected exceptions the admin API answered 500 INTERNAL, by route pattern (admin thread only). */
+export const adminInternalErrors = new Map<string, number>();
+
+export function adminRegistry(campaigns: () => number, databaseUp: () => boolean): Registry {
+  const r = new Registry();
+  defaultCollectors(r, 'admin', false);
+  eluGauge(r, 'admin');
+  internalErrorsCounter(r, 'admin', adminInternalErrors);
   new Gauge({
     name: 'pacer_configured_campaigns',
     help: 'Campaigns in the configuration catalogue.',
