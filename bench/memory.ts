@@ -1,11 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProcessInspector, topBySelfSize } from './lib/inspector.js';
 import { BenchPacer, type BenchStore, createCampaigns, hasBulkRoute, type RunningPacer } from './lib/pacer.js';
-import { root } from './lib/process.js';
+import { gitCommit, root } from './lib/process.js';
 import { mb, procStatus, smapsBreakdown } from './lib/smaps.js';
 import { writeTable } from './table.js';
 
@@ -117,18 +116,9 @@ async function drive(url: string): Promise<{ reserved: number; matched: number }
   return { reserved, matched };
 }
 
-function commit(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== '';
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return 'unknown';
-  }
-}
 
 // The commit measured: read at the start, before anything can change the worktree.
-const measuredCommit = commit();
+const measuredCommit = gitCommit() ?? 'unknown';
 const loadBefore = Math.round(loadavg()[0]! * 100) / 100;
 const bench = new BenchPacer(store, { inspect: true, ...(values.shards !== undefined ? { shards: Number(values.shards) } : {}) });
 let pacer = await bench.start();

@@ -1,10 +1,10 @@
-import { execFileSync, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BenchPacer, type BenchStore, benchToken, createCampaigns, hasBulkRoute, type RunningPacer } from './lib/pacer.js';
-import { root } from './lib/process.js';
+import { gitCommit, root } from './lib/process.js';
 import { mb, procStatus } from './lib/smaps.js';
 import { writeTable } from './table.js';
 
@@ -47,15 +47,6 @@ const say = (s: string): void => void process.stderr.write(`soak ${new Date().to
 const budgetMicros = 1_000_000_000_000;
 const sampleMs = 10_000;
 
-function commit(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== '';
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return 'unknown';
-  }
-}
 
 interface Sample {
   atS: number;
@@ -156,7 +147,7 @@ async function checkTotals(p: RunningPacer, load: LoadResult, day: string): Prom
   return result;
 }
 
-const measuredCommit = commit();
+const measuredCommit = gitCommit() ?? 'unknown';
 const bench = new BenchPacer(store, values.shards !== undefined ? { shards: Number(values.shards) } : {});
 const pacer = await bench.start();
 try {

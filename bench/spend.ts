@@ -1,4 +1,4 @@
-import { execFileSync, fork, spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { defaultShards } from '../src/config.js';
 // The tests' own redis-server (AOF always, on a free port): outage mode stops and restarts it.
 import { dropRedisPrefix, freePort, startOwnRedis } from '../test/helpers/services.js';
+import { gitCommit } from './lib/process.js';
 
 /**
  * `npm run bench:spend`: spend acknowledgement latency. Starts the pacer with the chosen store,
@@ -226,16 +227,6 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 
-/** The code measured: the commit, with "+dirty" when the worktree has changes. */
-function gitCommit(): string | null {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== '';
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return null;
-  }
-}
 
 async function isReady(url: string): Promise<boolean> {
   const r = (await (await fetch(`${url}/readyz`)).json()) as { status: string };

@@ -1,11 +1,11 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LoadResult } from './lib/load.js';
 import { BenchPacer, type BenchStore, createCampaigns, hasBulkRoute } from './lib/pacer.js';
-import { root } from './lib/process.js';
+import { gitCommit, root } from './lib/process.js';
 import { writeTable } from './table.js';
 
 /**
@@ -63,15 +63,6 @@ const median = (xs: number[]): number => {
   return s.length % 2 === 1 ? s[m]! : Math.round((s[m - 1]! + s[m]!) / 2);
 };
 
-function commit(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== '';
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return 'unknown';
-  }
-}
 
 interface StreamLoad {
   batch: number;
@@ -83,7 +74,7 @@ interface StreamLoad {
 }
 
 // The commit measured: read at the start, before anything can change the worktree.
-const measuredCommit = commit();
+const measuredCommit = gitCommit() ?? 'unknown';
 const loadBefore = Math.round(loadavg()[0]! * 100) / 100;
 const bench = new BenchPacer(store, values.shards !== undefined ? { shards: Number(values.shards) } : {});
 const pacer = await bench.start();

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,6 +11,17 @@ function findRoot(): string {
   return dir;
 }
 export const root = findRoot();
+
+/** The code measured: the short commit, with "+dirty" when tracked files have changes; null outside git. */
+export function gitCommit(): string | null {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return null;
+  }
+}
 
 /** Resolves with the first line of a stream that satisfies `match`. */
 export function waitForLine(stream: Readable, match: (line: string) => boolean, timeoutMs: number): Promise<string> {
