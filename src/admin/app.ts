@@ -7,6 +7,7 @@ import { createAdminRouter, sendAdminError, sendAdminJson } from './router.js';
 import type { ConfigStore } from '../store/config-store.js';
 import { registerReports } from './reports.js';
 import type { LiveHub } from './live.js';
+import { registerDashboard } from './dashboard.js';
 
 export type { AdminRouter } from './router.js';
 
@@ -59,6 +60,9 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
   // History, day and fleet reports, and the OpenAPI document (src/admin/reports.ts).
   registerReports(app, route, campaigns, store);
 
+  // The dashboard's page and static files, without the token: the page asks for it (dashboard.ts).
+  const dashboard = registerDashboard(app);
+
   app.get('/healthz', (res: Res) => {
     res.writeHeader('content-type', 'application/json').end('{"status":"ok"}', true);
   });
@@ -66,7 +70,7 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
   app.any('/*', (res: Res, req: HttpRequest) => {
     const method = req.getMethod().toUpperCase();
     const url = req.getUrl();
-    const known = url === '/metrics' || url === '/healthz' || url === '/v1/openapi.json' || url === '/v1/live' || router.knows(url);
+    const known = url === '/metrics' || url === '/healthz' || url === '/v1/openapi.json' || url === '/v1/live' || router.knows(url) || dashboard.knows(url);
     const shown = JSON.stringify(url.slice(0, 100));
     if (known) sendAdminError(res, new ApiError('METHOD_NOT_ALLOWED', `${method.slice(0, 10)} is not supported on ${shown}`));
     else sendAdminError(res, new ApiError('NOT_FOUND', `no route ${method.slice(0, 10)} ${shown}`));

@@ -13,6 +13,7 @@ import { log } from '../log.js';
 import { measure, type Measured } from '../sim/metrics.js';
 import type { RollupBucket } from '../store/sql-config.js';
 import type { CampaignRecord } from './campaign-schema.js';
+import { strategies } from '../../shards/types.js';
 import { bucketEdges, HistoryReader, type HistoryStep, historyRangeMsMax, historySteps } from './history.js';
 import type { ConfigStore } from './registry.js';
 import { instantFormat, parseInstant } from '../http/time.js';
@@ -353,8 +354,9 @@ async function fleetReport(reader: HistoryReader, catalogue: Catalogue, query: U
   const day = dayParam(query, null);
   const limit = limitParam(query);
   const cursor = decodeCursor(query.get('cursor'), day);
+  const keep = fleetFilter(query);
   // Archived campaigns leave the fleet view as they leave the default listing.
-  const records = [...catalogue.all()].filter((r) => r.archivedAt === null);
+  const records = [...catalogue.all()].filter((r) => r.archivedAt === null && keep(r));
   const quarters = await reading(reader.daySpend(day, records.map((r) => r.config.id)));
   const byCampaign = new Map<string, { quarterMs: number; settledMicros: number; budgetMicros: number }[]>();
   for (const q of quarters) {
@@ -367,6 +369,25 @@ async function fleetReport(reader: HistoryReader, catalogue: Catalogue, query: U
   const page = start < 0 ? [] : rows.slice(start, start + limit);
   const more = start >= 0 && start + limit < rows.length;
   return { day, campaigns: page, nextCursor: more ? encodeCursor(day, page[page.length - 1]!) : null };
+}
+
+/**
+ * The fleet report's optional filters, with the listing's meaning (GET /v1/campaigns): `status`,
+ * `strategy`, and `q`, a prefix of the id or of the name. The dashboard's fleet page uses them.
+ */
+function fleetFilter(query: URLSearchParams): (r: CampaignRecord) => boolean {
+  const status = query.get('status') || null;
+  const strategy = query.get('strategy') || null;
+  const q = query.get('q') || null;
+  if (status !== null && status !== 'ACTIVE' && status !== 'PAUSED') throw new ApiError('INVALID_FIELD', `status must be ACTIVE or PAUSED (got ${quoted(status)})`);
+  if (strategy !== null && !(strategies as readonly string[]).includes(strategy)) {
+    throw new ApiError('INVALID_FIELD', `strategy must be one of ${strategies.join(', ')} (got ${quoted(strategy)})`);
+  }
+  if (q !== null && q.length > limits.campaignNameLengthMax) throw new ApiError('INVALID_FIELD', `q is at most ${limits.campaignNameLengthMax} characters`);
+  return (r) =>
+    (status === null || r.config.status === status) &&
+    (strategy === null || r.config.strategy === strategy) &&
+    (q === null || r.config.id.startsWith(q) || r.config.name.startsWith(q));
 }
 
 function fleetRow(config: CampaignConfig, dayKey: string, quarters: { quarterMs: number; settledMicros: number; budgetMicros: number }[]): FleetRow {
