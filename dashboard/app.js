@@ -22,12 +22,12 @@ function renderHeader() {
   const degraded = header.health?.degraded === true;
   fill(
     healthBar,
-    h('span', { class: `pill ${header.health === null ? '' : degraded ? 'bad' : 'good'}`, id: 'store-health' },
+    h('span', { class: `pill ${header.health === null ? '' : degraded ? 'pill-bad' : 'pill-good'}`, id: 'store-health' },
       header.health === null ? 'Stores: …' : degraded ? `Stores degraded: ${header.health.reason ?? 'unknown'}` : 'Stores healthy'),
     h('span', { class: 'pill', id: 'decision-rate' }, `Decisions/s: ${header.rate === null ? '…' : Math.round(header.rate).toLocaleString('en-US')}`),
-    h('span', { class: `pill ${header.breakersOpen > 0 ? 'warn' : ''}` }, `Breakers open: ${header.breakersOpen ?? '…'}`),
+    h('span', { class: `pill ${header.breakersOpen > 0 ? 'pill-warn' : ''}` }, `Breakers open: ${header.breakersOpen ?? '…'}`),
     h('span', { class: 'pill' }, `Campaigns: ${header.campaigns === null ? '…' : header.campaigns.toLocaleString('en-US')}`),
-    h('span', { class: `pill ${header.feed === 'live' ? 'good' : 'warn'}`, id: 'feed-state' }, `Live feed: ${header.feed}`),
+    h('span', { class: `pill ${header.feed === 'live' ? 'pill-good' : 'pill-warn'}`, id: 'feed-state' }, `Live feed: ${header.feed}`),
   );
 }
 
