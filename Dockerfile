@@ -17,6 +17,8 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/migrations ./migrations
 # Served at GET /v1/openapi.json on the admin port.
 COPY --from=build /app/docs/openapi.yaml ./docs/openapi.yaml
+# The dashboard's page and scripts, served at / on the admin port (Chart.js comes from node_modules).
+COPY --from=build /app/dashboard ./dashboard
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME /data

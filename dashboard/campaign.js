@@ -255,7 +255,7 @@ export class CampaignPage {
     points.push({ x: Date.now(), y: this.status.throttle });
     this.throttleChart = this.chart('throttle-chart', {
       type: 'line',
-      data: { datasets: [{ label: 'Throttle', data: points, borderColor: colours.throttle, backgroundColor: colours.throttle, pointRadius: 0, borderWidth: 2, stepped: true }] },
+      data: { datasets: [{ label: 'Throttle', data: points, borderColor: colours.throttle, backgroundColor: colours.throttle, pointRadius: 2, borderWidth: 2, stepped: true }] },
       options: {
         parsing: false,
         scales: { x: this.timeAxis(startMs, endMs), y: { min: 0, max: 1 } },

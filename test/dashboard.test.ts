@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { rawRequest } from './helpers/admin-client.js';
+import { checkResponse } from './helpers/openapi.js';
 import { adminToken, auth, createCampaign, get, type Pacer, post, root, startPacer, status } from './helpers/server.js';
 
 /**
@@ -41,8 +42,10 @@ t.test('the static routes answer without a token, with their types and a strict 
     t.match(r.headers.get('content-security-policy'), /^default-src 'self'/, `${path} CSP`);
     t.equal(r.headers.get('cache-control'), 'no-cache', `${path} cache-control`);
     t.ok(body.length > 100, `${path} has a body`);
+    checkResponse('GET', path, r.status, body);
     const again = await fetch(pacer.adminUrl + path, { headers: { 'if-none-match': r.headers.get('etag')! } });
     t.equal(again.status, 304, `${path} revalidates with its ETag`);
+    checkResponse('GET', path, again.status, null);
   }
   const chart = await (await fetch(`${pacer.adminUrl}/dashboard/chart.umd.js`)).text();
   t.match(chart, /Chart\.js v4\./, 'Chart.js 4 is served from node_modules');
@@ -83,6 +86,35 @@ t.test('unknown static paths answer the JSON 404, and no path reads a file outsi
     t.match(text, /"code":"NOT_FOUND"/, `${target} answers the JSON error`);
     t.notMatch(text, /"name":\s*"budget-pacer"|"version":|import |test-admin-token/, `${target} reads no file`);
   }
+});
+
+t.test('the fleet report takes the listing\'s filters (the fleet page uses them)', async (t) => {
+  const pacer = await startPacer();
+  t.teardown(() => pacer.stop());
+  await createCampaign(pacer, { id: 'eu-shoes', name: 'Shoes EU', dailyBudgetMicros: 5_000_000, strategy: 'EVEN' });
+  await createCampaign(pacer, { id: 'us-shoes', name: 'Shoes US', dailyBudgetMicros: 5_000_000, strategy: 'ASAP', status: 'PAUSED' });
+  await createCampaign(pacer, { id: 'us-hats', name: 'Hats US', dailyBudgetMicros: 5_000_000, strategy: 'EVEN' });
+  const day = new Date().toISOString().slice(0, 10);
+  const ids = async (query: string) => {
+    const r = await get(pacer.adminUrl, `/v1/report?day=${day}${query}`, auth);
+    t.equal(r.status, 200, query);
+    return r.body.campaigns.map((c: { campaignId: string }) => c.campaignId).sort();
+  };
+  t.same(await ids(''), ['eu-shoes', 'us-hats', 'us-shoes']);
+  t.same(await ids('&q=us-'), ['us-hats', 'us-shoes'], 'q: an id prefix');
+  t.same(await ids('&q=Shoes'), ['eu-shoes', 'us-shoes'], 'q: a name prefix');
+  t.same(await ids('&status=PAUSED'), ['us-shoes']);
+  t.same(await ids('&strategy=EVEN&status=ACTIVE'), ['eu-shoes', 'us-hats']);
+  for (const bad of ['&status=paused', '&strategy=SLOW', `&q=${'x'.repeat(201)}`]) {
+    const r = await get(pacer.adminUrl, `/v1/report?day=${day}${bad}`, auth);
+    t.equal(r.status, 400, bad.slice(0, 30));
+    t.equal(r.body.error.code, 'INVALID_FIELD');
+  }
+  // Paging a filtered report: the cursor continues the filtered order.
+  const first = await get(pacer.adminUrl, `/v1/report?day=${day}&q=us-&limit=1`, auth);
+  const second = await get(pacer.adminUrl, `/v1/report?day=${day}&q=us-&limit=1&cursor=${first.body.nextCursor}`, auth);
+  t.equal(second.body.nextCursor, null);
+  t.same([first.body.campaigns[0].campaignId, second.body.campaigns[0].campaignId].sort(), ['us-hats', 'us-shoes']);
 });
 
 /** Realistic campaigns for the fleet table and the screenshots: [id, name, budget units, share spent, extra]. */
