@@ -26,9 +26,16 @@ type HTMLElement = any;
 const chromiumPath = process.env.PACER_TEST_CHROMIUM ?? '/usr/bin/chromium';
 const shotDir = process.env.UPDATE_SCREENSHOTS === '1' ? join(root, 'docs', 'screenshots') : join(root, 'dist', 'screenshots');
 
+/** One pacer for the subtests that need no browser; the browser's has a fleet of its own. */
+let plain: Pacer | null = null;
+async function plainPacer(_t: unknown): Promise<Pacer> {
+  plain ??= await startPacer();
+  return plain;
+}
+t.teardown(() => plain?.stop());
+
 t.test('the static routes answer without a token, with their types and a strict CSP', async (t) => {
-  const pacer = await startPacer();
-  t.teardown(() => pacer.stop());
+  const pacer = await plainPacer(t);
   for (const [path, type] of [
     ['/', /^text\/html/],
     ['/dashboard/app.js', /^text\/javascript/],
@@ -55,8 +62,7 @@ t.test('the static routes answer without a token, with their types and a strict 
 });
 
 t.test('unknown static paths answer the JSON 404, and no path reads a file outside the shipped ones', async (t) => {
-  const pacer = await startPacer();
-  t.teardown(() => pacer.stop());
+  const pacer = await plainPacer(t);
   const missing = await get(pacer.adminUrl, '/dashboard/missing.js');
   t.equal(missing.status, 404);
   t.equal(missing.body.error.code, 'NOT_FOUND');
@@ -89,8 +95,7 @@ t.test('unknown static paths answer the JSON 404, and no path reads a file outsi
 });
 
 t.test('the fleet report takes the listing\'s filters (the fleet page uses them)', async (t) => {
-  const pacer = await startPacer();
-  t.teardown(() => pacer.stop());
+  const pacer = await plainPacer(t);
   await createCampaign(pacer, { id: 'eu-shoes', name: 'Shoes EU', dailyBudgetMicros: 5_000_000, strategy: 'EVEN' });
   await createCampaign(pacer, { id: 'us-shoes', name: 'Shoes US', dailyBudgetMicros: 5_000_000, strategy: 'ASAP', status: 'PAUSED' });
   await createCampaign(pacer, { id: 'us-hats', name: 'Hats US', dailyBudgetMicros: 5_000_000, strategy: 'EVEN' });
