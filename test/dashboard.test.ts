@@ -115,6 +115,17 @@ t.test('the fleet report takes the listing\'s filters (the fleet page uses them)
     t.equal(r.status, 400, bad.slice(0, 30));
     t.equal(r.body.error.code, 'INVALID_FIELD');
   }
+  // The fleet row's figures are the day report's (src/sim/metrics.ts), also for a campaign with spend.
+  await post(pacer.url, '/v1/spend', { campaignId: 'eu-shoes', eventId: 'fleet-1', amountMicros: 1_234_567 });
+  await post(pacer.url, '/v1/spend', { campaignId: 'us-hats', eventId: 'fleet-2', amountMicros: 4_000_000 });
+  const row = async (id: string) => (await get(pacer.adminUrl, `/v1/report?day=${day}&q=${id}`, auth)).body.campaigns[0];
+  for (let i = 0; i < 100 && ((await row('eu-shoes')).spentMicros === 0 || (await row('us-hats')).spentMicros === 0); i++) await new Promise((r) => setTimeout(r, 100));
+  for (const id of ['eu-shoes', 'us-hats', 'us-shoes']) {
+    const fleetRow = await row(id);
+    const dayReport = (await get(pacer.adminUrl, `/v1/campaigns/${id}/report?day=${day}`, auth)).body;
+    t.match(fleetRow, { budgetMicros: dayReport.budgetMicros, spentMicros: dayReport.spentMicros, deliveryRatio: dayReport.deliveryRatio, slotNrmse: dayReport.slotNrmse }, `${id}: the fleet row has the day report's figures`);
+  }
+  t.equal((await row('us-hats')).spentMicros, 4_000_000);
   // Paging a filtered report: the cursor continues the filtered order.
   const first = await get(pacer.adminUrl, `/v1/report?day=${day}&q=us-&limit=1`, auth);
   const second = await get(pacer.adminUrl, `/v1/report?day=${day}&q=us-&limit=1&cursor=${first.body.nextCursor}`, auth);
