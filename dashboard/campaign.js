@@ -145,7 +145,8 @@ export class CampaignPage {
     }
     this.renderFigures();
     // Someone changed the campaign (another tab, the API): read it again, so If-Match stays right.
-    if (s.version !== this.campaign.version) void this.loadCampaign().then(() => this.renderActions());
+    // (Only a newer version: a frame sent just before this page's own write still names the older one.)
+    if (s.version > this.campaign.version) void this.loadCampaign().then(() => this.renderActions());
   }
 
   onBreaker(f) {
