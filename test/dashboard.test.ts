@@ -23,6 +23,9 @@ declare const localStorage: any;
 declare const window: any;
 type HTMLElement = any;
 
+// A browser, two pacers and a few hundred requests: more than .taprc's 180 s on a loaded machine.
+t.setTimeout(400_000);
+
 const chromiumPath = process.env.PACER_TEST_CHROMIUM ?? '/usr/bin/chromium';
 const shotDir = process.env.UPDATE_SCREENSHOTS === '1' ? join(root, 'docs', 'screenshots') : join(root, 'dist', 'screenshots');
 
