@@ -116,6 +116,13 @@ export const limits = {
   // ---- storage (src/store, src/admin; docs/storage.md) ----------------------------------------
   /** Deadline of one Redis call; past it the batch goes to the spool (acks wait at most this). */
   redisCallTimeoutMs: 250,
+  /**
+   * Redis Cluster: redirections (MOVED, ASK) one command may follow. A resharding moves a slot
+   * once, a failover once more; 16 is ioredis' default and far above either.
+   */
+  redisClusterRedirectionsMax: 16,
+  /** Redis Cluster: wait before retrying after TRYAGAIN (half-migrated slot) or CLUSTERDOWN (failover). */
+  redisClusterRetryDelayMs: 100,
   /** Deadline of one embedded-store call (same process, no network: only a stuck admin thread). */
   embeddedCallTimeoutMs: 5_000,
   /** After a failed store call, the spool replays (and so probes the store) at most this often. */

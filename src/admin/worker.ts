@@ -5,7 +5,7 @@ import type { CounterStore, ShardEvent } from '../../shards/ports.js';
 import type { PacerConfig } from '../config.js';
 import { log } from '../log.js';
 import type { AdminToMain, MainToAdmin } from '../messages.js';
-import { openRedis, RedisCounterStore, whenReady } from '../store/redis.js';
+import { openConfiguredRedis, RedisCounterStore, whenReady } from '../store/redis.js';
 import { withDeadline } from '../store/resilient.js';
 import { leftoverSpools, replayLeftovers } from '../store/spool.js';
 import { adminRegistry, exposition, type JsonMetrics } from '../metrics.js';
@@ -135,7 +135,7 @@ async function replaySpools(): Promise<void> {
   let target: CounterStore;
   if (config.store === 'embedded') target = stores!.counters!;
   else {
-    const client = openRedis(config.redisUrl!, 'admin');
+    const client = openConfiguredRedis(config, 'admin');
     await whenReady(client, 2_000);
     target = new RedisCounterStore(client, { prefix: config.redisKeyPrefix, counterTtlSeconds: config.counterTtlSeconds, label: 'admin' });
   }
