@@ -223,6 +223,31 @@ export const limits = {
    * oldest are forgotten, so its dedupe is weaker than the durable stores' 48 hours.
    */
   memoryStoreEventIdsMax: 1_000_000,
+
+  // ---- budget leases (src/store/leases.ts, shards/lease-size.ts; ARCHITECTURE.md "Budget leases") --
+  /**
+   * A lease lives this long without renewal. A dead holder's unreserved money returns after at
+   * most this; renewing at half of it leaves one renewal's worth of Redis trouble before the lease
+   * runs out. Short enough that stranded money comes back within seconds.
+   */
+  leaseTtlMs: 3_000,
+  /** A holder renews when this share of its lease's lifetime has passed. */
+  leaseRenewShare: 0.5,
+  /** A lease covers about this much of the campaign's recent (or planned) spend. */
+  leaseSpendWindowMs: 1_000,
+  /** And this much more, so a burst inside the window does not run the lease dry before renewal. */
+  leaseHeadroomFactor: 1.5,
+  /**
+   * The smallest lease worth asking for: 0.01 currency unit. Below it the Redis round trips cost
+   * more than the money they move; a campaign whose remaining budget is smaller gets what is left.
+   */
+  leaseFloorMicros: 10_000,
+  /** The largest share of a day's budget one lease may hold: bounds the money one holder strands. */
+  leaseBudgetShareMax: 0.1,
+  /** The largest lease in micros whatever the budget: 1,000 currency units. */
+  leaseCeilingMicros: 1_000_000_000,
+  /** Lease holders an instance may name: its instance ID and shard, `[A-Za-z0-9._:-]`. */
+  leaseHolderLengthMax: 100,
 } as const;
 
 export type Limits = typeof limits;
