@@ -224,6 +224,30 @@ export const limits = {
    */
   memoryStoreEventIdsMax: 1_000_000,
 
+  // ---- configuration everywhere (src/store/config-feed.ts; ARCHITECTURE.md) --------------------
+  /**
+   * config_changes rows are kept this long. An instance away from the database for longer cannot
+   * read what it missed from them and compares every campaign's version instead.
+   */
+  configChangesRetentionMs: 86_400_000,
+  /**
+   * A catch-up reads changes from this long before its last contact: a change's time is its
+   * transaction's start, and a transaction may commit (and become visible) a little later.
+   */
+  configCatchUpOverlapMs: 60_000,
+  /** Changes read per catch-up query; more are read in further pages. */
+  configCatchUpPageRows: 1_000,
+  /**
+   * A missed breaker reset older than this is not replayed at catch-up: a reset is an action of a
+   * moment, and replaying it long after could reopen a breaker that has tripped again since.
+   */
+  configResetReplayMaxMs: 60_000,
+  /**
+   * The listening connection runs a query this often: a connection that died without an error is
+   * found, and the catch-up point advances. Also the first reconnect delay's ceiling (backoff).
+   */
+  configFeedHeartbeatMs: 2_000,
+
   // ---- budget leases (src/store/leases.ts, shards/lease-size.ts; ARCHITECTURE.md "Budget leases") --
   /**
    * A lease lives this long without renewal. A dead holder's unreserved money returns after at
