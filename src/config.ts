@@ -29,7 +29,11 @@ export interface PacerConfig {
    * single Redis (PACER_REDIS_URL). The client learns every other node from the seeds.
    */
   redisCluster: RedisNode[] | null;
-  /** First part of every Redis key (`<prefix>:{campaignId}:…`): several pacers can share a Redis. */
+  /**
+   * First part of every Redis key (`<prefix>:{campaignId}:…`): pacers (or test runs) with different
+   * prefixes can share a Redis. Two pacers with the same prefix share counters but not budgets
+   * (ARCHITECTURE.md, "Several instances").
+   */
   redisKeyPrefix: string;
   databaseUrl: string | null;
   /** Redis keys of daily counters expire this long after their last write (≥ 48 h). */
