@@ -51,8 +51,6 @@ export class ConfigFeed {
   private pending: ConfigChange[] = [];
   private draining: Promise<void> | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
-  /** Changes handed over, for tests and metrics: live (notifications) and from catch-ups. */
-  readonly counts = { live: 0, caughtUp: 0, catchUps: 0, reloads: 0 };
 
   constructor(private readonly options: ConfigFeedOptions) {}
 
@@ -114,17 +112,14 @@ export class ConfigFeed {
       log('warn', 'config feed: a notification could not be read', { length: payload?.length ?? 0 });
       return;
     }
-    this.counts.live++;
     this.pending.push(change);
     this.schedule();
   }
 
   /** Reads what was committed since the last contact (less the overlap), page by page. */
   private async catchUp(nowMs: number): Promise<void> {
-    this.counts.catchUps++;
     const since = this.contactMs - limits.configCatchUpOverlapMs;
     if (nowMs - since > limits.configChangesRetentionMs) {
-      this.counts.reloads++;
       await this.options.handler.reloadAll();
       this.contactMs = nowMs;
       return;
@@ -133,10 +128,7 @@ export class ConfigFeed {
     for (;;) {
       const page = await this.options.store.changesSince(since, afterSeq, limits.configCatchUpPageRows);
       for (const c of page.changes) {
-        if (!this.delivered.has(c.seq)) {
-          this.pending.push(c);
-          this.counts.caughtUp++;
-        }
+        if (!this.delivered.has(c.seq)) this.pending.push(c);
       }
       if (page.changes.length < limits.configCatchUpPageRows) break;
       afterSeq = page.changes[page.changes.length - 1]!.seq;
@@ -225,7 +217,8 @@ export class ConfigFeed {
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
     const client = this.client;
     this.client = null;
-    await this.draining?.catch(() => undefined);
+    // A drain in progress is not waited for: the shards are already stopping, and what it would
+    // apply is in the database for the next start.
     if (client !== null) await client.end().catch(() => undefined);
   }
 }
