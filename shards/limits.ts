@@ -116,6 +116,13 @@ export const limits = {
   // ---- storage (src/store, src/admin; docs/storage.md) ----------------------------------------
   /** Deadline of one Redis call; past it the batch goes to the spool (acks wait at most this). */
   redisCallTimeoutMs: 250,
+  /**
+   * Redis Cluster: redirections (MOVED, ASK) one command may follow. A resharding moves a slot
+   * once, a failover once more; 16 is ioredis' default and far above either.
+   */
+  redisClusterRedirectionsMax: 16,
+  /** Redis Cluster: wait before retrying after TRYAGAIN (half-migrated slot) or CLUSTERDOWN (failover). */
+  redisClusterRetryDelayMs: 100,
   /** Deadline of one embedded-store call (same process, no network: only a stuck admin thread). */
   embeddedCallTimeoutMs: 5_000,
   /** After a failed store call, the spool replays (and so probes the store) at most this often. */
@@ -216,6 +223,55 @@ export const limits = {
    * oldest are forgotten, so its dedupe is weaker than the durable stores' 48 hours.
    */
   memoryStoreEventIdsMax: 1_000_000,
+
+  // ---- configuration everywhere (src/store/config-feed.ts; ARCHITECTURE.md) --------------------
+  /**
+   * config_changes rows are kept this long. An instance away from the database for longer cannot
+   * read what it missed from them and compares every campaign's version instead.
+   */
+  configChangesRetentionMs: 86_400_000,
+  /**
+   * A catch-up reads changes from this long before its last contact: a change's time is its
+   * transaction's start, and a transaction may commit (and become visible) a little later.
+   */
+  configCatchUpOverlapMs: 60_000,
+  /** Changes read per catch-up query; more are read in further pages. */
+  configCatchUpPageRows: 1_000,
+  /**
+   * A missed breaker reset older than this is not replayed at catch-up: a reset is an action of a
+   * moment, and replaying it long after could reopen a breaker that has tripped again since.
+   */
+  configResetReplayMaxMs: 60_000,
+  /**
+   * The listening connection runs a query this often: a connection that died without an error is
+   * found, and the catch-up point advances. Also the first reconnect delay's ceiling (backoff).
+   */
+  configFeedHeartbeatMs: 2_000,
+
+  // ---- budget leases (src/store/leases.ts, shards/lease-size.ts; ARCHITECTURE.md "Budget leases") --
+  /**
+   * A lease lives this long without renewal. A dead holder's unreserved money returns after at
+   * most this; renewing at half of it leaves one renewal's worth of Redis trouble before the lease
+   * runs out. Short enough that stranded money comes back within seconds.
+   */
+  leaseTtlMs: 3_000,
+  /** A holder renews when this share of its lease's lifetime has passed. */
+  leaseRenewShare: 0.5,
+  /** A lease covers about this much of the campaign's recent (or planned) spend. */
+  leaseSpendWindowMs: 1_000,
+  /** And this much more, so a burst inside the window does not run the lease dry before renewal. */
+  leaseHeadroomFactor: 1.5,
+  /**
+   * The smallest lease worth asking for: 0.01 currency unit. Below it the Redis round trips cost
+   * more than the money they move; a campaign whose remaining budget is smaller gets what is left.
+   */
+  leaseFloorMicros: 10_000,
+  /** The largest share of a day's budget one lease may hold: bounds the money one holder strands. */
+  leaseBudgetShareMax: 0.1,
+  /** The largest lease in micros whatever the budget: 1,000 currency units. */
+  leaseCeilingMicros: 1_000_000_000,
+  /** Lease holders an instance may name: its instance ID and shard, `[A-Za-z0-9._:-]`. */
+  leaseHolderLengthMax: 100,
 } as const;
 
 export type Limits = typeof limits;

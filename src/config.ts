@@ -24,7 +24,16 @@ export interface PacerConfig {
   /** Where counters go: 'embedded' (default), 'redis' (PACER_REDIS_URL set) or 'memory'. */
   store: 'embedded' | 'redis' | 'memory';
   redisUrl: string | null;
-  /** First part of every Redis key (`<prefix>:{campaignId}:…`): several pacers can share a Redis. */
+  /**
+   * PACER_REDIS_CLUSTER: the seed nodes of a Redis Cluster (host:port, comma-separated); null for a
+   * single Redis (PACER_REDIS_URL). The client learns every other node from the seeds.
+   */
+  redisCluster: RedisNode[] | null;
+  /**
+   * First part of every Redis key (`<prefix>:{campaignId}:…`): pacers (or test runs) with different
+   * prefixes can share a Redis. Two pacers with the same prefix share counters but not budgets
+   * (ARCHITECTURE.md, "Several instances").
+   */
   redisKeyPrefix: string;
   databaseUrl: string | null;
   /** Redis keys of daily counters expire this long after their last write (≥ 48 h). */
@@ -44,6 +53,37 @@ export interface PacerConfig {
   campaignsMax: number;
   /** PACER_LOG_LEVEL: the least severe level written (src/log.ts reads it in every thread). */
   logLevel: Level;
+}
+
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** Seed nodes a PACER_REDIS_CLUSTER list may name: a seed list, not the whole cluster. */
+const redisClusterSeedsMax = 64;
+
+/**
+ * Parses PACER_REDIS_CLUSTER: `host:port,host:port,…`, hosts a DNS name or an IPv4 address (IPv6
+ * in brackets), ports 1-65535, no duplicates.
+ */
+export function parseRedisCluster(raw: string): RedisNode[] {
+  const fix = 'set it to host:port pairs separated by commas, for example 10.0.0.1:7000,10.0.0.2:7000';
+  const parts = raw.split(',').map((p) => p.trim());
+  if (parts.length > redisClusterSeedsMax) {
+    throw new ConfigError(`PACER_REDIS_CLUSTER names ${parts.length} nodes; at most ${redisClusterSeedsMax} seeds are accepted (the client finds the rest)`);
+  }
+  const seen = new Set<string>();
+  return parts.map((part) => {
+    const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]{1,253}):(\d{1,5})$/.exec(part);
+    const port = m === null ? NaN : Number(m[2]);
+    if (m === null || port < 1 || port > 65535) {
+      throw new ConfigError(`PACER_REDIS_CLUSTER has ${JSON.stringify(part.slice(0, 80))}, not a host:port; ${fix}`);
+    }
+    if (seen.has(part)) throw new ConfigError(`PACER_REDIS_CLUSTER names ${part} twice; ${fix}`);
+    seen.add(part);
+    return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+  });
 }
 
 export class ConfigError extends Error {
@@ -87,13 +127,17 @@ export function loadConfig(env: Env = process.env): PacerConfig {
     throw new ConfigError('PACER_ADMIN_TOKEN must be at least 16 characters without spaces; unset it to generate one');
   }
   const redisUrl = env.PACER_REDIS_URL || null;
+  const redisCluster = env.PACER_REDIS_CLUSTER ? parseRedisCluster(env.PACER_REDIS_CLUSTER) : null;
+  if (redisUrl !== null && redisCluster !== null) {
+    throw new ConfigError('PACER_REDIS_URL and PACER_REDIS_CLUSTER are both set; set PACER_REDIS_URL for one Redis or PACER_REDIS_CLUSTER for a Redis Cluster, not both');
+  }
   const databaseUrl = env.PACER_DATABASE_URL || null;
-  const storeRaw = env.PACER_STORE || (redisUrl !== null ? 'redis' : 'embedded');
+  const storeRaw = env.PACER_STORE || (redisUrl !== null || redisCluster !== null ? 'redis' : 'embedded');
   if (storeRaw !== 'embedded' && storeRaw !== 'redis' && storeRaw !== 'memory') {
     throw new ConfigError(`PACER_STORE must be embedded, redis or memory (got ${JSON.stringify(storeRaw)})`);
   }
-  if (storeRaw === 'redis' && redisUrl === null) {
-    throw new ConfigError('PACER_STORE=redis needs PACER_REDIS_URL, for example redis://127.0.0.1:6379');
+  if (storeRaw === 'redis' && redisUrl === null && redisCluster === null) {
+    throw new ConfigError('PACER_STORE=redis needs PACER_REDIS_URL, for example redis://127.0.0.1:6379 (or PACER_REDIS_CLUSTER for a Redis Cluster)');
   }
   if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl)) {
     throw new ConfigError(`PACER_REDIS_URL must start with redis:// or rediss:// (got ${JSON.stringify(redisUrl)})`);
@@ -126,6 +170,7 @@ export function loadConfig(env: Env = process.env): PacerConfig {
       'stream connections past it are refused with 503 TOO_MANY_CONNECTIONS'),
     store: storeRaw,
     redisUrl,
+    redisCluster,
     redisKeyPrefix,
     databaseUrl,
     counterTtlSeconds: int(env, 'PACER_COUNTER_TTL_SECONDS', 3 * 86_400, 2 * 86_400, 400 * 86_400,

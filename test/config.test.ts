@@ -58,3 +58,23 @@ t.test('the shard hash is stable and spreads similar IDs evenly', async (t) => {
   for (let i = 0; i < 40_000; i++) counts[shardOf(`c${i}`, shards)]!++;
   for (const n of counts) t.ok(Math.abs(n - 10_000) < 600, `a shard got ${n} of 40,000 (even share 10,000)`);
 });
+
+t.test('PACER_REDIS_CLUSTER names the seed nodes of a Redis Cluster and selects the Redis store', async (t) => {
+  const c = loadConfig({ PACER_REDIS_CLUSTER: '10.0.0.1:7000, redis-b.internal:7001,[::1]:7002' });
+  t.equal(c.store, 'redis');
+  t.equal(c.redisUrl, null);
+  t.same(c.redisCluster, [{ host: '10.0.0.1', port: 7000 }, { host: 'redis-b.internal', port: 7001 }, { host: '::1', port: 7002 }]);
+  t.equal(loadConfig({}).redisCluster, null, 'unset: no cluster');
+  for (const [raw, message] of [
+    ['10.0.0.1', /PACER_REDIS_CLUSTER has "10.0.0.1", not a host:port/],
+    ['a:7000,,b:7000', /PACER_REDIS_CLUSTER has "", not a host:port/],
+    ['a:0', /not a host:port/],
+    ['a:65536', /not a host:port/],
+    ['a b:7000', /not a host:port/],
+    ['a:7000,a:7000', /names a:7000 twice/],
+    [Array.from({ length: 65 }, (_, i) => `h${i}:7000`).join(','), /at most 64 seeds/],
+  ] as const) {
+    t.throws(() => loadConfig({ PACER_REDIS_CLUSTER: raw }), message, raw.slice(0, 40));
+  }
+  t.throws(() => loadConfig({ PACER_REDIS_CLUSTER: 'a:7000', PACER_REDIS_URL: 'redis://a:6379' }), /both set/);
+});

@@ -24,6 +24,8 @@ export class Campaigns {
   private closed = false;
   /** Budget changes and archives, told to the live feed (src/admin/live.ts) once they are stored. */
   onLive: (change: LiveChange) => void = () => {};
+  /** This instance's ID: breaker resets it records carry it, so it does not apply its own twice. */
+  origin = '';
 
   constructor(
     private readonly store: ConfigStore,
@@ -344,10 +346,59 @@ export class Campaigns {
   }
 
   async resetBreaker(id: string): Promise<CampaignStatus> {
+    const s = await this.resetBreakerHere(id);
+    // Every other instance sharing the database resets its own breaker too (src/store/config-feed.ts).
+    await this.store.noteBreakerReset(id, this.origin).catch((err: unknown) => {
+      log('warn', 'breaker reset applied here but not recorded for the other instances', { campaignId: id, error: (err as Error).message });
+    });
+    return s;
+  }
+
+  /** Resets the breaker on this instance's shard only (a reset another instance recorded). */
+  async resetBreakerHere(id: string): Promise<CampaignStatus> {
     if (!this.records.has(id)) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
     const s = await this.links.request<CampaignStatus | null>(this.shard(id), { type: 'resetBreaker', campaignId: id });
     if (s === null) throw new ApiError('NOT_READY', `campaign ${JSON.stringify(id)} is still loading on its shard`);
     return s;
+  }
+
+  /** The version this instance holds of a campaign (0: none). */
+  versionOf(id: string): number {
+    return this.records.get(id)?.config.version ?? 0;
+  }
+
+  /**
+   * Stored records another instance wrote (the configuration feed): each one newer than what this
+   * instance holds goes into the catalogue and to its shard, as a local write would, under the
+   * campaign's lock so that it cannot interleave with a local write. Older or equal versions
+   * (this instance's own writes coming back) change nothing. A campaign created elsewhere is taken
+   * even past campaignsMax: it is stored, and every instance must serve the same catalogue.
+   */
+  async applyStored(records: readonly CampaignRecord[]): Promise<number> {
+    let applied = 0;
+    await inParallel(records, limits.adminPushConcurrency, (record) =>
+      this.locked(record.config.id, async () => {
+        const id = record.config.id;
+        const previous = this.records.get(id) ?? null;
+        if (previous !== null && previous.config.version >= record.config.version) return;
+        this.catalogue(record);
+        applied++;
+        try {
+          await this.push(record.config);
+        } catch {
+          this.retryPush(id);
+        }
+        if (previous !== null && (previous.archivedAt !== null) !== (record.archivedAt !== null)) {
+          this.onLive({ type: 'archive', campaignId: id, archived: record.archivedAt !== null, version: record.config.version, actor: remoteActor });
+        }
+        for (const budget of ['daily', 'lifetime'] as const) {
+          const field = budget === 'daily' ? 'dailyBudgetMicros' : 'lifetimeBudgetMicros';
+          if (previous === null || previous.config[field] === record.config[field]) continue;
+          this.onLive({ type: 'budget', campaignId: id, version: record.config.version, budget, oldMicros: previous.config[field], newMicros: record.config[field], actor: remoteActor, reason: null });
+        }
+      }),
+    );
+    return applied;
   }
 
   /** Runs fn once every ID's earlier writes are done; later writes to any of them wait for it. */
@@ -373,6 +424,9 @@ export class Campaigns {
     return next;
   }
 }
+
+/** The actor the live feed names for a change that arrived from another instance. */
+const remoteActor = 'another instance';
 
 /** A stored change the live feed pushes at once. */
 export type LiveChange =

@@ -5,9 +5,11 @@ import type { CounterStore, ShardEvent } from '../../shards/ports.js';
 import type { PacerConfig } from '../config.js';
 import { log } from '../log.js';
 import type { AdminToMain, MainToAdmin } from '../messages.js';
-import { openRedis, RedisCounterStore, whenReady } from '../store/redis.js';
+import { openConfiguredRedis, RedisCounterStore, whenReady } from '../store/redis.js';
 import { withDeadline } from '../store/resilient.js';
 import { leftoverSpools, replayLeftovers } from '../store/spool.js';
+import { ConfigFeed } from '../store/config-feed.js';
+import { SqlConfigStore } from '../store/sql-config.js';
 import { adminRegistry, exposition, type JsonMetrics } from '../metrics.js';
 import { createAdminApp } from './app.js';
 import { Campaigns } from './campaigns.js';
@@ -135,7 +137,7 @@ async function replaySpools(): Promise<void> {
   let target: CounterStore;
   if (config.store === 'embedded') target = stores!.counters!;
   else {
-    const client = openRedis(config.redisUrl!, 'admin');
+    const client = openConfiguredRedis(config, 'admin');
     await whenReady(client, 2_000);
     target = new RedisCounterStore(client, { prefix: config.redisKeyPrefix, counterTtlSeconds: config.counterTtlSeconds, label: 'admin' });
   }
@@ -159,6 +161,35 @@ async function replaySpools(): Promise<void> {
 }
 
 const campaigns = new Campaigns(configStore, links, config.campaignsMax);
+campaigns.origin = config.instanceId;
+
+/**
+ * With PostgreSQL, several pacers may share the configuration: each listens for the others'
+ * changes (src/store/config-feed.ts), from before the catalogue is loaded, so none is missed.
+ */
+const rawConfig = stores.config;
+const feed = config.databaseUrl !== null && rawConfig instanceof SqlConfigStore
+  ? new ConfigFeed({
+    databaseUrl: config.databaseUrl,
+    origin: config.instanceId,
+    store: rawConfig,
+    handler: {
+      async configChanged(ids) {
+        await campaigns.applyStored(await rawConfig.loadCampaignsById(ids));
+      },
+      async reloadAll() {
+        const stale = (await rawConfig.campaignVersions()).filter((v) => v.version > campaigns.versionOf(v.id)).map((v) => v.id);
+        for (let i = 0; i < stale.length; i += limits.configCatchUpPageRows) {
+          await campaigns.applyStored(await rawConfig.loadCampaignsById(stale.slice(i, i + limits.configCatchUpPageRows)));
+        }
+      },
+      async breakerReset(id) {
+        // A campaign this instance does not serve yet has no breaker to reset.
+        await campaigns.resetBreakerHere(id).catch(() => undefined);
+      },
+    },
+  })
+  : null;
 history = new HistoryWriter(configStore, links, onDatabase);
 const state = { shuttingDown: false };
 live = new LiveHub(campaigns, token, state);
@@ -200,9 +231,11 @@ app.listen(config.host, config.adminPort, (sock) => {
 });
 
 await replaySpools();
+await feed?.listen();
 for (let attempt = 1; ; attempt++) {
   try {
     await campaigns.start();
+    feed?.begin();
     toMain({ type: 'ready', campaigns: campaigns.size });
     break;
   } catch (err) {
@@ -257,6 +290,7 @@ async function shutdown(): Promise<void> {
   // ports; let those messages arrive, then write them.
   await sleep(50);
   await history?.flushPending().catch(() => undefined);
+  await feed?.close();
   campaigns.close();
   links.close();
   try {

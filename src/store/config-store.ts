@@ -60,9 +60,27 @@ export interface ConfigStore {
   history(campaignId: string, fromMs: number, toMs: number): Promise<{ minutes: MinuteRow[]; breakers: BreakerRow[] }>;
   /** Deletes history older than retentionDays. */
   prune(retentionDays: number, nowMs: number): Promise<void>;
+  /**
+   * Tells the other instances sharing this database that an operator reset a campaign's breaker
+   * (a breaker lives in each instance's memory; stored configuration changes tell themselves).
+   */
+  noteBreakerReset(campaignId: string, origin: string): Promise<void>;
   /** A cheap round trip: tells whether the database answers. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** One row of config_changes (migrations/0005_config_notify.sql), as the configuration feed reads it. */
+export interface ConfigChange {
+  seq: number;
+  kind: 'config' | 'breakerReset';
+  campaignId: string;
+  /** The campaign's stored version for 'config'; null for a breaker reset. */
+  version: number | null;
+  /** The instance ID that made a breaker reset; '' for stored changes. */
+  origin: string;
+  /** When it was recorded, on the database's clock. */
+  atMs: number;
 }
 
 export interface SaveItem {

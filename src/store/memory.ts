@@ -181,5 +181,8 @@ export class MemoryConfigStore implements ConfigStore {
 
   async ping(): Promise<void> {}
 
+  /** One process, no other instance to tell. */
+  async noteBreakerReset(): Promise<void> {}
+
   async close(): Promise<void> {}
 }

@@ -6,7 +6,7 @@ import type { PacerConfig } from '../config.js';
 import { realTimers } from '../real-ports.js';
 import { ForwardingCounterStore } from './forward.js';
 import { MemoryStore } from './memory.js';
-import { openRedis, RedisCounterStore, whenReady } from './redis.js';
+import { openConfiguredRedis, RedisCounterStore, whenReady } from './redis.js';
 import { ResilientCounterStore } from './resilient.js';
 import { nodeSpoolFs, spoolDir, spoolFileName } from './spool.js';
 
@@ -20,7 +20,7 @@ export interface OpenedCounterStore {
 
 /**
  * Opens the counter store a shard writes to, as configured:
- * - redis: its own ioredis connection, behind a deadline, a breaker and a spool file;
+ * - redis: its own ioredis connection (a Cluster client for PACER_REDIS_CLUSTER), behind a deadline, a breaker and a spool file;
  * - embedded: the admin thread's database over the admin port, behind the same;
  * - memory: process memory, lost on exit (PACER_STORE=memory, an explicit opt-in).
  */
@@ -51,7 +51,7 @@ export async function openCounterStore(
       return { store: resilient, resilient, forwarding };
     }
     case 'redis': {
-      const client = openRedis(config.redisUrl!, `shard ${shard}`);
+      const client = openConfiguredRedis(config, `shard ${shard}`);
       // Not fatal when Redis is down at start: loads fail (and are retried by the admin) until it is up.
       await whenReady(client, 2_000);
       const inner = new RedisCounterStore(client, {

@@ -1,5 +1,7 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
 import { limits } from '../../shards/limits.js';
+import type { PacerConfig } from '../config.js';
 import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome, StoredReservation } from '../../shards/ports.js';
 import { log } from '../log.js';
 import { type CampaignOps, groupBatch, outcomeOf, storedNumber } from './batch.js';
@@ -108,9 +110,14 @@ end
 return table.concat(results, ',')
 `;
 
-type PacerRedis = Redis & {
+/** A single Redis or a Redis Cluster: the store speaks to both through the same commands. */
+export type RedisClient = Redis | Cluster;
+
+type PacerRedis = RedisClient & {
   pacerApply(...args: (string | number)[]): Promise<string>;
 };
+
+type ApplyPipeline = { pacerApply(...args: (string | number)[]): unknown; exec(): Promise<[Error | null, unknown][] | null> };
 
 export interface RedisStoreOptions {
   prefix: string;
@@ -121,18 +128,18 @@ export interface RedisStoreOptions {
   label: string;
 }
 
-/** Opens an ioredis client for the pacer: fail fast while disconnected, reconnect within a second. */
-export function openRedis(url: string, label: string): Redis {
+/**
+ * Opens the client the configuration names: ioredis' Cluster client for PACER_REDIS_CLUSTER, a
+ * single-node client for PACER_REDIS_URL.
+ */
+export function openConfiguredRedis(config: Pick<PacerConfig, 'redisUrl' | 'redisCluster'>, label: string): RedisClient {
+  if (config.redisCluster !== null) return openRedisCluster(config.redisCluster, label);
+  return openRedis(config.redisUrl!, label);
+}
+
+/** Logs the first error of an outage and the recovery, once each, whatever the client kind. */
+function watchConnection(redis: RedisClient, label: string): void {
   let down = false;
-  const redis = new Redis(url, {
-    // While disconnected a command fails at once instead of queueing without bound: the caller's
-    // breaker and spool take over. Commands sent but unanswered are still resent after a
-    // reconnect (autoResendUnfulfilledCommands), which is why every write is idempotent.
-    enableOfflineQueue: false,
-    connectTimeout: 2_000,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (times) => Math.min(50 * times, 1_000),
-  });
   redis.on('error', (err: Error) => {
     if (down) return;
     down = true;
@@ -142,11 +149,46 @@ export function openRedis(url: string, label: string): Redis {
     if (down) log('info', 'redis connection restored', { who: label });
     down = false;
   });
+}
+
+/**
+ * A Redis Cluster client with the same failure behaviour as the single-node one: commands fail at
+ * once while the cluster is unreachable (the spool takes over), MOVED and ASK are followed by
+ * ioredis (up to maxRedirections), TRYAGAIN (a multi-key script whose slot is half migrated) and
+ * CLUSTERDOWN (a failover in progress) are retried after a short delay.
+ */
+export function openRedisCluster(nodes: { host: string; port: number }[], label: string): Cluster {
+  const cluster = new Cluster(nodes, {
+    enableOfflineQueue: false,
+    clusterRetryStrategy: (times) => Math.min(50 * times, 1_000),
+    maxRedirections: limits.redisClusterRedirectionsMax,
+    retryDelayOnTryAgain: limits.redisClusterRetryDelayMs,
+    retryDelayOnClusterDown: limits.redisClusterRetryDelayMs,
+    retryDelayOnFailover: limits.redisClusterRetryDelayMs,
+    slotsRefreshTimeout: 2_000,
+    redisOptions: { connectTimeout: 2_000, maxRetriesPerRequest: 1 },
+  });
+  watchConnection(cluster, label);
+  return cluster;
+}
+
+/** Opens an ioredis client for the pacer: fail fast while disconnected, reconnect within a second. */
+export function openRedis(url: string, label: string): Redis {
+  const redis = new Redis(url, {
+    // While disconnected a command fails at once instead of queueing without bound: the caller's
+    // breaker and spool take over. Commands sent but unanswered are still resent after a
+    // reconnect (autoResendUnfulfilledCommands), which is why every write is idempotent.
+    enableOfflineQueue: false,
+    connectTimeout: 2_000,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(50 * times, 1_000),
+  });
+  watchConnection(redis, label);
   return redis;
 }
 
 /** Resolves when the client is connected, or after timeoutMs (then commands fail until it is). */
-export function whenReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+export function whenReady(redis: RedisClient, timeoutMs: number): Promise<boolean> {
   if (redis.status === 'ready') return Promise.resolve(true);
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
@@ -162,26 +204,38 @@ export function whenReady(redis: Redis, timeoutMs: number): Promise<boolean> {
 }
 
 /**
- * Real-time counters in Redis. A flush is one pipeline of EVALSHA calls: on a single node one call
+ * Real-time counters in Redis. On a single node a flush is one pipeline of EVALSHA calls, one call
  * per `campaignsPerCall` campaigns (a script blocks Redis while it runs, so a very large flush is
- * cut into several calls); on Redis Cluster one call per campaign, because a script's keys must
- * share a slot and each campaign has its own hash tag.
+ * cut into several calls). On Redis Cluster a call carries one campaign (a script's keys must
+ * share a slot and each campaign has its own hash tag), and the calls are grouped into one
+ * pipeline per node, by the slot map the client holds: ioredis sends a pipeline to one node only.
+ *
+ * During a resharding that map is stale for the slots being moved: the node answers MOVED (slot
+ * gone) or ASK (slot migrating, key already moved) for those calls while the rest of the pipeline
+ * succeeds. ioredis re-sends a pipeline only when every command in it failed the same way, so the
+ * calls that failed are re-sent here one by one through the client's ordinary command path, which
+ * follows MOVED and ASK and retries TRYAGAIN. Re-sending is safe: the script is idempotent per
+ * batch ID and per event ID, so a call that did apply before its reply was lost answers the same.
  */
 export class RedisCounterStore implements CounterStore {
   readonly kind = 'redis';
   private readonly redis: PacerRedis;
   private readonly campaignsPerCall: number;
+  private readonly cluster: Cluster | null;
+  /** Script calls re-sent on their own after MOVED, ASK or the like (Redis Cluster only). */
+  resentCalls = 0;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly options: RedisStoreOptions,
   ) {
     if (!('pacerApply' in redis)) redis.defineCommand('pacerApply', { lua: applyScript });
     this.redis = redis as PacerRedis;
-    this.campaignsPerCall = options.cluster === true ? 1 : limits.redisCampaignsPerCall;
+    this.cluster = redis instanceof Cluster ? redis : null;
+    this.campaignsPerCall = options.cluster === true || this.cluster !== null ? 1 : limits.redisCampaignsPerCall;
   }
 
-  get client(): Redis {
+  get client(): RedisClient {
     return this.redis;
   }
 
@@ -193,23 +247,19 @@ export class RedisCounterStore implements CounterStore {
       Math.max(limits.lifetimeDaysTtlSeconds, this.options.counterTtlSeconds),
       limits.eventDedupeTtlMs,
     ];
-    const pipeline = this.redis.pipeline() as unknown as PacerRedis & { exec(): Promise<[Error | null, unknown][] | null> };
-    const calls: CampaignOps[][] = [];
+    const calls: { part: CampaignOps[]; args: (string | number)[] }[] = [];
     for (let i = 0; i < grouped.campaigns.length; i += this.campaignsPerCall) {
       const part = grouped.campaigns.slice(i, i + this.campaignsPerCall);
       const keys: string[] = [];
       const argv: (string | number)[] = [...header, part.length];
       for (const c of part) this.scriptArgs(c, keys, argv);
-      pipeline.pacerApply(keys.length, ...keys, ...argv);
-      calls.push(part);
+      calls.push({ part, args: [keys.length, ...keys, ...argv] });
     }
-    const replies = await pipeline.exec();
-    if (replies === null || replies.length !== calls.length) throw new Error('redis pipeline returned no replies');
+    const replies = await this.sendCalls(calls.map((c) => c.args));
     const flags: boolean[][] = [];
-    replies.forEach(([err, reply], i) => {
-      if (err !== null) throw err;
+    replies.forEach((reply, i) => {
       const parts = String(reply).split(',');
-      const part = calls[i]!;
+      const part = calls[i]!.part;
       if (parts.length !== part.length) throw new Error(`redis script answered for ${parts.length} campaigns, sent ${part.length}`);
       part.forEach((c, ci) => {
         const s = parts[ci]!;
@@ -220,6 +270,57 @@ export class RedisCounterStore implements CounterStore {
       });
     });
     return outcomeOf(batch, grouped, flags);
+  }
+
+  /** Sends script calls (each its KEYS count, KEYS and ARGV), in pipelines; answers in order. */
+  private async sendCalls(calls: (string | number)[][]): Promise<unknown[]> {
+    const out: unknown[] = new Array(calls.length);
+    const groups = this.cluster === null ? [calls.map((_, i) => i)] : this.byNode(calls);
+    await Promise.all(groups.map(async (group) => {
+      const pipeline = this.redis.pipeline() as unknown as ApplyPipeline;
+      for (const i of group) pipeline.pacerApply(...calls[i]!);
+      let replies: [Error | null, unknown][] | null;
+      try {
+        replies = await pipeline.exec();
+      } catch (err) {
+        // ioredis refuses a cluster pipeline whose slots its own map (updated by a MOVED a moment
+        // ago) places on different nodes: send those calls on their own.
+        if (this.cluster === null || !/same slots allocation group/.test((err as Error).message)) throw err;
+        replies = group.map(() => [new Error('MOVED (pipeline split by the client)'), null]);
+      }
+      if (replies === null || replies.length !== group.length) throw new Error('redis pipeline returned no replies');
+      const failed: number[] = [];
+      replies.forEach(([err, reply], k) => {
+        if (err === null) out[group[k]!] = reply;
+        else if (this.cluster !== null && redirected(err)) failed.push(group[k]!);
+        else throw err;
+      });
+      if (failed.length === 0) return;
+      // The slot map moved under this pipeline: learn the new one, and let each call find its node.
+      this.cluster!.refreshSlotsCache();
+      this.resentCalls += failed.length;
+      await Promise.all(failed.map(async (i) => {
+        out[i] = await this.redis.pacerApply(...calls[i]!);
+      }));
+    }));
+    return out;
+  }
+
+  /**
+   * Groups script calls by the node that serves their slot, as the client's slot map says now.
+   * A call's keys share one hash tag, so its first key names its slot.
+   */
+  private byNode(calls: (string | number)[][]): number[][] {
+    const slots = this.cluster!.slots;
+    const groups = new Map<string, number[]>();
+    calls.forEach((args, i) => {
+      const slot = calculateSlot(String(args[1]));
+      const node = slots[slot]?.[0] ?? `slot ${slot}`;
+      let g = groups.get(node);
+      if (g === undefined) groups.set(node, (g = []));
+      g.push(i);
+    });
+    return [...groups.values()];
   }
 
   /** Appends one campaign's keys and arguments to a script call. */
@@ -281,4 +382,12 @@ export class RedisCounterStore implements CounterStore {
   async close(): Promise<void> {
     this.redis.disconnect();
   }
+}
+
+/**
+ * Errors of a call sent to a node that does not (or no longer) serve its slot, or whose node went
+ * away mid-resharding or failover: the call is re-sent on its own, where ioredis follows them.
+ */
+function redirected(err: Error): boolean {
+  return /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message) || /Connection is closed|ECONNRESET|ECONNREFUSED/.test(err.message);
 }

@@ -4,12 +4,14 @@ import {
   type BreakerRow,
   type BudgetChange,
   budgetChangesOf,
+  type ConfigChange,
   type ConfigStore,
   type MinuteRow,
   type NewBudgetChange,
   type SaveItem,
 } from './config-store.js';
 import { int, type Sql } from './sql.js';
+import { limits } from '../../shards/limits.js';
 
 /** Rows deleted per statement by the retention sweep: short statements, short locks. */
 const pruneRowsPerStatement = 10_000;
@@ -54,6 +56,22 @@ export interface QuarterSpend {
   budgetMicros: number;
 }
 
+interface CampaignRow {
+  config: CampaignConfig | string;
+  created_at: unknown;
+  updated_at: unknown;
+  archived_at: unknown;
+}
+
+function recordOf(r: CampaignRow): CampaignRecord {
+  return {
+    config: typeof r.config === 'string' ? (JSON.parse(r.config) as CampaignConfig) : r.config,
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+    archivedAt: r.archived_at === null || r.archived_at === undefined ? null : iso(r.archived_at),
+  };
+}
+
 /** The bucket of a minute: bounds are sorted epoch ms, so width_bucket is a binary search. */
 const bucketOf = `width_bucket((extract(epoch FROM minute) * 1000)::float8, $2::float8[]) - 1`;
 
@@ -69,15 +87,54 @@ export class SqlConfigStore implements ConfigStore {
   }
 
   async loadCampaigns(): Promise<CampaignRecord[]> {
-    const rows = await this.sql.query<{ config: CampaignConfig | string; created_at: unknown; updated_at: unknown; archived_at: unknown }>(
-      'SELECT config, created_at, updated_at, archived_at FROM campaigns ORDER BY id',
+    const rows = await this.sql.query<CampaignRow>('SELECT config, created_at, updated_at, archived_at FROM campaigns ORDER BY id');
+    return rows.map(recordOf);
+  }
+
+  /** The stored records of these campaigns (those that exist), for the configuration feed. */
+  async loadCampaignsById(ids: readonly string[]): Promise<CampaignRecord[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.sql.query<CampaignRow>(
+      'SELECT config, created_at, updated_at, archived_at FROM campaigns WHERE id = ANY($1::text[])',
+      [ids],
     );
-    return rows.map((r) => ({
-      config: typeof r.config === 'string' ? (JSON.parse(r.config) as CampaignConfig) : r.config,
-      createdAt: iso(r.created_at),
-      updatedAt: iso(r.updated_at),
-      archivedAt: r.archived_at === null || r.archived_at === undefined ? null : iso(r.archived_at),
-    }));
+    return rows.map(recordOf);
+  }
+
+  /** Every campaign's ID and version: a full catch-up compares them with what it holds. */
+  async campaignVersions(): Promise<{ id: string; version: number }[]> {
+    const rows = await this.sql.query<{ id: string; version: unknown }>('SELECT id, version FROM campaigns');
+    return rows.map((r) => ({ id: r.id, version: int(r.version, 'version') }));
+  }
+
+  /** Records a breaker reset in config_changes; its NOTIFY tells the other instances. */
+  async noteBreakerReset(campaignId: string, origin: string): Promise<void> {
+    await this.sql.query("INSERT INTO config_changes (campaign_id, kind, origin) VALUES ($1, 'breakerReset', $2)", [campaignId, origin]);
+  }
+
+  /**
+   * Changes recorded at or after sinceMs (database time), in seq order, at most `limit` with
+   * seq > afterSeq; and the database's clock now, which the next catch-up starts from.
+   */
+  async changesSince(sinceMs: number, afterSeq: number, limit: number): Promise<{ changes: ConfigChange[]; nowMs: number }> {
+    const rows = await this.sql.query<{ seq: unknown; kind: string; campaign_id: string; version: unknown; origin: string; at_ms: unknown; now_ms: unknown }>(
+      `SELECT seq, kind, campaign_id, version, origin,
+              floor(extract(epoch FROM at) * 1000)::float8 AS at_ms, floor(extract(epoch FROM now()) * 1000)::float8 AS now_ms
+       FROM config_changes WHERE at >= to_timestamp($1::float8 / 1000) AND seq > $2 ORDER BY seq LIMIT $3`,
+      [sinceMs, afterSeq, limit],
+    );
+    const nowRows = rows.length > 0 ? rows : await this.sql.query<{ now_ms: unknown }>('SELECT floor(extract(epoch FROM now()) * 1000)::float8 AS now_ms');
+    return {
+      changes: rows.map((r) => ({
+        seq: int(r.seq, 'seq'),
+        kind: r.kind === 'breakerReset' ? 'breakerReset' : 'config',
+        campaignId: r.campaign_id,
+        version: r.version === null || r.version === undefined ? null : int(r.version, 'version'),
+        origin: r.origin,
+        atMs: Number(r.at_ms),
+      })),
+      nowMs: Number(nowRows[0]!.now_ms),
+    };
   }
 
   async saveCampaign(record: CampaignRecord, previous: CampaignRecord | null, actor: string, reason: string | null = null): Promise<boolean> {
@@ -355,9 +412,14 @@ export class SqlConfigStore implements ConfigStore {
       `DELETE FROM breaker_events WHERE id IN
          (SELECT id FROM breaker_events WHERE at < $1::timestamptz LIMIT ${pruneRowsPerStatement})`,
     ];
-    for (const text of statements) {
+    // The change log only serves catch-up after a reconnect: it is kept a day, not the history's days.
+    const changesCutoff = new Date(nowMs - limits.configChangesRetentionMs).toISOString();
+    const work: [string, string][] = statements.map((text) => [text, cutoff]);
+    work.push([`DELETE FROM config_changes WHERE seq IN
+         (SELECT seq FROM config_changes WHERE at < $1::timestamptz LIMIT ${pruneRowsPerStatement})`, changesCutoff]);
+    for (const [text, before] of work) {
       for (;;) {
-        const deleted = await this.sql.query<{ n: unknown }>(`WITH d AS (${text} RETURNING 1) SELECT count(*) AS n FROM d`, [cutoff]);
+        const deleted = await this.sql.query<{ n: unknown }>(`WITH d AS (${text} RETURNING 1) SELECT count(*) AS n FROM d`, [before]);
         if (int(deleted[0]?.n ?? 0, 'deleted') < pruneRowsPerStatement) break;
       }
     }
