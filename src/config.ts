@@ -13,6 +13,8 @@ export interface PacerConfig {
   port: number;
   adminPort: number;
   shards: number;
+  /** PACER_ROUTERS: uWS router threads sharing PACER_PORT (1: the router runs on the main thread). */
+  routers: number;
   dataDir: string;
   /** null: generated on first start and kept in dataDir. */
   adminToken: string | null;
@@ -57,12 +59,24 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 /**
- * One shard per core, less the core the router (main) thread needs: the router is the busiest
- * thread, and a shard that shares its core costs it wake-ups. On 2 cores, two shards served no
- * more than one in bench:http (bench/README.md).
+ * Router threads: one below 8 cores, then a quarter of the cores. A router thread costs a core of
+ * its own under load, and below 8 cores that core is better spent on a shard (on this 2-core machine
+ * a second router served less than one: bench/README.md, "Several router threads"); from 8 cores
+ * up the one router is what saturates first over HTTP, and a quarter of the cores for routers
+ * leaves three quarters for the shards, the thread of a decision's money (ARCHITECTURE.md,
+ * "Several router threads on one port").
  */
-export function defaultShards(): number {
-  return Math.max(1, availableParallelism() - 1);
+export function defaultRouters(cores: number = availableParallelism()): number {
+  return cores < 8 ? 1 : Math.floor(cores / 4);
+}
+
+/**
+ * One shard per core, less the cores the router threads need: the router is the busiest thread,
+ * and a shard that shares its core costs it wake-ups. On 2 cores, two shards served no more than
+ * one in bench:http (bench/README.md).
+ */
+export function defaultShards(cores: number = availableParallelism(), routers: number = defaultRouters(cores)): number {
+  return Math.max(1, cores - routers);
 }
 
 function int(env: Env, name: string, fallback: number, min: number, max: number, fix: string): number {
@@ -81,7 +95,10 @@ export function loadConfig(env: Env = process.env): PacerConfig {
   if (port !== 0 && port === adminPort) {
     throw new ConfigError(`PACER_PORT and PACER_ADMIN_PORT are both ${port}; give the admin API its own port`);
   }
-  const shards = int(env, 'PACER_SHARDS', defaultShards(), 1, 256, 'one per core besides the router is a good start');
+  const routers = int(env, 'PACER_ROUTERS', defaultRouters(), 1, 64,
+    'one router thread per four cores is a good start (all of them share PACER_PORT)');
+  const shards = int(env, 'PACER_SHARDS', defaultShards(availableParallelism(), routers), 1, 256,
+    'one per core besides the router threads is a good start');
   const token = env.PACER_ADMIN_TOKEN;
   if (token !== undefined && token !== '' && (token.length < 16 || /\s/.test(token))) {
     throw new ConfigError('PACER_ADMIN_TOKEN must be at least 16 characters without spaces; unset it to generate one');
@@ -114,6 +131,7 @@ export function loadConfig(env: Env = process.env): PacerConfig {
     port,
     adminPort,
     shards,
+    routers,
     dataDir: resolve(env.PACER_DATA_DIR || './data'),
     adminToken: token || null,
     reservationTtlMs: int(env, 'PACER_RESERVATION_TTL_MS', limits.reservationTtlMs, 100, 86_400_000,
