@@ -168,6 +168,22 @@ export class RouterMetrics {
         routes.forEach((route, i) => this.inc({ route }, requests[i]!));
       },
     });
+    if (thread !== 'main') {
+      // How the kernel spread the work over the router threads (they share the port: a skew here
+      // is SO_REUSEPORT's hash of the connections, not a choice of ours).
+      new Counter({
+        name: 'pacer_router_requests_total',
+        help: 'Hot-path requests (and stream frames) received by each router thread.',
+        labelNames: ['thread'],
+        registers: [r],
+        collect() {
+          this.reset();
+          let n = 0;
+          for (const x of requests) n += x;
+          this.inc({ thread }, n);
+        },
+      });
+    }
     const errors = this.errors;
     new Counter({
       name: 'pacer_http_errors_total',
