@@ -5,6 +5,7 @@ import type { PacerConfig } from '../config.js';
 import { log } from '../log.js';
 import type { MainToRouter, RouterToMain } from '../messages.js';
 import type { JsonMetrics, RouterMetrics } from '../metrics.js';
+import { ConnectionCount } from './connections.js';
 import type { RouterState } from './http.js';
 import { Router } from './router.js';
 
@@ -116,10 +117,11 @@ class RouterThreads implements Routers {
   private listening: ((msg: RouterToMain) => void) | null = null;
 
   constructor(private readonly host: RouterHost) {
+    const streamConnections = new ConnectionCount();
     this.threads = host.shardPorts.map((ports, index) => {
       const name = `router-${index}`;
       const worker = new Worker(new URL('../router-entry.js', import.meta.url), {
-        workerData: { index, config: host.config, shardPorts: ports },
+        workerData: { index, config: host.config, shardPorts: ports, streamConnections: streamConnections.buffer },
         transferList: ports,
         name,
       });

@@ -3,6 +3,7 @@ import type { PacerConfig } from '../config.js';
 import { log } from '../log.js';
 import type { MainToRouter, RouterToMain } from '../messages.js';
 import { RouterMetrics } from '../metrics.js';
+import { ConnectionCount } from './connections.js';
 import type { RouterState } from './http.js';
 import { Router } from './router.js';
 
@@ -17,9 +18,11 @@ interface RouterWorkerData {
   config: PacerConfig;
   /** One per shard, by shard index. */
   shardPorts: MessagePort[];
+  /** The process's count of open stream connections, shared by every router thread. */
+  streamConnections: SharedArrayBuffer;
 }
 
-const { index, config, shardPorts } = workerData as RouterWorkerData;
+const { index, config, shardPorts, streamConnections } = workerData as RouterWorkerData;
 const main = parentPort!;
 const toMain = (msg: RouterToMain): void => main.postMessage(msg);
 
@@ -29,6 +32,7 @@ const state: RouterState = {
   shuttingDown: false,
   notReadyReason: () => notReady,
   degradedReason: () => degraded,
+  streamConnections: new ConnectionCount(streamConnections),
 };
 const metrics: RouterMetrics = new RouterMetrics(() => router.dispatcher.pending, null, { thread: `router-${index}`, withProcess: false });
 const router: Router = new Router(config, shardPorts, state, metrics);
