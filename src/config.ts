@@ -59,15 +59,16 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 /**
- * Router threads: one below 8 cores, then a quarter of the cores. A router thread costs a core of
- * its own under load, and below 8 cores that core is better spent on a shard (on this 2-core machine
- * a second router served less than one: bench/README.md, "Several router threads"); from 8 cores
- * up the one router is what saturates first over HTTP, and a quarter of the cores for routers
- * leaves three quarters for the shards, the thread of a decision's money (ARCHITECTURE.md,
- * "Several router threads on one port").
+ * Router threads: one below 8 cores, then half the cores. A router thread costs a core of its own
+ * under load, and on a small machine that core is better spent on a shard (on this 2-core machine a
+ * second router served a third of what one did: bench/README.md, "Several router threads"). On a
+ * larger one the router is what saturates first over HTTP (busy about three times as long as the
+ * shard per request), while the stream's batched frames make the shards the bottleneck: half and
+ * half stays within a factor of two of the best split for either (ARCHITECTURE.md, "Several
+ * router threads on one port").
  */
 export function defaultRouters(cores: number = availableParallelism()): number {
-  return cores < 8 ? 1 : Math.floor(cores / 4);
+  return cores < 8 ? 1 : Math.floor(cores / 2);
 }
 
 /**
@@ -96,7 +97,7 @@ export function loadConfig(env: Env = process.env): PacerConfig {
     throw new ConfigError(`PACER_PORT and PACER_ADMIN_PORT are both ${port}; give the admin API its own port`);
   }
   const routers = int(env, 'PACER_ROUTERS', defaultRouters(), 1, 64,
-    'one router thread per four cores is a good start (all of them share PACER_PORT)');
+    'one router thread per two cores is a good start on 8 cores or more, one below (all of them share PACER_PORT)');
   const shards = int(env, 'PACER_SHARDS', defaultShards(availableParallelism(), routers), 1, 256,
     'one per core besides the router threads is a good start');
   const token = env.PACER_ADMIN_TOKEN;
