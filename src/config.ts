@@ -61,7 +61,7 @@ type Env = Record<string, string | undefined>;
 /**
  * Router threads: one below 8 cores, then half the cores. A router thread costs a core of its own
  * under load, and on a small machine that core is better spent on a shard (on this 2-core machine a
- * second router served a third of what one did: bench/README.md, "Several router threads"). On a
+ * second router's median was 0.31 and 0.62 of one router's: bench/README.md, "Several router threads"). On a
  * larger one the router is what saturates first over HTTP (busy about three times as long as the
  * shard per request), while the stream's batched frames make the shards the bottleneck: half and
  * half stays within a factor of two of the best split for either (ARCHITECTURE.md, "Several
