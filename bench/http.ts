@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultShards } from '../src/config.js';
+import { defaultRouters, defaultShards } from '../src/config.js';
 import { dropRedisPrefix } from '../test/helpers/services.js';
 import type { LoadResult } from './lib/load.js';
 import { root, waitForLine } from './lib/process.js';
@@ -210,6 +210,8 @@ const result = {
   pacerP99Ms: pacerHalf.p99Ms,
   campaigns,
   shards,
+  // PACER_ROUTERS passes through to the pacer with the rest of the environment.
+  routers: process.env.PACER_ROUTERS ? Number(process.env.PACER_ROUTERS) : defaultRouters(),
   uwsNative,
   halfRate: Math.round(halfRate),
   achievedHalfRate: Math.round(pacerHalf.rps),

@@ -2,18 +2,26 @@ import type { Campaign, SettledReservation } from './campaign.js';
 import { limits } from './limits.js';
 import type { CampaignDelta, CounterStore, FlushBatch, FlushOutcome, StoredReservation, Timers } from './ports.js';
 
+/** A request waiting for an answer: the router it came from and the slot that router gave it. */
+export interface ReplyTo {
+  origin: number;
+  slot: number;
+}
+
 /** A spend event applied in memory and waiting for its batch to reach the store. */
 export interface PendingSpend {
   campaign: Campaign;
   eventId: string;
   amount: number;
   requestId: string;
+  /** Where the answer goes: the router (origin, see Shard.handleOps) and its slot. */
+  origin: number;
   slot: number;
   flags: number;
   /** The campaign's local day the event was applied to (a duplicate is taken back from that day only). */
   day: string;
-  /** Slots of requests that resent this event while it was pending: answered with its outcome. */
-  followers: number[] | null;
+  /** Requests that resent this event while it was pending (from any router): answered with its outcome. */
+  followers: ReplyTo[] | null;
   /** The reservation the event settled in memory, put back if the store finds a duplicate. */
   settledReservation: SettledReservation | null;
 }

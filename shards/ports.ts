@@ -79,8 +79,11 @@ export interface ShardPorts {
   random(): number;
   timers: Timers;
   store: CounterStore;
-  /** Results that complete later than their batch (spend acknowledgements after the flush). */
-  sendResults(results: ArrayBuffer): void;
+  /**
+   * Results that complete later than their batch (spend acknowledgements after the flush), for the
+   * router the operations came from (the origin handleOps was given; 0 with one router).
+   */
+  sendResults(results: ArrayBuffer, origin: number): void;
   emit(event: ShardEvent): void;
   /** Unique prefix of this shard's batch IDs (instance and shard, new on every start). */
   batchIdPrefix: string;

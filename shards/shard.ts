@@ -1,6 +1,6 @@
 import { Campaign, type CampaignHooks, type SettledReservation } from './campaign.js';
 import { ExpiryQueue } from './expiry.js';
-import { Flusher, type FlushSettled } from './flusher.js';
+import { Flusher, type FlushSettled, type ReplyTo } from './flusher.js';
 import { limits } from './limits.js';
 import { isMicros } from './money.js';
 import { GlobalProfile } from './pacing/profile.js';
@@ -93,7 +93,8 @@ export class Shard {
   private readonly expiries = new ExpiryQueue();
   private readonly reader = new OpReader();
   private readonly writer = new ResultWriter();
-  private readonly lateWriter = new ResultWriter(true);
+  /** Late results by origin (the router thread they go back to), created on first use. */
+  private readonly lateWriters: ResultWriter[] = [];
   private readonly loading = new Map<string, Promise<void>>();
   /** Campaigns the admin sent whose counters are not loaded yet (load in progress or failed). */
   private readonly unloaded = new Set<string>();
@@ -138,8 +139,12 @@ export class Shard {
 
   // ---- hot path -------------------------------------------------------------------------------
 
-  /** Decides and applies a batch of operations; returns the results that are ready now. */
-  handleOps(data: ArrayBuffer): ArrayBuffer {
+  /**
+   * Decides and applies a batch of operations; returns the results that are ready now. `origin`
+   * names the router thread the batch came from (slots are that router's own numbers), so that
+   * results completing later go back to it: several routers share every shard (PACER_ROUTERS).
+   */
+  handleOps(data: ArrayBuffer, origin = 0): ArrayBuffer {
     const now = this.ports.clock.now();
     const r = this.reader.reset(data);
     const w = this.writer;
@@ -175,7 +180,7 @@ export class Shard {
           const pending = this.flusher.findPending(c.id, r.eventId);
           if (pending !== undefined) {
             // A resend of an event still on its way to the store: answered with its outcome.
-            (pending.followers ??= []).push(r.slot);
+            (pending.followers ??= []).push({ origin, slot: r.slot });
             break;
           }
           if (this.remembered.has(c.id + '\n' + r.eventId)) {
@@ -183,7 +188,7 @@ export class Shard {
             this.totals.spendDuplicate++;
             c.countDuplicate();
             // Spend is always answered on the late path, as if after a flush (clients see no difference).
-            this.lateWriter.spend(r.slot, OpStatus.DUPLICATE, 0);
+            this.lateTo(origin).spend(r.slot, OpStatus.DUPLICATE, 0);
             break;
           }
           if (!isMicros(r.micros) || c.settled + r.micros > limits.dayTotalMicrosMax) {
@@ -202,6 +207,7 @@ export class Shard {
             eventId: r.eventId,
             amount: r.micros,
             requestId: (flags & SpendFlag.MATCHED_RESERVATION) !== 0 ? r.requestId : '',
+            origin,
             slot: r.slot,
             flags,
             day: c.day.bounds.key,
@@ -229,8 +235,21 @@ export class Shard {
         }
       }
     }
-    if (this.lateWriter.count > 0) this.ports.sendResults(this.lateWriter.take());
+    this.sendLate();
     return w.take();
+  }
+
+  private lateTo(origin: number): ResultWriter {
+    return (this.lateWriters[origin] ??= new ResultWriter(true));
+  }
+
+  /** Sends the late results gathered for each router. */
+  private sendLate(): void {
+    const writers = this.lateWriters;
+    for (let origin = 0; origin < writers.length; origin++) {
+      const w = writers[origin];
+      if (w !== undefined && w.count > 0) this.ports.sendResults(w.take(), origin);
+    }
   }
 
   /** Whether an unknown campaign may be one whose counters are still being loaded. */
@@ -280,15 +299,15 @@ export class Shard {
 
   /** Answers the spend events of a flushed batch. */
   private settled(s: FlushSettled): void {
-    const w = this.lateWriter;
     for (let i = 0; i < s.spends.length; i++) {
       const e = s.spends[i]!;
       if (e.slot === carrySlot) continue; // nobody waits for it; a duplicate was carried before
-      const followers = e.followers;
+      const w = this.lateTo(e.origin);
+      const followers: ReplyTo[] | null = e.followers;
       if (s.applied === null) {
         this.totals.spendFailed++;
         w.spend(e.slot, OpStatus.STORE_FAILED, 0);
-        if (followers !== null) for (const f of followers) w.spend(f, OpStatus.STORE_FAILED, 0);
+        if (followers !== null) for (const f of followers) this.lateTo(f.origin).spend(f.slot, OpStatus.STORE_FAILED, 0);
         e.followers = null;
         continue;
       }
@@ -310,11 +329,11 @@ export class Shard {
         for (const f of followers) {
           this.totals.spendDuplicate++;
           e.campaign.countDuplicate();
-          w.spend(f, OpStatus.DUPLICATE, 0);
+          this.lateTo(f.origin).spend(f.slot, OpStatus.DUPLICATE, 0);
         }
       }
     }
-    if (w.count > 0) this.ports.sendResults(w.take());
+    this.sendLate();
   }
 
   /**
@@ -392,6 +411,7 @@ export class Shard {
       eventId: `#zone#${config.version}`,
       amount: carried,
       requestId: '',
+      origin: 0,
       slot: carrySlot,
       flags: 0,
       day: c.day.bounds.key,

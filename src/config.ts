@@ -13,6 +13,8 @@ export interface PacerConfig {
   port: number;
   adminPort: number;
   shards: number;
+  /** PACER_ROUTERS: uWS router threads sharing PACER_PORT (1: the router runs on the main thread). */
+  routers: number;
   dataDir: string;
   /** null: generated on first start and kept in dataDir. */
   adminToken: string | null;
@@ -97,12 +99,25 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 /**
- * One shard per core, less the core the router (main) thread needs: the router is the busiest
- * thread, and a shard that shares its core costs it wake-ups. On 2 cores, two shards served no
- * more than one in bench:http (bench/README.md).
+ * Router threads: one below 8 cores, then half the cores. A router thread costs a core of its own
+ * under load, and on a small machine that core is better spent on a shard (on this 2-core machine a
+ * second router's median was 0.31 and 0.62 of one router's: bench/README.md, "Several router threads"). On a
+ * larger one the router is what saturates first over HTTP (busy about three times as long as the
+ * shard per request), while the stream's batched frames make the shards the bottleneck: half and
+ * half stays within a factor of two of the best split for either (ARCHITECTURE.md, "Several
+ * router threads on one port").
  */
-export function defaultShards(): number {
-  return Math.max(1, availableParallelism() - 1);
+export function defaultRouters(cores: number = availableParallelism()): number {
+  return cores < 8 ? 1 : Math.floor(cores / 2);
+}
+
+/**
+ * One shard per core, less the cores the router threads need: the router is the busiest thread,
+ * and a shard that shares its core costs it wake-ups. On 2 cores, two shards served no more than
+ * one in bench:http (bench/README.md).
+ */
+export function defaultShards(cores: number = availableParallelism(), routers: number = defaultRouters(cores)): number {
+  return Math.max(1, cores - routers);
 }
 
 function int(env: Env, name: string, fallback: number, min: number, max: number, fix: string): number {
@@ -121,7 +136,10 @@ export function loadConfig(env: Env = process.env): PacerConfig {
   if (port !== 0 && port === adminPort) {
     throw new ConfigError(`PACER_PORT and PACER_ADMIN_PORT are both ${port}; give the admin API its own port`);
   }
-  const shards = int(env, 'PACER_SHARDS', defaultShards(), 1, 256, 'one per core besides the router is a good start');
+  const routers = int(env, 'PACER_ROUTERS', defaultRouters(), 1, 64,
+    'one router thread per two cores is a good start on 8 cores or more, one below (all of them share PACER_PORT)');
+  const shards = int(env, 'PACER_SHARDS', defaultShards(availableParallelism(), routers), 1, 256,
+    'one per core besides the router threads is a good start');
   const token = env.PACER_ADMIN_TOKEN;
   if (token !== undefined && token !== '' && (token.length < 16 || /\s/.test(token))) {
     throw new ConfigError('PACER_ADMIN_TOKEN must be at least 16 characters without spaces; unset it to generate one');
@@ -158,6 +176,7 @@ export function loadConfig(env: Env = process.env): PacerConfig {
     port,
     adminPort,
     shards,
+    routers,
     dataDir: resolve(env.PACER_DATA_DIR || './data'),
     adminToken: token || null,
     reservationTtlMs: int(env, 'PACER_RESERVATION_TTL_MS', limits.reservationTtlMs, 100, 86_400_000,

@@ -9,7 +9,7 @@ export const exitCodes = {
   ok: 0,
   /** Could not listen on its port, or threads did not stop within the shutdown grace period. */
   failed: 1,
-  /** A shard or the admin thread stopped on a broken invariant or exited on its own (sysexits EX_SOFTWARE). */
+  /** A shard, the admin thread or a router thread stopped on a broken invariant or exited on its own (sysexits EX_SOFTWARE). */
   threadStopped: 70,
   /** An exception escaped every handler (uncaughtException or unhandledRejection) in any thread. */
   uncaught: 71,

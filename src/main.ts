@@ -8,13 +8,15 @@ import { exitCodes } from './exit-codes.js';
 import { log } from './log.js';
 import type { AdminToMain, MainToAdmin, ShardToMain } from './messages.js';
 import { RouterMetrics } from './metrics.js';
-import { Dispatcher } from './router/dispatcher.js';
-import { createRouterApp, type RouterState } from './router/http.js';
+import { startRouters } from './router/group.js';
+import type { RouterState } from './router/http.js';
 import { reportInternal } from './router/internal.js';
 
 /**
  * The process: reads the configuration, starts PACER_SHARDS shard workers and the admin thread,
- * wires a MessagePort from the admin to each shard, and runs the uWS router on the main thread.
+ * wires a MessagePort from the admin to each shard and one from every router to each shard, and
+ * runs the uWS router: on the main thread with PACER_ROUTERS=1, else in PACER_ROUTERS router
+ * threads sharing the port (src/router/group.ts).
  * SIGTERM/SIGINT stop it gracefully: stop accepting, answer what is in flight, flush, exit 0.
  */
 export const uwsNative = typeof (uWS as { getParts?: unknown }).getParts === 'function';
@@ -29,12 +31,16 @@ async function start(config: PacerConfig): Promise<void> {
 
   const adminPorts = [];
   const shards: Worker[] = [];
+  // channels[router][shard]: each router has its own channel to every shard, so a shard answers
+  // each router's batches (and their late results) on that router's port.
+  const channels = Array.from({ length: config.routers }, () => Array.from({ length: config.shards }, () => new MessageChannel()));
   for (let i = 0; i < config.shards; i++) {
     const channel = new MessageChannel();
+    const routerPorts = channels.map((row) => row[i]!.port1);
     shards.push(
       new Worker(new URL('./shard/host.js', import.meta.url), {
-        workerData: { index: i, config, adminPort: channel.port1 },
-        transferList: [channel.port1],
+        workerData: { index: i, config, adminPort: channel.port1, routerPorts },
+        transferList: [channel.port1, ...routerPorts],
         name: `shard-${i}`,
       }),
     );
@@ -48,9 +54,9 @@ async function start(config: PacerConfig): Promise<void> {
     name: 'admin',
   });
 
-  const dispatcher = new Dispatcher(shards, config.shardInFlightMax);
-  const metrics = new RouterMetrics(() => dispatcher.pending, config.dataDir);
-  dispatcher.onSinkError = (err) => reportInternal(metrics, 'dispatcher', err);
+  // With one router this registry is the router's; beside router threads it is main's own.
+  const mainThread = config.routers === 1 ? 'router' : 'main';
+  const metrics = new RouterMetrics(() => routers.pending, config.dataDir, { thread: mainThread, withProcess: true });
   let shardsReady = 0;
   let adminReady = false;
   const degraded = new Map<string, string>();
@@ -68,32 +74,50 @@ async function start(config: PacerConfig): Promise<void> {
   const healthChanged = (): void => {
     const reason = state.degradedReason();
     admin.postMessage({ type: 'health', degraded: reason !== null, reason } satisfies MainToAdmin);
+    routers.stateChanged();
   };
   metrics.ready = () => !state.shuttingDown && state.notReadyReason() === null;
 
   let exitCode = 0;
-  let listenSocket: uWS.us_listen_socket | null = null;
+  let port = -1;
   let adminPort = -1;
   /** Shards that drained or are gone (a shard that died cannot drain, and shutdown must not wait for it). */
   const stoppedShards = new Set<number>();
   const stopped = { get shards(): number { return stoppedShards.size; }, admin: false };
 
+  let announced = false;
   const maybeAnnounce = (): void => {
-    if (listenSocket === null || adminPort < 0 || shardsReady < shards.length || !adminReady) return;
-    const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
-    log('info', 'ready', { port, adminPort, shards: shards.length, store: config.store, uwsNative });
-    process.stdout.write(`pacer ready: http://${config.host}:${port} (admin :${adminPort}), ${shards.length} shards, store ${config.store}\n`);
+    if (announced || port < 0 || adminPort < 0 || shardsReady < shards.length || !adminReady || !routers.stateApplied) return;
+    if (state.shuttingDown) return;
+    announced = true;
+    log('info', 'ready', { port, adminPort, shards: shards.length, routers: routers.count, store: config.store, uwsNative });
+    process.stdout.write(
+      `pacer ready: http://${config.host}:${port} (admin :${adminPort}), ${shards.length} shards, ${routers.count} routers, store ${config.store}\n`,
+    );
   };
+  const routers = startRouters({
+    config,
+    shardPorts: channels.map((row) => row.map((c) => c.port2)),
+    state,
+    metrics,
+    onUncaught: (thread, err) => onThreadUncaught(thread, err),
+    onExit: (thread, code) => {
+      if (state.shuttingDown) return;
+      // A router thread that ends on its own (its listen socket closed) is a bug: stop for a restart.
+      log('error', 'router thread exited unexpectedly; stopping', { thread, code });
+      metrics.assertionExit('router');
+      if (exitCode === exitCodes.ok) exitCode = exitCodes.threadStopped;
+      void shutdown('router exit');
+    },
+    onStateApplied: () => maybeAnnounce(),
+  });
 
   shards.forEach((w, i) => {
-    w.on('message', (msg: ArrayBuffer | ShardToMain) => {
-      if (msg instanceof ArrayBuffer) {
-        dispatcher.onResults(i, msg);
-        return;
-      }
+    w.on('message', (msg: ShardToMain) => {
       switch (msg.type) {
         case 'ready':
           shardsReady++;
+          routers.stateChanged();
           maybeAnnounce();
           break;
         case 'degraded':
@@ -118,7 +142,7 @@ async function start(config: PacerConfig): Promise<void> {
     w.on('error', (err) => onThreadUncaught(`shard-${i}`, err));
     w.on('exit', (code) => {
       stoppedShards.add(i);
-      dispatcher.failShard(i);
+      routers.shardExited(i);
       if (!state.shuttingDown) {
         // A shard that stops on its own broke an invariant: stop loudly and let the supervisor
         // restart the process, which reloads every counter from the store.
@@ -139,6 +163,7 @@ async function start(config: PacerConfig): Promise<void> {
       case 'ready':
         adminReady = true;
         log('info', 'campaign configuration loaded', { campaigns: msg.campaigns });
+        routers.stateChanged();
         maybeAnnounce();
         break;
       case 'degraded':
@@ -150,7 +175,7 @@ async function start(config: PacerConfig): Promise<void> {
         stopped.admin = true;
         break;
       case 'metricsRequest':
-        void metrics.registry.getMetricsAsJSON().then((m) => admin.postMessage({ type: 'metrics', corr: msg.corr, metrics: m }));
+        void routers.metrics().then((m) => admin.postMessage({ type: 'metrics', corr: msg.corr, metrics: m } satisfies MainToAdmin));
         break;
       case 'fatal':
         if (msg.uncaught === true) {
@@ -192,22 +217,21 @@ async function start(config: PacerConfig): Promise<void> {
     if (err === null) metrics.internal(`uncaught_${thread}`);
     else reportInternal(metrics, `uncaught_${thread}`, err);
     log('error', 'uncaught exception; stopping for a restart', { failedThread: thread, exitCode: exitCodes.uncaught });
-    metrics.assertionExit(thread === 'router' ? 'router' : thread === 'admin' ? 'admin' : 'shard');
+    metrics.assertionExit(thread.startsWith('router') ? 'router' : thread === 'admin' || thread === 'main' ? thread : 'shard');
     exitCode = exitCodes.uncaught;
     void shutdown(`uncaught exception in ${thread}`);
   }
-  process.on('uncaughtException', (err) => onThreadUncaught('router', err));
-  process.on('unhandledRejection', (reason) => onThreadUncaught('router', reason));
+  process.on('uncaughtException', (err) => onThreadUncaught(mainThread, err));
+  process.on('unhandledRejection', (reason) => onThreadUncaught(mainThread, reason));
 
-  const app = createRouterApp(dispatcher, state, metrics, config.streamConnectionsMax);
-  app.listen(config.host, config.port, (sock) => {
-    if (sock === false) {
-      log('error', `cannot listen on ${config.host}:${config.port}: port in use?`);
+  void routers.listen().then((p) => {
+    if (p === null) {
+      log('error', `cannot listen on ${config.host}:${config.port}: port in use?`, { routers: routers.count });
       exitCode = exitCodes.failed;
       void shutdown('listen failed');
       return;
     }
-    listenSocket = sock;
+    port = p;
     maybeAnnounce();
   });
 
@@ -225,16 +249,17 @@ async function start(config: PacerConfig): Promise<void> {
       state.shuttingDown = true;
       log('info', 'shutting down', { why });
       const deadline = Date.now() + limits.shutdownGraceMs;
-      if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
-      listenSocket = null;
-      // Answer what is in flight (spend acknowledgements wait for their flush).
-      const answered = await waitFor(() => dispatcher.pending === 0, deadline);
-      if (!answered) log('warn', 'in-flight requests unanswered at the deadline', { pending: dispatcher.pending });
+      // Every router stops accepting and answers what is in flight (spend acknowledgements wait
+      // for their flush); router threads then close their connections and end.
+      const unanswered = await routers.drain(deadline);
+      if (unanswered > 0) log('warn', 'in-flight requests unanswered at the deadline', { pending: unanswered });
       for (const w of shards) w.postMessage({ type: 'shutdown' });
       // The shards flush their last batch first: in embedded mode it goes through the admin thread.
       await waitFor(() => stopped.shards === shards.length, deadline);
       admin.postMessage({ type: 'shutdown' });
-      const done = await waitFor(() => stopped.shards === shards.length && stopped.admin, deadline);
+      const threadsDone = await waitFor(() => stopped.shards === shards.length && stopped.admin, deadline);
+      // A router thread that still holds uWS sockets when the process exits aborts Node.
+      const done = (await routers.stopped(deadline)) && threadsDone;
       if (!done) {
         log('warn', 'threads did not stop in time; exiting anyway');
         if (exitCode === exitCodes.ok) exitCode = exitCodes.failed;

@@ -50,7 +50,8 @@ export type ShardToMain =
 /** Main → admin thread. */
 export type MainToAdmin =
   | { type: 'shutdown' }
-  | { type: 'metrics'; corr: number; metrics: JsonMetrics }
+  // One part per thread main answers for: itself, or itself and every router thread.
+  | { type: 'metrics'; corr: number; metrics: JsonMetrics[] }
   // The pacer's store health changed (any shard's counter store, or the configuration database): for /v1/live.
   | { type: 'health'; degraded: boolean; reason: string | null };
 
@@ -62,4 +63,31 @@ export type AdminToMain =
   | { type: 'metricsRequest'; corr: number }
   | { type: 'stopped' }
   /** uncaught: an exception escaped every handler of the admin thread (src/thread-guard.ts; exit 71). */
+  | { type: 'fatal'; message: string; uncaught?: boolean };
+
+/**
+ * Main → router thread (PACER_ROUTERS > 1; src/router/worker.ts). With one router it runs on the
+ * main thread and reads the same state directly.
+ */
+export type MainToRouter =
+  // Listen on this port (every router thread on the same one: the kernel spreads connections).
+  | { type: 'listen'; port: number }
+  // What /readyz and /healthz answer; acknowledged, so main announces ready only once every
+  // router answers ready.
+  | { type: 'state'; seq: number; notReady: string | null; degraded: string | null }
+  | { type: 'metrics'; corr: number }
+  // A shard thread is gone: fail what waits on it.
+  | { type: 'shardExited'; shard: number }
+  // Stop accepting, answer what is in flight (until deadlineMs, wall clock), close every connection.
+  | { type: 'stop'; deadlineMs: number };
+
+/** Router thread → main. */
+export type RouterToMain =
+  | { type: 'listening'; port: number }
+  | { type: 'listenFailed' }
+  | { type: 'stateApplied'; seq: number }
+  | { type: 'metrics'; corr: number; metrics: JsonMetrics }
+  // Stopped: nothing in flight (or the deadline passed with `pending` unanswered), connections closed.
+  | { type: 'drained'; pending: number }
+  /** uncaught: an exception escaped every handler of the router thread (src/thread-guard.ts; exit 71). */
   | { type: 'fatal'; message: string; uncaught?: boolean };

@@ -28,7 +28,12 @@ import type { Shard } from '../shards/shard.js';
  * prom-client's default collectors run in every thread (`defaultCollectors`): `nodejs_*` (heap,
  * event loop, GC, handles) describe one V8 isolate and carry a `thread` label; `process_*` (CPU,
  * resident memory, file descriptors, start time) describe the whole process and come from the
- * router thread alone, without a label.
+ * main thread alone, without a label.
+ *
+ * With one router thread it runs on the main thread (`thread="router"`). With PACER_ROUTERS > 1
+ * every router thread has its own RouterMetrics (`thread="router-0"`, …) without the process-wide
+ * metrics, and main keeps one (`thread="main"`) with them: counters without a thread label (requests,
+ * errors, the decision histogram, connections, in-flight operations) add up over the routers.
  */
 export type JsonMetrics = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -77,7 +82,14 @@ export type Route = (typeof routes)[number];
 const decisionSampleEvery = 8;
 const routeIndex = Object.fromEntries(routes.map((r, i) => [r, i])) as Record<Route, number>;
 
-/** The router's metrics (main thread). */
+export interface RouterMetricsOptions {
+  /** The `thread` label: `router` (one router, on main), `router-N`, or `main` (main beside several routers). */
+  thread: string;
+  /** Whether this registry reports the process-wide metrics (process_*, ready, assertion exits): main's only. */
+  withProcess: boolean;
+}
+
+/** A router thread's metrics (on the main thread with one router). */
 export class RouterMetrics {
   readonly registry = new Registry();
   private readonly requests = new Float64Array(routes.length);
@@ -96,12 +108,21 @@ export class RouterMetrics {
   constructor(
     inFlight: () => number,
     private readonly dataDir: string | null = null,
+    options: RouterMetricsOptions = { thread: 'router', withProcess: true },
   ) {
     const r = this.registry;
-    defaultCollectors(r, 'router', true);
-    eluGauge(r, 'router');
+    defaultCollectors(r, options.thread, options.withProcess);
+    eluGauge(r, options.thread);
     this.assertionExits = readExits(dataDir);
+    if (options.withProcess) this.processMetrics();
+    this.decisionSeconds = this.hotPathMetrics(options.thread, inFlight);
+  }
+
+  /** Metrics of the whole process, reported once (main thread). */
+  private processMetrics(): void {
+    const r = this.registry;
     const exits = this.assertionExits;
+    const self = this;
     new Counter({
       name: 'pacer_assertion_exits_total',
       help: 'Threads that stopped on their own (a broken invariant, a crash, an admin failure), after which the process exits 70 (71 for an uncaught exception) to be restarted; kept in the data directory, so it counts across restarts.',
@@ -115,6 +136,27 @@ export class RouterMetrics {
         for (const [thread, n] of Object.entries(exits)) this.inc({ thread }, n);
       },
     });
+    new Gauge({
+      name: 'pacer_ready',
+      help: '1 while /readyz answers ready or degraded (every shard and the campaign configuration loaded, not shutting down).',
+      registers: [r],
+      collect() {
+        this.set(self.ready() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'pacer_process_resident_memory_bytes',
+      help: 'Resident memory of the whole process (all threads).',
+      registers: [r],
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
+    });
+  }
+
+  /** What one router thread counts (zeros in main's registry beside several routers). */
+  private hotPathMetrics(thread: string, inFlight: () => number): Histogram {
+    const r = this.registry;
     const requests = this.requests;
     new Counter({
       name: 'pacer_http_requests_total',
@@ -126,6 +168,22 @@ export class RouterMetrics {
         routes.forEach((route, i) => this.inc({ route }, requests[i]!));
       },
     });
+    if (thread !== 'main') {
+      // How the kernel spread the work over the router threads (they share the port: a skew here
+      // is SO_REUSEPORT's hash of the connections, not a choice of ours).
+      new Counter({
+        name: 'pacer_router_requests_total',
+        help: 'Hot-path requests (and stream frames) received by each router thread.',
+        labelNames: ['thread'],
+        registers: [r],
+        collect() {
+          this.reset();
+          let n = 0;
+          for (const x of requests) n += x;
+          this.inc({ thread }, n);
+        },
+      });
+    }
     const errors = this.errors;
     new Counter({
       name: 'pacer_http_errors_total',
@@ -140,8 +198,8 @@ export class RouterMetrics {
         }
       },
     });
-    internalErrorsCounter(r, 'router', this.internals);
-    this.decisionSeconds = new Histogram({
+    internalErrorsCounter(r, thread, this.internals);
+    const decisionSeconds = new Histogram({
       name: 'pacer_decision_duration_seconds',
       help: 'Time from a decide request read by the router to its answer written, server side; sampled, one request in 8.',
       buckets: [0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
@@ -157,14 +215,6 @@ export class RouterMetrics {
       },
     });
     new Gauge({
-      name: 'pacer_ready',
-      help: '1 while /readyz answers ready or degraded (every shard and the campaign configuration loaded, not shutting down).',
-      registers: [r],
-      collect() {
-        this.set(self.ready() ? 1 : 0);
-      },
-    });
-    new Gauge({
       name: 'pacer_router_inflight_operations',
       help: 'Operations dispatched to shards and not yet answered.',
       registers: [r],
@@ -172,14 +222,7 @@ export class RouterMetrics {
         this.set(inFlight());
       },
     });
-    new Gauge({
-      name: 'pacer_process_resident_memory_bytes',
-      help: 'Resident memory of the whole process (all threads).',
-      registers: [r],
-      collect() {
-        this.set(process.memoryUsage.rss());
-      },
-    });
+    return decisionSeconds;
   }
 
   request(route: Route): void {
@@ -209,7 +252,7 @@ export class RouterMetrics {
    * count is written to the data directory at once (synchronously) and read back by the next
    * start: Prometheus then sees the counter step up across the restart instead of a reset.
    */
-  assertionExit(thread: 'shard' | 'admin' | 'router'): void {
+  assertionExit(thread: 'shard' | 'admin' | 'router' | 'main'): void {
     this.assertionExits[thread] = (this.assertionExits[thread] ?? 0) + 1;
     if (this.dataDir === null) return;
     try {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ConfigError, defaultShards, loadConfig } from '../src/config.js';
+import { ConfigError, defaultRouters, defaultShards, loadConfig } from '../src/config.js';
 import { fnv1a, shardOf } from '../src/hash.js';
 
 t.test('defaults need no environment at all', async (t) => {
@@ -17,6 +17,9 @@ t.test('a bad value stops the start with a message naming the variable', async (
     [{ PACER_PORT: 'eighty' }, /PACER_PORT must be an integer/],
     [{ PACER_PORT: '70000' }, /PACER_PORT/],
     [{ PACER_SHARDS: '0' }, /PACER_SHARDS/],
+    [{ PACER_ROUTERS: '0' }, /PACER_ROUTERS must be an integer from 1 to 64 \(got "0"\)/],
+    [{ PACER_ROUTERS: '65' }, /PACER_ROUTERS/],
+    [{ PACER_ROUTERS: 'two' }, /PACER_ROUTERS must be an integer/],
     [{ PACER_PORT: '9000', PACER_ADMIN_PORT: '9000' }, /both 9000/],
     [{ PACER_ADMIN_TOKEN: 'short' }, /PACER_ADMIN_TOKEN must be at least 16/],
     [{ PACER_STORE: 'mongo' }, /PACER_STORE must be/],
@@ -32,6 +35,16 @@ t.test('a bad value stops the start with a message naming the variable', async (
     t.throws(() => loadConfig(env), message, JSON.stringify(env));
     t.throws(() => loadConfig(env), ConfigError);
   }
+});
+
+t.test('router threads: one below 8 cores, then half the cores, and the shards get the rest', async (t) => {
+  t.same([1, 2, 4, 7, 8, 16, 64].map((c) => defaultRouters(c)), [1, 1, 1, 1, 4, 8, 32]);
+  t.same([1, 2, 4, 8, 16].map((c) => defaultShards(c)), [1, 1, 3, 4, 8]);
+  t.equal(defaultShards(2, 2), 1, 'never fewer than one shard');
+  t.equal(loadConfig({}).routers, defaultRouters());
+  const two = loadConfig({ PACER_ROUTERS: '2' });
+  t.equal(two.routers, 2);
+  t.equal(two.shards, defaultShards(undefined, 2), 'the shard default leaves the routers their cores');
 });
 
 t.test('the log level defaults to info and accepts each of debug, info, warn, error', async (t) => {

@@ -196,12 +196,13 @@ live = new LiveHub(campaigns, token, state);
 
 // ---- metrics: this thread's, the router's (over parentPort) and every shard's ------------------
 const ownMetrics = adminRegistry(() => campaigns.size, () => !databaseDown);
-const routerMetricsWaiters = new Map<number, (m: JsonMetrics) => void>();
+const routerMetricsWaiters = new Map<number, (m: JsonMetrics[]) => void>();
 let metricsCorr = 0;
-function routerMetrics(): Promise<JsonMetrics> {
+/** Main's metrics and every router thread's (main gathers them: one part per thread). */
+function routerMetrics(): Promise<JsonMetrics[]> {
   const corr = ++metricsCorr;
   return withDeadline(
-    new Promise<JsonMetrics>((resolve) => {
+    new Promise<JsonMetrics[]>((resolve) => {
       routerMetricsWaiters.set(corr, resolve);
       toMain({ type: 'metricsRequest', corr });
     }),
@@ -210,12 +211,12 @@ function routerMetrics(): Promise<JsonMetrics> {
   ).finally(() => routerMetricsWaiters.delete(corr));
 }
 async function scrape(): Promise<string> {
-  const parts = await Promise.all([
-    ownMetrics.getMetricsAsJSON() as Promise<JsonMetrics>,
+  const [routers, ...parts] = await Promise.all([
     routerMetrics(),
+    ownMetrics.getMetricsAsJSON() as Promise<JsonMetrics>,
     ...Array.from({ length: links.count }, (_, i) => links.request<JsonMetrics>(i, { type: 'metrics' })),
   ]);
-  return exposition(parts);
+  return exposition([...parts, ...routers]);
 }
 
 const app = createAdminApp(token, campaigns, state, scrape, configStore, live);

@@ -1,6 +1,9 @@
-import type { Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { OpWriter, ResultReader } from '../../shards/wire.js';
 import { shardOf } from '../hash.js';
+
+/** This router thread's channel to one shard (a MessagePort of its own: PACER_ROUTERS). */
+export type ShardLink = Pick<MessagePort, 'postMessage'>;
 
 /** Receives the result of each operation it dispatched, by the index it gave. */
 export interface ResultSink {
@@ -19,6 +22,9 @@ export interface ResultSink {
  *
  * Every operation holds a slot until its result returns; a shard has at most inFlightMax slots, so
  * memory stays bounded and a saturated shard is answered 503 at once instead of queueing.
+ *
+ * Each router thread has its own Dispatcher with its own channel to every shard: slots are this
+ * router's numbers, and the shard answers every batch on the channel it came from.
  */
 export class Dispatcher {
   private readonly writers: OpWriter[];
@@ -37,7 +43,7 @@ export class Dispatcher {
   onSinkError: (err: unknown) => void = () => {};
 
   constructor(
-    private readonly workers: readonly Worker[],
+    private readonly workers: readonly ShardLink[],
     private readonly inFlightMax: number,
   ) {
     this.writers = workers.map(() => new OpWriter());

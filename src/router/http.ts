@@ -8,6 +8,7 @@ import type { Dispatcher, ResultSink } from './dispatcher.js';
 import { decideJson, releaseJson, resultError, resultJson, shardFailedError, spendJson } from './render.js';
 import type { Route, RouterMetrics } from '../metrics.js';
 import { internalError, reportInternal } from './internal.js';
+import type { ConnectionCount } from './connections.js';
 import { attachStream } from './stream.js';
 import { batchOf, decideOf, releaseOf, spendOf } from './validate.js';
 
@@ -18,6 +19,8 @@ export interface RouterState {
   notReadyReason(): string | null;
   /** Non-null when a dependency is degraded (the pacer still answers). */
   degradedReason(): string | null;
+  /** Stream connections open over all router threads (PACER_ROUTERS > 1); unset: this router's own. */
+  streamConnections?: ConnectionCount;
 }
 
 /** One HTTP request with one operation. */

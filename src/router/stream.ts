@@ -177,7 +177,7 @@ export function attachStream(
           refuseUpgrade(res, new ApiError('SHUTTING_DOWN', 'the pacer is shutting down; connect to another instance'));
           return;
         }
-        if (metrics.wsConnections >= connectionsMax) {
+        if ((state.streamConnections?.open ?? metrics.wsConnections) >= connectionsMax) {
           metrics.error('stream', 'TOO_MANY_CONNECTIONS');
           refuseUpgrade(
             res,
@@ -203,6 +203,7 @@ export function attachStream(
     },
     open: () => {
       metrics.wsConnections++;
+      state.streamConnections?.add(1);
     },
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData();
@@ -227,6 +228,7 @@ export function attachStream(
     },
     close: (ws) => {
       metrics.wsConnections--;
+      state.streamConnections?.add(-1);
       ws.getUserData().closed = true;
     },
   });

@@ -14,17 +14,20 @@ import { realTimers } from '../real-ports.js';
 
 /**
  * The shard worker: plugs the real clock, a seeded generator, timers and the configured store into
- * the data-plane Shard (shards/shard.ts), and connects it to the router (parentPort: binary op
- * batches in, binary results out) and to the admin thread (its own MessagePort: configuration,
- * status, summaries).
+ * the data-plane Shard (shards/shard.ts), and connects it to every router thread (a MessagePort
+ * each: binary op batches in, binary results out, answered on the port the batch came from), to
+ * the admin thread (its own MessagePort: configuration, status, summaries) and to main
+ * (parentPort: readiness, health, shutdown).
  */
 interface ShardWorkerData {
   index: number;
   config: PacerConfig;
   adminPort: MessagePort;
+  /** One per router thread, by router index (the origin of its batches). */
+  routerPorts: MessagePort[];
 }
 
-const { index, config, adminPort } = workerData as ShardWorkerData;
+const { index, config, adminPort, routerPorts } = workerData as ShardWorkerData;
 const main = parentPort!;
 
 function toMain(msg: ShardToMain): void {
@@ -52,8 +55,8 @@ const ports: ShardPorts = {
   random: sfc32(seed.readUInt32LE(0), seed.readUInt32LE(4), seed.readUInt32LE(8), seed.readUInt32LE(12)),
   timers: realTimers,
   store,
-  sendResults(results) {
-    main.postMessage(results, [results]);
+  sendResults(results, origin) {
+    routerPorts[origin]!.postMessage(results, [results]);
   },
   emit(event: ShardEvent) {
     if (event.type === 'fault') log('warn', event.message, { shard: index });
@@ -109,17 +112,19 @@ const sweeper = setInterval(() => {
   }
 }, limits.reservationSweepMs);
 
-main.on('message', (msg: ArrayBuffer | MainToShard) => {
-  if (msg instanceof ArrayBuffer) {
+routerPorts.forEach((port, origin) => {
+  port.on('message', (msg: ArrayBuffer) => {
     let out: ArrayBuffer;
     try {
-      out = shard.handleOps(msg);
+      out = shard.handleOps(msg, origin);
     } catch (err) {
       fatal(err);
     }
-    main.postMessage(out, [out]);
-    return;
-  }
+    port.postMessage(out, [out]);
+  });
+});
+
+main.on('message', (msg: MainToShard) => {
   switch (msg.type) {
     case 'shutdown':
       void shutdown();
@@ -185,6 +190,7 @@ async function shutdown(): Promise<void> {
   toAdmin({ type: 'finalSummaries', shard: index, summaries: shard.summaries() });
   toMain({ type: 'drained' });
   adminPort.close();
+  for (const port of routerPorts) port.close();
   main.close();
 }
 

@@ -8,6 +8,9 @@ import { checkResponse } from './openapi.js';
 /**
  * Starts the real pacer (the compiled dist/src/main.js that `npm start` runs) in a child process on
  * free ports, and talks to it over real HTTP. `npm test` builds before it runs the tests.
+ *
+ * Every pacer runs one router thread unless PACER_TEST_ROUTERS=N asks for N (PACER_ROUTERS=N) or a
+ * test sets its own: `PACER_TEST_ROUTERS=2 npx tap test/api.test.ts` runs a suite with two routers.
  */
 function findRoot(): string {
   let dir = fileURLToPath(new URL('.', import.meta.url));
@@ -37,6 +40,8 @@ export interface StartOptions {
   dataDir?: string;
   /** Keep the data directory after stop (for restart tests). */
   keepData?: boolean;
+  /** Router threads (PACER_ROUTERS); default 1, or PACER_TEST_ROUTERS when set. */
+  routers?: number;
 }
 
 export async function startPacer(opts: StartOptions = {}): Promise<Pacer> {
@@ -55,6 +60,8 @@ export async function startPacer(opts: StartOptions = {}): Promise<Pacer> {
       ...(process.env.TEST_PACER_REDIS_URL ? { PACER_REDIS_URL: process.env.TEST_PACER_REDIS_URL } : {}),
       ...(process.env.TEST_PACER_DATABASE_URL ? { PACER_DATABASE_URL: process.env.TEST_PACER_DATABASE_URL } : {}),
       ...(process.env.TEST_PACER_REDIS_KEY_PREFIX ? { PACER_REDIS_KEY_PREFIX: process.env.TEST_PACER_REDIS_KEY_PREFIX } : {}),
+      // Fixed, not the core-count default, so that a test reads the same on any machine.
+      PACER_ROUTERS: String(opts.routers ?? (process.env.PACER_TEST_ROUTERS || '1')),
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
