@@ -3,13 +3,36 @@ import uWS, { type HttpRequest, type TemplatedApp } from 'uWebSockets.js';
 import { limits } from '../../shards/limits.js';
 import { OpKind, type ResultReader } from '../../shards/wire.js';
 import { ApiError, statusLine } from '../http/errors.js';
-import { readJson, type Res, sendError, sendJson } from '../http/respond.js';
+import { type BodyScan, readJson, type Res, sendError, sendJson } from '../http/respond.js';
 import type { Dispatcher, ResultSink } from './dispatcher.js';
 import { decideJson, releaseJson, resultError, resultJson, shardFailedError, spendJson } from './render.js';
 import type { Route, RouterMetrics } from '../metrics.js';
 import { internalError, reportInternal } from './internal.js';
 import { attachStream } from './stream.js';
+import { FlatScanner } from './json-scan.js';
 import { batchOf, decideOf, releaseOf, spendOf } from './validate.js';
+
+// The single-operation routes' bodies, read without JSON.parse when they have the common shape
+// (json-scan.ts); the object handed on is what JSON.parse would have made of the same body, so the
+// validation below (decideOf, …) and every error it answers stay the same.
+const decideScanner = new FlatScanner(['campaignId', 'bidMicros', 'requestId']);
+const scanDecide: BodyScan = (b) => {
+  if (!decideScanner.scan(b)) return undefined;
+  const v = decideScanner.values;
+  return { campaignId: v[0], bidMicros: v[1], requestId: v[2] };
+};
+const spendScanner = new FlatScanner(['campaignId', 'eventId', 'amountMicros', 'requestId']);
+const scanSpend: BodyScan = (b) => {
+  if (!spendScanner.scan(b)) return undefined;
+  const v = spendScanner.values;
+  return { campaignId: v[0], eventId: v[1], amountMicros: v[2], requestId: v[3] };
+};
+const releaseScanner = new FlatScanner(['campaignId', 'requestId']);
+const scanRelease: BodyScan = (b) => {
+  if (!releaseScanner.scan(b)) return undefined;
+  const v = releaseScanner.values;
+  return { campaignId: v[0], requestId: v[1] };
+};
 
 /** What the router needs to know about the rest of the process. */
 export interface RouterState {
@@ -150,7 +173,7 @@ export function createRouterApp(
     dispatcher.flushNow();
   };
 
-  const post = <I>(path: string, route: Route, validate: Validate<I>, dispatch: Dispatch<I>): void => {
+  const post = <I>(path: string, route: Route, validate: Validate<I>, dispatch: Dispatch<I>, scan?: BodyScan): void => {
     const timed = route === 'decide' || route === 'decide_batch';
     const onBody = (res: Res, body: unknown, startedMs: number): void => {
       const input = validate(body);
@@ -160,7 +183,7 @@ export function createRouterApp(
     };
     app.post(path, (res: Res, req: HttpRequest) => {
       try {
-        handlePost(res, req, route, timed, onBody);
+        handlePost(res, req, route, timed, onBody, scan);
       } catch (err) {
         answerInternal(res, route, metrics, err);
       }
@@ -174,6 +197,7 @@ export function createRouterApp(
     route: Route,
     timed: boolean,
     onBody: (res: Res, body: unknown, startedMs: number) => void,
+    scan: BodyScan | undefined,
   ): void => {
     const startedMs = timed && metrics.sampleDecision() ? performance.now() : -1;
     const contentLength = req.getHeader('content-length');
@@ -205,6 +229,7 @@ export function createRouterApp(
         }
       },
       fail,
+      scan,
     );
   };
 
@@ -213,20 +238,20 @@ export function createRouterApp(
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
     const sink = new SingleSink(res, decideJson, 'decide', metrics, startedMs);
     dispatcher.decide(shard, sink, 0, input.campaignId, input.bidMicros, input.requestId);
-  });
+  }, scanDecide);
 
   post('/v1/spend', 'spend', (body) => spendOf(body), (res, input, startedMs) => {
     const shard = dispatcher.shardOf(input.campaignId);
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
     const sink = new SingleSink(res, spendJson, 'spend', metrics, startedMs);
     dispatcher.spend(shard, sink, 0, input.campaignId, input.amountMicros, input.eventId, input.requestId);
-  });
+  }, scanSpend);
 
   post('/v1/release', 'release', (body) => releaseOf(body), (res, input, startedMs) => {
     const shard = dispatcher.shardOf(input.campaignId);
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
     dispatcher.release(shard, new SingleSink(res, releaseJson, 'release', metrics, startedMs), 0, input.campaignId, input.requestId);
-  });
+  }, scanRelease);
 
   post('/v1/decide/batch', 'decide_batch', (body) => batchOf(body, 'requests').map((item, i) => decideOf(item, i)), (res, items, startedMs) => {
     const shards = items.map((x) => dispatcher.shardOf(x.campaignId));
@@ -289,20 +314,29 @@ export function createRouterApp(
  * Content-Length headers, so every header is looked at here.
  */
 function framingError(req: HttpRequest): ApiError | null {
-  let contentLength: string | null = null;
-  let conflict = false;
-  let transferEncoding = false;
-  req.forEach((key, value) => {
-    if (key === 'content-length') {
-      if (contentLength !== null && contentLength !== value) conflict = true;
-      contentLength = value;
-    } else if (key === 'transfer-encoding') transferEncoding = true;
-  });
+  seenContentLength = null;
+  conflict = false;
+  transferEncoding = false;
+  req.forEach(eachHeader);
+  const sawContentLength = seenContentLength !== null;
+  seenContentLength = null;
   if (conflict) return new ApiError('INVALID_FRAMING', 'conflicting Content-Length headers; send one');
-  if (transferEncoding && contentLength !== null) {
+  if (transferEncoding && sawContentLength) {
     return new ApiError('INVALID_FRAMING', 'both Content-Length and Transfer-Encoding; send one of them');
   }
   return null;
+}
+
+// framingError's state: one callback made once instead of a closure per request (the router runs
+// on one thread, and forEach calls back synchronously).
+let seenContentLength: string | null = null;
+let conflict = false;
+let transferEncoding = false;
+function eachHeader(key: string, value: string): void {
+  if (key === 'content-length') {
+    if (seenContentLength !== null && seenContentLength !== value) conflict = true;
+    seenContentLength = value;
+  } else if (key === 'transfer-encoding') transferEncoding = true;
 }
 
 /** Runs a synchronous handler, answering 500 INTERNAL if it throws. */
