@@ -63,7 +63,9 @@ class SingleSink implements ResultSink {
         return;
       }
       sendJson(this.res, 200, this.render(r));
-      if (this.startedMs >= 0) this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
+      if (this.startedMs < 0) return;
+      if (r.kind === OpKind.SPEND) this.metrics.spendAcked(this.startedMs);
+      else this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
     } catch (err) {
       answerInternal(this.res, this.route, this.metrics, err);
     }
@@ -79,6 +81,8 @@ class SingleSink implements ResultSink {
 class BatchSink implements ResultSink {
   private readonly parts: string[];
   private left: number;
+  /** Spends acknowledged in this answer (not refused). */
+  private spends = 0;
 
   constructor(
     private readonly res: Res,
@@ -94,6 +98,7 @@ class BatchSink implements ResultSink {
 
   result(index: number, r: ResultReader): void {
     try {
+      if (r.kind === OpKind.SPEND && resultError(r) === null) this.spends++;
       this.parts[index] = resultJson(r);
     } catch (err) {
       reportInternal(this.metrics, this.route, err);
@@ -110,7 +115,9 @@ class BatchSink implements ResultSink {
   private done(): void {
     try {
       sendJson(this.res, 200, `{"${this.key}":[${this.parts.join(',')}]}`);
-      if (this.startedMs >= 0) this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
+      if (this.startedMs < 0) return;
+      if (this.spends > 0) this.metrics.spendAcked(this.startedMs);
+      else if (this.route === 'decide_batch') this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
     } catch (err) {
       answerInternal(this.res, this.route, this.metrics, err);
     }
@@ -174,7 +181,9 @@ export function createRouterApp(
   };
 
   const post = <I>(path: string, route: Route, validate: Validate<I>, dispatch: Dispatch<I>, scan?: BodyScan): void => {
+    // Decisions are timed one in 8 (metrics.sampleDecision); spends always (pacer_spend_ack_seconds).
     const timed = route === 'decide' || route === 'decide_batch';
+    const spend = route === 'spend' || route === 'spend_batch';
     const onBody = (res: Res, body: unknown, startedMs: number): void => {
       const input = validate(body);
       if (deferred.length === 0) setImmediate(runDeferred);
@@ -183,7 +192,7 @@ export function createRouterApp(
     };
     app.post(path, (res: Res, req: HttpRequest) => {
       try {
-        handlePost(res, req, route, timed, onBody, scan);
+        handlePost(res, req, route, timed, spend, onBody, scan);
       } catch (err) {
         answerInternal(res, route, metrics, err);
       }
@@ -196,10 +205,11 @@ export function createRouterApp(
     req: HttpRequest,
     route: Route,
     timed: boolean,
+    spend: boolean,
     onBody: (res: Res, body: unknown, startedMs: number) => void,
     scan: BodyScan | undefined,
   ): void => {
-    const startedMs = timed && metrics.sampleDecision() ? performance.now() : -1;
+    const startedMs = spend || (timed && metrics.sampleDecision()) ? performance.now() : -1;
     const contentLength = req.getHeader('content-length');
     metrics.request(route);
     const fail = (err: ApiError, closeConnection = false): void => {
