@@ -74,6 +74,23 @@ function load(url: string, opts: { tool: string; duration: number; rate?: number
   return JSON.parse(lines[lines.length - 1]!) as Load;
 }
 
+interface OpenLoop {
+  p50Ms: number | null;
+  p99Ms: number | null;
+  p999Ms: number | null;
+  errors: number;
+  unanswered: number;
+  sendLagP99Ms: number | null;
+}
+
+function openLoop(url: string, rate: number): OpenLoop {
+  const args = [join(root, 'dist/bench/lib/open-loop.js'), '--transport', 'http', '--url', url, '--rate', String(Math.round(rate)),
+    '--duration', String(duration), '--campaigns', String(campaigns)];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`open-loop generator failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as OpenLoop;
+}
+
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
@@ -257,6 +274,14 @@ process.stderr.write(
 );
 const baseHalf = load(baseline.url, { tool: 'autocannon', duration, rate: halfRate });
 process.stderr.write(`baseline at ${halfRate.toFixed(0)} req/s: p50 ${baseHalf.p50Ms} ms, p99 ${baseHalf.p99Ms} ms\n`);
+// The same rate open loop (bench/lib/open-loop.ts): latency from each request's intended send time,
+// so a stall counts in full; autocannon -R measures from the actual send (see bench/README.md).
+const pacerOpen = openLoop(pacer.url, halfRate);
+const baseOpen = openLoop(baseline.url, halfRate);
+process.stderr.write(
+  `open loop at ${halfRate.toFixed(0)} req/s: pacer p50 ${pacerOpen.p50Ms} ms, p99 ${pacerOpen.p99Ms} ms; ` +
+    `baseline p50 ${baseOpen.p50Ms} ms, p99 ${baseOpen.p99Ms} ms\n`,
+);
 await stop(baseline.child);
 await stop(pacer.child);
 rmSync(pacer.dataDir, { recursive: true, force: true });
@@ -292,8 +317,15 @@ const result = {
   pacerServerP99MsAtMost: server.p99Ms,
   baselineP50MsAtHalfRate: baseHalf.p50Ms,
   baselineP99MsAtHalfRate: baseHalf.p99Ms,
+  pacerOpenLoopP50MsAtHalfRate: pacerOpen.p50Ms,
+  pacerOpenLoopP99MsAtHalfRate: pacerOpen.p99Ms,
+  pacerOpenLoopP999MsAtHalfRate: pacerOpen.p999Ms,
+  baselineOpenLoopP50MsAtHalfRate: baseOpen.p50Ms,
+  baselineOpenLoopP99MsAtHalfRate: baseOpen.p99Ms,
+  baselineOpenLoopP999MsAtHalfRate: baseOpen.p999Ms,
+  openLoopSendLagP99Ms: [pacerOpen.sendLagP99Ms, baseOpen.sendLagP99Ms],
   pacerNon2xx: pacerPeak.non2xx + pacerHalf.non2xx,
-  pacerErrors: pacerPeak.errors + pacerHalf.errors,
+  pacerErrors: pacerPeak.errors + pacerHalf.errors + pacerOpen.errors + pacerOpen.unanswered,
   store: values.store,
   durationS: duration,
   connections,

@@ -226,10 +226,12 @@ function resultsTable(): string {
   };
   const http = results('http-').filter((r) => r.tool === 'wrk' && r.cpuProfiled !== true && r.store === 'memory').at(-1);
   add('HTTP decisions ÷ bare uWS (wrk, median of rounds)', '≥ 0.75', http, (r) => r.ratio, '`npm run bench:http -- --tool wrk`');
-  add('HTTP client p99 at half the peak ÷ bare uWS p99 same rate', '≤ 1.3', http, (r) =>
-    typeof r.pacerP99Ms === 'number' && typeof r.baselineP99MsAtHalfRate === 'number'
-      ? `${Math.round((r.pacerP99Ms / r.baselineP99MsAtHalfRate) * 100) / 100} (${String(r.pacerP99Ms)} / ${String(r.baselineP99MsAtHalfRate)} ms)`
-      : '', '`npm run bench:http -- --tool wrk`');
+  const p99Ratio = (a: unknown, b: unknown): string =>
+    typeof a === 'number' && typeof b === 'number' ? `${Math.round((a / b) * 100) / 100} (${a} / ${b} ms)` : '(not measured)';
+  add('HTTP client p99 at half the peak ÷ bare uWS p99 same rate, autocannon -R', '≤ 1.3', http, (r) =>
+    p99Ratio(r.pacerP99Ms, r.baselineP99MsAtHalfRate), '`npm run bench:http -- --tool wrk`');
+  add('the same, open loop (bench/lib/open-loop.ts)', '≤ 1.3', http, (r) =>
+    p99Ratio(r.pacerOpenLoopP99MsAtHalfRate, r.baselineOpenLoopP99MsAtHalfRate), '`npm run bench:http -- --tool wrk`');
   const stream = results('stream-').at(-1);
   add('stream ×100 per frame ÷ HTTP, same run', '≥ 5', stream, (r) => r.ratio100, '`npm run bench:stream`');
   const spend = results('spend-redis-').filter((r) => r.outage === null && r.rate === 10_000).at(-1);
