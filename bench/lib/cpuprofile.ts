@@ -31,7 +31,7 @@ export interface SelfTime {
   /** `name (file:line)`, or a V8 pseudo-frame such as `(garbage collector)`. */
   fn: string;
   ms: number;
-  /** Share of the sampled time of the whole profile, idle included. */
+  /** Share of the thread's busy time (every sample that was not idle). */
   pct: number;
 }
 
@@ -71,7 +71,7 @@ export function summarise(path: string, topN: number): ThreadProfile {
     .filter(([k]) => k !== '(idle)')
     .sort((a, b) => b[1] - a[1])
     .slice(0, topN)
-    .map(([fn, us]) => ({ fn, ms: Math.round(us / 100) / 10, pct: Math.round((us / total) * 1000) / 10 }));
+    .map(([fn, us]) => ({ fn, ms: Math.round(us / 100) / 10, pct: Math.round((us / Math.max(1, total - idle)) * 1000) / 10 }));
   const m = /\.(\d+)\.(\d+)\.(\d+)\.cpuprofile$/.exec(basename(path));
   return {
     file: basename(path),
@@ -92,7 +92,7 @@ export function summariseDir(dir: string, topN: number): ThreadProfile[] {
 
 export function format(t: ThreadProfile): string {
   const head = `thread ${t.threadId} (${t.file}): ${t.totalMs} ms sampled, ${t.busyMs} ms busy`;
-  const rows = t.top.map((x) => `  ${x.ms.toFixed(1).padStart(9)} ms ${x.pct.toFixed(1).padStart(5)}%  ${x.fn}`);
+  const rows = t.top.map((x) => `  ${x.ms.toFixed(1).padStart(9)} ms ${x.pct.toFixed(1).padStart(5)}% of busy  ${x.fn}`);
   return [head, ...rows].join('\n');
 }
 
