@@ -235,10 +235,16 @@ async function main(): Promise<void> {
 
 /** Quantiles of pacer_spend_ack_seconds from the admin port's /metrics: bucket upper bounds, ms. */
 async function serverAckQuantiles(adminUrl: string): Promise<{ p50Ms: number | null; p99Ms: number | null }> {
-  const text = await (await fetch(`${adminUrl}/metrics`)).text();
   const buckets: [number, number][] = [];
-  for (const m of text.matchAll(/^pacer_spend_ack_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)) {
-    buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+  // A scrape asks every thread within a deadline; on a loaded machine one may miss it: try again.
+  for (let attempt = 0; attempt < 5 && buckets.length === 0; attempt++) {
+    if (attempt > 0) await sleep(1_000);
+    const r = await fetch(`${adminUrl}/metrics`);
+    const text = await r.text();
+    if (r.status !== 200) continue;
+    for (const m of text.matchAll(/^pacer_spend_ack_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)) {
+      buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+    }
   }
   buckets.sort((a, b) => a[0] - b[0]);
   const total = buckets.at(-1)?.[1] ?? 0;

@@ -179,6 +179,14 @@ function soakTable(): string {
   ]);
 }
 
+/** The machine's 1-minute load average around a run, under whichever name its bench recorded it. */
+function loadOf(r: Row): string {
+  const pairs: [string, string][] = [['loadAvg1mBefore', 'loadAvg1mAfter'], ['loadAvgBefore', 'loadAvgAfter']];
+  for (const [a, b] of pairs) if (r[a] !== undefined) return `${String(r[a])} / ${String(r[b] ?? '')}`;
+  if (r.loadAverage1m !== undefined) return `— / ${String(r.loadAverage1m)}`;
+  return '(not recorded)';
+}
+
 /** bench:latency results (bench/latency.ts): one row per transport and rate. */
 function latencyTable(): string {
   const rows = results('latency-').flatMap((r) =>
@@ -221,7 +229,15 @@ function resultsTable(): string {
     out.push(
       r === undefined
         ? { what, target, value: '(not measured)', commit: '', date: '', where }
-        : { what, target, value: String(value(r)), commit: r.commit ?? '(not recorded)', date: shortDate(r), where: `${where} (${String(r.file)})` },
+        : {
+            what,
+            target,
+            value: String(value(r)),
+            commit: r.commit ?? '(not recorded)',
+            date: shortDate(r),
+            load: loadOf(r),
+            where: `${where} (${String(r.file)})`,
+          },
     );
   };
   const http = results('http-').filter((r) => r.tool === 'wrk' && r.cpuProfiled !== true && r.store === 'memory').at(-1);
@@ -247,7 +263,12 @@ function resultsTable(): string {
   for (const r of memory) newest.set(`${String(r.store)} ${String(r.campaigns)}`, r);
   for (const [key, r] of [...newest].sort()) {
     const [store, n] = key.split(' ');
-    const target = store === 'embedded' ? '—' : Number(n) === 1000 ? '≤ 100 MB' : '≤ 1,024 B/campaign';
+    const target =
+      Number(n) === 1_000_000
+        ? '≤ 1,024 B/campaign'
+        : Number(n) === 1000
+          ? store === 'embedded' ? 'well below 520–924 MB' : '≤ 100 MB'
+          : '—';
     add(`memory, ${String(store)}, ${String(n)} campaigns: RSS MB, bytes/campaign`, target, r, (x) => `${String(x.rssMb)} MB, ${String(x.perCampaignBytes)} B`, '`npm run bench:memory`');
   }
   return table(out, [
@@ -256,6 +277,7 @@ function resultsTable(): string {
     ['value', 'measured'],
     ['commit', 'commit'],
     ['date', 'date (UTC)'],
+    ['load', 'load avg 1m before / after'],
     ['where', 'command (result file)'],
   ]);
 }
