@@ -1,23 +1,31 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultRouters, defaultShards } from '../src/config.js';
 import { dropRedisPrefix } from '../test/helpers/services.js';
 import type { LoadResult } from './lib/load.js';
-import { root, waitForLine } from './lib/process.js';
+import { format, summariseDir, type ThreadProfile } from './lib/cpuprofile.js';
+import { gitCommit, root, waitForLine } from './lib/process.js';
 import { writeTable } from './table.js';
 
 /**
  * npm run bench:http [-- --duration S --tool wrk|autocannon --campaigns N --shards N --connections N
- *                        --latency-connections N --store memory|embedded|redis]
+ *                        --latency-connections N --store memory|embedded|redis
+ *                        --cpu-prof [--cpu-prof-dir DIR]]
  *
  * In one run, on this machine: a bare uWebSockets.js handler (bench/baseline.ts) and the pacer with
  * N campaigns, each driven by the same load from a separate process. Peak throughput with the chosen
  * tool (median of --rounds alternating runs), then the pacer's decision latency at half its peak
  * rate (autocannon -R), and the baseline's at the same rate for comparison. Last line: one JSON
  * object, also saved in bench/results/.
+ *
+ * --cpu-prof starts the pacer with `node --cpu-prof --cpu-prof-dir=DIR` (default: a temporary
+ * directory): every thread writes a profile when the pacer exits, and the top functions by self
+ * time of the router (the main thread) and of each worker are printed and kept in the result
+ * (`cpuProfile`). The sampler costs the pacer some throughput, so a profiled run's ratio is not
+ * the figure to publish: profile in one run, measure the ratio in another.
  */
 const { values } = parseArgs({
   options: {
@@ -29,6 +37,8 @@ const { values } = parseArgs({
     'latency-connections': { type: 'string', default: '12' },
     store: { type: 'string', default: 'memory' },
     rounds: { type: 'string', default: '3' },
+    'cpu-prof': { type: 'boolean', default: false },
+    'cpu-prof-dir': { type: 'string' },
   },
 });
 // This machine's throughput varies ±15% from one run to the next (a shared VM): each round runs the
@@ -47,6 +57,9 @@ const tool = values.tool ?? (haveWrk ? 'wrk' : 'autocannon');
 if (tool !== 'wrk' && tool !== 'autocannon') throw new Error('--tool must be wrk or autocannon');
 if (tool === 'wrk' && !haveWrk) throw new Error('wrk is not installed (apt-get install wrk), or use --tool autocannon');
 const shards = values.shards === undefined ? defaultShards() : Number(values.shards);
+const cpuProf = values['cpu-prof'] === true;
+const cpuProfDir = cpuProf ? (values['cpu-prof-dir'] ?? mkdtempSync(join(tmpdir(), 'pacer-cpuprof-'))) : null;
+const loadBefore = Math.round(loadavg()[0]! * 100) / 100;
 
 type Load = LoadResult;
 
@@ -59,6 +72,23 @@ function load(url: string, opts: { tool: string; duration: number; rate?: number
   if (r.status !== 0) throw new Error(`load generator failed: ${r.stderr}`);
   const lines = r.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as Load;
+}
+
+interface OpenLoop {
+  p50Ms: number | null;
+  p99Ms: number | null;
+  p999Ms: number | null;
+  errors: number;
+  unanswered: number;
+  sendLagP99Ms: number | null;
+}
+
+function openLoop(url: string, rate: number): OpenLoop {
+  const args = [join(root, 'dist/bench/lib/open-loop.js'), '--transport', 'http', '--url', url, '--rate', String(Math.round(rate)),
+    '--duration', String(duration), '--campaigns', String(campaigns)];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`open-loop generator failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as OpenLoop;
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -77,7 +107,9 @@ async function startBaseline(): Promise<{ child: ChildProcess; url: string }> {
 async function startPacer(): Promise<{ child: ChildProcess; url: string; adminUrl: string; dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pacer-bench-'));
   const token = 'bench-admin-token-0123456789';
-  const child = spawn(process.execPath, [join(root, 'dist/src/main.js')], {
+  if (cpuProfDir !== null) mkdirSync(cpuProfDir, { recursive: true });
+  const nodeArgs = cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`];
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist/src/main.js')], {
     env: {
       ...process.env,
       PACER_HOST: '127.0.0.1',
@@ -152,6 +184,45 @@ function quantiles(before: Map<number, number>, after: Map<number, number>): { p
   return { p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
+/**
+ * CPU time (user + system, in clock ticks of 10 ms) of every thread of a process, from
+ * /proc/PID/task/TID/stat: a wall-clock profile on this shared machine blames a thread's waits for
+ * a core on whatever it was doing, CPU time per request does not.
+ */
+function threadTicks(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // Fields after the command name (which is in parentheses and may hold spaces): utime is the
+      // 12th and stime the 13th of them.
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), Number(f[11]) + Number(f[12]));
+    }
+  } catch {
+    // Not Linux, or the process is gone: no CPU figures.
+  }
+  return out;
+}
+
+/** CPU µs per request of the main thread and of all threads, over one load run. */
+interface CpuPerRequest {
+  mainUs: number;
+  processUs: number;
+}
+
+function measured(pid: number, run: () => Load): { load: Load; cpu: CpuPerRequest } {
+  const before = threadTicks(pid);
+  const l = run();
+  const after = threadTicks(pid);
+  const tickUs = 10_000;
+  let all = 0;
+  for (const [tid, t] of after) all += t - (before.get(tid) ?? 0);
+  const main = (after.get(pid) ?? 0) - (before.get(pid) ?? 0);
+  const per = (ticks: number): number => Math.round(((ticks * tickUs) / Math.max(1, l.requests)) * 100) / 100;
+  return { load: l, cpu: { mainUs: per(main), processUs: per(all) } };
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -164,15 +235,25 @@ load(baseline.url, { tool, duration: 2 });
 load(pacer.url, { tool, duration: 2 });
 const basePeaks: Load[] = [];
 const pacerPeaks: Load[] = [];
+const baseCpu: CpuPerRequest[] = [];
+const pacerCpu: CpuPerRequest[] = [];
 for (let r = 0; r < rounds; r++) {
   const order = r % 2 === 0 ? ['baseline', 'pacer'] : ['pacer', 'baseline'];
   for (const who of order) {
-    if (who === 'baseline') basePeaks.push(load(baseline.url, { tool, duration }));
-    else pacerPeaks.push(load(pacer.url, { tool, duration }));
+    if (who === 'baseline') {
+      const m = measured(baseline.child.pid!, () => load(baseline.url, { tool, duration }));
+      basePeaks.push(m.load);
+      baseCpu.push(m.cpu);
+    } else {
+      const m = measured(pacer.child.pid!, () => load(pacer.url, { tool, duration }));
+      pacerPeaks.push(m.load);
+      pacerCpu.push(m.cpu);
+    }
   }
   process.stderr.write(
     `round ${r + 1}: baseline ${basePeaks[r]!.rps.toFixed(0)} req/s, pacer ${pacerPeaks[r]!.rps.toFixed(0)} req/s ` +
-      `(non-2xx ${pacerPeaks[r]!.non2xx}, errors ${pacerPeaks[r]!.errors})\n`,
+      `(non-2xx ${pacerPeaks[r]!.non2xx}, errors ${pacerPeaks[r]!.errors}); CPU µs/request: baseline ${baseCpu[r]!.processUs}, ` +
+      `pacer ${pacerCpu[r]!.processUs} (router thread ${pacerCpu[r]!.mainUs})\n`,
   );
 }
 const basePeak = { ...basePeaks[0]!, rps: median(basePeaks.map((x) => x.rps)) };
@@ -193,10 +274,24 @@ process.stderr.write(
 );
 const baseHalf = load(baseline.url, { tool: 'autocannon', duration, rate: halfRate });
 process.stderr.write(`baseline at ${halfRate.toFixed(0)} req/s: p50 ${baseHalf.p50Ms} ms, p99 ${baseHalf.p99Ms} ms\n`);
+// The same rate open loop (bench/lib/open-loop.ts): latency from each request's intended send time,
+// so a stall counts in full; autocannon -R measures from the actual send (see bench/README.md).
+const pacerOpen = openLoop(pacer.url, halfRate);
+const baseOpen = openLoop(baseline.url, halfRate);
+process.stderr.write(
+  `open loop at ${halfRate.toFixed(0)} req/s: pacer p50 ${pacerOpen.p50Ms} ms, p99 ${pacerOpen.p99Ms} ms; ` +
+    `baseline p50 ${baseOpen.p50Ms} ms, p99 ${baseOpen.p99Ms} ms\n`,
+);
 await stop(baseline.child);
 await stop(pacer.child);
 rmSync(pacer.dataDir, { recursive: true, force: true });
 if (values.store === 'redis') await dropRedisPrefix(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', redisPrefix);
+let cpuProfile: ThreadProfile[] | null = null;
+if (cpuProfDir !== null) {
+  cpuProfile = summariseDir(cpuProfDir, 20);
+  for (const t of cpuProfile) process.stderr.write(format(t) + '\n\n');
+  process.stderr.write(`profiles in ${cpuProfDir}\n`);
+}
 
 const result = {
   tool,
@@ -206,6 +301,11 @@ const result = {
   rounds,
   baselineRpsByRound: basePeaks.map((x) => Math.round(x.rps)),
   pacerRpsByRound: pacerPeaks.map((x) => Math.round(x.rps)),
+  // CPU per request at peak (median over the rounds): the whole baseline process, the whole pacer
+  // process, and the pacer's router (main) thread alone. Clock-tick resolution (10 ms per run).
+  baselineCpuUsPerRequest: median(baseCpu.map((c) => c.processUs)),
+  pacerCpuUsPerRequest: median(pacerCpu.map((c) => c.processUs)),
+  routerCpuUsPerRequest: median(pacerCpu.map((c) => c.mainUs)),
   pacerP50Ms: pacerHalf.p50Ms,
   pacerP99Ms: pacerHalf.p99Ms,
   campaigns,
@@ -219,14 +319,26 @@ const result = {
   pacerServerP99MsAtMost: server.p99Ms,
   baselineP50MsAtHalfRate: baseHalf.p50Ms,
   baselineP99MsAtHalfRate: baseHalf.p99Ms,
+  pacerOpenLoopP50MsAtHalfRate: pacerOpen.p50Ms,
+  pacerOpenLoopP99MsAtHalfRate: pacerOpen.p99Ms,
+  pacerOpenLoopP999MsAtHalfRate: pacerOpen.p999Ms,
+  baselineOpenLoopP50MsAtHalfRate: baseOpen.p50Ms,
+  baselineOpenLoopP99MsAtHalfRate: baseOpen.p99Ms,
+  baselineOpenLoopP999MsAtHalfRate: baseOpen.p999Ms,
+  openLoopSendLagP99Ms: [pacerOpen.sendLagP99Ms, baseOpen.sendLagP99Ms],
   pacerNon2xx: pacerPeak.non2xx + pacerHalf.non2xx,
-  pacerErrors: pacerPeak.errors + pacerHalf.errors,
+  pacerErrors: pacerPeak.errors + pacerHalf.errors + pacerOpen.errors + pacerOpen.unanswered,
   store: values.store,
   durationS: duration,
   connections,
   latencyConnections,
   cpus: `${cpus().length}× ${cpus()[0]?.model ?? 'unknown'}`,
   node: process.version,
+  commit: gitCommit(),
+  loadAvg1mBefore: loadBefore,
+  loadAvg1mAfter: Math.round(loadavg()[0]! * 100) / 100,
+  cpuProfiled: cpuProf,
+  cpuProfile,
   date: new Date().toISOString(),
 };
 mkdirSync(join(root, 'bench/results'), { recursive: true });

@@ -41,7 +41,13 @@ export function writeTable(): void {
     text,
     'http',
     table(
-      results('http-').map((r) => ({ ...r, date: String(r.date).slice(0, 16).replace('T', ' ') })),
+      results('http-').map((r) => ({
+        ...r,
+        date: String(r.date).slice(0, 16).replace('T', ' '),
+        cpu: r.pacerCpuUsPerRequest === undefined ? '' : `${String(r.baselineCpuUsPerRequest)} / ${String(r.pacerCpuUsPerRequest)} / ${String(r.routerCpuUsPerRequest)}`,
+        profiled: r.cpuProfiled === true ? 'yes' : '',
+        load: r.loadAvg1mBefore === undefined ? '' : `${String(r.loadAvg1mBefore)} / ${String(r.loadAvg1mAfter)}`,
+      })),
       [
         ['date', 'date (UTC)'],
         ['tool', 'tool'],
@@ -58,6 +64,10 @@ export function writeTable(): void {
         ['pacerServerP99MsAtMost', 'pacer server p99 ≤ ms'],
         ['baselineP99MsAtHalfRate', 'baseline p99 ms'],
         ['uwsNative', 'uWS native'],
+        ['commit', 'commit'],
+        ['cpu', 'CPU µs/req baseline / pacer / router'],
+        ['profiled', 'profiled'],
+        ['load', 'load avg before/after'],
       ],
     ),
   );
@@ -77,6 +87,8 @@ export function writeTable(): void {
   text = replace(text, 'memory', memoryTable());
   text = replace(text, 'stream', streamTable());
   text = replace(text, 'soak', soakTable());
+  text = replace(text, 'latency', latencyTable());
+  text = replace(text, 'results', resultsTable());
   writeFileSync(readme, text);
 }
 
@@ -164,6 +176,109 @@ function soakTable(): string {
     ['overload503', '503s'],
     ['totalsExact', 'totals exact'],
     ['loadAverage1m', 'load avg 1m (end)'],
+  ]);
+}
+
+/** The machine's 1-minute load average around a run, under whichever name its bench recorded it. */
+function loadOf(r: Row): string {
+  const pairs: [string, string][] = [['loadAvg1mBefore', 'loadAvg1mAfter'], ['loadAvgBefore', 'loadAvgAfter']];
+  for (const [a, b] of pairs) if (r[a] !== undefined) return `${String(r[a])} / ${String(r[b] ?? '')}`;
+  if (r.loadAverage1m !== undefined) return `— / ${String(r.loadAverage1m)}`;
+  return '(not recorded)';
+}
+
+/** bench:latency results (bench/latency.ts): one row per transport and rate. */
+function latencyTable(): string {
+  const rows = results('latency-').flatMap((r) =>
+    ((r.rows ?? []) as Row[]).map((x) => ({
+      ...x,
+      date: shortDate(r),
+      commit: r.commit,
+      share: `${Math.round(Number(x.fraction) * 100)}%`,
+      transport: x.transport === 'stream' ? `stream ×${String(x.batch)}` : 'HTTP',
+      load: x.loadAvg1m ?? '',
+    })),
+  );
+  return table(rows, [
+    ['date', 'date (UTC)'],
+    ['commit', 'commit'],
+    ['transport', 'transport'],
+    ['peak', 'peak decisions/s'],
+    ['share', 'of peak'],
+    ['rate', 'rate/s'],
+    ['achievedRate', 'answered/s'],
+    ['p50Ms', 'p50 ms'],
+    ['p99Ms', 'p99 ms'],
+    ['p999Ms', 'p99.9 ms'],
+    ['maxMs', 'max ms'],
+    ['errors', 'errors'],
+    ['unanswered', 'unanswered'],
+    ['sendLagP99Ms', 'generator lag p99 ms'],
+    ['generatorCpuPct', 'generator CPU %'],
+    ['load', 'load avg 1m'],
+  ]);
+}
+
+/**
+ * The issue's targets in one table, each from the newest result file that measures it, with the
+ * commit it was measured on. Profiled bench:http runs are skipped (the sampler slows the pacer).
+ */
+function resultsTable(): string {
+  const out: Row[] = [];
+  const add = (what: string, target: string, r: Row | undefined, value: (r: Row) => unknown, where: string): void => {
+    out.push(
+      r === undefined
+        ? { what, target, value: '(not measured)', commit: '', date: '', where }
+        : {
+            what,
+            target,
+            value: String(value(r)),
+            commit: r.commit ?? '(not recorded)',
+            date: shortDate(r),
+            load: loadOf(r),
+            where: `${where} (${String(r.file)})`,
+          },
+    );
+  };
+  const http = results('http-').filter((r) => r.tool === 'wrk' && r.cpuProfiled !== true && r.store === 'memory').at(-1);
+  add('HTTP decisions ÷ bare uWS (wrk, median of rounds)', '≥ 0.75', http, (r) => r.ratio, '`npm run bench:http -- --tool wrk`');
+  const p99Ratio = (a: unknown, b: unknown): string =>
+    typeof a === 'number' && typeof b === 'number' ? `${Math.round((a / b) * 100) / 100} (${a} / ${b} ms)` : '(not measured)';
+  add('HTTP client p99 at half the peak ÷ bare uWS p99 same rate, autocannon -R', '≤ 1.3', http, (r) =>
+    p99Ratio(r.pacerP99Ms, r.baselineP99MsAtHalfRate), '`npm run bench:http -- --tool wrk`');
+  add('the same, open loop (bench/lib/open-loop.ts)', '≤ 1.3', http, (r) =>
+    p99Ratio(r.pacerOpenLoopP99MsAtHalfRate, r.baselineOpenLoopP99MsAtHalfRate), '`npm run bench:http -- --tool wrk`');
+  const stream = results('stream-').at(-1);
+  add('stream ×100 per frame ÷ HTTP, same run', '≥ 5', stream, (r) => r.ratio100, '`npm run bench:stream`');
+  const spend = results('spend-redis-').filter((r) => r.outage === null && r.rate === 10_000).at(-1);
+  add('spend ack p99 with Redis at 10,000 events/s (client side)', '≤ 5 ms', spend, (r) => `${String(r.ackP99Ms)} ms`, '`npm run bench:spend`');
+  const latency = results('latency-').at(-1);
+  for (const x of (latency?.rows ?? []) as Row[]) {
+    const t = x.transport === 'stream' ? `stream ×${String(x.batch)}` : 'HTTP';
+    add(`${t} decisions at ${Math.round(Number(x.fraction) * 100)}% of peak (${String(x.rate)}/s), open loop: p50 / p99 / p99.9`, '—', latency, () =>
+      `${String(x.p50Ms)} / ${String(x.p99Ms)} / ${String(x.p999Ms)} ms`, '`npm run bench:latency`');
+  }
+  const memory = results('memory-');
+  const newest = new Map<string, Row>();
+  for (const r of memory) newest.set(`${String(r.store)} ${String(r.campaigns)}`, r);
+  for (const [key, r] of [...newest].sort()) {
+    const [store, n] = key.split(' ');
+    const target =
+      Number(n) === 1_000_000
+        ? '≤ 1,024 B/campaign'
+        : Number(n) === 1000
+          ? store === 'embedded' ? 'well below 520–924 MB' : '≤ 100 MB'
+          : '—';
+    add(`memory, ${String(store)}, ${String(n)} campaigns: RSS MB, bytes/campaign`, target, r, (x) => `${String(x.rssMb)} MB, ${String(x.perCampaignBytes)} B`, '`npm run bench:memory`');
+  }
+  return table(out, [
+    ['what', 'what'],
+    ['target', 'target'],
+    ['value', 'measured'],
+    ['commit', 'commit'],
+    ['date', 'date (UTC)'],
+    ['load', 'load avg 1m before / after'],
+    ['where', 'command (result file)'],
   ]);
 }
 

@@ -97,6 +97,8 @@ export class RouterMetrics {
   /** Unexpected exceptions caught by a handler, by route (see internal()). */
   private readonly internals = new Map<string, number>();
   readonly decisionSeconds: Histogram;
+  /** Spend receipt to its acknowledgement written (after the store confirmed it); see spendAcked. */
+  readonly spendAckSeconds: Histogram;
   wsConnections = 0;
   /** Whether /readyz answers ready (set by main once the process state exists). */
   ready: () => boolean = () => false;
@@ -205,6 +207,15 @@ export class RouterMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
       registers: [r],
     });
+    // Every acknowledgement is observed, not a sample: spend events (win notices) arrive at a
+    // fraction of the decision rate, and one observation (about 300 ns) per answer is noise next
+    // to the store round trip each of them waited for.
+    this.spendAckSeconds = new Histogram({
+      name: 'pacer_spend_ack_seconds',
+      help: 'Time from a spend received by the router to its acknowledgement written, after the counter store (or the spool) confirmed it; one observation per answer that acknowledges spend (an HTTP response, a stream answer frame).',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [r],
+    });
     const self = this;
     new Gauge({
       name: 'pacer_ws_connections',
@@ -235,6 +246,11 @@ export class RouterMetrics {
    */
   sampleDecision(): boolean {
     return (++this.decisionTick & (decisionSampleEvery - 1)) === 0;
+  }
+
+  /** Observes one answer acknowledging spend, for a request read at `startedMs` (performance.now()). */
+  spendAcked(startedMs: number): void {
+    this.spendAckSeconds.observe((performance.now() - startedMs) / 1000);
   }
 
   /** Counts an unexpected exception caught on `route` (a hot-path route, `stream`, `uncaught`, …). */

@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Packr, Unpackr } from 'msgpackr';
 import t from 'tap';
+import WebSocket from 'ws';
 import { limits } from '../shards/limits.js';
 import { createCampaign, get, post, startPacer } from './helpers/server.js';
 
@@ -51,6 +53,40 @@ t.test('metrics from the router and every shard are merged on the admin port, wi
   t.ok(/pacer_event_loop_utilization_ratio\{thread="router"\}/.test(text));
   t.ok(/pacer_event_loop_utilization_ratio\{thread="admin"\}/.test(text));
   t.ok(/pacer_flush_duration_seconds_count\{shard="\d"\} [1-9]/.test(text), 'flushes are timed');
+});
+
+t.test('every answer that acknowledges spend is timed in pacer_spend_ack_seconds; refused spends are not', async (t) => {
+  await createCampaign(pacer, { id: 'ack-1', dailyBudgetMicros: 1_000_000, strategy: 'ASAP' });
+  const count = async (): Promise<number> => value(await scrape(), 'pacer_spend_ack_seconds_count');
+  const before = await count();
+  t.equal((await post(pacer.url, '/v1/spend', { campaignId: 'ack-1', eventId: 'ack-e1', amountMicros: 5 })).status, 200);
+  // A resend is acknowledged too (answered "duplicate" after its check).
+  t.equal((await post(pacer.url, '/v1/spend', { campaignId: 'ack-1', eventId: 'ack-e1', amountMicros: 5 })).status, 200);
+  t.equal((await post(pacer.url, '/v1/spend/batch', {
+    events: [{ campaignId: 'ack-1', eventId: 'ack-e2', amountMicros: 5 }, { campaignId: 'ack-1', eventId: 'ack-e3', amountMicros: 5 }],
+  })).status, 200);
+  t.equal(await count(), before + 3, 'two single spends and one batch answer');
+  // Refused: unknown campaign (404) and invalid input (400).
+  t.equal((await post(pacer.url, '/v1/spend', { campaignId: 'nobody', eventId: 'ack-e4', amountMicros: 5 })).status, 404);
+  t.equal((await post(pacer.url, '/v1/spend', { campaignId: 'ack-1', eventId: 'ack-e5', amountMicros: -1 })).status, 400);
+  // Decisions are not spend.
+  await post(pacer.url, '/v1/decide', { campaignId: 'ack-1' });
+  t.equal(await count(), before + 3, 'refused spends and decisions are not acknowledgements');
+  // A stream frame with spends is one observation; a frame of decisions alone is none.
+  const ws = new WebSocket(`ws://127.0.0.1:${pacer.port}/v1/stream`);
+  await new Promise((r) => ws.once('open', r));
+  const answer = (ops: unknown[]): Promise<unknown[][]> =>
+    new Promise((resolve) => {
+      ws.once('message', (d: Buffer) => resolve(new Unpackr({ useRecords: false }).unpack(d) as unknown[][]));
+      ws.send(new Packr({ useRecords: false }).pack(ops));
+    });
+  const spent = await answer([[2, 1, 'ack-1', 'ack-s1', 5], [2, 2, 'ack-1', 'ack-s2', 5], [1, 3, 'ack-1']]);
+  t.same(spent.map((r) => r[2]), ['applied', 'applied', true]);
+  await answer([[1, 4, 'ack-1']]);
+  ws.close();
+  const text = await scrape();
+  t.equal(value(text, 'pacer_spend_ack_seconds_count'), before + 4, 'the frame with spends counts once, the decide frame not');
+  t.ok(value(text, 'pacer_spend_ack_seconds_sum') > 0);
 });
 
 t.test('the exposition follows Prometheus naming rules', async (t) => {

@@ -11,13 +11,31 @@ export interface Res extends HttpResponse {
   aborted?: boolean;
 }
 
+// sendJson's arguments for its cork callback: one function made once instead of a closure per
+// answer (a hot-path answer is written outside uWS's handler, so it must be corked).
+let corkRes: Res;
+let corkStatus = 200;
+let corkBody = '';
+let corkClose = false;
+function writeCorked(): void {
+  if (corkStatus !== 200) corkRes.writeStatus(statusLine(corkStatus));
+  corkRes.writeHeader('content-type', 'application/json');
+  corkRes.end(corkBody, corkClose);
+}
+
 export function sendJson(res: Res, status: number, body: string, closeConnection = false): void {
   if (res.aborted) return;
-  res.cork(() => {
-    if (status !== 200) res.writeStatus(statusLine(status));
-    res.writeHeader('content-type', 'application/json');
-    res.end(body, closeConnection);
-  });
+  corkRes = res;
+  corkStatus = status;
+  corkBody = body;
+  corkClose = closeConnection;
+  try {
+    res.cork(writeCorked);
+  } finally {
+    // Do not keep the last response (and its body) alive until the next answer.
+    corkRes = undefined as unknown as Res;
+    corkBody = '';
+  }
 }
 
 export function sendError(res: Res, err: ApiError, closeConnection = false): void {
@@ -40,12 +58,20 @@ export function readJson(
   maxBytes: number,
   onBody: (value: unknown) => void,
   onError?: (err: ApiError) => void,
+  scan?: BodyScan,
 ): void {
   res.onAborted(() => {
     res.aborted = true;
   });
-  readJsonBody(res, contentLength, maxBytes, onBody, onError);
+  readJsonBody(res, contentLength, maxBytes, onBody, onError, scan);
 }
+
+/**
+ * A fast reader for one route's common bodies (src/router/json-scan.ts): the parsed value, or
+ * undefined to take the general path (UTF-8 decoding and JSON.parse). It must return exactly what
+ * JSON.parse would for every body it accepts.
+ */
+export type BodyScan = (bytes: Buffer) => unknown;
 
 /** readJson for a response whose abort handler is already attached. */
 export function readJsonBody(
@@ -54,6 +80,7 @@ export function readJsonBody(
   maxBytes: number,
   onBody: (value: unknown) => void,
   onError: (err: ApiError) => void = (err) => sendError(res, err),
+  scan?: BodyScan,
 ): void {
   if (contentLength !== '' && Number(contentLength) > maxBytes) {
     onError(new ApiError('BODY_TOO_LARGE', `body is ${contentLength} bytes; the limit is ${maxBytes}`));
@@ -69,21 +96,24 @@ export function readJsonBody(
       onError(new ApiError('BODY_TOO_LARGE', `body exceeds the limit of ${maxBytes} bytes`));
       return;
     }
-    let text: string;
+    let bytes: Buffer;
     if (isLast && parts === null) {
-      // The common case, a body in one chunk: decode straight from uWS's buffer, no copy.
-      text = Buffer.from(chunk).toString('utf8');
+      // The common case, a body in one chunk: read straight from uWS's buffer, no copy (it is
+      // valid only during this callback, and nothing below keeps it).
+      bytes = Buffer.from(chunk);
     } else {
       (parts ??= []).push(Buffer.from(chunk.slice(0)));
       if (!isLast) return;
-      text = Buffer.concat(parts).toString('utf8');
+      bytes = Buffer.concat(parts);
     }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      onError(new ApiError('INVALID_JSON', 'body is not valid JSON'));
-      return;
+    let value = scan === undefined ? undefined : scan(bytes);
+    if (value === undefined) {
+      try {
+        value = JSON.parse(bytes.toString('utf8'));
+      } catch {
+        onError(new ApiError('INVALID_JSON', 'body is not valid JSON'));
+        return;
+      }
     }
     onBody(value);
   });

@@ -3,14 +3,37 @@ import uWS, { type HttpRequest, type TemplatedApp } from 'uWebSockets.js';
 import { limits } from '../../shards/limits.js';
 import { OpKind, type ResultReader } from '../../shards/wire.js';
 import { ApiError, statusLine } from '../http/errors.js';
-import { readJson, type Res, sendError, sendJson } from '../http/respond.js';
+import { type BodyScan, readJson, type Res, sendError, sendJson } from '../http/respond.js';
 import type { Dispatcher, ResultSink } from './dispatcher.js';
 import { decideJson, releaseJson, resultError, resultJson, shardFailedError, spendJson } from './render.js';
 import type { Route, RouterMetrics } from '../metrics.js';
 import { internalError, reportInternal } from './internal.js';
 import type { ConnectionCount } from './connections.js';
 import { attachStream } from './stream.js';
+import { FlatScanner } from './json-scan.js';
 import { batchOf, decideOf, releaseOf, spendOf } from './validate.js';
+
+// The single-operation routes' bodies, read without JSON.parse when they have the common shape
+// (json-scan.ts); the object handed on is what JSON.parse would have made of the same body, so the
+// validation below (decideOf, …) and every error it answers stay the same.
+const decideScanner = new FlatScanner(['campaignId', 'bidMicros', 'requestId']);
+const scanDecide: BodyScan = (b) => {
+  if (!decideScanner.scan(b)) return undefined;
+  const v = decideScanner.values;
+  return { campaignId: v[0], bidMicros: v[1], requestId: v[2] };
+};
+const spendScanner = new FlatScanner(['campaignId', 'eventId', 'amountMicros', 'requestId']);
+const scanSpend: BodyScan = (b) => {
+  if (!spendScanner.scan(b)) return undefined;
+  const v = spendScanner.values;
+  return { campaignId: v[0], eventId: v[1], amountMicros: v[2], requestId: v[3] };
+};
+const releaseScanner = new FlatScanner(['campaignId', 'requestId']);
+const scanRelease: BodyScan = (b) => {
+  if (!releaseScanner.scan(b)) return undefined;
+  const v = releaseScanner.values;
+  return { campaignId: v[0], requestId: v[1] };
+};
 
 /** What the router needs to know about the rest of the process. */
 export interface RouterState {
@@ -43,7 +66,9 @@ class SingleSink implements ResultSink {
         return;
       }
       sendJson(this.res, 200, this.render(r));
-      if (this.startedMs >= 0) this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
+      if (this.startedMs < 0) return;
+      if (r.kind === OpKind.SPEND) this.metrics.spendAcked(this.startedMs);
+      else this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
     } catch (err) {
       answerInternal(this.res, this.route, this.metrics, err);
     }
@@ -59,6 +84,8 @@ class SingleSink implements ResultSink {
 class BatchSink implements ResultSink {
   private readonly parts: string[];
   private left: number;
+  /** Spends acknowledged in this answer (not refused). */
+  private spends = 0;
 
   constructor(
     private readonly res: Res,
@@ -74,6 +101,7 @@ class BatchSink implements ResultSink {
 
   result(index: number, r: ResultReader): void {
     try {
+      if (r.kind === OpKind.SPEND && resultError(r) === null) this.spends++;
       this.parts[index] = resultJson(r);
     } catch (err) {
       reportInternal(this.metrics, this.route, err);
@@ -90,7 +118,9 @@ class BatchSink implements ResultSink {
   private done(): void {
     try {
       sendJson(this.res, 200, `{"${this.key}":[${this.parts.join(',')}]}`);
-      if (this.startedMs >= 0) this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
+      if (this.startedMs < 0) return;
+      if (this.spends > 0) this.metrics.spendAcked(this.startedMs);
+      else if (this.route === 'decide_batch') this.metrics.decisionSeconds.observe((performance.now() - this.startedMs) / 1000);
     } catch (err) {
       answerInternal(this.res, this.route, this.metrics, err);
     }
@@ -153,8 +183,10 @@ export function createRouterApp(
     dispatcher.flushNow();
   };
 
-  const post = <I>(path: string, route: Route, validate: Validate<I>, dispatch: Dispatch<I>): void => {
+  const post = <I>(path: string, route: Route, validate: Validate<I>, dispatch: Dispatch<I>, scan?: BodyScan): void => {
+    // Decisions are timed one in 8 (metrics.sampleDecision); spends always (pacer_spend_ack_seconds).
     const timed = route === 'decide' || route === 'decide_batch';
+    const spend = route === 'spend' || route === 'spend_batch';
     const onBody = (res: Res, body: unknown, startedMs: number): void => {
       const input = validate(body);
       if (deferred.length === 0) setImmediate(runDeferred);
@@ -163,7 +195,7 @@ export function createRouterApp(
     };
     app.post(path, (res: Res, req: HttpRequest) => {
       try {
-        handlePost(res, req, route, timed, onBody);
+        handlePost(res, req, route, timed, spend, onBody, scan);
       } catch (err) {
         answerInternal(res, route, metrics, err);
       }
@@ -176,9 +208,11 @@ export function createRouterApp(
     req: HttpRequest,
     route: Route,
     timed: boolean,
+    spend: boolean,
     onBody: (res: Res, body: unknown, startedMs: number) => void,
+    scan: BodyScan | undefined,
   ): void => {
-    const startedMs = timed && metrics.sampleDecision() ? performance.now() : -1;
+    const startedMs = spend || (timed && metrics.sampleDecision()) ? performance.now() : -1;
     const contentLength = req.getHeader('content-length');
     metrics.request(route);
     const fail = (err: ApiError, closeConnection = false): void => {
@@ -208,6 +242,7 @@ export function createRouterApp(
         }
       },
       fail,
+      scan,
     );
   };
 
@@ -216,20 +251,20 @@ export function createRouterApp(
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
     const sink = new SingleSink(res, decideJson, 'decide', metrics, startedMs);
     dispatcher.decide(shard, sink, 0, input.campaignId, input.bidMicros, input.requestId);
-  });
+  }, scanDecide);
 
   post('/v1/spend', 'spend', (body) => spendOf(body), (res, input, startedMs) => {
     const shard = dispatcher.shardOf(input.campaignId);
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
     const sink = new SingleSink(res, spendJson, 'spend', metrics, startedMs);
     dispatcher.spend(shard, sink, 0, input.campaignId, input.amountMicros, input.eventId, input.requestId);
-  });
+  }, scanSpend);
 
   post('/v1/release', 'release', (body) => releaseOf(body), (res, input, startedMs) => {
     const shard = dispatcher.shardOf(input.campaignId);
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
     dispatcher.release(shard, new SingleSink(res, releaseJson, 'release', metrics, startedMs), 0, input.campaignId, input.requestId);
-  });
+  }, scanRelease);
 
   post('/v1/decide/batch', 'decide_batch', (body) => batchOf(body, 'requests').map((item, i) => decideOf(item, i)), (res, items, startedMs) => {
     const shards = items.map((x) => dispatcher.shardOf(x.campaignId));
@@ -292,20 +327,29 @@ export function createRouterApp(
  * Content-Length headers, so every header is looked at here.
  */
 function framingError(req: HttpRequest): ApiError | null {
-  let contentLength: string | null = null;
-  let conflict = false;
-  let transferEncoding = false;
-  req.forEach((key, value) => {
-    if (key === 'content-length') {
-      if (contentLength !== null && contentLength !== value) conflict = true;
-      contentLength = value;
-    } else if (key === 'transfer-encoding') transferEncoding = true;
-  });
+  seenContentLength = null;
+  conflict = false;
+  transferEncoding = false;
+  req.forEach(eachHeader);
+  const sawContentLength = seenContentLength !== null;
+  seenContentLength = null;
   if (conflict) return new ApiError('INVALID_FRAMING', 'conflicting Content-Length headers; send one');
-  if (transferEncoding && contentLength !== null) {
+  if (transferEncoding && sawContentLength) {
     return new ApiError('INVALID_FRAMING', 'both Content-Length and Transfer-Encoding; send one of them');
   }
   return null;
+}
+
+// framingError's state: one callback made once instead of a closure per request (the router runs
+// on one thread, and forEach calls back synchronously).
+let seenContentLength: string | null = null;
+let conflict = false;
+let transferEncoding = false;
+function eachHeader(key: string, value: string): void {
+  if (key === 'content-length') {
+    if (seenContentLength !== null && seenContentLength !== value) conflict = true;
+    seenContentLength = value;
+  } else if (key === 'transfer-encoding') transferEncoding = true;
 }
 
 /** Runs a synchronous handler, answering 500 INTERNAL if it throws. */

@@ -88,6 +88,8 @@ function toResult(id: Id, r: ResultReader): Result {
 /** One request frame: collects its results and sends them as one frame when all are back. */
 class FrameSink implements ResultSink {
   private left: number;
+  /** Spends acknowledged in this answer frame (pacer_spend_ack_seconds). */
+  private spends = 0;
   constructor(
     private readonly ws: WebSocket<Conn>,
     private readonly conn: Conn,
@@ -95,12 +97,15 @@ class FrameSink implements ResultSink {
     private readonly results: Result[],
     dispatched: number,
     private readonly metrics: RouterMetrics,
+    /** When the frame was received (performance.now()), or -1 when it carries no spend. */
+    private readonly startedMs: number,
   ) {
     this.left = dispatched;
   }
 
   result(index: number, r: ResultReader): void {
     try {
+      if (r.kind === OpKind.SPEND && this.startedMs >= 0 && resultError(r) === null) this.spends++;
       this.results[index] = toResult(this.ids[index] ?? null, r);
     } catch (err) {
       reportInternal(this.metrics, 'stream', err);
@@ -116,7 +121,9 @@ class FrameSink implements ResultSink {
 
   private done(): void {
     this.conn.inFlight--;
-    if (--this.left === 0) send(this.ws, this.conn, this.results, this.metrics);
+    if (--this.left !== 0) return;
+    send(this.ws, this.conn, this.results, this.metrics);
+    if (this.spends > 0) this.metrics.spendAcked(this.startedMs);
   }
 }
 
@@ -242,6 +249,8 @@ function handleFrame(
   state: RouterState,
   metrics: RouterMetrics,
 ): void {
+  // The start of a spend's acknowledgement time (the frame was decoded just before).
+  const receivedMs = performance.now();
   if (!Array.isArray(ops) || ops.length === 0 || ops.length > limits.batchOpsMax) {
     const msg = `a frame is an array of 1-${limits.batchOpsMax} operations`;
     send(ws, conn, frameError(new ApiError('INVALID_BODY', msg)), metrics);
@@ -318,12 +327,17 @@ function handleFrame(
     }
   }
   let dispatched = 0;
-  for (const v of valid) if (v !== null) dispatched++;
+  let spends = false;
+  for (const v of valid) {
+    if (v === null) continue;
+    dispatched++;
+    if (v.kind === 2) spends = true;
+  }
   if (dispatched === 0) {
     send(ws, conn, results, metrics);
     return;
   }
-  const sink = new FrameSink(ws, conn, ids, results, dispatched, metrics);
+  const sink = new FrameSink(ws, conn, ids, results, dispatched, metrics, spends ? receivedMs : -1);
   conn.inFlight += dispatched;
   for (let i = 0; i < n; i++) {
     const v = valid[i];
