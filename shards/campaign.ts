@@ -65,6 +65,20 @@ export class Counters {
   }
 }
 
+/**
+ * One breaker listener per hooks object (per shard), shared by its campaigns' breakers, instead of
+ * a closure per campaign.
+ */
+const breakerListeners = new WeakMap<CampaignHooks, (t: BreakerTransition, owner: unknown) => void>();
+function breakerListener(hooks: CampaignHooks): (t: BreakerTransition, owner: unknown) => void {
+  let f = breakerListeners.get(hooks);
+  if (f === undefined) breakerListeners.set(hooks, (f = (t, owner) => hooks.onBreaker(owner as Campaign, t)));
+  return f;
+}
+
+/** Nothing counted: what `today` and `sinceSummary` read as before their first count. */
+const noCounters: Readonly<Counters> = Object.freeze(new Counters());
+
 /** No reservations: what `reservations` reads as before a campaign's first one. */
 const noReservations: ReadonlyMap<string, Reservation> = new Map();
 
@@ -107,8 +121,8 @@ export class Campaign {
   /** The traffic profile, built on the first decision (or when asked for): idle campaigns hold none. */
   private prof: TrafficProfile | null = null;
   /** Today's counters (status) and the counters since the last history summary. */
-  readonly today = new Counters();
-  readonly sinceSummary = new Counters();
+  private todayC: Counters | null = null;
+  private sinceC: Counters | null = null;
   /** Flags of the last decision: DecideFlag bits; and whether it made a new reservation. */
   lastFlags = 0;
   lastReservedNew = false;
@@ -123,6 +137,13 @@ export class Campaign {
    * duplicate found by the store can put the reservation back without exceeding the cap.
    */
   lastSettled: SettledReservation | null = null;
+
+  /** lastSettled, handed over (to the flusher's record of the spend) and no longer kept here. */
+  takeLastSettled(): SettledReservation | null {
+    const s = this.lastSettled;
+    this.lastSettled = null;
+    return s;
+  }
   /** Σ of the holds of spends not yet confirmed by the store; counts as committed. */
   held: Micros = ZERO;
   /**
@@ -159,7 +180,7 @@ export class Campaign {
     this.config = config;
     this.live = hooks.liveReservations ?? { count: 0 };
     this.presentSinceMs = nowMs;
-    this.breaker = new Breaker(config.breaker, (t) => hooks.onBreaker(this, t));
+    this.breaker = new Breaker(config.breaker, breakerListener(hooks), this);
     this.controller.startFor(config.strategy);
     this.day = this.plan(nowMs);
   }
@@ -170,6 +191,34 @@ export class Campaign {
 
   get budget(): Micros {
     return this.day.budgetMicros;
+  }
+
+  /**
+   * Today's counters (status) and the counters since the last history summary, read-only: zeros
+   * until something is counted. Each is allocated on its first count and dropped at the rollover
+   * (today) or when the summary takes it, so a campaign without traffic holds neither.
+   */
+  get today(): Readonly<Counters> {
+    return this.todayC ?? noCounters;
+  }
+
+  get sinceSummary(): Readonly<Counters> {
+    return this.sinceC ?? noCounters;
+  }
+
+  /** The counters since the last summary, handed over to the summary (null: nothing counted). */
+  takeSummary(): Counters | null {
+    const s = this.sinceC;
+    this.sinceC = null;
+    return s;
+  }
+
+  private todayCounters(): Counters {
+    return (this.todayC ??= new Counters());
+  }
+
+  private summaryCounters(): Counters {
+    return (this.sinceC ??= new Counters());
   }
 
   /** Live reservations by requestId (read-only: they change through decide, spend, release, expire). */
@@ -218,8 +267,8 @@ export class Campaign {
     if (nowMs >= this.validUntilMs) this.refresh(nowMs);
     else if (nowMs >= this.nextControlMs) this.control(nowMs);
     this.ctlDecisions++;
-    this.today.decisions++;
-    this.sinceSummary.decisions++;
+    this.todayCounters().decisions++;
+    this.summaryCounters().decisions++;
     (this.prof ??= new TrafficProfile()).count(this.hour);
     this.lastFlags = 0;
     this.lastReservedNew = false;
@@ -250,8 +299,8 @@ export class Campaign {
     if (u >= p * share) return this.deny(Reason.BREAKER_OPEN);
 
     this.ctlAllowed++;
-    this.today.allowed++;
-    this.sinceSummary.allowed++;
+    this.todayCounters().allowed++;
+    this.summaryCounters().allowed++;
     this.lastFlags = DecideFlag.ALLOW;
     if (reserving) {
       (this.res ??= new Map()).set(requestId, { amount: bid, expiresAtMs: nowMs + ttlMs });
@@ -274,8 +323,8 @@ export class Campaign {
   }
 
   private deny(reason: ReasonCode): ReasonCode {
-    this.today.deny(reason);
-    this.sinceSummary.deny(reason);
+    this.todayCounters().deny(reason);
+    this.summaryCounters().deny(reason);
     return reason;
   }
 
@@ -307,7 +356,7 @@ export class Campaign {
     this.ctlSettled += amount;
     this.ctlSpendEvents++;
     this.addVelocity(nowMs, amount);
-    for (const c of [this.today, this.sinceSummary]) {
+    for (const c of [this.todayCounters(), this.summaryCounters()]) {
       c.spendEvents++;
       c.settledMicros += amount;
       if (flags & SpendFlag.OVER_BID) c.overBidEvents++;
@@ -346,7 +395,7 @@ export class Campaign {
     if (this.breaker.state === 'EXHAUSTED' && this.budget - this.settled >= (Number.isFinite(this.minBidMicros) ? this.minBidMicros : 1)) {
       this.breakerReset(nowMs, 'SPEND_REVERTED');
     }
-    for (const c of [this.today, this.sinceSummary]) {
+    for (const c of [this.todayCounters(), this.summaryCounters()]) {
       c.spendEvents--;
       c.settledMicros -= amount;
       c.duplicateEvents++;
@@ -361,8 +410,8 @@ export class Campaign {
   }
 
   countDuplicate(): void {
-    this.today.duplicateEvents++;
-    this.sinceSummary.duplicateEvents++;
+    this.todayCounters().duplicateEvents++;
+    this.summaryCounters().duplicateEvents++;
   }
 
   release(requestId: string): boolean {
@@ -379,8 +428,8 @@ export class Campaign {
     if (r === undefined || r.expiresAtMs !== expiresAtMs) return false;
     this.dropReservation(requestId, r);
     this.rhoDen += r.amount;
-    this.today.expiredReservations++;
-    this.sinceSummary.expiredReservations++;
+    this.todayCounters().expiredReservations++;
+    this.summaryCounters().expiredReservations++;
     return true;
   }
 
@@ -454,7 +503,7 @@ export class Campaign {
     // Reservations made yesterday stay reserved: their win notices land today and count today.
     this.settled = ZERO;
     this.minBidMicros = Infinity;
-    this.today.reset();
+    this.todayC = null;
     this.hour = 0;
     this.day = this.plan(nowMs);
     this.presentSinceMs = this.day.bounds.startMs;
@@ -555,11 +604,16 @@ export class Campaign {
 
   private addVelocity(nowMs: number, amount: number): void {
     const second = Math.floor(nowMs / 1000);
-    const v = (this.vel ??= []);
+    const v = this.vel;
+    if (v === null) {
+      this.vel = [second, amount];
+      return;
+    }
     let i = v.length - 2;
     // Pairs are in second order; a clock that stepped back lands its spend in its own second.
     while (i >= 0 && v[i]! > second) i -= 2;
     if (i >= 0 && v[i] === second) v[i + 1]! += amount;
+    else if (i === v.length - 2) v.push(second, amount);
     else v.splice(i + 2, 0, second, amount);
     // Seconds that fell out of the window would have been overwritten in a ring of velocityBuckets.
     const newest = v[v.length - 2]!;

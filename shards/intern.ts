@@ -21,15 +21,33 @@ export class ConfigInterner {
 
   /** The configuration with its common parts shared; a new object, the argument is not changed. */
   config<C extends CampaignConfig>(c: C): C {
-    return {
-      ...c,
+    // One literal with every field: V8 keeps them all inside the object (a spread of a cloned
+    // object keeps half of them in a separate property array, about 140 bytes more).
+    const out: CampaignConfig = {
+      id: c.id,
+      // The name defaults to the ID: one string, where a structured clone made two.
+      name: c.name === c.id ? c.id : c.name,
       status: this.string(c.status),
+      dailyBudgetMicros: c.dailyBudgetMicros,
       timezone: this.string(c.timezone),
       strategy: this.string(c.strategy),
-      breaker: this.shared(this.breakers, c.breaker),
-      schedule: c.schedule === null ? null : (this.shared(this.schedules, c.schedule) as ScheduleWindow[]),
+      frontLoadedShare: c.frontLoadedShare,
+      aheadPercent: c.aheadPercent,
       hourlyWeights: c.hourlyWeights === null ? null : (this.shared(this.weights, c.hourlyWeights) as number[]),
+      schedule: c.schedule === null ? null : (this.shared(this.schedules, c.schedule) as ScheduleWindow[]),
+      startAtMs: c.startAtMs,
+      endAtMs: c.endAtMs,
+      lifetimeBudgetMicros: c.lifetimeBudgetMicros,
+      catchUpMaxRatio: c.catchUpMaxRatio,
+      velocityCapMultiple: c.velocityCapMultiple,
+      breaker: this.shared(this.breakers, c.breaker),
+      version: c.version,
+      // Configurations stored before `archived` existed lack it: it reads the same as false.
+      archived: c.archived ?? false,
     };
+    // Fields this list does not name (any added later) are carried as they are.
+    for (const k of Object.keys(c)) if (!(k in out)) (out as unknown as Record<string, unknown>)[k] = (c as Record<string, unknown>)[k];
+    return out as C;
   }
 
   string<S extends string>(s: S): S {

@@ -209,7 +209,7 @@ export class Shard {
             flags,
             day: c.day.bounds.key,
             followers: null,
-            settledReservation: c.lastSettled,
+            settledReservation: c.takeLastSettled(),
           });
           break;
         }
@@ -469,7 +469,9 @@ export class Shard {
   summaries(): CampaignSummary[] {
     const out: CampaignSummary[] = [];
     for (const c of this.campaigns.values()) {
-      const s = c.sinceSummary;
+      // Taken, not reset: the campaign allocates new counters on its next count (an idle one holds none).
+      const s = c.takeSummary();
+      if (s === null) continue;
       if (s.decisions === 0 && s.spendEvents === 0 && s.duplicateEvents === 0 && s.expiredReservations === 0) continue;
       out.push({
         campaignId: c.id,
@@ -486,7 +488,6 @@ export class Shard {
         throttle: c.controller.throttle,
         breakerState: c.breaker.state,
       });
-      s.reset();
     }
     return out;
   }
