@@ -36,6 +36,7 @@ async function start(config: PacerConfig): Promise<void> {
         workerData: { index: i, config, adminPort: channel.port1 },
         transferList: [channel.port1],
         name: `shard-${i}`,
+        resourceLimits: { maxYoungGenerationSizeMb: limits.workerYoungGenerationMb },
       }),
     );
     adminPorts.push(channel.port2);
@@ -46,6 +47,7 @@ async function start(config: PacerConfig): Promise<void> {
     workerData: { config, token, shardPorts: adminPorts },
     transferList: adminPorts,
     name: 'admin',
+    resourceLimits: { maxYoungGenerationSizeMb: limits.workerYoungGenerationMb },
   });
 
   const dispatcher = new Dispatcher(shards, config.shardInFlightMax);
