@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProcessInspector, topBySelfSize } from './lib/inspector.js';
 import { BenchPacer, type BenchStore, createCampaigns, hasBulkRoute, type RunningPacer } from './lib/pacer.js';
+import { limits } from '../shards/limits.js';
 import { gitCommit, root } from './lib/process.js';
 import { mb, procStatus, smapsBreakdown } from './lib/smaps.js';
 import { writeTable } from './table.js';
@@ -17,7 +18,8 @@ import { writeTable } from './table.js';
  * read), measured idle, then after creating N campaigns (the bulk route when the build has it,
  * else one POST /v1/campaigns each) and driving one decision with a reservation and one spend that
  * settles it for each (POST /v1/decide/batch, /v1/spend/batch, 1,000 per request; the campaigns
- * are ASAP without a breaker so that every decision reserves). Before each reading every thread
+ * are ASAP without a breaker so that every decision reserves). A reading between creation and
+ * traffic gives what a configured campaign without traffic costs (`perCampaignBytesConfigured`). Before each reading every thread
  * collects its garbage (`rssMbBeforeGc` is the reading before that); RSS is VmRSS of /proc/PID/status, and smaps says where
  * it sits (WebAssembly memory, malloc, other anonymous memory, the node binary, files).
  * --snapshots DIR also writes a heap snapshot per thread after the readings and prints its largest
@@ -120,7 +122,13 @@ async function drive(url: string): Promise<{ reserved: number; matched: number }
 // The commit measured: read at the start, before anything can change the worktree.
 const measuredCommit = gitCommit() ?? 'unknown';
 const loadBefore = Math.round(loadavg()[0]! * 100) / 100;
-const bench = new BenchPacer(store, { inspect: true, ...(values.shards !== undefined ? { shards: Number(values.shards) } : {}) });
+// PACER_CAMPAIGNS_MAX at its ceiling (limits.campaignsMax, 1,000,000), whatever its default becomes.
+const bench = new BenchPacer(store, {
+  inspect: true,
+  env: { PACER_CAMPAIGNS_MAX: String(limits.campaignsMax) },
+  ...(values.shards !== undefined ? { shards: Number(values.shards) } : {}),
+});
+if (n > limits.campaignsMax) throw new Error(`--campaigns is at most ${limits.campaignsMax} (limits.campaignsMax)`);
 let pacer = await bench.start();
 const readyMs = pacer.readyMs;
 try {
@@ -141,6 +149,10 @@ try {
   });
   const createMs = Math.round(performance.now() - t0);
   say(`created ${n} campaigns in ${createMs} ms (${bulk ? 'bulk route' : 'one by one'})`);
+  // Configured but without traffic yet: what an idle campaign costs.
+  await new Promise((r) => setTimeout(r, 2000));
+  const configured = await read(pacer);
+  say(`configured, no traffic: ${configured.rssMb} MB heaps ${JSON.stringify(configured.heapMbByThread)}`);
   const t1 = performance.now();
   const traffic = await drive(pacer.url);
   const trafficMs = Math.round(performance.now() - t1);
@@ -168,6 +180,9 @@ try {
     readyMs,
     store,
     heapMbByThreadIdle: idle.heapMbByThread,
+    rssMbConfigured: configured.rssMb,
+    perCampaignBytesConfigured: n === 0 ? null : Math.round(((configured.rssMb - idle.rssMb) * 1048576) / n),
+    heapMbByThreadConfigured: configured.heapMbByThread,
     rssMbBeforeGc: loaded.rssMbBeforeGc,
     rssMbIdleBeforeGc: idle.rssMbBeforeGc,
     hwmMb: loaded.hwmMb,

@@ -105,6 +105,8 @@ function memoryTable(): string {
       load: `${String(r.loadAvgBefore)} / ${String(r.loadAvgAfter)}`,
       // The memory store keeps nothing across a restart, so it has no restart figure.
       readyMsRestart: r.readyMsRestart ?? '—',
+      // Runs before bench:memory read memory between creation and traffic have no such figure.
+      perCampaignBytesConfigured: r.perCampaignBytesConfigured ?? '—',
     };
   });
   return table(rows, [
@@ -115,6 +117,7 @@ function memoryTable(): string {
     ['rssMbIdle', 'idle RSS MB'],
     ['rssMb', 'RSS MB'],
     ['perCampaignBytes', 'bytes/campaign'],
+    ['perCampaignBytesConfigured', 'bytes/campaign, configured, no traffic'],
     ['rssMbIdleBeforeGc', 'idle RSS MB before GC'],
     ['rssMbBeforeGc', 'RSS MB before GC'],
     ['hwmMb', 'peak MB'],

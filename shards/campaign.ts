@@ -22,11 +22,16 @@ export interface SettledReservation {
   hold: Micros;
 }
 
-/** Counters of one campaign since a point in time (today, or the last history summary). */
+/**
+ * Counters of one campaign since a point in time (today, or the last history summary). The denials
+ * by reason are allocated on the first denial: a campaign that allows everything, or has no
+ * traffic, holds none (memory per campaign, bench/README.md "Where the memory goes").
+ */
 export class Counters {
   decisions = 0;
   allowed = 0;
-  readonly denied = new Float64Array(reasonNames.length);
+  /** Denials by reason code (index = Reason); null until the first denial. */
+  denied: number[] | null = null;
   spendEvents = 0;
   settledMicros = 0;
   duplicateEvents = 0;
@@ -37,7 +42,7 @@ export class Counters {
   reset(): void {
     this.decisions = 0;
     this.allowed = 0;
-    this.denied.fill(0);
+    this.denied = null;
     this.spendEvents = 0;
     this.settledMicros = 0;
     this.duplicateEvents = 0;
@@ -46,12 +51,43 @@ export class Counters {
     this.expiredReservations = 0;
   }
 
+  deny(reason: ReasonCode): void {
+    const d = (this.denied ??= new Array<number>(reasonNames.length).fill(0));
+    d[reason]!++;
+  }
+
   deniedByReason(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (let i = 1; i < this.denied.length; i++) if (this.denied[i]! > 0) out[reasonNames[i]!] = this.denied[i]!;
+    const d = this.denied;
+    if (d === null) return out;
+    for (let i = 1; i < d.length; i++) if (d[i]! > 0) out[reasonNames[i]!] = d[i]!;
     return out;
   }
 }
+
+/**
+ * One breaker listener per hooks object (per shard), shared by its campaigns' breakers, instead of
+ * a closure per campaign.
+ */
+const breakerListeners = new WeakMap<CampaignHooks, (t: BreakerTransition, owner: unknown) => void>();
+function breakerListener(hooks: CampaignHooks): (t: BreakerTransition, owner: unknown) => void {
+  let f = breakerListeners.get(hooks);
+  if (f === undefined) breakerListeners.set(hooks, (f = (t, owner) => hooks.onBreaker(owner as Campaign, t)));
+  return f;
+}
+
+/** Nothing counted: what `today` and `sinceSummary` read as before their first count. */
+const noCounters: Readonly<Counters> = Object.freeze(new Counters());
+
+/** No reservations: what `reservations` reads as before a campaign's first one. */
+const noReservations: ReadonlyMap<string, Reservation> = new Map();
+
+/**
+ * The controller's traffic forecast is computed into this buffer on every control tick and read
+ * only during that tick (Controller.update keeps no reference), so one buffer serves every
+ * campaign of the thread instead of 24 numbers each.
+ */
+const forecastScratch = new Float64Array(24);
 
 export interface CampaignHooks {
   onBreaker(campaign: Campaign, transition: BreakerTransition): void;
@@ -78,13 +114,15 @@ export class Campaign {
   settled: Micros = ZERO;
   reserved: Micros = ZERO;
   lifetimeBefore: Micros = ZERO;
-  readonly reservations = new Map<string, Reservation>();
+  /** Live reservations by requestId; allocated with the first one (see `reservations`). */
+  private res: Map<string, Reservation> | null = null;
   readonly breaker: Breaker;
   readonly controller = new Controller();
-  readonly profile = new TrafficProfile();
+  /** The traffic profile, built on the first decision (or when asked for): idle campaigns hold none. */
+  private prof: TrafficProfile | null = null;
   /** Today's counters (status) and the counters since the last history summary. */
-  readonly today = new Counters();
-  readonly sinceSummary = new Counters();
+  private todayC: Counters | null = null;
+  private sinceC: Counters | null = null;
   /** Flags of the last decision: DecideFlag bits; and whether it made a new reservation. */
   lastFlags = 0;
   lastReservedNew = false;
@@ -99,6 +137,13 @@ export class Campaign {
    * duplicate found by the store can put the reservation back without exceeding the cap.
    */
   lastSettled: SettledReservation | null = null;
+
+  /** lastSettled, handed over (to the flusher's record of the spend) and no longer kept here. */
+  takeLastSettled(): SettledReservation | null {
+    const s = this.lastSettled;
+    this.lastSettled = null;
+    return s;
+  }
   /** Σ of the holds of spends not yet confirmed by the store; counts as committed. */
   held: Micros = ZERO;
   /**
@@ -118,9 +163,13 @@ export class Campaign {
   private ctlSpendEvents = 0;
   private rhoNum = 0;
   private rhoDen = 0;
-  private readonly forecastRates = new Float64Array(24);
-  private readonly velSpend = new Float64Array(velocityBuckets);
-  private readonly velSecond = new Float64Array(velocityBuckets).fill(-1);
+  /**
+   * Spend of the last velocityBuckets seconds for the velocity breaker, as pairs
+   * [second, micros, second, micros, …] in increasing second order, only for seconds with spend;
+   * null when there was none in that window. A campaign that spends once a second holds at most
+   * velocityBuckets pairs; one that spends now and then a pair or two.
+   */
+  private vel: number[] | null = null;
   private readonly live: { count: number };
 
   constructor(
@@ -131,7 +180,7 @@ export class Campaign {
     this.config = config;
     this.live = hooks.liveReservations ?? { count: 0 };
     this.presentSinceMs = nowMs;
-    this.breaker = new Breaker(config.breaker, (t) => hooks.onBreaker(this, t));
+    this.breaker = new Breaker(config.breaker, breakerListener(hooks), this);
     this.controller.startFor(config.strategy);
     this.day = this.plan(nowMs);
   }
@@ -142,6 +191,47 @@ export class Campaign {
 
   get budget(): Micros {
     return this.day.budgetMicros;
+  }
+
+  /**
+   * Today's counters (status) and the counters since the last history summary, read-only: zeros
+   * until something is counted. Each is allocated on its first count and dropped at the rollover
+   * (today) or when the summary takes it, so a campaign without traffic holds neither.
+   */
+  get today(): Readonly<Counters> {
+    return this.todayC ?? noCounters;
+  }
+
+  get sinceSummary(): Readonly<Counters> {
+    return this.sinceC ?? noCounters;
+  }
+
+  /** The counters since the last summary, handed over to the summary (null: nothing counted). */
+  takeSummary(): Counters | null {
+    const s = this.sinceC;
+    this.sinceC = null;
+    return s;
+  }
+
+  private todayCounters(): Counters {
+    return (this.todayC ??= new Counters());
+  }
+
+  private summaryCounters(): Counters {
+    return (this.sinceC ??= new Counters());
+  }
+
+  /** Live reservations by requestId (read-only: they change through decide, spend, release, expire). */
+  get reservations(): ReadonlyMap<string, Reservation> {
+    return this.res ?? noReservations;
+  }
+
+  /**
+   * The campaign's traffic profile; built when first needed. Until then the campaign has counted
+   * no opportunity and learned nothing, which is exactly what a fresh profile holds.
+   */
+  get profile(): TrafficProfile {
+    return (this.prof ??= new TrafficProfile());
   }
 
   /**
@@ -165,8 +255,9 @@ export class Campaign {
   }
 
   private plan(nowMs: number): DayPlan {
-    const profile = this.profile.weights ?? this.hooks.globalProfile.weights;
-    return buildDayPlan(this.config, nowMs, profile, this.lifetimeBefore);
+    const own = this.prof?.weights ?? null;
+    // The shard's profile is the same for all its campaigns, so their plans can share one shape.
+    return buildDayPlan(this.config, nowMs, own ?? this.hooks.globalProfile.weights, this.lifetimeBefore, own === null);
   }
 
   // ---- hot path -------------------------------------------------------------------------------
@@ -176,9 +267,9 @@ export class Campaign {
     if (nowMs >= this.validUntilMs) this.refresh(nowMs);
     else if (nowMs >= this.nextControlMs) this.control(nowMs);
     this.ctlDecisions++;
-    this.today.decisions++;
-    this.sinceSummary.decisions++;
-    this.profile.count(this.hour);
+    this.todayCounters().decisions++;
+    this.summaryCounters().decisions++;
+    (this.prof ??= new TrafficProfile()).count(this.hour);
     this.lastFlags = 0;
     this.lastReservedNew = false;
     if (this.inactive !== 0) return this.deny(this.inactive);
@@ -188,7 +279,7 @@ export class Campaign {
     const reserving = bid > 0 && requestId !== '';
     if (reserving) {
       // A retried decide for a live reservation gets the same answer and reserves nothing more.
-      if (this.reservations.has(requestId)) {
+      if (this.res !== null && this.res.has(requestId)) {
         this.lastFlags = DecideFlag.ALLOW | DecideFlag.RESERVED;
         return Reason.OK;
       }
@@ -208,11 +299,11 @@ export class Campaign {
     if (u >= p * share) return this.deny(Reason.BREAKER_OPEN);
 
     this.ctlAllowed++;
-    this.today.allowed++;
-    this.sinceSummary.allowed++;
+    this.todayCounters().allowed++;
+    this.summaryCounters().allowed++;
     this.lastFlags = DecideFlag.ALLOW;
     if (reserving) {
-      this.reservations.set(requestId, { amount: bid, expiresAtMs: nowMs + ttlMs });
+      (this.res ??= new Map()).set(requestId, { amount: bid, expiresAtMs: nowMs + ttlMs });
       this.live.count++;
       this.reserved = add(this.reserved, bid);
       this.lastFlags |= DecideFlag.RESERVED;
@@ -232,8 +323,8 @@ export class Campaign {
   }
 
   private deny(reason: ReasonCode): ReasonCode {
-    this.today.denied[reason]!++;
-    this.sinceSummary.denied[reason]!++;
+    this.todayCounters().deny(reason);
+    this.summaryCounters().deny(reason);
     return reason;
   }
 
@@ -247,7 +338,7 @@ export class Campaign {
     let flags = 0;
     this.lastSettled = null;
     if (requestId !== '') {
-      const r = this.reservations.get(requestId);
+      const r = this.res?.get(requestId);
       if (r !== undefined) {
         this.dropReservation(requestId, r);
         const hold = r.amount > amount ? ((r.amount - amount) as Micros) : ZERO;
@@ -265,7 +356,7 @@ export class Campaign {
     this.ctlSettled += amount;
     this.ctlSpendEvents++;
     this.addVelocity(nowMs, amount);
-    for (const c of [this.today, this.sinceSummary]) {
+    for (const c of [this.todayCounters(), this.summaryCounters()]) {
       c.spendEvents++;
       c.settledMicros += amount;
       if (flags & SpendFlag.OVER_BID) c.overBidEvents++;
@@ -304,7 +395,7 @@ export class Campaign {
     if (this.breaker.state === 'EXHAUSTED' && this.budget - this.settled >= (Number.isFinite(this.minBidMicros) ? this.minBidMicros : 1)) {
       this.breakerReset(nowMs, 'SPEND_REVERTED');
     }
-    for (const c of [this.today, this.sinceSummary]) {
+    for (const c of [this.todayCounters(), this.summaryCounters()]) {
       c.spendEvents--;
       c.settledMicros -= amount;
       c.duplicateEvents++;
@@ -319,12 +410,12 @@ export class Campaign {
   }
 
   countDuplicate(): void {
-    this.today.duplicateEvents++;
-    this.sinceSummary.duplicateEvents++;
+    this.todayCounters().duplicateEvents++;
+    this.summaryCounters().duplicateEvents++;
   }
 
   release(requestId: string): boolean {
-    const r = this.reservations.get(requestId);
+    const r = this.res?.get(requestId);
     if (r === undefined) return false;
     this.dropReservation(requestId, r);
     this.rhoDen += r.amount;
@@ -333,26 +424,28 @@ export class Campaign {
 
   /** Expires a reservation if it is still the one the expiry queue knew. */
   expire(requestId: string, expiresAtMs: number): boolean {
-    const r = this.reservations.get(requestId);
+    const r = this.res?.get(requestId);
     if (r === undefined || r.expiresAtMs !== expiresAtMs) return false;
     this.dropReservation(requestId, r);
     this.rhoDen += r.amount;
-    this.today.expiredReservations++;
-    this.sinceSummary.expiredReservations++;
+    this.todayCounters().expiredReservations++;
+    this.summaryCounters().expiredReservations++;
     return true;
   }
 
   /** Puts back a reservation restored from the store (or one a duplicate spend wrongly settled). */
   restoreReservation(requestId: string, amount: Micros, expiresAtMs: number): boolean {
-    if (this.reservations.has(requestId)) return false;
-    this.reservations.set(requestId, { amount, expiresAtMs });
+    if (this.res !== null && this.res.has(requestId)) return false;
+    (this.res ??= new Map()).set(requestId, { amount, expiresAtMs });
     this.live.count++;
     this.reserved = add(this.reserved, amount);
     return true;
   }
 
   private dropReservation(requestId: string, r: Reservation): void {
-    this.reservations.delete(requestId);
+    // The last one gone, the map goes too: a Map keeps its grown table after deletes.
+    if (this.res!.size === 1) this.res = null;
+    else this.res!.delete(requestId);
     this.live.count--;
     this.reserved = sub(this.reserved, r.amount);
   }
@@ -388,15 +481,19 @@ export class Campaign {
 
   private rollover(nowMs: number): void {
     const ended = this.day;
-    const hourMs: number[] = [];
-    for (let h = 0; h < 24; h++) {
-      const s = Math.max(ended.hourStarts[h]!, this.presentSinceMs);
-      const e = ended.hourStarts[h + 1]!;
-      this.profile.observe(h, Math.max(0, e - s));
-      hourMs.push(ended.hourStarts[h + 1]! - ended.hourStarts[h]!);
+    // Without a profile the campaign counted nothing: the day would teach it nothing either.
+    const profile = this.prof;
+    if (profile !== null) {
+      const hourMs: number[] = [];
+      for (let h = 0; h < 24; h++) {
+        const s = Math.max(ended.hourStarts[h]!, this.presentSinceMs);
+        const e = ended.hourStarts[h + 1]!;
+        profile.observe(h, Math.max(0, e - s));
+        hourMs.push(ended.hourStarts[h + 1]! - ended.hourStarts[h]!);
+      }
+      const density = profile.endDay(hourMs);
+      if (density !== null) this.hooks.globalProfile.add(density);
     }
-    const density = this.profile.endDay(hourMs);
-    if (density !== null) this.hooks.globalProfile.add(density);
     const settled = this.settled;
     this.hooks.onRollover(this, ended.bounds.key, settled, ended.budgetMicros);
     // Saturates at the flight ceiling, above any lifetime budget: such a flight is finished either way.
@@ -406,7 +503,7 @@ export class Campaign {
     // Reservations made yesterday stay reserved: their win notices land today and count today.
     this.settled = ZERO;
     this.minBidMicros = Infinity;
-    this.today.reset();
+    this.todayC = null;
     this.hour = 0;
     this.day = this.plan(nowMs);
     this.presentSinceMs = this.day.bounds.startMs;
@@ -463,9 +560,10 @@ export class Campaign {
    */
   private forecast(nowMs: number): Float64Array | null {
     const hs = this.day.hourStarts;
-    const out = this.forecastRates;
+    const out = forecastScratch;
     const rateNow = this.controller.opportunitiesPerMs;
-    const shape = this.profile.weights ?? this.hooks.globalProfile.weights;
+    const profile = this.prof;
+    const shape = profile?.weights ?? this.hooks.globalProfile.weights;
     const from = Math.max(hs[0]!, this.presentSinceMs);
     if (shape !== null) {
       let seen = 0;
@@ -474,7 +572,7 @@ export class Campaign {
         const a = Math.max(hs[h]!, from);
         const b = Math.min(hs[h + 1]!, nowMs);
         if (b > a) expected += shape[h]! * (b - a);
-        seen += this.profile.todayCount(h);
+        seen += profile === null ? 0 : profile.todayCount(h);
       }
       let level: number;
       if (seen >= pacingTuning.forecastLevelSamplesMin && expected > 0) level = seen / expected;
@@ -487,7 +585,7 @@ export class Campaign {
     let rateAtMidnight = rateNow;
     const firstHourMs = hs[1]! - hs[0]!;
     if (this.hour >= 1 && this.presentSinceMs <= hs[0]! && firstHourMs > 0) {
-      rateAtMidnight = this.profile.todayCount(0) / firstHourMs;
+      rateAtMidnight = (profile === null ? 0 : profile.todayCount(0)) / firstHourMs;
     }
     const span = hs[24]! - nowMs;
     for (let h = 0; h < 24; h++) {
@@ -506,23 +604,39 @@ export class Campaign {
 
   private addVelocity(nowMs: number, amount: number): void {
     const second = Math.floor(nowMs / 1000);
-    const i = second % velocityBuckets;
-    if (this.velSecond[i] !== second) {
-      this.velSecond[i] = second;
-      this.velSpend[i] = 0;
+    const v = this.vel;
+    if (v === null) {
+      this.vel = [second, amount];
+      return;
     }
-    this.velSpend[i]! += amount;
+    let i = v.length - 2;
+    // Pairs are in second order; a clock that stepped back lands its spend in its own second.
+    while (i >= 0 && v[i]! > second) i -= 2;
+    if (i >= 0 && v[i] === second) v[i + 1]! += amount;
+    else if (i === v.length - 2) v.push(second, amount);
+    else v.splice(i + 2, 0, second, amount);
+    // Seconds that fell out of the window would have been overwritten in a ring of velocityBuckets.
+    const newest = v[v.length - 2]!;
+    let drop = 0;
+    while (drop < v.length && v[drop]! <= newest - velocityBuckets) drop += 2;
+    if (drop > 0) v.splice(0, drop);
   }
 
   private checkVelocity(nowMs: number, fraction: number): void {
+    const v = this.vel;
+    if (v === null) return;
     const windowMs = Math.min(this.config.breaker.velocityWindowMs, velocityBuckets * 1000);
     const second = Math.floor(nowMs / 1000);
+    // The window's spend went stale: drop it (an idle campaign keeps no velocity state).
+    if (v[v.length - 2]! <= second - velocityBuckets) {
+      this.vel = null;
+      return;
+    }
     const seconds = Math.ceil(windowMs / 1000);
     let spend = 0;
-    for (let k = 0; k < seconds; k++) {
-      const s = second - k;
-      const i = ((s % velocityBuckets) + velocityBuckets) % velocityBuckets;
-      if (this.velSecond[i] === s) spend += this.velSpend[i]!;
+    for (let i = 0; i < v.length; i += 2) {
+      const s = v[i]!;
+      if (s <= second && s > second - seconds) spend += v[i + 1]!;
     }
     if (spend === 0) return;
     const curve = this.day.curve;
@@ -632,6 +746,7 @@ export class Campaign {
   checkInvariants(): void {
     let sum = 0;
     for (const r of this.reservations.values()) sum += r.amount;
+    assert(this.res === null || this.res.size > 0, `campaign ${this.id}: an empty reservation map kept`);
     assert(sum === this.reserved, `campaign ${this.id}: reserved ${this.reserved} ≠ Σ reservations ${sum}`);
     assert(Number.isSafeInteger(this.settled) && this.settled >= 0, `campaign ${this.id}: bad settled`);
   }

@@ -1,6 +1,7 @@
 import { Campaign, type CampaignHooks, type SettledReservation } from './campaign.js';
 import { ExpiryQueue } from './expiry.js';
 import { Flusher, type FlushSettled, type ReplyTo } from './flusher.js';
+import { ConfigInterner } from './intern.js';
 import { limits } from './limits.js';
 import { isMicros } from './money.js';
 import { GlobalProfile } from './pacing/profile.js';
@@ -106,6 +107,8 @@ export class Shard {
   private readonly reservationsPerShardMax: number;
   private readonly eventIdsRememberedMax: number;
   private readonly hooks: CampaignHooks;
+  /** Shares what configurations have in common (breaker, schedule, strings) between campaigns. */
+  private readonly interner = new ConfigInterner();
 
   constructor(
     private readonly ports: ShardPorts,
@@ -212,7 +215,7 @@ export class Shard {
             flags,
             day: c.day.bounds.key,
             followers: null,
-            settledReservation: c.lastSettled,
+            settledReservation: c.takeLastSettled(),
           });
           break;
         }
@@ -365,7 +368,8 @@ export class Shard {
    * Creates or reconfigures a campaign. A campaign new to this shard first loads today's counters
    * and live reservations from the store, so a restart forgets no money.
    */
-  async upsert(config: CampaignConfig): Promise<void> {
+  async upsert(received: CampaignConfig): Promise<void> {
+    const config = this.interner.config(received);
     const inProgress = this.loading.get(config.id);
     if (inProgress !== undefined) await inProgress;
     const existing = this.campaigns.get(config.id);
@@ -466,7 +470,8 @@ export class Shard {
    * campaign, so the configuration applies whatever its version (it may be a revert). Null while the
    * campaign is not loaded here.
    */
-  setBudget(config: CampaignConfig, floor: BudgetFloor): BudgetOutcome | null {
+  setBudget(received: CampaignConfig, floor: BudgetFloor): BudgetOutcome | null {
+    const config = this.interner.config(received);
     const c = this.campaigns.get(config.id);
     if (c === undefined) return null;
     const now = this.ports.clock.now();
@@ -484,7 +489,9 @@ export class Shard {
   summaries(): CampaignSummary[] {
     const out: CampaignSummary[] = [];
     for (const c of this.campaigns.values()) {
-      const s = c.sinceSummary;
+      // Taken, not reset: the campaign allocates new counters on its next count (an idle one holds none).
+      const s = c.takeSummary();
+      if (s === null) continue;
       if (s.decisions === 0 && s.spendEvents === 0 && s.duplicateEvents === 0 && s.expiredReservations === 0) continue;
       out.push({
         campaignId: c.id,
@@ -501,7 +508,6 @@ export class Shard {
         throttle: c.controller.throttle,
         breakerState: c.breaker.state,
       });
-      s.reset();
     }
     return out;
   }

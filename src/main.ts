@@ -42,6 +42,7 @@ async function start(config: PacerConfig): Promise<void> {
         workerData: { index: i, config, adminPort: channel.port1, routerPorts },
         transferList: [channel.port1, ...routerPorts],
         name: `shard-${i}`,
+        resourceLimits: { maxYoungGenerationSizeMb: limits.workerYoungGenerationMb },
       }),
     );
     adminPorts.push(channel.port2);
@@ -52,6 +53,7 @@ async function start(config: PacerConfig): Promise<void> {
     workerData: { config, token, shardPorts: adminPorts },
     transferList: adminPorts,
     name: 'admin',
+    resourceLimits: { maxYoungGenerationSizeMb: limits.workerYoungGenerationMb },
   });
 
   // With one router this registry is the router's; beside router threads it is main's own.

@@ -24,6 +24,8 @@ export interface BreakerTransition {
   reason: BreakerReason;
 }
 
+const noEvents: readonly BreakerEvent[] = Object.freeze([]);
+
 /**
  * The budget circuit breaker of one campaign (PACING.md §5).
  *
@@ -47,7 +49,8 @@ export class Breaker {
   sinceMs: number | null = null;
   /** Trips (fraction and velocity) since the day began. */
   trips = 0;
-  readonly events: BreakerEvent[] = [];
+  /** The last transitions (breakerEventsKept); a shared empty list until the first. */
+  events: readonly BreakerEvent[] = noEvents;
   /** False once the fraction trip fired for this day and budget. */
   fractionArmed = true;
   private openUntilMs = 0;
@@ -55,7 +58,9 @@ export class Breaker {
 
   constructor(
     private config: BreakerConfig,
-    private readonly onTransition: (t: BreakerTransition) => void,
+    /** Told of every transition, with `owner`: one function can serve every breaker of a shard. */
+    private readonly onTransition: (t: BreakerTransition, owner: unknown) => void,
+    private readonly owner: unknown = null,
   ) {}
 
   reconfigure(config: BreakerConfig): void {
@@ -148,8 +153,9 @@ export class Breaker {
     const from = this.state;
     this.state = to;
     this.sinceMs = atMs;
-    this.events.push({ at: new Date(atMs).toISOString(), from, to, reason });
-    if (this.events.length > pacingTuning.breakerEventsKept) this.events.shift();
-    this.onTransition({ atMs, from, to, reason });
+    const events = this.events === noEvents ? (this.events = []) : (this.events as BreakerEvent[]);
+    events.push({ at: new Date(atMs).toISOString(), from, to, reason });
+    if (events.length > pacingTuning.breakerEventsKept) events.shift();
+    this.onTransition({ atMs, from, to, reason }, this.owner);
   }
 }

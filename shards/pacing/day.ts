@@ -1,3 +1,4 @@
+import { limits } from '../limits.js';
 import { floorMicros, type Micros } from '../money.js';
 import { activeIntervals, parseClock, totalMs, type Interval } from '../time/schedule.js';
 import { addDays, dayBounds, localToEpoch, weekdayOf, type DayBounds, type LocalDate } from '../time/zone.js';
@@ -5,14 +6,63 @@ import type { CampaignConfig } from '../types.js';
 import { weekdays } from '../types.js';
 import { Curve } from './curve.js';
 
-/** Everything about one campaign-day that is computed once, at rollover or on reconfiguration. */
+/**
+ * Everything about one campaign-day that is computed once, at rollover or on reconfiguration.
+ * Everything but the budget is shared, frozen, between the campaigns of the same day shape (see
+ * buildDayPlan): read it, never change it.
+ */
 export interface DayPlan {
-  bounds: DayBounds;
+  readonly bounds: DayBounds;
   /** Start of each local hour and the day's end: 25 instants (DST days have a 0- or 2-hour hour). */
-  hourStarts: number[];
-  active: Interval[];
-  curve: Curve;
+  readonly hourStarts: readonly number[];
+  readonly active: readonly Interval[];
+  readonly curve: Curve;
   budgetMicros: Micros;
+}
+
+/** The part of a day plan that follows from the zone, the day and the curve's settings alone. */
+type DayShape = Omit<DayPlan, 'budgetMicros'>;
+
+/**
+ * Day shapes by key, shared by every campaign with the same zone, day, strategy, schedule, flight
+ * clipped to the day and hourly weights: a million campaigns on a few curves hold a few shapes,
+ * not a million (about 1.5 KB each). Insertion order is age; past limits.dayShapesKept the oldest
+ * go (their campaigns keep them).
+ */
+const shapes = new Map<string, DayShape>();
+
+/** The shape's key, or null when it is not worth sharing (a campaign's own learned ADAPTIVE weights). */
+function shapeKey(config: CampaignConfig, bounds: DayBounds, weights: readonly number[] | null, ownWeights: boolean): string | null {
+  if (ownWeights) return null;
+  const lo = Math.max(bounds.startMs, config.startAtMs ?? -Infinity);
+  const hi = Math.min(bounds.endMs, config.endAtMs ?? Infinity);
+  return [
+    config.timezone,
+    bounds.key,
+    config.strategy,
+    config.frontLoadedShare,
+    config.aheadPercent,
+    lo,
+    hi,
+    config.schedule === null ? '' : JSON.stringify(config.schedule),
+    weights === null ? '' : weights.join(','),
+  ].join('|');
+}
+
+function buildShape(config: CampaignConfig, bounds: DayBounds, weights: readonly number[] | null): DayShape {
+  const hourStarts = Object.freeze(hourStartsOf(config.timezone, bounds));
+  const active = Object.freeze(
+    activeIntervals(config.timezone, bounds, config.schedule, config.startAtMs, config.endAtMs).map((i) => Object.freeze(i)),
+  );
+  const curve = new Curve({
+    strategy: config.strategy,
+    active,
+    hourStarts,
+    hourlyWeights: weights,
+    frontLoadedShare: config.frontLoadedShare,
+    aheadPercent: config.aheadPercent,
+  });
+  return Object.freeze({ bounds: Object.freeze(bounds), hourStarts, active, curve });
 }
 
 export function hourStartsOf(timeZone: string, day: DayBounds): number[] {
@@ -34,23 +84,24 @@ export function buildDayPlan(
   nowMs: number,
   profile: ArrayLike<number> | null,
   lifetimeSettledMicros: number,
+  /** The profile is one many campaigns plan by (the shard's), so the plan is worth sharing. */
+  sharedProfile = false,
 ): DayPlan {
   const bounds = dayBounds(config.timezone, nowMs);
-  const hourStarts = hourStartsOf(config.timezone, bounds);
-  const active = activeIntervals(config.timezone, bounds, config.schedule, config.startAtMs, config.endAtMs);
   let weights: readonly number[] | null = null;
   if (config.strategy === 'CUSTOM') weights = config.hourlyWeights;
   else if (config.strategy === 'ADAPTIVE' && profile !== null) weights = Array.from(profile);
-  const curve = new Curve({
-    strategy: config.strategy,
-    active,
-    hourStarts,
-    hourlyWeights: weights,
-    frontLoadedShare: config.frontLoadedShare,
-    aheadPercent: config.aheadPercent,
-  });
-  const budgetMicros = dailyAllowance(config, bounds, active, lifetimeSettledMicros);
-  return { bounds, hourStarts, active, curve, budgetMicros };
+  const key = shapeKey(config, bounds, weights, config.strategy === 'ADAPTIVE' && profile !== null && !sharedProfile);
+  let shape = key === null ? undefined : shapes.get(key);
+  if (shape === undefined) {
+    shape = buildShape(config, bounds, weights);
+    if (key !== null) {
+      shapes.set(key, shape);
+      if (shapes.size > limits.dayShapesKept) shapes.delete(shapes.keys().next().value!);
+    }
+  }
+  const budgetMicros = dailyAllowance(config, shape.bounds, shape.active, lifetimeSettledMicros);
+  return { bounds: shape.bounds, hourStarts: shape.hourStarts, active: shape.active, curve: shape.curve, budgetMicros };
 }
 
 /**

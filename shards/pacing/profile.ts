@@ -13,26 +13,32 @@ import { pacingTuning } from './tuning.js';
  */
 export class TrafficProfile {
   daysLearned = 0;
-  /** Learned opportunities per ms by local hour; meaningful where learned[h] is 1. */
-  private readonly density = new Float64Array(24);
-  private readonly learned = new Uint8Array(24);
-  private readonly counts = new Float64Array(24);
-  private readonly observedMs = new Float64Array(24);
+  /**
+   * Learned opportunities per ms by local hour; meaningful where learned[h] is 1. Allocated on the
+   * first day that teaches something, and today's counts on the first opportunity: a profile
+   * costs memory only for the hours of state it really holds (one per campaign, a million per
+   * pacer).
+   */
+  private density: number[] | null = null;
+  /** Bit h set: hour h was learned. */
+  private learnedHours = 0;
+  private counts: number[] | null = null;
+  private observedMs: number[] | null = null;
   private cached: Float64Array | null = null;
 
   /** Counts one opportunity in local hour h (the hot path: one array increment). */
   count(h: number): void {
-    this.counts[h]!++;
+    (this.counts ??= zeros24.slice())[h]!++;
   }
 
   /** Opportunities counted today in local hour h. */
   todayCount(h: number): number {
-    return this.counts[h]!;
+    return this.counts === null ? 0 : this.counts[h]!;
   }
 
   /** Records that the campaign was present (configured) for `ms` of local hour h. */
   observe(h: number, ms: number): void {
-    this.observedMs[h]! += ms;
+    (this.observedMs ??= zeros24.slice())[h]! += ms;
   }
 
   /**
@@ -54,31 +60,43 @@ export class TrafficProfile {
     const full = new Uint8Array(24);
     let sum = 0;
     let n = 0;
+    const counts = this.counts;
+    const observed = this.observedMs;
     for (let h = 0; h < 24; h++) {
       const len = hourMs[h]!;
-      if (len > 0 && this.observedMs[h]! >= len * 0.999) {
+      if (len > 0 && observed !== null && observed[h]! >= len * 0.999) {
         full[h] = 1;
-        day[h] = this.counts[h]! / len;
+        day[h] = counts === null ? 0 : counts[h]! / len;
         sum += day[h]!;
         n++;
       }
     }
-    this.counts.fill(0);
-    this.observedMs.fill(0);
+    // Today's state is dropped, not zeroed: tomorrow allocates it again on its first opportunity.
+    this.counts = null;
+    this.observedMs = null;
     if (n === 0 || sum <= 0) return null;
+    const density = (this.density ??= zeros24.slice());
     for (let h = 0; h < 24; h++) {
       if (!full[h]) continue;
-      const w = this.learned[h] ? pacingTuning.profileLearningRate : 1;
-      this.density[h] = this.density[h]! + w * (day[h]! - this.density[h]!);
-      this.learned[h] = 1;
+      const w = this.learnedHours & (1 << h) ? pacingTuning.profileLearningRate : 1;
+      density[h] = density[h]! + w * (day[h]! - density[h]!);
+      this.learnedHours |= 1 << h;
     }
     this.daysLearned++;
-    this.cached = fillUnknown(this.density, this.learned);
+    const learned = new Uint8Array(24);
+    for (let h = 0; h < 24; h++) learned[h] = (this.learnedHours >> h) & 1;
+    this.cached = fillUnknown(density, learned);
     const mean = sum / n;
     for (let h = 0; h < 24; h++) day[h] = full[h] ? day[h]! / mean : 0;
     return day;
   }
 }
+
+/**
+ * 24 zeros as a literal: V8 keeps a copy of it as packed small integers (4 bytes each), where
+ * `new Array(24).fill(0)` makes a holey array that a first increment turns into doubles.
+ */
+const zeros24 = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
 /** The shard's profile across its campaigns: ADAPTIVE's fallback for campaigns without history. */
 export class GlobalProfile {
@@ -106,7 +124,7 @@ export class GlobalProfile {
   }
 }
 
-function fillUnknown(values: Float64Array, learned: Uint8Array): Float64Array | null {
+function fillUnknown(values: ArrayLike<number>, learned: Uint8Array): Float64Array | null {
   let sum = 0;
   let n = 0;
   for (let h = 0; h < 24; h++) {

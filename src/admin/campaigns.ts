@@ -1,3 +1,4 @@
+import { ConfigInterner } from '../../shards/intern.js';
 import { limits } from '../../shards/limits.js';
 import type { BudgetFloor, BudgetOutcome } from '../../shards/shard.js';
 import type { CampaignConfig, CampaignStatus } from '../../shards/types.js';
@@ -21,6 +22,12 @@ export class Campaigns {
   private readonly ids = new SortedIds();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly retrying = new Set<string>();
+  /**
+   * Every record of the catalogue holds its configuration with the parts campaigns share (breaker,
+   * schedule, zone and strategy strings) shared: the catalogue of a million campaigns holds their
+   * IDs, names and numbers, not a million copies of the defaults.
+   */
+  private readonly interner = new ConfigInterner();
   private closed = false;
   /** Budget changes and archives, told to the live feed (src/admin/live.ts) once they are stored. */
   onLive: (change: LiveChange) => void = () => {};
@@ -48,7 +55,7 @@ export class Campaigns {
    * (and /readyz stays not ready): serving a campaign without its counters would forget money.
    */
   async start(): Promise<void> {
-    const records = await this.store.loadCampaigns();
+    const records = (await this.store.loadCampaigns()).map((r) => this.compact(r));
     for (const r of records) this.records.set(r.config.id, r);
     this.ids.addMany(records.map((r) => r.config.id));
     const queue = [...records];
@@ -192,7 +199,13 @@ export class Campaigns {
   /** The record of the next version of a campaign. */
   private next(config: CampaignConfig, previous: CampaignRecord | null): CampaignRecord {
     const now = new Date().toISOString();
-    return { config, createdAt: previous?.createdAt ?? now, updatedAt: now, archivedAt: previous?.archivedAt ?? null };
+    return { config: this.interner.config(config), createdAt: previous?.createdAt ?? now, updatedAt: now, archivedAt: previous?.archivedAt ?? null };
+  }
+
+  /** A stored record as the catalogue keeps it (see interner); one timestamp string when both are equal. */
+  private compact(r: CampaignRecord): CampaignRecord {
+    const updatedAt = r.updatedAt === r.createdAt ? r.createdAt : r.updatedAt;
+    return { config: this.interner.config(r.config), createdAt: r.createdAt, updatedAt, archivedAt: r.archivedAt };
   }
 
   /** Store first (compare-and-set on the version), then the catalogue, then the owning shard. */

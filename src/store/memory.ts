@@ -91,6 +91,8 @@ export class MemoryStore implements CounterStore {
         flags.push(true);
       }
       outcome.push(flags);
+      // A campaign without live reservations keeps no map (most have none once settled).
+      if (res.size === 0) this.reservations.delete(d.campaignId);
     }
     this.forgetOldestEvents();
     this.batches.set(batch.batchId, outcome);
