@@ -117,7 +117,7 @@ export class RouterMetrics {
     eluGauge(r, options.thread);
     this.assertionExits = readExits(dataDir);
     if (options.withProcess) this.processMetrics();
-    this.decisionSeconds = this.hotPathMetrics(options.thread, inFlight);
+    [this.decisionSeconds, this.spendAckSeconds] = this.hotPathMetrics(options.thread, inFlight);
   }
 
   /** Metrics of the whole process, reported once (main thread). */
@@ -157,7 +157,7 @@ export class RouterMetrics {
   }
 
   /** What one router thread counts (zeros in main's registry beside several routers). */
-  private hotPathMetrics(thread: string, inFlight: () => number): Histogram {
+  private hotPathMetrics(thread: string, inFlight: () => number): [decision: Histogram, spendAck: Histogram] {
     const r = this.registry;
     const requests = this.requests;
     new Counter({
@@ -210,7 +210,7 @@ export class RouterMetrics {
     // Every acknowledgement is observed, not a sample: spend events (win notices) arrive at a
     // fraction of the decision rate, and one observation (about 300 ns) per answer is noise next
     // to the store round trip each of them waited for.
-    this.spendAckSeconds = new Histogram({
+    const spendAckSeconds = new Histogram({
       name: 'pacer_spend_ack_seconds',
       help: 'Time from a spend received by the router to its acknowledgement written, after the counter store (or the spool) confirmed it; one observation per answer that acknowledges spend (an HTTP response, a stream answer frame).',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
@@ -233,7 +233,7 @@ export class RouterMetrics {
         this.set(inFlight());
       },
     });
-    return decisionSeconds;
+    return [decisionSeconds, spendAckSeconds];
   }
 
   request(route: Route): void {
