@@ -3,11 +3,12 @@ import { add, assert, micros, remaining, sub, ZERO, type Micros } from './money.
 import { Breaker, type BreakerTransition, type ResetReason } from './pacing/breaker.js';
 import { Controller } from './pacing/controller.js';
 import { buildDayPlan, type DayPlan } from './pacing/day.js';
-import type { GlobalProfile } from './pacing/profile.js';
+import type { FittedProfile, GlobalProfile } from './pacing/profile.js';
 import { TrafficProfile } from './pacing/profile.js';
 import { pacingTuning } from './pacing/tuning.js';
 import { Reason, type ReasonCode, reasonNames } from './reasons.js';
 import { contains, nextBoundary } from './time/schedule.js';
+import { dayBounds } from './time/zone.js';
 import type { CampaignConfig, CampaignStatus } from './types.js';
 import { DecideFlag, SpendFlag } from './wire.js';
 
@@ -165,8 +166,27 @@ export class Campaign {
   }
 
   private plan(nowMs: number): DayPlan {
-    const profile = this.profile.weights ?? this.hooks.globalProfile.weights;
+    const profile = this.shapeOf(dayBounds(this.config.timezone, nowMs).weekday);
     return buildDayPlan(this.config, nowMs, profile, this.lifetimeBefore);
+  }
+
+  /** ADAPTIVE's traffic shape of a weekday: the campaign's own profile, else the shard's. */
+  private shapeOf(weekday: number): Float64Array | null {
+    return this.profile.weightsFor(weekday) ?? this.hooks.globalProfile.weightsFor(weekday);
+  }
+
+  /**
+   * Takes a profile the admin thread fitted from the stored history (at startup, at local midnight,
+   * on demand) and replans today by it, as a reconfiguration does: the money stays, the curve
+   * follows the profile.
+   */
+  loadProfile(fitted: FittedProfile, nowMs: number): void {
+    if (nowMs >= this.day.bounds.endMs) this.rollover(nowMs);
+    this.profile.load(fitted);
+    this.day = this.plan(nowMs);
+    this.hour = 0;
+    this.validUntilMs = -Infinity;
+    this.nextControlMs = -Infinity;
   }
 
   // ---- hot path -------------------------------------------------------------------------------
@@ -395,8 +415,8 @@ export class Campaign {
       this.profile.observe(h, Math.max(0, e - s));
       hourMs.push(ended.hourStarts[h + 1]! - ended.hourStarts[h]!);
     }
-    const density = this.profile.endDay(hourMs);
-    if (density !== null) this.hooks.globalProfile.add(density);
+    const density = this.profile.endDay(hourMs, ended.bounds.weekday);
+    if (density !== null) this.hooks.globalProfile.add(density, ended.bounds.weekday);
     const settled = this.settled;
     this.hooks.onRollover(this, ended.bounds.key, settled, ended.budgetMicros);
     // Saturates at the flight ceiling, above any lifetime budget: such a flight is finished either way.
@@ -465,7 +485,7 @@ export class Campaign {
     const hs = this.day.hourStarts;
     const out = this.forecastRates;
     const rateNow = this.controller.opportunitiesPerMs;
-    const shape = this.profile.weights ?? this.hooks.globalProfile.weights;
+    const shape = this.shapeOf(this.day.bounds.weekday);
     const from = Math.max(hs[0]!, this.presentSinceMs);
     if (shape !== null) {
       let seen = 0;

@@ -15,7 +15,8 @@ import { builtinDailyRequests, parseTrafficCsv } from './traffic.js';
 const usage = `usage: npm run simulate -- [options]
 
   --strategy S             EVEN | ASAP | FRONT_LOADED | ADAPTIVE | AHEAD | CUSTOM (default ${simDefaults.strategy})
-  --traffic FILE           CSV "hour,requests" (24 rows) or "minute,requests" (1,440 rows), local time;
+  --traffic FILE           CSV "hour,requests" (24 rows) or "minute,requests" (1,440 rows), local time,
+                           or a week: "hourOfWeek,requests" (168 rows, 0 = Monday 00:00 local time);
                            default: the built-in diurnal curve, ${builtinDailyRequests.toLocaleString('en-US')} requests a day,
                            peak hour 9x the trough hour (bench/traffic/diurnal.csv holds the same numbers)
   --traffic-scale X        multiplies the traffic's volume (default 1)

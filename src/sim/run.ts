@@ -5,6 +5,7 @@ import type { CounterStore, FlushBatch, FlushOutcome, ShardEvent, ShardPorts, Ti
 import { OpStatus, Reason } from '../../shards/reasons.js';
 import { sfc32 } from '../../shards/rng.js';
 import { Shard } from '../../shards/shard.js';
+import type { DayPlan } from '../../shards/pacing/day.js';
 import { activeIntervals } from '../../shards/time/schedule.js';
 import { addDays, type DayBounds, dayBounds, type LocalDate, localToEpoch } from '../../shards/time/zone.js';
 import type { ScheduleWindow, Strategy } from '../../shards/types.js';
@@ -106,6 +107,14 @@ export interface HourRow {
   throttle: number;
 }
 
+/** One simulated day's pacing, measured as the reported day is (the daily table). */
+export interface DayRow extends Measured {
+  day: string;
+  /** MON … SUN. */
+  weekday: string;
+  budgetMicros: number;
+}
+
 export interface SimReport extends Measured {
   strategy: Strategy;
   days: number;
@@ -134,6 +143,8 @@ export interface SimReport extends Measured {
     duplicateEvents: number;
     expiredReservations: number;
     auditedSteps: number;
+    /** Every simulated day, the reported one last, each against its own plan. */
+    daily: DayRow[];
     /** What the store faults did and what the auditor measured through them (null without faults). */
     faults: FaultReport | null;
   };
@@ -369,15 +380,20 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   // ---- the reported day's measurements ---------------------------------------------------------
   const reportStart = lastDay.startMs;
   const minuteCount = Math.ceil((lastDay.endMs - reportStart) / 60_000);
-  const spentByMinute = new Float64Array(minuteCount);
+  // Spend by minute of every day (the daily table); the reported day's is the last.
+  const spentByDay = days.map((d) => new Float64Array(Math.ceil((d.endMs - d.startMs) / 60_000)));
+  const spentByMinute = spentByDay[spentByDay.length - 1]!;
+  // The last plan the campaign held on each day: each day is measured against its own curve.
+  const plans = new Map<string, DayPlan>();
+  let lastPlan: DayPlan | null = null;
   const throttleByMinute = new Float64Array(minuteCount).fill(NaN);
   let decisions = 0;
   let wins = 0;
   let maxReserved = 0;
   let nextMinuteSample = reportStart;
-  const dayKeyAt = (t: number): string => {
-    for (let i = days.length - 1; i >= 0; i--) if (t >= days[i]!.startMs) return days[i]!.key;
-    return days[0]!.key;
+  const dayIndexAt = (t: number): number => {
+    for (let i = days.length - 1; i >= 0; i--) if (t >= days[i]!.startMs) return i;
+    return 0;
   };
 
   // ---- the loop -----------------------------------------------------------------------------------
@@ -454,15 +470,16 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
           faultsDue.push(e.fault);
           break;
         case 'spend': {
-          const day = dayKeyAt(t);
+          const di = dayIndexAt(t);
+          const day = days[di]!.key;
           const sent = ledger.spend(e.eventId, e.requestId, e.amount, day);
           sentSpends.set(nextSlot, sent);
           writer.spend(nextSlot++, campaignId, e.amount, e.eventId, e.requestId);
           batchDecides.push(null);
-          if (!sent.duplicate && e.resent !== true && day === lastDay.key) {
-            wins++;
-            const m = Math.floor((t - reportStart) / 60_000);
-            spentByMinute[m]! += e.amount;
+          if (!sent.duplicate && e.resent !== true) {
+            if (day === lastDay.key) wins++;
+            const m = Math.floor((t - days[di]!.startMs) / 60_000);
+            spentByDay[di]![m]! += e.amount;
           }
           break;
         }
@@ -538,6 +555,10 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
         nextMinuteSample += 60_000;
       }
     }
+    if (campaign.day !== lastPlan) {
+      lastPlan = campaign.day;
+      plans.set(lastPlan.bounds.key, lastPlan);
+    }
     rethrow();
     o.onStep?.(campaign, t);
     ledger.check(campaign, t);
@@ -563,6 +584,14 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
     dayStartMs: reportStart,
     dayEndMs: lastDay.endMs,
     spentByMinute,
+  });
+  // A day without a single step (no traffic at all) has no plan of its own and is left out.
+  const daily: DayRow[] = [];
+  days.forEach((d, i) => {
+    const plan = i === days.length - 1 ? campaign.day : plans.get(d.key);
+    if (plan === undefined) return;
+    const m = measure({ curve: plan.curve, budget: plan.budgetMicros, dayStartMs: d.startMs, dayEndMs: d.endMs, spentByMinute: spentByDay[i]! });
+    daily.push({ day: d.key, weekday: weekdays[d.weekday]!, budgetMicros: plan.budgetMicros, ...m });
   });
   const trips = breakerEvents.filter((e) => e.atMs >= reportStart && (e.reason === 'TRIP_FRACTION' || e.reason === 'TRIP_VELOCITY')).length;
   return {
@@ -593,6 +622,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       duplicateEvents: ledger.duplicates,
       expiredReservations: status.counters.expiredReservations,
       auditedSteps: steps,
+      daily,
       faults: world?.report ?? null,
     },
   };

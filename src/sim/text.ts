@@ -27,6 +27,12 @@ export function table(r: SimReport, seconds: number): string {
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`);
+  if (d.daily.length > 1) {
+    lines.push('', 'by day (each against its own plan):', '  day         weekday  delivery  slot nRMSE  early exhaustion');
+    for (const x of d.daily) {
+      lines.push(`  ${x.day}  ${x.weekday.padEnd(7)}  ${x.deliveryRatio.toFixed(4)}    ${x.slotNrmse.toFixed(4)}      ${pct(x.earlyExhaustionFraction)}`);
+    }
+  }
   if (d.breakerEvents.length > 0) {
     lines.push('', 'breaker transitions:');
     for (const e of d.breakerEvents) lines.push(`  ${localTime(e.atMs, d.timezone)}  ${e.from} -> ${e.to}  ${e.reason}`);

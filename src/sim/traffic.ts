@@ -9,8 +9,11 @@ import { type DayBounds, localToEpoch } from '../../shards/time/zone.js';
  * requests, and a slot that it skips (the spring hour) gets none, as real traffic would.
  */
 export interface TrafficShape {
-  slot: 'hour' | 'minute';
-  /** Requests per slot of an ordinary day, one entry per local slot (24 or 1,440). */
+  slot: 'hour' | 'minute' | 'hourOfWeek';
+  /**
+   * Requests per slot of an ordinary day, one entry per local slot (24 or 1,440); for 'hourOfWeek',
+   * of an ordinary week: 168 local hours, 0 = Monday 00:00.
+   */
   requests: number[];
   /** Where it came from, for the report. */
   source: string;
@@ -61,15 +64,16 @@ export function builtinDiurnal(): TrafficShape {
   };
 }
 
-/** Parses `hour,requests` (24 rows) or `minute,requests` (1,440 rows). */
+/** Parses `hour,requests` (24 rows), `minute,requests` (1,440 rows) or `hourOfWeek,requests` (168 rows). */
 export function parseTrafficCsv(text: string, source: string): TrafficShape {
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
   const header = lines.shift()?.toLowerCase().replace(/\s+/g, '');
-  let slot: 'hour' | 'minute';
+  let slot: TrafficShape['slot'];
   if (header === 'hour,requests') slot = 'hour';
   else if (header === 'minute,requests') slot = 'minute';
-  else throw new Error(`${source}: the header must be "hour,requests" or "minute,requests" (got ${JSON.stringify(header)})`);
-  const n = slot === 'hour' ? 24 : 1440;
+  else if (header === 'hourofweek,requests') slot = 'hourOfWeek';
+  else throw new Error(`${source}: the header must be "hour,requests", "minute,requests" or "hourOfWeek,requests" (got ${JSON.stringify(header)})`);
+  const n = slot === 'hour' ? 24 : slot === 'hourOfWeek' ? 168 : 1440;
   const requests = new Array<number>(n).fill(NaN);
   for (const [i, line] of lines.entries()) {
     const [a, b, ...rest] = line.split(',');
@@ -96,6 +100,12 @@ export interface DaySlots {
 export function daySlots(shape: TrafficShape, scale: number, timeZone: string, day: DayBounds): DaySlots {
   let starts: number[];
   let slotMs: number;
+  if (shape.slot === 'hourOfWeek') {
+    // Row 0 is Monday 00:00; DayBounds.weekday counts from Sunday.
+    const first = ((day.weekday + 6) % 7) * 24;
+    const rates = shape.requests.slice(first, first + 24).map((r) => (r * scale) / 3_600_000);
+    return { starts: hourStartsOf(timeZone, day), ratesPerMs: rates };
+  }
   if (shape.slot === 'hour') {
     starts = hourStartsOf(timeZone, day);
     slotMs = 3_600_000;
