@@ -18,6 +18,7 @@ import { EventQueue } from './events.js';
 import { FaultDriver } from './fault-driver.js';
 import { type FaultPlan, type FaultReport, faultWorld, memoryBacking, type ScheduledFault, type SimBackingStore } from './faults.js';
 import { Ledger, type SentSpend } from './ledger.js';
+import { fitProfile, type MinuteTraffic, profileHalfLifeDaysDefault } from '../profile/fit.js';
 import { measure, type Measured } from './metrics.js';
 import { builtinDiurnal, type DaySlots, daySlots, expectedRequests, type TrafficShape } from './traffic.js';
 
@@ -62,6 +63,14 @@ export interface SimOptions {
   faults: FaultPlan | null;
   /** Test hook: the store behind the faults (default: the production memory store). */
   backing?: () => SimBackingStore;
+  /**
+   * Local times 'HH:MM' at which the pacer restarts every day (`--restart-at`): the shard drains
+   * (a graceful stop), its memory is dropped, and a new shard loads the counters from the store
+   * and the profile fitted from the minute history, as a real restart does. Empty: none.
+   */
+  restartAt: string[];
+  /** Half-life of the profile fit's decay (PACER_PROFILE_HALF_LIFE_DAYS). */
+  profileHalfLifeDays: number;
 }
 
 /** The clearing price is a second-price fraction of the bid, uniform in this range. */
@@ -95,6 +104,8 @@ export const simDefaults: SimOptions = {
   window: null,
   breakerEnabled: true,
   faults: null,
+  restartAt: [],
+  profileHalfLifeDays: profileHalfLifeDaysDefault,
 };
 
 export interface HourRow {
@@ -126,6 +137,8 @@ export interface SimReport extends Measured {
   allowed: number;
   wins: number;
   maxExposureRatio: number;
+  /** Restarts of --restart-at over all days. */
+  restarts: number;
   detail: {
     day: string;
     timezone: string;
@@ -442,9 +455,46 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
         });
   driver?.schedule(days[0]!.startMs, endMs);
 
+  // ---- restarts at fixed local times (--restart-at) and the minute history they fit from -------
+  if (o.restartAt.length > 0 && world !== null) throw new Error('restarts at fixed times (restartAt) and store faults do not combine');
+  const restartTimes: number[] = [];
+  for (const hhmm of o.restartAt) {
+    const m = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(hhmm);
+    if (m === null) throw new Error(`a restart time must be HH:MM (got ${JSON.stringify(hhmm)})`);
+    for (const d of days) {
+      const at = localToEpoch(o.timezone, d.date, Number(m[1]) * 60 + Number(m[2]));
+      if (at > days[0]!.startMs && at >= d.startMs && at < d.endMs) restartTimes.push(at);
+    }
+  }
+  restartTimes.sort((a, b) => a - b);
+  let nextRestart = restartTimes.shift() ?? Infinity;
+  let restarts = 0;
+  // The rows the admin thread would write: the shard's summaries, collected every minute.
+  const history: MinuteTraffic[] = [];
+  let nextHistoryMs = o.restartAt.length > 0 ? days[0]!.startMs + 60_000 : Infinity;
+  const collectHistory = (minuteMs: number): void => {
+    for (const sum of shard.summaries()) history.push({ minuteMs, decisions: sum.decisions, breakerState: sum.breakerState, deniedByReason: sum.deniedByReason });
+  };
+  const restart = async (): Promise<void> => {
+    // A graceful stop: the shard writes what it holds, the admin its last summaries.
+    await shard.drain();
+    await store.idle();
+    rethrow();
+    if (sentSpends.size > 0) ledger.fail(`${sentSpends.size} spends unanswered after the drain before a restart`, now);
+    collectHistory(Math.floor(now / 60_000) * 60_000);
+    generation++;
+    restarts++;
+    ({ shard, campaign, store, resilient } = await start(generation));
+    const fitted = fitProfile(history, o.timezone, now, o.profileHalfLifeDays);
+    if (fitted !== null) await shard.loadProfiles([{ campaignId, profile: fitted }], null);
+    const snapshot = await memory!.load(campaignId, campaign.day.bounds.key, null);
+    ledger.restarted(snapshot.reservations, now);
+    nextSweep = nextSweepAfter(now);
+  };
+
   for (;;) {
     const ta = Math.floor(arrival);
-    const t = Math.min(ta, queue.peekTime(), nextSweep);
+    const t = Math.min(ta, queue.peekTime(), nextSweep, nextRestart, nextHistoryMs);
     if (t >= endMs) break;
     now = t;
     const onReportDay = t >= reportStart;
@@ -555,6 +605,14 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
         nextMinuteSample += 60_000;
       }
     }
+    if (t === nextHistoryMs) {
+      collectHistory(t - 60_000);
+      nextHistoryMs += 60_000;
+    }
+    if (t === nextRestart) {
+      await restart();
+      nextRestart = restartTimes.shift() ?? Infinity;
+    }
     if (campaign.day !== lastPlan) {
       lastPlan = campaign.day;
       plans.set(lastPlan.bounds.key, lastPlan);
@@ -606,6 +664,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
     allowed: status.counters.allowed,
     wins,
     maxExposureRatio: maxReserved / campaign.budget,
+    restarts,
     detail: {
       day: lastDay.key,
       timezone: o.timezone,

@@ -21,6 +21,7 @@ export function table(r: SimReport, seconds: number): string {
     ['denied by reason', Object.entries(d.deniedByReason).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'],
     ['late / duplicate notices (all days)', `${d.lateEvents} / ${d.duplicateEvents}`],
     ['breaker trips', String(r.breakerTrips)],
+    ...(r.restarts > 0 ? ([['restarts (--restart-at, all days)', String(r.restarts)]] as [string, string][]) : []),
     ['audited steps (all days)', `${d.auditedSteps}, all invariants held`],
     ...faultRows(r),
     ['wall time', `${seconds.toFixed(1)} s`],

@@ -1,3 +1,4 @@
+import { sfc32 } from '../../shards/rng.js';
 import { hourStartsOf } from '../../shards/pacing/day.js';
 import type { Interval } from '../../shards/time/schedule.js';
 import { type DayBounds, localToEpoch } from '../../shards/time/zone.js';
@@ -130,4 +131,32 @@ export function expectedRequests(slots: DaySlots, within: readonly Interval[]): 
     }
   }
   return sum;
+}
+
+/**
+ * A seeded weekly traffic pattern (`hourOfWeek,requests` rows, 0 = Monday 00:00), for tests and
+ * measurements on shapes no file in the repository holds: weekdays peak in the working day
+ * (09:00-13:00, a broad peak), the weekend in the evening (18:00-22:00, sharper, with 75% of the
+ * volume), every day and hour with its own noise; each peak hour is 9× the level far from it before
+ * the noise. `dailyRequests` is a weekday's mean volume.
+ */
+export function seededWeeklyCsv(seed: number, dailyRequests: number): string {
+  const u = sfc32(seed, 0x77ee, 0x1234, 0xbeef);
+  const peakWeekday = 9 + Math.floor(u() * 5);
+  const peakWeekend = 18 + Math.floor(u() * 5);
+  const rows = ['hourOfWeek,requests'];
+  for (let d = 0; d < 7; d++) {
+    const weekend = d >= 5;
+    const peak = weekend ? peakWeekend : peakWeekday;
+    const width = weekend ? 6 + 4 * u() : 14 + 8 * u();
+    const volume = (weekend ? 0.75 : 1) * (0.9 + 0.2 * u());
+    const levels: number[] = [];
+    for (let h = 0; h < 24; h++) {
+      const dist = Math.min(Math.abs(h - peak), 24 - Math.abs(h - peak));
+      levels.push((1 + 8 * Math.exp(-(dist * dist) / width)) * (0.9 + 0.2 * u()));
+    }
+    const sum = levels.reduce((s, x) => s + x, 0);
+    for (let h = 0; h < 24; h++) rows.push(`${d * 24 + h},${Math.round((dailyRequests * volume * levels[h]!) / sum)}`);
+  }
+  return `${rows.join('\n')}\n`;
 }
