@@ -415,6 +415,13 @@ export class Campaign {
       this.profile.observe(h, Math.max(0, e - s));
       hourMs.push(ended.hourStarts[h + 1]! - ended.hourStarts[h]!);
     }
+    // Bidders stop asking a campaign that cannot buy: hours it ended exhausted or paused in show
+    // its state, not the traffic, and are not learned.
+    const mutedSinceMs =
+      this.breaker.state === 'EXHAUSTED' ? (this.breaker.sinceMs ?? ended.bounds.startMs)
+      : this.inactive === Reason.CAMPAIGN_PAUSED || this.inactive === Reason.CAMPAIGN_ARCHIVED ? ended.bounds.startMs
+      : null;
+    if (mutedSinceMs !== null) for (let h = 0; h < 24; h++) if (ended.hourStarts[h + 1]! > mutedSinceMs) this.profile.taint(h);
     const density = this.profile.endDay(hourMs, ended.bounds.weekday);
     if (density !== null) this.hooks.globalProfile.add(density, ended.bounds.weekday);
     const settled = this.settled;

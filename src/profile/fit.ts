@@ -52,7 +52,7 @@ export function fitRangeMs(nowMs: number, halfLifeDays: number): { fromMs: numbe
  * The fitted profile at nowMs from minute rows (any order) in the campaign's time zone; null when
  * no hour had enough observed minutes. Only hours that ended before nowMs count.
  */
-export function fitProfile(rows: readonly MinuteTraffic[], timeZone: string, nowMs: number, halfLifeDays: number): FittedProfile | null {
+export function fitProfile(rows: readonly MinuteTraffic[], timeZone: string, nowMs: number, halfLifeDays: number): (FittedProfile & { hoursUsed: number }) | null {
   // Local hours (local epoch ms / hour) → decisions and observed minutes.
   const hours = new Map<number, { decisions: number; minutes: number; endMs: number }>();
   for (const row of rows) {
@@ -70,9 +70,11 @@ export function fitProfile(rows: readonly MinuteTraffic[], timeZone: string, now
   const sum = new Float64Array(weekHours);
   const weight = new Float64Array(weekHours);
   const halfLifeMs = halfLifeDays * dayMs;
+  let hoursUsed = 0;
   for (const [local, h] of hours) {
     // A repeated autumn hour holds up to 120 minutes: its density is per minute all the same.
     if (h.minutes < fitMinutesPerHourMin) continue;
+    hoursUsed++;
     const date = new Date(local * hourMs);
     const i = date.getUTCDay() * 24 + date.getUTCHours();
     const w = 2 ** (-Math.max(0, nowMs - h.endMs) / halfLifeMs);
@@ -87,7 +89,7 @@ export function fitProfile(rows: readonly MinuteTraffic[], timeZone: string, now
       any = true;
     } else density.push(null);
   }
-  return any ? { density, fittedAtMs: nowMs } : null;
+  return any ? { density, fittedAtMs: nowMs, hoursUsed } : null;
 }
 
 /**
