@@ -113,6 +113,8 @@ export class Campaign {
   private lastControlMs: number | null = null;
   private hour = 0;
   private presentSinceMs: number;
+  /** Since when the campaign is muted (exhausted or paused) for its profile, or null. */
+  private mutedFromMs: number | null = null;
   private ctlDecisions = 0;
   private ctlAllowed = 0;
   private ctlSettled = 0;
@@ -198,7 +200,9 @@ export class Campaign {
     this.ctlDecisions++;
     this.today.decisions++;
     this.sinceSummary.decisions++;
-    this.profile.count(this.hour);
+    const muted = this.muted();
+    if (muted !== (this.mutedFromMs !== null)) this.mutedChanged(nowMs, muted);
+    if (!muted) this.profile.count(this.hour);
     this.lastFlags = 0;
     this.lastReservedNew = false;
     if (this.inactive !== 0) return this.deny(this.inactive);
@@ -240,6 +244,33 @@ export class Campaign {
       this.breaker.onCommitted(nowMs, this.settled + this.reserved, budget);
     }
     return Reason.OK;
+  }
+
+  /**
+   * Exhausted or paused: bidders stop asking such a campaign, so the time it spends so is not
+   * observed and its decide calls are not counted: they would teach the profile the campaign's
+   * state, not the traffic (seen at the next decide call, and at rollover).
+   */
+  private muted(): boolean {
+    return this.breaker.state === 'EXHAUSTED' || this.inactive === Reason.CAMPAIGN_PAUSED || this.inactive === Reason.CAMPAIGN_ARCHIVED;
+  }
+
+  private mutedChanged(nowMs: number, muted: boolean): void {
+    if (muted) this.mutedFromMs = nowMs;
+    else if (this.mutedFromMs !== null) {
+      this.unobserve(this.mutedFromMs, nowMs);
+      this.mutedFromMs = null;
+    }
+  }
+
+  /** Takes [fromMs, toMs) of today out of the profile's observed time. */
+  private unobserve(fromMs: number, toMs: number): void {
+    const hs = this.day.hourStarts;
+    for (let h = 0; h < 24; h++) {
+      const a = Math.max(fromMs, hs[h]!, this.presentSinceMs);
+      const b = Math.min(toMs, hs[h + 1]!);
+      if (b > a) this.profile.observe(h, a - b);
+    }
   }
 
   /**
@@ -408,6 +439,8 @@ export class Campaign {
 
   private rollover(nowMs: number): void {
     const ended = this.day;
+    if (this.mutedFromMs !== null) this.unobserve(this.mutedFromMs, ended.bounds.endMs);
+    this.mutedFromMs = null;
     const hourMs: number[] = [];
     for (let h = 0; h < 24; h++) {
       const s = Math.max(ended.hourStarts[h]!, this.presentSinceMs);
@@ -415,13 +448,6 @@ export class Campaign {
       this.profile.observe(h, Math.max(0, e - s));
       hourMs.push(ended.hourStarts[h + 1]! - ended.hourStarts[h]!);
     }
-    // Bidders stop asking a campaign that cannot buy: hours it ended exhausted or paused in show
-    // its state, not the traffic, and are not learned.
-    const mutedSinceMs =
-      this.breaker.state === 'EXHAUSTED' ? (this.breaker.sinceMs ?? ended.bounds.startMs)
-      : this.inactive === Reason.CAMPAIGN_PAUSED || this.inactive === Reason.CAMPAIGN_ARCHIVED ? ended.bounds.startMs
-      : null;
-    if (mutedSinceMs !== null) for (let h = 0; h < 24; h++) if (ended.hourStarts[h + 1]! > mutedSinceMs) this.profile.taint(h);
     const density = this.profile.endDay(hourMs, ended.bounds.weekday);
     if (density !== null) this.hooks.globalProfile.add(density, ended.bounds.weekday);
     const settled = this.settled;

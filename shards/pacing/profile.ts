@@ -3,6 +3,12 @@ import { pacingTuning } from './tuning.js';
 /** Hours in a week: profiles are kept per local weekday (0 = Sunday, as DayBounds.weekday) and hour. */
 export const weekHours = 168;
 
+/**
+ * An hour is learned when the campaign observed at least this share of it (present, not exhausted,
+ * not paused): its density is then what it counted over the time it observed.
+ */
+export const profileObservedShareMin = 0.5;
+
 /** Saturday and Sunday (DayBounds.weekday): the weekend class of the fallback. */
 function isWeekend(weekday: number): boolean {
   return weekday === 0 || weekday === 6;
@@ -62,10 +68,11 @@ function shapeOf(values: Float64Array, learned: Uint8Array, weekday: number): Fl
  * hour, learned from the decide calls the campaign actor itself saw on earlier days (PACING.md §3),
  * and from the profile the admin thread fits from the stored minute history (load), so that a
  * restart forgets nothing. Every decide call counts, allowed or not, because bidders ask for every
- * opportunity whatever the answer; hours in which the campaign was exhausted or paused are not
- * learned (taint), because bidders then stop asking.
+ * opportunity whatever the answer; the time in which the campaign was exhausted or paused is not
+ * observed (the campaign tells observe), because bidders then stop asking.
  *
- * A day updates only the hours the campaign observed in full (present for the whole hour). The
+ * A day updates only the hours the campaign observed for at least half (present, and neither
+ * exhausted nor paused), by what it counted over the time it observed. The
  * first observation of a (weekday, hour) is taken as it is; later ones blend in with weight
  * profileLearningRate, so one odd day moves the plan a little and a lasting change moves it within
  * a few weeks. Densities are opportunities per ms, so a 2-hour local hour on a DST day counts like
@@ -145,9 +152,10 @@ export class TrafficProfile {
     let n = 0;
     for (let h = 0; h < 24; h++) {
       const len = hourMs[h]!;
-      if (len > 0 && this.observedMs[h]! >= len * 0.999 && !this.tainted[h]) {
+      const seen = this.observedMs[h]!;
+      if (len > 0 && seen >= len * profileObservedShareMin && !this.tainted[h]) {
         full[h] = 1;
-        day[h] = this.counts[h]! / len;
+        day[h] = this.counts[h]! / seen;
         sum += day[h]!;
         n++;
       }
