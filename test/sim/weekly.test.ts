@@ -7,6 +7,8 @@ import { parseTrafficCsv, seededWeeklyCsv } from '../../src/sim/traffic.js';
  * (seededWeeklyCsv: weekdays peak in the working day, the weekend in the evening with less volume),
  * never stored in the repository. WEEKLY_SEED=N replays another shape.
  */
+// Two simulated weeks: longer than the suite's per-file default on a loaded 2-core machine.
+t.setTimeout(600_000);
 const trafficSeed = Number(process.env.WEEKLY_SEED ?? 4_721);
 
 t.test('ADAPTIVE learns a weekly pattern: on the last Saturday and Sunday of two weeks its slot error is at most 0.10', async (t) => {
