@@ -1,4 +1,5 @@
 import t from 'tap';
+import { defaultFaults } from '../../src/sim/faults.js';
 import { simulate } from '../../src/sim/run.js';
 
 /**
@@ -31,4 +32,5 @@ t.test('a daily restart at noon costs ADAPTIVE little: the profile comes back fr
 
 t.test('restart times must be HH:MM and do not combine with store faults', async (t) => {
   await t.rejects(simulate({ ...small, days: 1, restartAt: ['25:00'] }), /HH:MM/);
+  await t.rejects(simulate({ ...small, days: 1, restartAt: ['12:00'], faults: defaultFaults }), /do not combine/);
 });
