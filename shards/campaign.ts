@@ -3,11 +3,12 @@ import { add, assert, micros, remaining, sub, ZERO, type Micros } from './money.
 import { Breaker, type BreakerTransition, type ResetReason } from './pacing/breaker.js';
 import { Controller } from './pacing/controller.js';
 import { buildDayPlan, type DayPlan } from './pacing/day.js';
-import type { GlobalProfile } from './pacing/profile.js';
+import type { FittedProfile, GlobalProfile } from './pacing/profile.js';
 import { TrafficProfile } from './pacing/profile.js';
 import { pacingTuning } from './pacing/tuning.js';
 import { Reason, type ReasonCode, reasonNames } from './reasons.js';
 import { contains, nextBoundary } from './time/schedule.js';
+import { dayBounds } from './time/zone.js';
 import type { CampaignConfig, CampaignStatus } from './types.js';
 import { DecideFlag, SpendFlag } from './wire.js';
 
@@ -157,6 +158,8 @@ export class Campaign {
   private lastControlMs: number | null = null;
   private hour = 0;
   private presentSinceMs: number;
+  /** Since when the campaign is muted (exhausted or paused) for its profile, or null. */
+  private mutedFromMs: number | null = null;
   private ctlDecisions = 0;
   private ctlAllowed = 0;
   private ctlSettled = 0;
@@ -255,9 +258,29 @@ export class Campaign {
   }
 
   private plan(nowMs: number): DayPlan {
-    const own = this.prof?.weights ?? null;
+    const weekday = dayBounds(this.config.timezone, nowMs).weekday;
+    const own = this.prof?.weightsFor(weekday) ?? null;
     // The shard's profile is the same for all its campaigns, so their plans can share one shape.
-    return buildDayPlan(this.config, nowMs, own ?? this.hooks.globalProfile.weights, this.lifetimeBefore, own === null);
+    return buildDayPlan(this.config, nowMs, own ?? this.hooks.globalProfile.weightsFor(weekday), this.lifetimeBefore, own === null);
+  }
+
+  /** ADAPTIVE's traffic shape of a weekday: the campaign's own profile, else the shard's. */
+  private shapeOf(weekday: number): Float64Array | null {
+    return this.prof?.weightsFor(weekday) ?? this.hooks.globalProfile.weightsFor(weekday);
+  }
+
+  /**
+   * Takes a profile the admin thread fitted from the stored history (at startup, at local midnight,
+   * on demand) and replans today by it, as a reconfiguration does: the money stays, the curve
+   * follows the profile.
+   */
+  loadProfile(fitted: FittedProfile, nowMs: number): void {
+    if (nowMs >= this.day.bounds.endMs) this.rollover(nowMs);
+    this.profile.load(fitted);
+    this.day = this.plan(nowMs);
+    this.hour = 0;
+    this.validUntilMs = -Infinity;
+    this.nextControlMs = -Infinity;
   }
 
   // ---- hot path -------------------------------------------------------------------------------
@@ -269,7 +292,9 @@ export class Campaign {
     this.ctlDecisions++;
     this.todayCounters().decisions++;
     this.summaryCounters().decisions++;
-    (this.prof ??= new TrafficProfile()).count(this.hour);
+    const muted = this.muted();
+    if (muted !== (this.mutedFromMs !== null)) this.mutedChanged(nowMs, muted);
+    if (!muted) (this.prof ??= new TrafficProfile()).count(this.hour);
     this.lastFlags = 0;
     this.lastReservedNew = false;
     if (this.inactive !== 0) return this.deny(this.inactive);
@@ -311,6 +336,33 @@ export class Campaign {
       this.breaker.onCommitted(nowMs, this.settled + this.reserved, budget);
     }
     return Reason.OK;
+  }
+
+  /**
+   * Exhausted or paused: bidders stop asking such a campaign, so the time it spends so is not
+   * observed and its decide calls are not counted: they would teach the profile the campaign's
+   * state, not the traffic (seen at the next decide call, and at rollover).
+   */
+  private muted(): boolean {
+    return this.breaker.state === 'EXHAUSTED' || this.inactive === Reason.CAMPAIGN_PAUSED || this.inactive === Reason.CAMPAIGN_ARCHIVED;
+  }
+
+  private mutedChanged(nowMs: number, muted: boolean): void {
+    if (muted) this.mutedFromMs = nowMs;
+    else if (this.mutedFromMs !== null) {
+      this.unobserve(this.mutedFromMs, nowMs);
+      this.mutedFromMs = null;
+    }
+  }
+
+  /** Takes [fromMs, toMs) of today out of the profile's observed time. */
+  private unobserve(fromMs: number, toMs: number): void {
+    const hs = this.day.hourStarts;
+    for (let h = 0; h < 24; h++) {
+      const a = Math.max(fromMs, hs[h]!, this.presentSinceMs);
+      const b = Math.min(toMs, hs[h + 1]!);
+      if (b > a) this.profile.observe(h, a - b);
+    }
   }
 
   /**
@@ -481,6 +533,8 @@ export class Campaign {
 
   private rollover(nowMs: number): void {
     const ended = this.day;
+    if (this.mutedFromMs !== null) this.unobserve(this.mutedFromMs, ended.bounds.endMs);
+    this.mutedFromMs = null;
     // Without a profile the campaign counted nothing: the day would teach it nothing either.
     const profile = this.prof;
     if (profile !== null) {
@@ -491,8 +545,8 @@ export class Campaign {
         profile.observe(h, Math.max(0, e - s));
         hourMs.push(ended.hourStarts[h + 1]! - ended.hourStarts[h]!);
       }
-      const density = profile.endDay(hourMs);
-      if (density !== null) this.hooks.globalProfile.add(density);
+      const density = profile.endDay(hourMs, ended.bounds.weekday);
+      if (density !== null) this.hooks.globalProfile.add(density, ended.bounds.weekday);
     }
     const settled = this.settled;
     this.hooks.onRollover(this, ended.bounds.key, settled, ended.budgetMicros);
@@ -563,7 +617,7 @@ export class Campaign {
     const out = forecastScratch;
     const rateNow = this.controller.opportunitiesPerMs;
     const profile = this.prof;
-    const shape = profile?.weights ?? this.hooks.globalProfile.weights;
+    const shape = this.shapeOf(this.day.bounds.weekday);
     const from = Math.max(hs[0]!, this.presentSinceMs);
     if (shape !== null) {
       let seen = 0;

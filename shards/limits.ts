@@ -172,6 +172,8 @@ export const limits = {
   fleetReportPageMax: 1_000,
   /** How often the admin deletes history, dedupe rows and expired reservations past retention. */
   retentionSweepMs: 3_600_000,
+  /** How often the admin looks for campaigns whose local day began since their last profile fit. */
+  profileTickMs: 60_000,
   /** Deadline of one configuration-database statement: admin writes answer 503 past it. */
   databaseStatementTimeoutMs: 5_000,
   /** Deadline of connecting to PostgreSQL. */

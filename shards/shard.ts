@@ -4,7 +4,7 @@ import { Flusher, type FlushSettled, type ReplyTo } from './flusher.js';
 import { ConfigInterner } from './intern.js';
 import { limits } from './limits.js';
 import { isMicros } from './money.js';
-import { GlobalProfile } from './pacing/profile.js';
+import { type FittedProfile, GlobalProfile } from './pacing/profile.js';
 import type { ShardPorts } from './ports.js';
 import { OpStatus, Reason, reasonNames } from './reasons.js';
 import { dayBounds } from './time/zone.js';
@@ -483,6 +483,26 @@ export class Shard {
     if (floor !== null && budget < committedMicros) return { applied: false, committedMicros, status: c.status(now) };
     c.reconfigure(config, now);
     return { applied: true, committedMicros, status: c.status(now) };
+  }
+
+  /**
+   * Profiles the admin thread fitted from the stored history (shards/pacing/profile.ts): each
+   * campaign's replaces what it learned and replans its day; `global`, when given, replaces the
+   * shard's fallback. A campaign still loading gets its profile once loaded; one not on this shard
+   * is skipped. Returns how many campaigns took a profile.
+   */
+  async loadProfiles(profiles: readonly { campaignId: string; profile: FittedProfile }[], global: FittedProfile | null): Promise<number> {
+    if (global !== null) this.globalProfile.load(global);
+    let loaded = 0;
+    for (const { campaignId, profile } of profiles) {
+      const inProgress = this.loading.get(campaignId);
+      if (inProgress !== undefined) await inProgress.catch(() => undefined);
+      const c = this.campaigns.get(campaignId);
+      if (c === undefined) continue;
+      c.loadProfile(profile, this.ports.clock.now());
+      loaded++;
+    }
+    return loaded;
   }
 
   /** Counters since the last call, for the history; campaigns without activity are left out. */

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { limits } from '../shards/limits.js';
 import { type Level, logLevels } from './log.js';
+import { profileHalfLifeDaysDefault } from './profile/fit.js';
 
 /**
  * The process configuration, read once from the environment at startup and passed to every thread.
@@ -55,6 +56,8 @@ export interface PacerConfig {
   campaignsMax: number;
   /** PACER_LOG_LEVEL: the least severe level written (src/log.ts reads it in every thread). */
   logLevel: Level;
+  /** PACER_PROFILE_HALF_LIFE_DAYS: half-life of the decay of the traffic profile fit (src/profile/fit.ts). */
+  profileHalfLifeDays: number;
 }
 
 export interface RedisNode {
@@ -207,5 +210,7 @@ export function loadConfig(env: Env = process.env): PacerConfig {
     campaignsMax: int(env, 'PACER_CAMPAIGNS_MAX', limits.campaignsMax, 1, limits.campaignsMax,
       `at most ${limits.campaignsMax} (per-campaign state is ~1 KiB)`),
     logLevel: logLevel as Level,
+    profileHalfLifeDays: int(env, 'PACER_PROFILE_HALF_LIFE_DAYS', profileHalfLifeDaysDefault, 1, 365,
+      'a shorter half-life follows a change of traffic sooner and a noisy week more'),
   };
 }

@@ -4,6 +4,7 @@
  *
  * One union per receiver, one handler per kind, each switch exhaustive.
  */
+import type { FittedProfile } from '../shards/pacing/profile.js';
 import type { CampaignSnapshot, FlushBatch, FlushOutcome, ShardEvent } from '../shards/ports.js';
 import type { BudgetFloor, CampaignSummary } from '../shards/shard.js';
 import type { CampaignConfig, CampaignStatus } from '../shards/types.js';
@@ -18,6 +19,9 @@ export type AdminToShard =
   | { type: 'budget'; corr: number; config: CampaignConfig; floor: BudgetFloor }
   | { type: 'summaries'; corr: number }
   | { type: 'metrics'; corr: number }
+  // Fitted traffic profiles (src/profile/service.ts): each campaign's replaces what it learned;
+  // global, when not null, replaces the shard's fallback. Answered with how many were loaded.
+  | { type: 'profiles'; corr: number; profiles: { campaignId: string; profile: FittedProfile }[]; global: FittedProfile | null }
   // The admin has sent every campaign of its catalogue (startup): unknown now means unknown.
   | { type: 'catalogueLoaded'; corr: number }
   // Answers to the shard's own store requests (embedded store), correlated by the shard's corr.

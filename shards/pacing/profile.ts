@@ -1,30 +1,101 @@
 import { pacingTuning } from './tuning.js';
 
+/** Hours in a week: profiles are kept per local weekday (0 = Sunday, as DayBounds.weekday) and hour. */
+export const weekHours = 168;
+
 /**
- * The traffic profile ADAPTIVE plans by: the density of bid opportunities per local hour, learned
- * from the decide calls the campaign actor itself saw on earlier days (PACING.md §3). Every decide
- * call counts, allowed or not, because bidders ask for every opportunity whatever the answer.
+ * An hour is learned when the campaign observed at least this share of it (present, not exhausted,
+ * not paused): its density is then what it counted over the time it observed.
+ */
+export const profileObservedShareMin = 0.5;
+
+/** Saturday and Sunday (DayBounds.weekday): the weekend class of the fallback. */
+function isWeekend(weekday: number): boolean {
+  return weekday === 0 || weekday === 6;
+}
+
+/**
+ * A traffic profile fitted elsewhere (the admin thread, from the stored minute history), as a shard
+ * receives it: opportunities per ms by local weekday and hour, index weekday × 24 + hour with
+ * weekday 0 = Sunday, null where nothing was learned.
+ */
+export interface FittedProfile {
+  density: (number | null)[];
+  /** When it was fitted (epoch ms). */
+  fittedAtMs: number;
+}
+
+/**
+ * The planning shape of one weekday from per-(weekday, hour) values. An hour of that weekday never
+ * learned falls back to the mean of the same hour on the other days of its class (weekdays or the
+ * weekend), then on any day, and an hour no day learned to the mean of the hours known: so a
+ * Saturday seen once plans every later Sunday by the weekend's shape, not the working week's.
+ * Null when nothing was learned.
+ */
+function shapeOf(values: Float64Array, learned: Uint8Array, weekday: number): Float64Array | null {
+  const out = new Float64Array(24);
+  const known = new Uint8Array(24);
+  let sum = 0;
+  let n = 0;
+  for (let h = 0; h < 24; h++) {
+    let v = -1;
+    if (learned[weekday * 24 + h]) v = values[weekday * 24 + h]!;
+    for (let tier = 0; tier < 2 && v < 0; tier++) {
+      let s = 0;
+      let k = 0;
+      for (let d = 0; d < 7; d++) {
+        if (d === weekday || !learned[d * 24 + h]) continue;
+        if (tier === 0 && isWeekend(d) !== isWeekend(weekday)) continue;
+        s += values[d * 24 + h]!;
+        k++;
+      }
+      if (k > 0) v = s / k;
+    }
+    if (v < 0) continue;
+    out[h] = v;
+    known[h] = 1;
+    sum += v;
+    n++;
+  }
+  if (n === 0 || sum <= 0) return null;
+  const mean = sum / n;
+  for (let h = 0; h < 24; h++) if (!known[h]) out[h] = mean;
+  return out;
+}
+
+/**
+ * The traffic profile ADAPTIVE plans by: the density of bid opportunities per local weekday and
+ * hour, learned from the decide calls the campaign actor itself saw on earlier days (PACING.md §3),
+ * and from the profile the admin thread fits from the stored minute history (load), so that a
+ * restart forgets nothing. Every decide call counts, allowed or not, because bidders ask for every
+ * opportunity whatever the answer; the time in which the campaign was exhausted or paused is not
+ * observed (the campaign tells observe), because bidders then stop asking.
  *
- * A day updates only the hours the campaign observed in full (present for the whole hour). The
- * first observation of an hour is taken as it is; later ones blend in with weight
+ * A day updates only the hours the campaign observed for at least half (present, and neither
+ * exhausted nor paused), by what it counted over the time it observed. The
+ * first observation of a (weekday, hour) is taken as it is; later ones blend in with weight
  * profileLearningRate, so one odd day moves the plan a little and a lasting change moves it within
- * a few days. Densities are opportunities per ms, so a 2-hour local hour on a DST day counts like
+ * a few weeks. Densities are opportunities per ms, so a 2-hour local hour on a DST day counts like
  * any other, and a 0-hour one teaches nothing.
  */
 export class TrafficProfile {
   daysLearned = 0;
+  /** When the last fitted profile was loaded (epoch ms), or null. */
+  fittedAtMs: number | null = null;
   /**
-   * Learned opportunities per ms by local hour; meaningful where learned[h] is 1. Allocated on the
-   * first day that teaches something, and today's counts on the first opportunity: a profile
-   * costs memory only for the hours of state it really holds (one per campaign, a million per
-   * pacer).
+   * Learned opportunities per ms by weekday × 24 + hour; meaningful where learned is 1. Allocated
+   * on the first day (or fitted profile) that teaches something, today's counts on the first
+   * opportunity and the weekday shapes when a plan asks for them: a profile costs memory only for
+   * the state it really holds (one per campaign, a million per pacer).
    */
-  private density: number[] | null = null;
-  /** Bit h set: hour h was learned. */
-  private learnedHours = 0;
+  private density: Float64Array | null = null;
+  private learned: Uint8Array | null = null;
   private counts: number[] | null = null;
   private observedMs: number[] | null = null;
-  private cached: Float64Array | null = null;
+  /** Bit h set: today's hour h is not learned (the campaign was exhausted or paused in it). */
+  private taintedHours = 0;
+  /** Planning shape per weekday, built on demand; undefined = not built yet. */
+  private cached: (Float64Array | null | undefined)[] | null = null;
 
   /** Counts one opportunity in local hour h (the hot path: one array increment). */
   count(h: number): void {
@@ -41,21 +112,58 @@ export class TrafficProfile {
     (this.observedMs ??= zeros24.slice())[h]! += ms;
   }
 
-  /**
-   * The planning weights: learned densities, with hours never learned set to the mean of the
-   * learned ones (no information: assume an average hour). Null until some hour was learned.
-   */
-  get weights(): Float64Array | null {
-    return this.cached;
+  /** Today's hour h is not learned: the campaign was exhausted or paused in it. */
+  taint(h: number): void {
+    this.taintedHours |= 1 << h;
   }
 
   /**
-   * Closes a day. `hourMs[h]` is the real length of local hour h that day (0, 1 or 2 hours on DST
-   * days). Returns the day's densities normalised to a mean of 1 over the hours observed in full,
-   * with 0 for hours not observed (for the shard's global profile), or null when the day taught
-   * nothing.
+   * The planning weights of a day with the given weekday (0 = Sunday): see shapeOf. Null until
+   * some hour was learned.
    */
-  endDay(hourMs: readonly number[]): Float64Array | null {
+  weightsFor(weekday: number): Float64Array | null {
+    if (this.density === null || this.learned === null) return null;
+    const cached = (this.cached ??= new Array<Float64Array | null | undefined>(7));
+    let shape = cached[weekday];
+    if (shape === undefined) shape = cached[weekday] = shapeOf(this.density, this.learned, weekday);
+    return shape;
+  }
+
+  /**
+   * Replaces what was learned by a fitted profile (the admin's fit already holds every full hour
+   * this actor saw, from the minute history). Today's counts stay: they are learned at rollover.
+   */
+  load(fitted: FittedProfile): void {
+    if (fitted.density.length !== weekHours) throw new RangeError(`a fitted profile has ${weekHours} hours (got ${fitted.density.length})`);
+    const density = (this.density ??= new Float64Array(weekHours));
+    const learned = (this.learned ??= new Uint8Array(weekHours));
+    for (let i = 0; i < weekHours; i++) {
+      const d = fitted.density[i];
+      const ok = typeof d === 'number' && Number.isFinite(d) && d >= 0;
+      density[i] = ok ? d : 0;
+      learned[i] = ok ? 1 : 0;
+    }
+    this.fittedAtMs = fitted.fittedAtMs;
+    this.cached = null;
+  }
+
+  /** What was learned, in the fitted profile's form (for tests and the simulator). */
+  snapshot(fittedAtMs: number): FittedProfile {
+    const density = this.density;
+    const learned = this.learned;
+    return {
+      density: Array.from({ length: weekHours }, (_, i) => (density !== null && learned !== null && learned[i] ? density[i]! : null)),
+      fittedAtMs,
+    };
+  }
+
+  /**
+   * Closes a day of the given weekday. `hourMs[h]` is the real length of local hour h that day
+   * (0, 1 or 2 hours on DST days). Returns the day's densities normalised to a mean of 1 over the
+   * hours observed in full, with 0 for hours not observed (for the shard's global profile), or null
+   * when the day taught nothing.
+   */
+  endDay(hourMs: readonly number[], weekday: number): Float64Array | null {
     const day = new Float64Array(24);
     const full = new Uint8Array(24);
     let sum = 0;
@@ -64,9 +172,10 @@ export class TrafficProfile {
     const observed = this.observedMs;
     for (let h = 0; h < 24; h++) {
       const len = hourMs[h]!;
-      if (len > 0 && observed !== null && observed[h]! >= len * 0.999) {
+      const seen = observed === null ? 0 : observed[h]!;
+      if (len > 0 && seen >= len * profileObservedShareMin && !(this.taintedHours & (1 << h))) {
         full[h] = 1;
-        day[h] = counts === null ? 0 : counts[h]! / len;
+        day[h] = counts === null ? 0 : counts[h]! / seen;
         sum += day[h]!;
         n++;
       }
@@ -74,18 +183,19 @@ export class TrafficProfile {
     // Today's state is dropped, not zeroed: tomorrow allocates it again on its first opportunity.
     this.counts = null;
     this.observedMs = null;
+    this.taintedHours = 0;
     if (n === 0 || sum <= 0) return null;
-    const density = (this.density ??= zeros24.slice());
+    const density = (this.density ??= new Float64Array(weekHours));
+    const learned = (this.learned ??= new Uint8Array(weekHours));
     for (let h = 0; h < 24; h++) {
       if (!full[h]) continue;
-      const w = this.learnedHours & (1 << h) ? pacingTuning.profileLearningRate : 1;
-      density[h] = density[h]! + w * (day[h]! - density[h]!);
-      this.learnedHours |= 1 << h;
+      const i = weekday * 24 + h;
+      const w = learned[i] ? pacingTuning.profileLearningRate : 1;
+      density[i] = density[i]! + w * (day[h]! - density[i]!);
+      learned[i] = 1;
     }
     this.daysLearned++;
-    const learned = new Uint8Array(24);
-    for (let h = 0; h < 24; h++) learned[h] = (this.learnedHours >> h) & 1;
-    this.cached = fillUnknown(density, learned);
+    this.cached = null;
     const mean = sum / n;
     for (let h = 0; h < 24; h++) day[h] = full[h] ? day[h]! / mean : 0;
     return day;
@@ -100,42 +210,49 @@ const zeros24 = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 
 
 /** The shard's profile across its campaigns: ADAPTIVE's fallback for campaigns without history. */
 export class GlobalProfile {
-  private readonly sum = new Float64Array(24);
-  private readonly learned = new Uint8Array(24);
-  private cached: Float64Array | null = null;
+  private readonly sum = new Float64Array(weekHours);
+  private readonly learned = new Uint8Array(weekHours);
+  /** Planning shape per weekday, built on demand (a midnight adds every campaign's day). */
+  private readonly cached: (Float64Array | null | undefined)[] = new Array<Float64Array | null | undefined>(7);
 
-  get weights(): Float64Array | null {
-    return this.cached;
+  weightsFor(weekday: number): Float64Array | null {
+    let shape = this.cached[weekday];
+    if (shape === undefined) shape = this.cached[weekday] = shapeOf(this.sum, this.learned, weekday);
+    return shape;
   }
 
   /** Blends in one campaign-day's normalised densities (0 marks an hour not observed). */
-  add(density: Float64Array): void {
+  add(density: Float64Array, weekday: number): void {
     for (let h = 0; h < 24; h++) {
       const d = density[h]!;
-      if (d <= 0 && !this.learned[h]) continue;
-      if (!this.learned[h]) {
-        this.sum[h] = d;
-        this.learned[h] = 1;
-      } else if (d > 0) {
-        this.sum[h] = this.sum[h]! + pacingTuning.globalProfileLearningRate * (d - this.sum[h]!);
+      const i = weekday * 24 + h;
+      if (d <= 0) continue;
+      if (!this.learned[i]) {
+        this.sum[i] = d;
+        this.learned[i] = 1;
+      } else {
+        this.sum[i] = this.sum[i]! + pacingTuning.globalProfileLearningRate * (d - this.sum[i]!);
       }
     }
-    this.cached = fillUnknown(this.sum, this.learned);
+    this.recache();
   }
-}
 
-function fillUnknown(values: ArrayLike<number>, learned: Uint8Array): Float64Array | null {
-  let sum = 0;
-  let n = 0;
-  for (let h = 0; h < 24; h++) {
-    if (learned[h]) {
-      sum += values[h]!;
-      n++;
+  /**
+   * Replaces the shard-wide profile by a fitted one (normalised shapes per weekday, as add keeps
+   * them); null hours are not learned.
+   */
+  load(fitted: FittedProfile): void {
+    if (fitted.density.length !== weekHours) throw new RangeError(`a fitted profile has ${weekHours} hours (got ${fitted.density.length})`);
+    for (let i = 0; i < weekHours; i++) {
+      const d = fitted.density[i];
+      const ok = typeof d === 'number' && Number.isFinite(d) && d > 0;
+      this.sum[i] = ok ? d : 0;
+      this.learned[i] = ok ? 1 : 0;
     }
+    this.recache();
   }
-  if (n === 0 || sum <= 0) return null;
-  const mean = sum / n;
-  const out = new Float64Array(24);
-  for (let h = 0; h < 24; h++) out[h] = learned[h] ? values[h]! : mean;
-  return out;
+
+  private recache(): void {
+    this.cached.fill(undefined);
+  }
 }

@@ -8,6 +8,8 @@ import type { ConfigStore } from '../store/config-store.js';
 import { registerReports } from './reports.js';
 import type { LiveHub } from './live.js';
 import { registerDashboard } from './dashboard.js';
+import { fitMinutesPerHourMin } from '../profile/fit.js';
+import { profileToApi, type ProfileService } from '../profile/service.js';
 
 export type { AdminRouter } from './router.js';
 
@@ -24,7 +26,7 @@ export interface AdminState {
  * copies what it needs out of `req` first, then answers asynchronously through sendJson/sendError,
  * which cork and skip aborted responses.
  */
-export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState, scrape: () => Promise<string>, store: ConfigStore, live?: LiveHub): TemplatedApp {
+export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState, scrape: () => Promise<string>, store: ConfigStore, live?: LiveHub, profiles?: ProfileService): TemplatedApp {
   const app = uWS.App();
   // The live feed (docs/live-protocol.md): a WebSocket, authenticated by its first message.
   live?.attach(app);
@@ -56,6 +58,25 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
   route('post', '/v1/campaigns/:id/breaker/reset', false, async (res, [id]) => {
     sendJson(res, 200, JSON.stringify(await campaigns.resetBreaker(id!)));
   });
+
+  // Durable traffic profiles (src/profile/service.ts).
+  if (profiles !== undefined) {
+    const known = (id: string): void => {
+      if (campaigns.get(id) === undefined) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
+    };
+    route('get', '/v1/campaigns/:id/profile', false, (res, [id]) => {
+      known(id!);
+      const p = profiles.get(id!);
+      if (p === null) throw new ApiError('NO_PROFILE', `campaign ${id} has no fitted profile yet: POST /v1/campaigns/${id}/profile/fit once it has history`);
+      sendJson(res, 200, JSON.stringify(profileToApi(p)));
+    });
+    route('post', '/v1/campaigns/:id/profile/fit', false, async (res, [id]) => {
+      known(id!);
+      const p = await profiles.fit(id!);
+      if (p === null) throw new ApiError('NO_PROFILE', `the history of ${id} holds no local hour with ${fitMinutesPerHourMin} observed minutes yet`);
+      sendJson(res, 200, JSON.stringify(profileToApi(p)));
+    });
+  }
 
   // History, day and fleet reports, and the OpenAPI document (src/admin/reports.ts).
   registerReports(app, route, campaigns, store);

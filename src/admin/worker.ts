@@ -15,6 +15,7 @@ import { createAdminApp } from './app.js';
 import { Campaigns } from './campaigns.js';
 import { HistoryWriter } from './history.js';
 import { LiveHub } from './live.js';
+import { ProfileService } from '../profile/service.js';
 import { type AdminStores, openAdminStores } from './open.js';
 import type { ConfigStore } from './registry.js';
 import { ShardLinks, type StoreRequest } from './shards.js';
@@ -219,7 +220,17 @@ async function scrape(): Promise<string> {
   return exposition([...parts, ...routers]);
 }
 
-const app = createAdminApp(token, campaigns, state, scrape, configStore, live);
+const profiles = new ProfileService(
+  configStore,
+  {
+    get: (id) => campaigns.get(id),
+    all: () => campaigns.all(),
+    shardCount: links.count,
+    send: (shard, list, global) => links.request<number>(shard, { type: 'profiles', profiles: list, global }),
+  },
+  { halfLifeDays: config.profileHalfLifeDays, historyRetentionDays: config.historyRetentionDays, historyLagMs: 2 * config.historyFlushMs + 60_000 },
+);
+const app = createAdminApp(token, campaigns, state, scrape, configStore, live, profiles);
 
 let listenSocket: uWS.us_listen_socket | null = null;
 app.listen(config.host, config.adminPort, (sock) => {
@@ -237,6 +248,8 @@ for (let attempt = 1; ; attempt++) {
   try {
     await campaigns.start();
     feed?.begin();
+    // The stored traffic profiles follow the catalogue, before traffic is let in (src/profile/service.ts).
+    await profiles.start();
     toMain({ type: 'ready', campaigns: campaigns.size });
     break;
   } catch (err) {
@@ -256,6 +269,8 @@ async function sweep(): Promise<void> {
   }
 }
 const sweepTimer = setInterval(() => void sweep(), limits.retentionSweepMs);
+// Each campaign's profile is refitted once its local day has begun (ProfileService.tick).
+const profileTimer = setInterval(() => void profiles.tick(), limits.profileTickMs);
 
 main.on('message', (msg: MainToAdmin) => {
   switch (msg.type) {
@@ -282,6 +297,8 @@ async function shutdown(): Promise<void> {
   state.shuttingDown = true;
   clearInterval(historyTimer);
   clearInterval(sweepTimer);
+  clearInterval(profileTimer);
+  await profiles.close().catch(() => undefined);
   // uWS keeps the thread alive while a listen socket is open; close it before the thread ends.
   if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
   listenSocket = null;

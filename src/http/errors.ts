@@ -25,6 +25,8 @@ export const ErrorStatus = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   UNKNOWN_CAMPAIGN: 404,
+  /** A campaign without a fitted traffic profile (its history holds no hour with enough minutes). */
+  NO_PROFILE: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
   TOO_MANY_CAMPAIGNS: 409,

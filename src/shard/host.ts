@@ -167,6 +167,9 @@ async function handleAdmin(msg: Exclude<AdminToShard, { type: 'storeReply' }>): 
     case 'metrics':
       toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: await metrics.registry.getMetricsAsJSON() });
       return;
+    case 'profiles':
+      toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: await shard.loadProfiles(msg.profiles, msg.global) });
+      return;
     case 'catalogueLoaded':
       shard.catalogueLoaded();
       toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: null });

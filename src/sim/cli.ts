@@ -15,7 +15,8 @@ import { builtinDailyRequests, parseTrafficCsv } from './traffic.js';
 const usage = `usage: npm run simulate -- [options]
 
   --strategy S             EVEN | ASAP | FRONT_LOADED | ADAPTIVE | AHEAD | CUSTOM (default ${simDefaults.strategy})
-  --traffic FILE           CSV "hour,requests" (24 rows) or "minute,requests" (1,440 rows), local time;
+  --traffic FILE           CSV "hour,requests" (24 rows) or "minute,requests" (1,440 rows), local time,
+                           or a week: "hourOfWeek,requests" (168 rows, 0 = Monday 00:00 local time);
                            default: the built-in diurnal curve, ${builtinDailyRequests.toLocaleString('en-US')} requests a day,
                            peak hour 9x the trough hour (bench/traffic/diurnal.csv holds the same numbers)
   --traffic-scale X        multiplies the traffic's volume (default 1)
@@ -44,6 +45,11 @@ const usage = `usage: npm run simulate -- [options]
                            and spool, and the auditor checks exact totals and the hard cap throughout
   --store-loss N           with --faults: N store restarts a day that lose the last ${defaultFaults.lossWindowMs} ms of writes
                            (Redis appendfsync everysec); the auditor reports what was lost
+  --restart-at HH:MM[,...] restart the pacer at these local times every day: the shard drains, its
+                           memory is dropped, a new one loads the counters from the store and the
+                           traffic profile fitted from the minute history (as a real restart does);
+                           not with --faults
+  --profile-half-life-days D  half-life of that fit's decay (default ${simDefaults.profileHalfLifeDays}, as PACER_PROFILE_HALF_LIFE_DAYS)
   --json                   print one JSON object
   --out FILE               write a chart: .svg, .html or .png
   --help
@@ -101,6 +107,13 @@ function parseArgs(argv: string[]): Parsed {
       case '--no-breaker': sim.breakerEnabled = false; break;
       case '--faults': sim.faults = { ...defaultFaults, ...sim.faults }; break;
       case '--store-loss': storeLosses = num(name, value(), 0, 100, true); break;
+      case '--restart-at': {
+        const times = (value() ?? '').split(',');
+        if (!times.every((x) => /^([01]\d|2[0-3]):[0-5]\d$/.test(x))) throw new UsageError('--restart-at needs local times HH:MM, comma-separated (00:00-23:59)');
+        sim.restartAt = times;
+        break;
+      }
+      case '--profile-half-life-days': sim.profileHalfLifeDays = num(name, value(), 0.1, 365); break;
       case '--json': json = true; break;
       case '--out': out = value() ?? null; break;
       case '--help': case '-h': process.stdout.write(usage); process.exit(0); break;
@@ -110,6 +123,7 @@ function parseArgs(argv: string[]): Parsed {
   if (sim.dailyBudgetMicros !== undefined && sim.budgetFraction !== undefined) {
     throw new UsageError('give --daily-budget-micros or --budget-fraction, not both');
   }
+  if (sim.restartAt !== undefined && sim.faults !== undefined && sim.faults !== null) throw new UsageError('--restart-at and --faults do not combine (--faults restarts the pacer on its own)');
   if (storeLosses !== null) {
     if (sim.faults === undefined || sim.faults === null) throw new UsageError('--store-loss needs --faults');
     sim.faults = { ...sim.faults, storeLossesPerDay: storeLosses };

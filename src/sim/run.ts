@@ -5,6 +5,7 @@ import type { CounterStore, FlushBatch, FlushOutcome, ShardEvent, ShardPorts, Ti
 import { OpStatus, Reason } from '../../shards/reasons.js';
 import { sfc32 } from '../../shards/rng.js';
 import { Shard } from '../../shards/shard.js';
+import type { DayPlan } from '../../shards/pacing/day.js';
 import { activeIntervals } from '../../shards/time/schedule.js';
 import { addDays, type DayBounds, dayBounds, type LocalDate, localToEpoch } from '../../shards/time/zone.js';
 import type { ScheduleWindow, Strategy } from '../../shards/types.js';
@@ -17,6 +18,7 @@ import { EventQueue } from './events.js';
 import { FaultDriver } from './fault-driver.js';
 import { type FaultPlan, type FaultReport, faultWorld, memoryBacking, type ScheduledFault, type SimBackingStore } from './faults.js';
 import { Ledger, type SentSpend } from './ledger.js';
+import { fitProfile, type MinuteTraffic, profileHalfLifeDaysDefault } from '../profile/fit.js';
 import { measure, type Measured } from './metrics.js';
 import { builtinDiurnal, type DaySlots, daySlots, expectedRequests, type TrafficShape } from './traffic.js';
 
@@ -61,6 +63,14 @@ export interface SimOptions {
   faults: FaultPlan | null;
   /** Test hook: the store behind the faults (default: the production memory store). */
   backing?: () => SimBackingStore;
+  /**
+   * Local times 'HH:MM' at which the pacer restarts every day (`--restart-at`): the shard drains
+   * (a graceful stop), its memory is dropped, and a new shard loads the counters from the store
+   * and the profile fitted from the minute history, as a real restart does. Empty: none.
+   */
+  restartAt: string[];
+  /** Half-life of the profile fit's decay (PACER_PROFILE_HALF_LIFE_DAYS). */
+  profileHalfLifeDays: number;
 }
 
 /** The clearing price is a second-price fraction of the bid, uniform in this range. */
@@ -94,6 +104,8 @@ export const simDefaults: SimOptions = {
   window: null,
   breakerEnabled: true,
   faults: null,
+  restartAt: [],
+  profileHalfLifeDays: profileHalfLifeDaysDefault,
 };
 
 export interface HourRow {
@@ -104,6 +116,14 @@ export interface HourRow {
   spentMicros: number;
   requests: number;
   throttle: number;
+}
+
+/** One simulated day's pacing, measured as the reported day is (the daily table). */
+export interface DayRow extends Measured {
+  day: string;
+  /** MON … SUN. */
+  weekday: string;
+  budgetMicros: number;
 }
 
 export interface SimReport extends Measured {
@@ -117,6 +137,8 @@ export interface SimReport extends Measured {
   allowed: number;
   wins: number;
   maxExposureRatio: number;
+  /** Restarts of --restart-at over all days. */
+  restarts: number;
   detail: {
     day: string;
     timezone: string;
@@ -134,6 +156,8 @@ export interface SimReport extends Measured {
     duplicateEvents: number;
     expiredReservations: number;
     auditedSteps: number;
+    /** Every simulated day, the reported one last, each against its own plan. */
+    daily: DayRow[];
     /** What the store faults did and what the auditor measured through them (null without faults). */
     faults: FaultReport | null;
   };
@@ -369,15 +393,20 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   // ---- the reported day's measurements ---------------------------------------------------------
   const reportStart = lastDay.startMs;
   const minuteCount = Math.ceil((lastDay.endMs - reportStart) / 60_000);
-  const spentByMinute = new Float64Array(minuteCount);
+  // Spend by minute of every day (the daily table); the reported day's is the last.
+  const spentByDay = days.map((d) => new Float64Array(Math.ceil((d.endMs - d.startMs) / 60_000)));
+  const spentByMinute = spentByDay[spentByDay.length - 1]!;
+  // The last plan the campaign held on each day: each day is measured against its own curve.
+  const plans = new Map<string, DayPlan>();
+  let lastPlan: DayPlan | null = null;
   const throttleByMinute = new Float64Array(minuteCount).fill(NaN);
   let decisions = 0;
   let wins = 0;
   let maxReserved = 0;
   let nextMinuteSample = reportStart;
-  const dayKeyAt = (t: number): string => {
-    for (let i = days.length - 1; i >= 0; i--) if (t >= days[i]!.startMs) return days[i]!.key;
-    return days[0]!.key;
+  const dayIndexAt = (t: number): number => {
+    for (let i = days.length - 1; i >= 0; i--) if (t >= days[i]!.startMs) return i;
+    return 0;
   };
 
   // ---- the loop -----------------------------------------------------------------------------------
@@ -426,9 +455,46 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
         });
   driver?.schedule(days[0]!.startMs, endMs);
 
+  // ---- restarts at fixed local times (--restart-at) and the minute history they fit from -------
+  if (o.restartAt.length > 0 && world !== null) throw new Error('restarts at fixed times (restartAt) and store faults do not combine');
+  const restartTimes: number[] = [];
+  for (const hhmm of o.restartAt) {
+    const m = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(hhmm);
+    if (m === null) throw new Error(`a restart time must be HH:MM (got ${JSON.stringify(hhmm)})`);
+    for (const d of days) {
+      const at = localToEpoch(o.timezone, d.date, Number(m[1]) * 60 + Number(m[2]));
+      if (at > days[0]!.startMs && at >= d.startMs && at < d.endMs) restartTimes.push(at);
+    }
+  }
+  restartTimes.sort((a, b) => a - b);
+  let nextRestart = restartTimes.shift() ?? Infinity;
+  let restarts = 0;
+  // The rows the admin thread would write: the shard's summaries, collected every minute.
+  const history: MinuteTraffic[] = [];
+  let nextHistoryMs = o.restartAt.length > 0 ? days[0]!.startMs + 60_000 : Infinity;
+  const collectHistory = (minuteMs: number): void => {
+    for (const sum of shard.summaries()) history.push({ minuteMs, decisions: sum.decisions, breakerState: sum.breakerState, deniedByReason: sum.deniedByReason });
+  };
+  const restart = async (): Promise<void> => {
+    // A graceful stop: the shard writes what it holds, the admin its last summaries.
+    await shard.drain();
+    await store.idle();
+    rethrow();
+    if (sentSpends.size > 0) ledger.fail(`${sentSpends.size} spends unanswered after the drain before a restart`, now);
+    collectHistory(Math.floor(now / 60_000) * 60_000);
+    generation++;
+    restarts++;
+    ({ shard, campaign, store, resilient } = await start(generation));
+    const fitted = fitProfile(history, o.timezone, now, o.profileHalfLifeDays);
+    if (fitted !== null) await shard.loadProfiles([{ campaignId, profile: fitted }], null);
+    const snapshot = await memory!.load(campaignId, campaign.day.bounds.key, null);
+    ledger.restarted(snapshot.reservations, now);
+    nextSweep = nextSweepAfter(now);
+  };
+
   for (;;) {
     const ta = Math.floor(arrival);
-    const t = Math.min(ta, queue.peekTime(), nextSweep);
+    const t = Math.min(ta, queue.peekTime(), nextSweep, nextRestart, nextHistoryMs);
     if (t >= endMs) break;
     now = t;
     const onReportDay = t >= reportStart;
@@ -454,15 +520,16 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
           faultsDue.push(e.fault);
           break;
         case 'spend': {
-          const day = dayKeyAt(t);
+          const di = dayIndexAt(t);
+          const day = days[di]!.key;
           const sent = ledger.spend(e.eventId, e.requestId, e.amount, day);
           sentSpends.set(nextSlot, sent);
           writer.spend(nextSlot++, campaignId, e.amount, e.eventId, e.requestId);
           batchDecides.push(null);
-          if (!sent.duplicate && e.resent !== true && day === lastDay.key) {
-            wins++;
-            const m = Math.floor((t - reportStart) / 60_000);
-            spentByMinute[m]! += e.amount;
+          if (!sent.duplicate && e.resent !== true) {
+            if (day === lastDay.key) wins++;
+            const m = Math.floor((t - days[di]!.startMs) / 60_000);
+            spentByDay[di]![m]! += e.amount;
           }
           break;
         }
@@ -538,6 +605,18 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
         nextMinuteSample += 60_000;
       }
     }
+    if (t === nextHistoryMs) {
+      collectHistory(t - 60_000);
+      nextHistoryMs += 60_000;
+    }
+    if (t === nextRestart) {
+      await restart();
+      nextRestart = restartTimes.shift() ?? Infinity;
+    }
+    if (campaign.day !== lastPlan) {
+      lastPlan = campaign.day;
+      plans.set(lastPlan.bounds.key, lastPlan);
+    }
     rethrow();
     o.onStep?.(campaign, t);
     ledger.check(campaign, t);
@@ -564,6 +643,14 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
     dayEndMs: lastDay.endMs,
     spentByMinute,
   });
+  // A day without a single step (no traffic at all) has no plan of its own and is left out.
+  const daily: DayRow[] = [];
+  days.forEach((d, i) => {
+    const plan = i === days.length - 1 ? campaign.day : plans.get(d.key);
+    if (plan === undefined) return;
+    const m = measure({ curve: plan.curve, budget: plan.budgetMicros, dayStartMs: d.startMs, dayEndMs: d.endMs, spentByMinute: spentByDay[i]! });
+    daily.push({ day: d.key, weekday: weekdays[d.weekday]!, budgetMicros: plan.budgetMicros, ...m });
+  });
   const trips = breakerEvents.filter((e) => e.atMs >= reportStart && (e.reason === 'TRIP_FRACTION' || e.reason === 'TRIP_VELOCITY')).length;
   return {
     strategy: o.strategy,
@@ -577,6 +664,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
     allowed: status.counters.allowed,
     wins,
     maxExposureRatio: maxReserved / campaign.budget,
+    restarts,
     detail: {
       day: lastDay.key,
       timezone: o.timezone,
@@ -593,6 +681,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       duplicateEvents: ledger.duplicates,
       expiredReservations: status.counters.expiredReservations,
       auditedSteps: steps,
+      daily,
       faults: world?.report ?? null,
     },
   };

@@ -21,12 +21,19 @@ export function table(r: SimReport, seconds: number): string {
     ['denied by reason', Object.entries(d.deniedByReason).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'],
     ['late / duplicate notices (all days)', `${d.lateEvents} / ${d.duplicateEvents}`],
     ['breaker trips', String(r.breakerTrips)],
+    ...(r.restarts > 0 ? ([['restarts (--restart-at, all days)', String(r.restarts)]] as [string, string][]) : []),
     ['audited steps (all days)', `${d.auditedSteps}, all invariants held`],
     ...faultRows(r),
     ['wall time', `${seconds.toFixed(1)} s`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`);
+  if (d.daily.length > 1) {
+    lines.push('', 'by day (each against its own plan):', '  day         weekday  delivery  slot nRMSE  early exhaustion');
+    for (const x of d.daily) {
+      lines.push(`  ${x.day}  ${x.weekday.padEnd(7)}  ${x.deliveryRatio.toFixed(4)}    ${x.slotNrmse.toFixed(4)}      ${pct(x.earlyExhaustionFraction)}`);
+    }
+  }
   if (d.breakerEvents.length > 0) {
     lines.push('', 'breaker transitions:');
     for (const e of d.breakerEvents) lines.push(`  ${localTime(e.atMs, d.timezone)}  ${e.from} -> ${e.to}  ${e.reason}`);

@@ -1,3 +1,4 @@
+import { sfc32 } from '../../shards/rng.js';
 import { hourStartsOf } from '../../shards/pacing/day.js';
 import type { Interval } from '../../shards/time/schedule.js';
 import { type DayBounds, localToEpoch } from '../../shards/time/zone.js';
@@ -9,8 +10,11 @@ import { type DayBounds, localToEpoch } from '../../shards/time/zone.js';
  * requests, and a slot that it skips (the spring hour) gets none, as real traffic would.
  */
 export interface TrafficShape {
-  slot: 'hour' | 'minute';
-  /** Requests per slot of an ordinary day, one entry per local slot (24 or 1,440). */
+  slot: 'hour' | 'minute' | 'hourOfWeek';
+  /**
+   * Requests per slot of an ordinary day, one entry per local slot (24 or 1,440); for 'hourOfWeek',
+   * of an ordinary week: 168 local hours, 0 = Monday 00:00.
+   */
   requests: number[];
   /** Where it came from, for the report. */
   source: string;
@@ -61,15 +65,16 @@ export function builtinDiurnal(): TrafficShape {
   };
 }
 
-/** Parses `hour,requests` (24 rows) or `minute,requests` (1,440 rows). */
+/** Parses `hour,requests` (24 rows), `minute,requests` (1,440 rows) or `hourOfWeek,requests` (168 rows). */
 export function parseTrafficCsv(text: string, source: string): TrafficShape {
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
   const header = lines.shift()?.toLowerCase().replace(/\s+/g, '');
-  let slot: 'hour' | 'minute';
+  let slot: TrafficShape['slot'];
   if (header === 'hour,requests') slot = 'hour';
   else if (header === 'minute,requests') slot = 'minute';
-  else throw new Error(`${source}: the header must be "hour,requests" or "minute,requests" (got ${JSON.stringify(header)})`);
-  const n = slot === 'hour' ? 24 : 1440;
+  else if (header === 'hourofweek,requests') slot = 'hourOfWeek';
+  else throw new Error(`${source}: the header must be "hour,requests", "minute,requests" or "hourOfWeek,requests" (got ${JSON.stringify(header)})`);
+  const n = slot === 'hour' ? 24 : slot === 'hourOfWeek' ? 168 : 1440;
   const requests = new Array<number>(n).fill(NaN);
   for (const [i, line] of lines.entries()) {
     const [a, b, ...rest] = line.split(',');
@@ -96,6 +101,12 @@ export interface DaySlots {
 export function daySlots(shape: TrafficShape, scale: number, timeZone: string, day: DayBounds): DaySlots {
   let starts: number[];
   let slotMs: number;
+  if (shape.slot === 'hourOfWeek') {
+    // Row 0 is Monday 00:00; DayBounds.weekday counts from Sunday.
+    const first = ((day.weekday + 6) % 7) * 24;
+    const rates = shape.requests.slice(first, first + 24).map((r) => (r * scale) / 3_600_000);
+    return { starts: hourStartsOf(timeZone, day), ratesPerMs: rates };
+  }
   if (shape.slot === 'hour') {
     starts = hourStartsOf(timeZone, day);
     slotMs = 3_600_000;
@@ -120,4 +131,32 @@ export function expectedRequests(slots: DaySlots, within: readonly Interval[]): 
     }
   }
   return sum;
+}
+
+/**
+ * A seeded weekly traffic pattern (`hourOfWeek,requests` rows, 0 = Monday 00:00), for tests and
+ * measurements on shapes no file in the repository holds: weekdays peak in the working day
+ * (09:00-13:00, a broad peak), the weekend in the evening (18:00-22:00, sharper, with 75% of the
+ * volume), every day and hour with its own noise; each peak hour is 9× the level far from it before
+ * the noise. `dailyRequests` is a weekday's mean volume.
+ */
+export function seededWeeklyCsv(seed: number, dailyRequests: number): string {
+  const u = sfc32(seed, 0x77ee, 0x1234, 0xbeef);
+  const peakWeekday = 9 + Math.floor(u() * 5);
+  const peakWeekend = 18 + Math.floor(u() * 5);
+  const rows = ['hourOfWeek,requests'];
+  for (let d = 0; d < 7; d++) {
+    const weekend = d >= 5;
+    const peak = weekend ? peakWeekend : peakWeekday;
+    const width = weekend ? 6 + 4 * u() : 14 + 8 * u();
+    const volume = (weekend ? 0.75 : 1) * (0.9 + 0.2 * u());
+    const levels: number[] = [];
+    for (let h = 0; h < 24; h++) {
+      const dist = Math.min(Math.abs(h - peak), 24 - Math.abs(h - peak));
+      levels.push((1 + 8 * Math.exp(-(dist * dist) / width)) * (0.9 + 0.2 * u()));
+    }
+    const sum = levels.reduce((s, x) => s + x, 0);
+    for (let h = 0; h < 24; h++) rows.push(`${d * 24 + h},${Math.round((dailyRequests * volume * levels[h]!) / sum)}`);
+  }
+  return `${rows.join('\n')}\n`;
 }

@@ -38,6 +38,19 @@ export interface BreakerRow {
   reason: string;
 }
 
+/** A fitted traffic profile as stored (migrations/0006_profiles.sql); campaignId '#global' for the shard-wide one. */
+export interface StoredProfile {
+  campaignId: string;
+  fittedAtMs: number;
+  halfLifeDays: number;
+  /** Opportunities per ms by weekday × 24 + hour (weekday 0 = Sunday); null where not learned. */
+  density: (number | null)[];
+  hoursUsed: number;
+}
+
+/** The campaignId under which the shard-wide fallback profile is stored. */
+export const globalProfileId = '#global';
+
 /**
  * Where campaign configuration, its audit trail and the history live (PostgreSQL, the embedded
  * database, or memory). The admin thread is its only user; the hot path never waits on it.
@@ -65,6 +78,10 @@ export interface ConfigStore {
    * (a breaker lives in each instance's memory; stored configuration changes tell themselves).
    */
   noteBreakerReset(campaignId: string, origin: string): Promise<void>;
+  /** Stores (replaces) fitted profiles. */
+  saveProfiles(profiles: readonly StoredProfile[]): Promise<void>;
+  /** Every stored profile (startup), or those of the given campaign IDs. */
+  loadProfiles(campaignIds?: readonly string[]): Promise<StoredProfile[]>;
   /** A cheap round trip: tells whether the database answers. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -9,6 +9,7 @@ import {
   mergeMinute,
   type MinuteRow,
   type SaveItem,
+  type StoredProfile,
 } from './config-store.js';
 
 const dayMs = 86_400_000;
@@ -130,6 +131,7 @@ export class MemoryConfigStore implements ConfigStore {
   private readonly changes = new Map<string, BudgetChange[]>();
   private readonly minutes = new Map<string, MinuteRow>();
   private breakers: BreakerRow[] = [];
+  private readonly profiles = new Map<string, StoredProfile>();
   private changeId = 0;
 
   async loadCampaigns(): Promise<CampaignRecord[]> {
@@ -179,6 +181,15 @@ export class MemoryConfigStore implements ConfigStore {
     const cutoff = nowMs - retentionDays * 86_400_000;
     for (const [k, m] of this.minutes) if (m.minuteMs < cutoff) this.minutes.delete(k);
     this.breakers = this.breakers.filter((b) => b.atMs >= cutoff);
+  }
+
+  async saveProfiles(profiles: readonly StoredProfile[]): Promise<void> {
+    for (const p of profiles) this.profiles.set(p.campaignId, { ...p, density: [...p.density] });
+  }
+
+  async loadProfiles(campaignIds?: readonly string[]): Promise<StoredProfile[]> {
+    const all = [...this.profiles.values()];
+    return campaignIds === undefined ? all : all.filter((p) => campaignIds.includes(p.campaignId));
   }
 
   async ping(): Promise<void> {}

@@ -9,6 +9,7 @@ import {
   type MinuteRow,
   type NewBudgetChange,
   type SaveItem,
+  type StoredProfile,
 } from './config-store.js';
 import { int, type Sql } from './sql.js';
 import { limits } from '../../shards/limits.js';
@@ -423,6 +424,39 @@ export class SqlConfigStore implements ConfigStore {
         if (int(deleted[0]?.n ?? 0, 'deleted') < pruneRowsPerStatement) break;
       }
     }
+  }
+
+  async saveProfiles(profiles: readonly StoredProfile[]): Promise<void> {
+    if (profiles.length === 0) return;
+    await this.sql.query(
+      `INSERT INTO campaign_profiles (campaign_id, fitted_at, half_life_days, density, hours_used)
+       SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::jsonb[], $5::int[])
+       ON CONFLICT (campaign_id) DO UPDATE SET fitted_at = EXCLUDED.fitted_at, half_life_days = EXCLUDED.half_life_days,
+         density = EXCLUDED.density, hours_used = EXCLUDED.hours_used`,
+      [
+        profiles.map((p) => p.campaignId),
+        profiles.map((p) => new Date(p.fittedAtMs).toISOString()),
+        profiles.map((p) => p.halfLifeDays),
+        profiles.map((p) => JSON.stringify(p.density)),
+        profiles.map((p) => p.hoursUsed),
+      ],
+    );
+  }
+
+  async loadProfiles(campaignIds?: readonly string[]): Promise<StoredProfile[]> {
+    const rows = await this.sql.query<{ campaign_id: string; fitted_at: unknown; half_life_days: unknown; density: unknown; hours_used: unknown }>(
+      campaignIds === undefined
+        ? 'SELECT campaign_id, fitted_at, half_life_days, density::text AS density, hours_used FROM campaign_profiles'
+        : 'SELECT campaign_id, fitted_at, half_life_days, density::text AS density, hours_used FROM campaign_profiles WHERE campaign_id = ANY($1::text[])',
+      campaignIds === undefined ? [] : [[...campaignIds]],
+    );
+    return rows.map((r) => ({
+      campaignId: r.campaign_id,
+      fittedAtMs: ms(r.fitted_at),
+      halfLifeDays: Number(r.half_life_days),
+      density: (JSON.parse(String(r.density)) as unknown[]).map((v) => (typeof v === 'number' ? v : null)),
+      hoursUsed: int(r.hours_used, 'hours_used'),
+    }));
   }
 
   async ping(): Promise<void> {

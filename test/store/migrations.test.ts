@@ -10,7 +10,7 @@ import { root } from '../helpers/server.js';
 import { createDatabase } from '../helpers/services.js';
 
 const run = promisify(execFile);
-const tables = ['breaker_events', 'budget_changes', 'campaign_minute_denials', 'campaign_minutes', 'campaigns', 'config_changes',
+const tables = ['breaker_events', 'budget_changes', 'campaign_minute_denials', 'campaign_minutes', 'campaign_profiles', 'campaigns', 'config_changes',
   'counter_days', 'counter_events', 'counter_reservations', 'schema_migrations'];
 
 t.test('migration files are numbered 0001, 0002… without gaps', async (t) => {
