@@ -1,11 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LoadResult } from './lib/load.js';
 import { BenchPacer, type BenchStore, createCampaigns, hasBulkRoute } from './lib/pacer.js';
-import { gitCommit, root } from './lib/process.js';
+import { gitCommit, root, runLoad } from './lib/process.js';
 import { writeTable } from './table.js';
 
 /**
@@ -43,19 +43,6 @@ const store = values.store as BenchStore;
 const say = (s: string): void => void process.stderr.write(`bench:latency ${s}\n`);
 if (spawnSync('wrk', ['--version']).error !== undefined) throw new Error('bench:latency measures the HTTP peak with wrk (apt-get install wrk)');
 
-function runLoad<T>(script: string, args: string[]): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'dist/bench/lib', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`${script} failed (${code}): ${err}`));
-      else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as T);
-    });
-  });
-}
 
 interface OpenLoopResult {
   transport: string;

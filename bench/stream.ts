@@ -1,11 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LoadResult } from './lib/load.js';
 import { BenchPacer, type BenchStore, createCampaigns, hasBulkRoute } from './lib/pacer.js';
-import { gitCommit, root } from './lib/process.js';
+import { gitCommit, root, runLoad } from './lib/process.js';
 import { writeTable } from './table.js';
 
 /**
@@ -42,20 +42,6 @@ const haveWrk = spawnSync('wrk', ['--version']).error === undefined;
 const tool = values.tool ?? (haveWrk ? 'wrk' : 'autocannon');
 const say = (s: string): void => void process.stderr.write(`bench:stream ${s}\n`);
 
-/** Runs a load generator script of bench/lib in its own process; its last stdout line is JSON. */
-function runLoad<T>(script: string, args: string[]): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'dist/bench/lib', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`${script} failed (${code}): ${err}`));
-      else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as T);
-    });
-  });
-}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

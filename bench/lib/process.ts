@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -40,5 +40,20 @@ export function waitForLine(stream: Readable, match: (line: string) => boolean, 
       }
     };
     stream.on('data', onData);
+  });
+}
+
+/** Runs a load generator script of bench/lib in its own process; its last stdout line is JSON. */
+export function runLoad<T>(script: string, args: string[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'dist/bench/lib', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`${script} failed (${code}): ${err}`));
+      else resolve(JSON.parse(out.trim().split('\n').at(-1)!) as T);
+    });
   });
 }
