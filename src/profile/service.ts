@@ -41,7 +41,7 @@ export function profileToApi(p: StoredProfile): Record<string, unknown> {
  * Durable traffic profiles (ARCHITECTURE.md, "Durable traffic profiles"). The admin thread fits
  * each campaign's profile from its stored minute history, on a piscina pool so that the fit never
  * holds up the admin's event loop, at the campaign's local midnight (once the day's last minutes
- * are written) and on demand; it keeps the result in the database (migrations/0005) and sends it to
+ * are written) and on demand; it keeps the result in the database (migrations/0006_profiles.sql) and sends it to
  * the campaign's shard, which plans by it and keeps learning from today's traffic until the next
  * fit. At startup the stored profiles go to the shards right after the catalogue, so a restart
  * forgets nothing learned. The shard-wide fallback is refitted from the campaigns' profiles after
