@@ -1,9 +1,8 @@
 import { Agent, request } from 'node:http';
-import { Packr, Unpackr } from 'msgpackr';
 import t from 'tap';
-import WebSocket from 'ws';
 import { auth, createCampaign, type Pacer, startPacer, status } from './helpers/server.js';
 import { createDatabase, dropRedisPrefix, redisUrl, uniqueName } from './helpers/services.js';
+import { streamClient } from './helpers/stream-client.js';
 
 /**
  * PACER_ROUTERS=2: two router threads share the port, each with its own channel to every shard.
@@ -118,33 +117,12 @@ t.test('one spend event resent on many connections counts once', async (t) => {
   t.equal((await status(pacer, 'resent')).settledMicros, 2_500);
 });
 
-const packr = new Packr({ useRecords: false });
-const unpackr = new Unpackr({ useRecords: false });
-
-async function streamClient(): Promise<{ ws: WebSocket; request(ops: unknown): Promise<any[]> }> {
-  const ws = new WebSocket(`ws://127.0.0.1:${pacer.port}/v1/stream`);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  const waiting: ((frame: any[]) => void)[] = [];
-  ws.on('message', (data: Buffer) => waiting.shift()?.(unpackr.unpack(data) as any[]));
-  return {
-    ws,
-    request(ops: unknown) {
-      return new Promise((resolve) => {
-        waiting.push(resolve);
-        ws.send(packr.pack(ops));
-      });
-    },
-  };
-}
 
 t.test('the stream works on every router: bids from many connections reserve exactly the budget', async (t) => {
   await createCampaign(pacer, { id: 'streamed', dailyBudgetMicros: 50_000, ...open });
   let frames: any[][] = [];
   const split = await perRouter(pacer, async () => {
-    const clients = await Promise.all(Array.from({ length: 16 }, () => streamClient()));
+    const clients = await Promise.all(Array.from({ length: 16 }, () => streamClient(pacer.port)));
     t.teardown(() => clients.forEach((c) => c.ws.close()));
     // 16 connections × 2 frames × 25 bids of 1,000 micros against a budget for 50.
     frames = await Promise.all(

@@ -3,32 +3,14 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import WebSocket from 'ws';
 import { createCampaign, startPacer, status } from './helpers/server.js';
+import { type StreamClient, streamClient } from './helpers/stream-client.js';
 
 const pacer = await startPacer();
 t.teardown(() => pacer.stop());
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
-
-/** A WebSocket client that sends msgpack frames and yields each answer frame in order. */
-async function connect(): Promise<{ ws: WebSocket; request(ops: unknown): Promise<any[]> }> {
-  const ws = new WebSocket(`ws://127.0.0.1:${pacer.port}/v1/stream`);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  const waiting: ((frame: any[]) => void)[] = [];
-  ws.on('message', (data: Buffer) => waiting.shift()?.(unpackr.unpack(data) as any[]));
-  return {
-    ws,
-    request(ops: unknown) {
-      return new Promise((resolve) => {
-        waiting.push(resolve);
-        ws.send(packr.pack(ops));
-      });
-    },
-  };
-}
+const connect = (): Promise<StreamClient> => streamClient(pacer.port);
 
 t.test('a frame of decide, spend and release operations is answered in one frame, in order', async (t) => {
   await createCampaign(pacer, { id: 'ws-1', dailyBudgetMicros: 1_000_000, strategy: 'ASAP' });
