@@ -112,6 +112,15 @@ export const limits = {
    * counters first, and more in flight would only queue past controlRequestTimeoutMs.
    */
   adminPushConcurrency: 64,
+  /**
+   * Campaigns per startup load message to a shard (Campaigns.start): one message and one short
+   * answer per batch, the batch's counter reads pipelined on the store's connection.
+   */
+  adminLoadBatchCampaigns: 500,
+  /** Startup load messages in flight per shard: the next batch is on its way while one loads. */
+  adminLoadBatchesInFlight: 2,
+  /** How long the admin waits for one startup load batch before it sends the batch again. */
+  adminLoadBatchTimeoutMs: 60_000,
   /** Campaigns in one POST /v1/campaigns/bulk: one store transaction, answered in well under a second. */
   bulkCampaignsMax: 1_000,
   /** Default page of GET /v1/campaigns and of the budget audit trail. */

@@ -65,7 +65,18 @@ export interface CounterStore {
   readonly kind: string;
   apply(batch: FlushBatch): Promise<FlushOutcome>;
   load(campaignId: string, day: string, flightStartDay: string | null): Promise<CampaignSnapshot>;
+  /**
+   * Many loads in one round trip (startup: Shard.loadMany), where the store can: one answer per
+   * request, in order, a snapshot or the error of that load. Stores without it are asked one by one.
+   */
+  loadMany?(requests: readonly LoadRequest[]): Promise<(CampaignSnapshot | Error)[]>;
   close(): Promise<void>;
+}
+
+export interface LoadRequest {
+  campaignId: string;
+  day: string;
+  flightStartDay: string | null;
 }
 
 export type ShardEvent =

@@ -5,7 +5,7 @@ import { ConfigInterner } from './intern.js';
 import { limits } from './limits.js';
 import { isMicros } from './money.js';
 import { type FittedProfile, GlobalProfile } from './pacing/profile.js';
-import type { ShardPorts } from './ports.js';
+import type { CampaignSnapshot, ShardPorts } from './ports.js';
 import { OpStatus, Reason, reasonNames } from './reasons.js';
 import { dayBounds } from './time/zone.js';
 import type { CampaignConfig, CampaignStatus } from './types.js';
@@ -397,6 +397,48 @@ export class Shard {
   }
 
   /**
+   * Startup: many campaigns in one message, each loaded as upsert() would, concurrently (the
+   * store's connection pipelines their reads). Answers with the IDs whose load failed (store down):
+   * they stay NOT_READY and the admin sends them again. One message and one short answer per batch
+   * instead of a request and a full status per campaign.
+   */
+  async loadMany(received: readonly CampaignConfig[]): Promise<string[]> {
+    const failed: string[] = [];
+    // Known or already loading: an upsert each. New: one store call for all of them, when it can.
+    const fresh: CampaignConfig[] = [];
+    const freshIds = new Set<string>();
+    const others: Promise<void>[] = [];
+    for (const r of received) {
+      if (this.ports.store.loadMany !== undefined && !this.campaigns.has(r.id) && !this.loading.has(r.id) && !freshIds.has(r.id)) {
+        freshIds.add(r.id);
+        fresh.push(this.interner.config(r));
+      } else {
+        others.push(this.upsert(r).catch(() => void failed.push(r.id)));
+      }
+    }
+    if (fresh.length > 0) {
+      const now = this.ports.clock.now();
+      const requests = fresh.map((config) => ({ campaignId: config.id, day: dayBounds(config.timezone, now).key, flightStartDay: flightStartDayOf(config) }));
+      const all = this.ports.store.loadMany!(requests);
+      fresh.forEach((config, i) => {
+        this.unloaded.add(config.id);
+        const mine = all.then((snapshots) => {
+          const s = snapshots[i];
+          if (s === undefined || s instanceof Error) throw s ?? new Error('no snapshot');
+          this.install(config, s);
+        });
+        this.loading.set(config.id, mine);
+        others.push(mine.then(
+          () => void this.unloaded.delete(config.id),
+          () => void failed.push(config.id),
+        ).finally(() => this.loading.delete(config.id)));
+      });
+    }
+    await Promise.all(others);
+    return failed;
+  }
+
+  /**
    * A time-zone change to another local date: what the store holds under the new day's key is
    * loaded first (the campaign keeps its old zone until then; if the store is down the change
    * fails and the admin retries it), then today's spend is carried into the new day, in memory
@@ -427,7 +469,11 @@ export class Shard {
   private async load(config: CampaignConfig): Promise<void> {
     const now = this.ports.clock.now();
     const day = dayBounds(config.timezone, now).key;
-    const snapshot = await this.ports.store.load(config.id, day, flightStartDayOf(config));
+    this.install(config, await this.ports.store.load(config.id, day, flightStartDayOf(config)));
+  }
+
+  /** A campaign new to this shard, with the counters and reservations the store holds for it. */
+  private install(config: CampaignConfig, snapshot: CampaignSnapshot): void {
     const at = this.ports.clock.now();
     const c = new Campaign(config, at, this.hooks);
     c.restore(snapshot.settledMicros, snapshot.lifetimeSettledMicros, at);

@@ -164,7 +164,7 @@ async function start(config: PacerConfig): Promise<void> {
         break;
       case 'ready':
         adminReady = true;
-        log('info', 'campaign configuration loaded', { campaigns: msg.campaigns });
+        log('info', 'campaign configuration loaded', { campaigns: msg.campaigns, startupMs: msg.startupMs });
         routers.stateChanged();
         maybeAnnounce();
         break;

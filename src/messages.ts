@@ -13,6 +13,9 @@ import type { JsonMetrics } from './metrics.js';
 /** Admin thread → shard, over the admin's MessagePort to that shard. */
 export type AdminToShard =
   | { type: 'upsert'; corr: number; config: CampaignConfig }
+  // Startup: many campaigns at once (limits.adminLoadBatchCampaigns), each loaded as upsert would;
+  // answered with the IDs whose counters could not be loaded (the admin sends those again).
+  | { type: 'load'; corr: number; configs: CampaignConfig[] }
   | { type: 'status'; corr: number; campaignId: string }
   | { type: 'resetBreaker'; corr: number; campaignId: string }
   // A budget operation: applied unless the budget named by floor would end below committed money.
@@ -62,7 +65,9 @@ export type MainToAdmin =
 /** Admin thread → main. */
 export type AdminToMain =
   | { type: 'listening'; port: number }
-  | { type: 'ready'; campaigns: number }
+  // startupMs: how long each startup step took (spool replay, reading the catalogue, loading the
+  // campaigns on their shards, the stored profiles), logged with 'campaign configuration loaded'.
+  | { type: 'ready'; campaigns: number; startupMs: Record<string, number> }
   | { type: 'degraded'; degraded: boolean; reason: string }
   | { type: 'metricsRequest'; corr: number }
   | { type: 'stopped' }

@@ -145,7 +145,23 @@ export interface DayBounds {
 }
 
 /** The campaign's local calendar day that contains an instant: 23, 24 or 25 hours long. */
+/*
+ * The last day asked for, per zone: every instant in [startMs, endMs) has that day, so a hit is
+ * exact. A shard loading a million campaigns asks for the same few zones' today a million times.
+ */
+const lastDays = new Map<string, DayBounds>();
+
 export function dayBounds(timeZone: string, epochMs: number): DayBounds {
+  const last = lastDays.get(timeZone);
+  if (last !== undefined && epochMs >= last.startMs && epochMs < last.endMs) return last;
+  const bounds = computeDayBounds(timeZone, epochMs);
+  if (lastDays.size >= offsetsSizeMax) lastDays.clear();
+  Object.freeze(bounds.date);
+  lastDays.set(timeZone, Object.freeze(bounds));
+  return bounds;
+}
+
+function computeDayBounds(timeZone: string, epochMs: number): DayBounds {
   const f = localFields(timeZone, epochMs);
   let date: LocalDate = { year: f.year, month: f.month, day: f.day };
   let startMs = localToEpoch(timeZone, date, 0);

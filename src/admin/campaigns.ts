@@ -54,29 +54,44 @@ export class Campaigns {
    * counters from the counter store before it answers; while that store is down the push is retried
    * (and /readyz stays not ready): serving a campaign without its counters would forget money.
    */
-  async start(): Promise<void> {
+  async start(): Promise<{ readMs: number; loadMs: number }> {
+    const t0 = performance.now();
     const records = (await this.store.loadCampaigns()).map((r) => this.compact(r));
     for (const r of records) this.records.set(r.config.id, r);
     this.ids.addMany(records.map((r) => r.config.id));
-    const queue = [...records];
+    // Per shard, batches of limits.adminLoadBatchCampaigns, a few in flight; a batch's campaigns
+    // whose counters could not be loaded (store down) go back on that shard's queue after a pause.
+    const t1 = performance.now();
+    const queues: CampaignConfig[][] = Array.from({ length: this.links.count }, () => []);
+    for (const r of records) queues[this.shard(r.config.id)]!.push(r.config);
     let warned = false;
-    const worker = async (): Promise<void> => {
-      for (let r = queue.pop(); r !== undefined; r = queue.pop()) {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await this.push(r.config);
-            break;
-          } catch (err) {
-            if (!warned) log('warn', 'a campaign could not be loaded on its shard; retrying', { campaignId: r.config.id, error: (err as Error).message });
-            warned = true;
-            await sleep(Math.min(100 * attempt, 1_000));
-          }
+    const worker = async (shard: number): Promise<void> => {
+      const queue = queues[shard]!;
+      for (let attempt = 0; queue.length > 0;) {
+        const batch = queue.splice(Math.max(0, queue.length - limits.adminLoadBatchCampaigns));
+        let failed: readonly CampaignConfig[] = [];
+        try {
+          const ids = new Set(await this.links.request<string[]>(shard, { type: 'load', configs: batch }, limits.adminLoadBatchTimeoutMs));
+          if (ids.size > 0) failed = batch.filter((c) => ids.has(c.id));
+        } catch (err) {
+          failed = batch; // the shard did not answer in time: it may still be loading them; a resend is harmless
+          if (!warned) log('warn', 'campaigns could not be loaded on their shard; retrying', { shard, error: (err as Error).message });
+          warned = true;
         }
+        if (failed.length === 0) {
+          attempt = 0;
+          continue;
+        }
+        if (!warned) log('warn', 'campaigns could not be loaded on their shard (counter store unavailable?); retrying', { shard, campaigns: failed.length });
+        warned = true;
+        queue.unshift(...failed);
+        await sleep(Math.min(100 * ++attempt, 1_000));
       }
     };
-    await Promise.all(Array.from({ length: Math.min(limits.adminPushConcurrency, queue.length) }, worker));
+    await Promise.all(queues.flatMap((_, shard) => Array.from({ length: limits.adminLoadBatchesInFlight }, () => worker(shard))));
     // Until now a shard answers an unknown campaign NOT_READY (it may be one not sent yet).
     await Promise.all(Array.from({ length: this.links.count }, (_, i) => this.links.request(i, { type: 'catalogueLoaded' })));
+    return { readMs: Math.round(t1 - t0), loadMs: Math.round(performance.now() - t1) };
   }
 
   private push(config: CampaignConfig): Promise<CampaignStatus> {

@@ -66,13 +66,13 @@ export class ShardLinks {
     return this.ports.length;
   }
 
-  request<T>(shard: number, msg: WithoutCorr<AdminToShard>): Promise<T> {
+  request<T>(shard: number, msg: WithoutCorr<AdminToShard>, timeoutMs: number = limits.controlRequestTimeoutMs): Promise<T> {
     const corr = ++this.corr;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(corr);
-        reject(new ApiError('NOT_READY', `shard ${shard} did not answer within ${limits.controlRequestTimeoutMs} ms`));
-      }, limits.controlRequestTimeoutMs);
+        reject(new ApiError('NOT_READY', `shard ${shard} did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.pending.set(corr, { resolve: resolve as (v: unknown) => void, reject, timer });
       this.ports[shard]!.postMessage({ ...msg, corr } as AdminToShard);
     });

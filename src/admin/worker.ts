@@ -242,15 +242,19 @@ app.listen(config.host, config.adminPort, (sock) => {
   toMain({ type: 'listening', port: uWS.us_socket_local_port(sock as unknown as uWS.us_socket) });
 });
 
+const tSpools = performance.now();
 await replaySpools();
 await feed?.listen();
+const spoolsMs = Math.round(performance.now() - tSpools);
 for (let attempt = 1; ; attempt++) {
   try {
-    await campaigns.start();
+    const { readMs, loadMs } = await campaigns.start();
     feed?.begin();
     // The stored traffic profiles follow the catalogue, before traffic is let in (src/profile/service.ts).
+    const tProfiles = performance.now();
     await profiles.start();
-    toMain({ type: 'ready', campaigns: campaigns.size });
+    const startupMs = { spools: spoolsMs, catalogue: readMs, shards: loadMs, profiles: Math.round(performance.now() - tProfiles) };
+    toMain({ type: 'ready', campaigns: campaigns.size, startupMs });
     break;
   } catch (err) {
     // Reading the catalogue failed (the database went away since it was opened): try again.

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { limits } from '../../shards/limits.js';
-import type { CounterStore, ShardEvent, ShardPorts } from '../../shards/ports.js';
+import type { CounterStore, LoadRequest, ShardEvent, ShardPorts } from '../../shards/ports.js';
 import { sfc32 } from '../../shards/rng.js';
 import { Shard } from '../../shards/shard.js';
 import type { PacerConfig } from '../config.js';
@@ -92,6 +92,7 @@ function timedStore(inner: CounterStore): CounterStore {
       }
     },
     load: (campaignId, day, flightStartDay) => inner.load(campaignId, day, flightStartDay),
+    ...(inner.loadMany !== undefined ? { loadMany: (requests: readonly LoadRequest[]) => inner.loadMany!(requests) } : {}),
     close: () => inner.close(),
   };
 }
@@ -151,6 +152,9 @@ async function handleAdmin(msg: Exclude<AdminToShard, { type: 'storeReply' }>): 
     case 'upsert':
       await shard.upsert(msg.config);
       toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: shard.status(msg.config.id) });
+      return;
+    case 'load':
+      toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: await shard.loadMany(msg.configs) });
       return;
     case 'status':
       toAdmin({ type: 'reply', corr: msg.corr, ok: true, value: shard.status(msg.campaignId) });

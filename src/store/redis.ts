@@ -2,7 +2,7 @@ import { Cluster, Redis } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { limits } from '../../shards/limits.js';
 import type { PacerConfig } from '../config.js';
-import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome, StoredReservation } from '../../shards/ports.js';
+import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome, LoadRequest, StoredReservation } from '../../shards/ports.js';
 import { log } from '../log.js';
 import { type CampaignOps, groupBatch, outcomeOf, storedNumber } from './batch.js';
 
@@ -356,12 +356,55 @@ export class RedisCounterStore implements CounterStore {
     const replies = await p.exec();
     if (replies === null) throw new Error('redis pipeline returned no replies');
     for (const [err] of replies) if (err !== null) throw err;
+    return this.snapshotOf(campaignId, day, flightStartDay, replies.map((r) => r[1]));
+  }
+
+  /**
+   * Startup: every campaign's reads in one pipeline on a single Redis. A Redis Cluster pipeline
+   * must stay on one node, so there each campaign is loaded on its own (still concurrently).
+   */
+  async loadMany(requests: readonly LoadRequest[]): Promise<(CampaignSnapshot | Error)[]> {
+    if (this.cluster !== null) {
+      return Promise.all(requests.map((r) => this.load(r.campaignId, r.day, r.flightStartDay).catch((err: unknown) => err as Error)));
+    }
+    const p = this.redis.pipeline();
+    for (const r of requests) {
+      const k = campaignKeys(this.options.prefix, r.campaignId);
+      p.get(k.day(r.day));
+      p.hgetall(k.reservations);
+      if (r.flightStartDay !== null) p.hgetall(k.days);
+    }
+    const replies = await p.exec();
+    if (replies === null) throw new Error('redis pipeline returned no replies');
+    const out: (CampaignSnapshot | Error)[] = [];
+    let at = 0;
+    for (const r of requests) {
+      const n = r.flightStartDay !== null ? 3 : 2;
+      const mine = replies.slice(at, at + n);
+      at += n;
+      const err = mine.find(([e]) => e !== null)?.[0];
+      if (err != null) {
+        out.push(err);
+        continue;
+      }
+      try {
+        out.push(this.snapshotOf(r.campaignId, r.day, r.flightStartDay, mine.map((m) => m[1])));
+      } catch (e) {
+        out.push(e as Error);
+      }
+    }
+    return out;
+  }
+
+  /** A campaign's snapshot from its replies: the day counter, the reservations, the flight's days. */
+  private snapshotOf(campaignId: string, day: string, flightStartDay: string | null, replies: unknown[]): CampaignSnapshot {
+    const k = campaignKeys(this.options.prefix, campaignId);
     // Values are read without judging them: the shard flags a campaign whose counters are out of range.
-    const settled = replies[0]![1] === null ? 0 : storedNumber(replies[0]![1]);
+    const settled = replies[0] === null ? 0 : storedNumber(replies[0]);
     const now = Date.now();
     const reservations: StoredReservation[] = [];
     const expired: string[] = [];
-    for (const [requestId, value] of Object.entries((replies[1]![1] ?? {}) as Record<string, string>)) {
+    for (const [requestId, value] of Object.entries((replies[1] ?? {}) as Record<string, string>)) {
       const sep = value.indexOf(':');
       const amountMicros = storedNumber(value.slice(0, sep));
       const expiresAtMs = storedNumber(value.slice(sep + 1));
@@ -372,7 +415,7 @@ export class RedisCounterStore implements CounterStore {
     if (expired.length > 0) void this.redis.hdel(k.reservations, ...expired).catch(() => undefined);
     let lifetime = 0;
     if (flightStartDay !== null) {
-      for (const [d, v] of Object.entries((replies[2]![1] ?? {}) as Record<string, string>)) {
+      for (const [d, v] of Object.entries((replies[2] ?? {}) as Record<string, string>)) {
         if (d >= flightStartDay && d < day) lifetime += storedNumber(v);
       }
     }

@@ -1,4 +1,4 @@
-import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome, Timers } from '../../shards/ports.js';
+import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome, LoadRequest, Timers } from '../../shards/ports.js';
 import { log } from '../log.js';
 import { realTimers } from '../real-ports.js';
 import { nodeSpoolFs, type SpoolFs, type SpoolRecord, SpoolWriter } from './spool.js';
@@ -130,6 +130,16 @@ export class ResilientCounterStore implements CounterStore {
       throw new StoreUnavailableError(`${this.inner.kind} is unavailable (${this.lastError}); campaign ${campaignId} loads when it returns`);
     }
     return this.deadline(this.inner.load(campaignId, day, flightStartDay), 'load');
+  }
+
+  async loadMany(requests: readonly LoadRequest[]): Promise<(CampaignSnapshot | Error)[]> {
+    if (this.state === 'spooling') {
+      throw new StoreUnavailableError(`${this.inner.kind} is unavailable (${this.lastError}); campaigns load when it returns`);
+    }
+    if (this.inner.loadMany === undefined) {
+      return Promise.all(requests.map((r) => this.load(r.campaignId, r.day, r.flightStartDay).catch((err: unknown) => err as Error)));
+    }
+    return this.deadline(this.inner.loadMany(requests), 'load');
   }
 
   private deadline<T>(p: Promise<T>, what: string): Promise<T> {

@@ -113,3 +113,24 @@ t.test('a lifetime budget gives each day its share of what is left, and caps cat
   const lastActive = activeIntervals('UTC', last, null, cfg.startAtMs, cfg.endAtMs);
   t.equal(dailyAllowance(cfg, last, lastActive, 0), 1_500_000, 'the cap holds on the last day, whatever is left');
 });
+
+t.test('dayBounds answers the same day for any instant inside it, asked in any order across zones and DST days', async (t) => {
+  // dayBounds keeps each zone's last day; a stale answer at a boundary would move money into the wrong day.
+  const fmtKey = (tz: string, ms: number): string => {
+    const p = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(ms).map((x) => [x.type, x.value]));
+    return `${p.year}-${p.month}-${p.day}`;
+  };
+  const probes: [string, number][] = [];
+  for (const [tz, instant] of dstDays) {
+    const d = dayBounds(tz, iso(instant));
+    for (const ms of [d.startMs - 1, d.startMs, d.startMs + 1, iso(instant), d.endMs - 1, d.endMs, d.endMs + 1]) probes.push([tz, ms]);
+  }
+  // Interleave zones and walk back and forth over the boundaries.
+  const order = [...probes, ...probes.slice().reverse(), ...probes.filter((_, i) => i % 2 === 0), ...probes.filter((_, i) => i % 2 === 1)];
+  for (const [tz, ms] of order) {
+    const d = dayBounds(tz, ms);
+    if (!(d.startMs <= ms && ms < d.endMs)) t.fail(`${tz} ${new Date(ms).toISOString()}: outside [${d.startMs}, ${d.endMs})`);
+    if (d.key !== fmtKey(tz, ms)) t.fail(`${tz} ${new Date(ms).toISOString()}: day ${d.key}, Intl says ${fmtKey(tz, ms)}`);
+  }
+  t.pass(`${order.length} instants checked`);
+});
