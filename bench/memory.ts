@@ -163,13 +163,17 @@ try {
   if (values.snapshots !== undefined) await snapshots(pacer, values.snapshots);
   let readyMsRestart: number | null = null;
   let rssMbAfterRestart: number | null = null;
+  let startupMsRestart: Record<string, number> | null = null;
+  let readyCpuMsRestart: number | null = null;
   if (values.restart && store !== 'memory') {
     await bench.stop(pacer);
     pacer = await bench.start();
     readyMsRestart = pacer.readyMs;
+    startupMsRestart = pacer.startupMs;
+    readyCpuMsRestart = pacer.readyCpuMs;
     await new Promise((r) => setTimeout(r, 1000));
     rssMbAfterRestart = (await read(pacer)).rssMb;
-    say(`restart with ${n} campaigns stored: ready in ${readyMsRestart} ms, ${rssMbAfterRestart} MB`);
+    say(`restart with ${n} campaigns stored: ready in ${readyMsRestart} ms, ${readyCpuMsRestart} ms of CPU (steps ${JSON.stringify(startupMsRestart)}), ${rssMbAfterRestart} MB`);
   }
   const result = {
     campaigns: n,
@@ -196,6 +200,8 @@ try {
     reserved: traffic.reserved,
     settledReservations: traffic.matched,
     readyMsRestart,
+    startupMsRestart,
+    readyCpuMsRestart,
     rssMbAfterRestart,
     commit: measuredCommit,
     loadAvgBefore: loadBefore,

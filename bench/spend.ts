@@ -1,6 +1,6 @@
 import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -94,6 +94,9 @@ async function main(): Promise<void> {
   // BENCH_NODE_ARGS: extra node flags for the pacer process (for example --cpu-prof).
   const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   const pacer = spawn(process.execPath, [...nodeArgs, join(root, 'dist/src/main.js')], { env: pacerEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_PACER_STDOUT=file keeps what the pacer writes to stdout (with BENCH_NODE_ARGS=--trace-gc, its GC pauses).
+  if (env.BENCH_PACER_STDOUT) pacer.stdout!.pipe(createWriteStream(env.BENCH_PACER_STDOUT));
+  else pacer.stdout!.resume();
   let stderr = '';
   const ready = await new Promise<{ port: number; adminPort: number; uwsNative: boolean }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`pacer not ready in 60 s:\n${stderr}`)), 60_000);

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDatabase, dropRedisPrefix, redisUrl, type TestDatabase, uniqueName } from '../../test/helpers/services.js';
@@ -23,6 +23,10 @@ export interface RunningPacer {
   inspectorUrl: string | null;
   /** From spawn to the "pacer ready" line (every shard up, configuration loaded). */
   readyMs: number;
+  /** The pacer's own account of its startup steps, in ms (null when its log did not say). */
+  startupMs: Record<string, number> | null;
+  /** CPU time (user + system, all threads) the process had used when it was ready: steadier than readyMs on a shared machine. */
+  readyCpuMs: number | null;
 }
 
 export class BenchPacer {
@@ -44,7 +48,8 @@ export class BenchPacer {
       PACER_ADMIN_PORT: '0',
       PACER_DATA_DIR: this.dataDir,
       PACER_ADMIN_TOKEN: benchToken,
-      PACER_LOG_LEVEL: 'warn',
+      // info: the startup log line 'campaign configuration loaded' carries the time of each step.
+      PACER_LOG_LEVEL: 'info',
       PACER_STORE: this.store === 'redis-postgres' ? 'redis' : this.store,
       ...(this.opts.shards !== undefined ? { PACER_SHARDS: String(this.opts.shards) } : {}),
       ...(this.store === 'redis-postgres'
@@ -52,17 +57,23 @@ export class BenchPacer {
         : {}),
       ...this.opts.env,
     };
-    const args = [...(this.opts.inspect ? ['--inspect=127.0.0.1:0'] : []), join(root, 'dist/src/main.js')];
+    // BENCH_NODE_ARGS: extra node options for the pacer (e.g. --cpu-prof --cpu-prof-dir=DIR, every thread).
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const args = [...nodeArgs, ...(this.opts.inspect ? ['--inspect=127.0.0.1:0'] : []), join(root, 'dist/src/main.js')];
     const t0 = performance.now();
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let stdout = '';
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`pacer not ready in 30 min:\n${stderr}`)), 1_800_000);
+      let settled = false;
       const check = (): void => {
+        // Later output must not run this again: it would take stop()'s 'exit' listener away.
+        if (settled) return;
         const m = /pacer ready: http:\/\/[^:]+:(\d+) \(admin :(\d+)\)/.exec(stdout);
         const insp = /Debugger listening on (ws:\/\/\S+)/.exec(stderr);
         if (m === null || (this.opts.inspect && insp === null)) return;
+        settled = true;
         clearTimeout(timer);
         child.removeAllListeners('exit');
         resolve({
@@ -71,6 +82,8 @@ export class BenchPacer {
           adminUrl: `http://127.0.0.1:${m[2]}`,
           inspectorUrl: insp?.[1] ?? null,
           readyMs: Math.round(performance.now() - t0),
+          startupMs: startupSteps(stderr),
+          readyCpuMs: cpuMsOf(child.pid!),
         });
       };
       child.stdout!.on('data', (d: Buffer) => {
@@ -88,7 +101,7 @@ export class BenchPacer {
 
   /** SIGTERM, and waits for the graceful exit. */
   async stop(p: RunningPacer): Promise<void> {
-    if (p.child.exitCode !== null) return;
+    if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`the pacer had already stopped (exit ${p.child.exitCode}, signal ${p.child.signalCode})`);
     const exited = new Promise((r) => p.child.once('exit', r));
     p.child.kill('SIGTERM');
     await exited;
@@ -179,4 +192,29 @@ export async function createCampaigns(
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency }, worker));
+}
+
+/** The startupMs of the pacer's 'campaign configuration loaded' log line. */
+function startupSteps(stderr: string): Record<string, number> | null {
+  for (const line of stderr.split('\n')) {
+    if (!line.includes('campaign configuration loaded')) continue;
+    try {
+      return (JSON.parse(line) as { startupMs?: Record<string, number> }).startupMs ?? null;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+/** User + system CPU time of a process so far, in ms (Linux /proc; null elsewhere). */
+export function cpuMsOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, inside parentheses): utime is the 14th field, stime the 15th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Math.round(((Number(f[11]) + Number(f[12])) * 1000) / 100);
+  } catch {
+    return null;
+  }
 }
