@@ -53,17 +53,22 @@ interface Sample {
   rssMb: number;
   /** p99 event-loop delay per thread over the window since the previous scrape, ms. */
   lagP99MsByThread: Record<string, number>;
+  /** nodejs_heap_size_used_bytes of every thread, MB (garbage not yet collected included). */
+  heapUsedMbByThread: Record<string, number>;
 }
 
-/** `nodejs_eventloop_lag_p99_seconds{thread="…"}` of every thread, in ms. */
-async function eventLoopP99(adminUrl: string): Promise<Record<string, number>> {
+/** `nodejs_eventloop_lag_p99_seconds{thread="…"}` of every thread in ms, and `nodejs_heap_size_used_bytes` in MB. */
+async function threadReadings(adminUrl: string): Promise<{ lag: Record<string, number>; heap: Record<string, number> }> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
-  const out: Record<string, number> = {};
-  for (const m of text.matchAll(/^nodejs_eventloop_lag_p99_seconds\{([^}]*)\} (\S+)$/gm)) {
-    const thread = /thread="([^"]*)"/.exec(m[1]!)?.[1] ?? 'unknown';
-    out[thread] = Math.round(Number(m[2]) * 1000 * 100) / 100;
-  }
-  return out;
+  const byThread = (name: string, scale: number): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm'))) {
+      const thread = /thread="([^"]*)"/.exec(m[1]!)?.[1] ?? 'unknown';
+      out[thread] = Math.round(Number(m[2]) * scale * 100) / 100;
+    }
+    return out;
+  };
+  return { lag: byThread('nodejs_eventloop_lag_p99_seconds', 1000), heap: byThread('nodejs_heap_size_used_bytes', 1 / 1048576) };
 }
 
 const percentile = (xs: number[], q: number): number | null => {
@@ -71,6 +76,10 @@ const percentile = (xs: number[], q: number): number | null => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 };
+/** Median of a reading over the samples taken in [fromS, toS). */
+function windowMedian(samples: Sample[], fromS: number, toS: number, read: (s: Sample) => number | undefined): number | null {
+  return percentile(samples.filter((s) => s.atS >= fromS && s.atS < toS).map(read).filter((x): x is number => x !== undefined), 0.5);
+}
 const round2 = (x: number | null): number | null => (x === null ? null : Math.round(x * 100) / 100);
 
 interface LoadResult {
@@ -168,12 +177,13 @@ try {
     const atS = Math.round((performance.now() - tLoad) / 1000);
     const rssMb = mb(procStatus(pid).vmRssKb);
     let lag: Record<string, number> = {};
+    let heap: Record<string, number> = {};
     try {
-      lag = await eventLoopP99(pacer.adminUrl);
+      ({ lag, heap } = await threadReadings(pacer.adminUrl));
     } catch {
       // a scrape that fails is shown as an empty reading; the healthz errors count the outage
     }
-    samples.push({ atS, rssMb, lagP99MsByThread: lag });
+    samples.push({ atS, rssMb, lagP99MsByThread: lag, heapUsedMbByThread: heap });
     say(`t=${atS}s rss ${rssMb} MB, event-loop p99 ms ${JSON.stringify(lag)}`);
   };
   await sample();
@@ -238,6 +248,12 @@ try {
     settledMismatches: totals.settledMismatches.length,
     budgetMismatches: totals.budgetMismatches.length,
     load: Object.fromEntries(Object.entries(load).filter(([k]) => !['appliedMicros', 'budgetAddMicros', 'newCampaigns'].includes(k))),
+    // Single readings swing by tens of MB within a minute: the medians of the minute after minute 5
+    // and of the last minute are the steadier pair.
+    rssMbMedianMinute5: windowMedian(samples, 300, 360, (s) => s.rssMb),
+    rssMbMedianLastMinute: windowMedian(samples, (samples.at(-1)?.atS ?? 0) - 60, Infinity, (s) => s.rssMb),
+    heapUsedMbMedianMinute5ByThread: Object.fromEntries(lagThreads.map((t) => [t, windowMedian(samples, 300, 360, (s) => s.heapUsedMbByThread[t])])),
+    heapUsedMbMedianLastMinuteByThread: Object.fromEntries(lagThreads.map((t) => [t, windowMedian(samples, (samples.at(-1)?.atS ?? 0) - 60, Infinity, (s) => s.heapUsedMbByThread[t])])),
     rssMbSamples: samples.map((s) => [s.atS, s.rssMb]),
     readyMs: pacer.readyMs,
     node: process.version,
