@@ -58,6 +58,7 @@ export class HistoryWriter {
         budgetMicros: s.budgetMicros,
         throttle: s.throttle,
         breakerState: s.breakerState,
+        ...(s.shadow === undefined ? {} : { shadow: { ...s.shadow, deniedByReason: { ...s.shadow.deniedByReason } } }),
       });
     }
   }
