@@ -204,6 +204,11 @@ export class HistoryReader {
     return this.store.history(campaignId, edges[0]!, edges[edges.length - 1]!).then(({ minutes }) => rollupMinutes(minutes, edges));
   }
 
+  /** The raw minute rows of [fromMs, toMs), in time order (the day report's shadow figures). */
+  minutes(campaignId: string, fromMs: number, toMs: number): Promise<MinuteRow[]> {
+    return this.store.history(campaignId, fromMs, toMs).then(({ minutes }) => minutes);
+  }
+
   breakers(campaignId: string, fromMs: number, toMs: number): Promise<BreakerRow[]> {
     if (this.sql !== null) return this.sql.breakerEvents(campaignId, fromMs, toMs);
     return this.store.history(campaignId, fromMs, toMs).then(({ breakers }) => breakers);
