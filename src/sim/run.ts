@@ -735,7 +735,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   };
 }
 
-function shadowReport(
+export function shadowReport(
   c: Campaign,
   dayStartMs: number,
   dayEndMs: number,
