@@ -175,10 +175,12 @@ export class Campaign {
    */
   private vel: number[] | null = null;
   private readonly live: { count: number };
-  /** The shadow strategy's actor (shards/pacing/shadow.ts), kept by the shard; null without one. */
+  /**
+   * The shadow strategy's actor (shards/pacing/shadow.ts), kept by the shard; null without one. A
+   * campaign in mode SHADOW always has one, and its `unenforced` says so: every decision the pacer
+   * would pace (schedule, flight, budget, breaker, throttle) is then allowed.
+   */
   shadow: Shadow | null = null;
-  /** mode SHADOW: every decision the pacer would pace (schedule, flight, budget, breaker, throttle) is allowed. */
-  private unenforced: boolean;
 
   constructor(
     config: CampaignConfig,
@@ -187,7 +189,6 @@ export class Campaign {
   ) {
     this.config = config;
     this.live = hooks.liveReservations ?? { count: 0 };
-    this.unenforced = config.mode === 'SHADOW';
     this.presentSinceMs = nowMs;
     this.breaker = new Breaker(config.breaker, breakerListener(hooks), this);
     this.controller.startFor(config.strategy);
@@ -304,7 +305,7 @@ export class Campaign {
     this.lastFlags = 0;
     this.lastReservedNew = false;
     // SHADOW mode allows outside the schedule and flight too; paused, archived and faulty campaigns still deny.
-    if (this.inactive !== 0 && !(this.unenforced && this.inactive <= Reason.OUTSIDE_FLIGHT)) return this.deny(this.inactive);
+    if (this.inactive !== 0 && !(this.inactive <= Reason.OUTSIDE_FLIGHT && this.shadow !== null && this.shadow.unenforced)) return this.deny(this.inactive);
 
     const bid = bidMicros > 0 ? (bidMicros as Micros) : ZERO;
     if (bid > 0 && bid < this.minBidMicros) this.smallerBid(nowMs, bid);
@@ -315,9 +316,9 @@ export class Campaign {
         this.lastFlags = DecideFlag.ALLOW | DecideFlag.RESERVED;
         return Reason.OK;
       }
-      if (!reservable) return this.unenforced ? this.allow(nowMs, bid, requestId, ttlMs, false) : this.deny(Reason.RESERVATIONS_FULL);
+      if (!reservable) return this.shadow !== null && this.shadow.unenforced ? this.allow(nowMs, bid, requestId, ttlMs, false) : this.deny(Reason.RESERVATIONS_FULL);
     }
-    if (this.unenforced) return this.allow(nowMs, bid, requestId, ttlMs, reserving);
+    if (this.shadow !== null && this.shadow.unenforced) return this.allow(nowMs, bid, requestId, ttlMs, reserving);
     const committed = this.settled + this.reserved + this.held;
     const budget = this.day.budgetMicros;
     if (committed >= budget || committed + bid > budget) return this.deny(Reason.BUDGET_EXHAUSTED);
@@ -355,7 +356,7 @@ export class Campaign {
    * state, not the traffic (seen at the next decide call, and at rollover).
    */
   private muted(): boolean {
-    return (this.breaker.state === 'EXHAUSTED' && !this.unenforced) || this.inactive === Reason.CAMPAIGN_PAUSED || this.inactive === Reason.CAMPAIGN_ARCHIVED;
+    return (this.breaker.state === 'EXHAUSTED' && (this.shadow === null || !this.shadow.unenforced)) || this.inactive === Reason.CAMPAIGN_PAUSED || this.inactive === Reason.CAMPAIGN_ARCHIVED;
   }
 
   private mutedChanged(nowMs: number, muted: boolean): void {
@@ -726,7 +727,6 @@ export class Campaign {
     if (nowMs >= this.day.bounds.endMs) this.rollover(nowMs);
     const oldBudget = this.budget;
     this.config = config;
-    this.unenforced = config.mode === 'SHADOW';
     this.breaker.reconfigure(config.breaker);
     this.controller.startFor(config.strategy);
     this.day = this.plan(nowMs);

@@ -193,7 +193,7 @@ export class Shard {
           }
           const would = c.shadow.decide(c, now, r.micros, r.requestId, ttl);
           this.totals.shadowDecisions[would]!++;
-          const shadowMode = c.config.mode === 'SHADOW';
+          const shadowMode = c.shadow.unenforced;
           w.decide(r.slot, reason, shadowMode ? c.lastFlags | DecideFlag.SHADOW : c.lastFlags, c.controller.throttle, finite(c.pacingIndex), shadowMode ? would : 0);
           break;
         }

@@ -53,8 +53,11 @@ export class Shadow {
   private estimatedSince = 0;
   private carry = 0;
   private readonly random: () => number;
+  /** The real campaign is in mode SHADOW: it enforces nothing, and this shadow's answers are its wouldReason. */
+  unenforced: boolean;
 
   constructor(config: CampaignConfig, real: Campaign, nowMs: number, hooks: CampaignHooks) {
+    this.unenforced = config.mode === 'SHADOW';
     this.sim = new CampaignActor(shadowConfigOf(config), nowMs, shadowHooks(hooks.globalProfile));
     this.sim.restore(real.settled, real.lifetimeBefore, nowMs);
     this.random = sfc32(seedOf(config.id), 0x5bd1e995, 0x68e31da4, 0xb5297a4d);
@@ -65,6 +68,7 @@ export class Shadow {
   }
 
   reconfigure(config: CampaignConfig, nowMs: number): void {
+    this.unenforced = config.mode === 'SHADOW';
     this.sim.reconfigure(shadowConfigOf(config), nowMs);
   }
 
