@@ -125,8 +125,14 @@ t.test('SHADOW mode never denies, and the report shows would-be figures that mat
   t.ok(Math.abs(s.deliveryRatio - report.shadow.deliveryRatio) <= 0.05, 'delivery ratio');
   t.ok(Math.abs(s.slotNrmse - report.shadow.slotNrmse) <= 0.05 * Math.max(1, s.slotNrmse), 'slot pacing error');
   t.ok(report.shadow.spentMicros <= budget, 'the shadow, which enforces its own plan and cap, stays within the budget');
-  t.equal(report.shadow.exhaustedAt === null, s.exhaustedAtMs === null, 'exhaustion: both or neither');
-  if (s.exhaustedAtMs !== null) t.ok(Math.abs(Date.parse(report.shadow.exhaustedAt) - s.exhaustedAtMs) <= 60_000, 'exhaustion time, to the minute');
+  // Exhaustion is 99% of the budget: a would-be spend within the spend tolerance of that line may
+  // fall on either side of it in one of the two, so it is compared only clear of it.
+  if (Math.abs(s.spentMicros - 0.99 * budget) > 0.05 * budget) {
+    t.equal(report.shadow.exhaustedAt === null, s.exhaustedAtMs === null, 'exhaustion: both or neither');
+  }
+  if (s.exhaustedAtMs !== null && report.shadow.exhaustedAt !== null) {
+    t.ok(Math.abs(Date.parse(report.shadow.exhaustedAt) - s.exhaustedAtMs) <= 60_000, 'exhaustion time, to the minute');
+  }
   // The same reasons, in about the same numbers.
   for (const name of Object.keys(s.deniedByReason)) t.ok(reasonNames.includes(name as never) && name in report.shadow.deniedByReason, `${name} in both`);
 });
