@@ -8,7 +8,7 @@ import { buildDayPlan, dailyAllowance } from '../../shards/pacing/day.js';
 import { dayBounds, type DayBounds, localToEpoch, offsetMs } from '../../shards/time/zone.js';
 import { shadowConfigOf, wantsShadow } from '../../shards/pacing/shadow.js';
 import { type CampaignConfig, type Strategy, strategies } from '../../shards/types.js';
-import type { MinuteRow } from '../store/config-store.js';
+import type { ShadowMinute } from '../store/sql-config.js';
 import { ApiError } from '../http/errors.js';
 import { type Res, sendError, sendJson } from '../http/respond.js';
 import { log } from '../log.js';
@@ -256,7 +256,7 @@ async function reportOf(reader: HistoryReader, record: CampaignRecord, query: UR
     reader.rollup(config.id, hourEdges),
     reader.rollup(config.id, minuteEdges),
     reader.breakers(config.id, day.startMs, day.endMs),
-    reader.minutes(config.id, day.startMs, day.endMs),
+    reader.shadowMinutes(config.id, day.startMs, day.endMs),
   ]));
   const plan = planOf(config, day);
   // The shard's own budget for the day (it includes a lifetime campaign's allowance), else the plan's.
@@ -321,19 +321,14 @@ function shadowReport(
   config: CampaignConfig,
   day: DayBounds,
   budget: number,
-  raw: readonly MinuteRow[],
+  raw: readonly ShadowMinute[],
   hourEdges: readonly number[],
   realByMinute: Float64Array,
 ): Record<string, unknown> | null {
-  let first: MinuteRow | null = null;
-  let last: MinuteRow | null = null;
-  for (const m of raw) {
-    if (m.shadow === undefined) continue;
-    first ??= m;
-    last = m;
-  }
-  if (first === null || last === null) return null;
-  const strategy: Strategy = wantsShadow(config) ? shadowConfigOf(config).strategy : (last.shadow!.strategy as Strategy);
+  const first = raw[0];
+  const last = raw[raw.length - 1];
+  if (first === undefined || last === undefined) return null;
+  const strategy: Strategy = wantsShadow(config) ? shadowConfigOf(config).strategy : (last.shadow.strategy as Strategy);
   const shadowConfig: CampaignConfig = wantsShadow(config) ? shadowConfigOf(config) : { ...config, strategy };
   const byMinute = new Float64Array(realByMinute.length);
   const firstIndex = Math.floor((first.minuteMs - day.startMs) / 60_000);
@@ -345,7 +340,6 @@ function shadowReport(
   const hourly = hourEdges.slice(0, -1).map(() => ({ decisions: 0, allowed: 0, spentMicros: 0 }));
   for (const m of raw) {
     const s = m.shadow;
-    if (s === undefined) continue;
     const i = Math.floor((m.minuteMs - day.startMs) / 60_000);
     if (i < 0 || i >= byMinute.length) continue;
     byMinute[i] = byMinute[i]! + s.settledMicros;

@@ -1,4 +1,5 @@
 import type { CampaignConfig } from '../../shards/types.js';
+import type { ShadowSummary } from '../../shards/shard.js';
 import type { CampaignRecord } from '../model/campaign.js';
 import {
   type BreakerRow,
@@ -59,6 +60,12 @@ export interface RollupBucket {
   budgetMicros: number;
   throttle: number;
   breakerState: string;
+}
+
+/** One minute's shadow figures (migrations/0007_shadow.sql). */
+export interface ShadowMinute {
+  minuteMs: number;
+  shadow: ShadowSummary;
 }
 
 /** One campaign's spend in one UTC quarter-hour of its local day (every zone offset is a multiple). */
@@ -412,6 +419,27 @@ export class SqlConfigStore implements ConfigStore {
         breakerState: String(r.breaker_state),
       };
     });
+  }
+
+  /** The minutes of [fromMs, toMs) that carry shadow figures (the day report's shadow side), in time order. */
+  async shadowHistory(campaignId: string, fromMs: number, toMs: number): Promise<ShadowMinute[]> {
+    const rows = await this.sql.query<Record<string, unknown>>(
+      `SELECT minute, shadow_strategy, shadow_decisions, shadow_allowed, shadow_settled_micros, shadow_estimated_micros, shadow_denied_by_reason
+       FROM campaign_minutes WHERE campaign_id = $1 AND minute >= $2::timestamptz AND minute < $3::timestamptz
+         AND shadow_decisions IS NOT NULL ORDER BY minute`,
+      [campaignId, new Date(fromMs).toISOString(), new Date(toMs).toISOString()],
+    );
+    return rows.map((r) => ({
+      minuteMs: ms(r.minute),
+      shadow: {
+        strategy: String(r.shadow_strategy),
+        decisions: int(r.shadow_decisions, 'shadow_decisions'),
+        allowed: int(r.shadow_allowed, 'shadow_allowed'),
+        settledMicros: int(r.shadow_settled_micros, 'shadow_settled_micros'),
+        estimatedMicros: int(r.shadow_estimated_micros ?? 0, 'shadow_estimated_micros'),
+        deniedByReason: jsonCounts(r.shadow_denied_by_reason),
+      },
+    }));
   }
 
   async breakerEvents(campaignId: string, fromMs: number, toMs: number): Promise<BreakerRow[]> {

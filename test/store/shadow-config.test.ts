@@ -49,6 +49,11 @@ function contract(name: string, open: () => Promise<{ store: ConfigStore; done: 
     t.same(minutes[0]!.shadow, { strategy: 'AHEAD', decisions: 20, allowed: 14, deniedByReason: { PACED: 3, BUDGET_EXHAUSTED: 1 }, settledMicros: 600, estimatedMicros: 80 });
     t.equal(minutes[0]!.decisions, 20, 'the real counters beside it');
     t.equal(minutes[1]!.shadow, undefined, 'a minute without a shadow has none');
+    const sql = store as Partial<SqlConfigStore>;
+    if (sql.shadowHistory !== undefined) {
+      const only = await sql.shadowHistory.call(store, 'sh-1', m0, m0 + 120_000);
+      t.same(only, [{ minuteMs: m0, shadow: minutes[0]!.shadow }], "the report's read: only the minutes with shadow figures");
+    }
   });
 }
 
