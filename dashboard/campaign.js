@@ -14,7 +14,7 @@ const budgetChangePagesMax = 20;
 /** Live points kept per line before older ones are thinned out. */
 const livePointsMax = 2_000;
 
-const colours = { spent: '#2563eb', plan: '#9ca3af', budget: '#dc2626', throttle: '#7c3aed', bars: '#60a5fa' };
+const colours = { spent: '#2563eb', plan: '#9ca3af', budget: '#dc2626', throttle: '#7c3aed', bars: '#60a5fa', shadow: '#059669' };
 
 /** Keeps a live series bounded: past the limit, every other point of its older half goes. */
 function thin(points) {
@@ -226,6 +226,19 @@ export class CampaignPage {
     }
     spent.push({ x: now, y: this.status.settledMicros / 1e6, live: true });
     const budget = this.status.budgetMicros / 1e6;
+    // A shadow strategy or SHADOW mode: its would-be spend beside the real one (docs/api.md, "Shadow mode and A/B").
+    const extra = [];
+    if (report.shadow) {
+      const wouldBe = [{ x: startMs, y: 0 }];
+      let w = 0;
+      report.shadow.hours.forEach((hour, k) => {
+        const end = Date.parse(report.hours[k].end);
+        if (end > now) return;
+        w += hour.spentMicros;
+        wouldBe.push({ x: end, y: w / 1e6 });
+      });
+      extra.push({ label: `Would-be (${report.shadow.strategy} shadow)`, data: wouldBe, borderColor: colours.shadow, backgroundColor: colours.shadow, pointRadius: 0, borderDash: [2, 3], borderWidth: 2 });
+    }
     this.spendChart = this.chart('spend-chart', {
       type: 'line',
       data: {
@@ -233,6 +246,7 @@ export class CampaignPage {
           { label: 'Spent', data: spent, borderColor: colours.spent, backgroundColor: colours.spent, pointRadius: 0, borderWidth: 2, stepped: false },
           { label: 'Plan', data: plan, borderColor: colours.plan, backgroundColor: colours.plan, pointRadius: 0, borderDash: [6, 4], borderWidth: 2 },
           { label: 'Budget', data: [{ x: startMs, y: budget }, { x: endMs, y: budget }], borderColor: colours.budget, backgroundColor: colours.budget, pointRadius: 0, borderWidth: 1 },
+          ...extra,
         ],
       },
       options: {

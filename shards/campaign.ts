@@ -4,6 +4,7 @@ import { Breaker, type BreakerTransition, type ResetReason } from './pacing/brea
 import { Controller } from './pacing/controller.js';
 import { buildDayPlan, type DayPlan } from './pacing/day.js';
 import type { FittedProfile, GlobalProfile } from './pacing/profile.js';
+import type { Shadow } from './pacing/shadow.js';
 import { TrafficProfile } from './pacing/profile.js';
 import { pacingTuning } from './pacing/tuning.js';
 import { Reason, type ReasonCode, reasonNames } from './reasons.js';
@@ -174,6 +175,12 @@ export class Campaign {
    */
   private vel: number[] | null = null;
   private readonly live: { count: number };
+  /**
+   * The shadow strategy's actor (shards/pacing/shadow.ts), kept by the shard; null without one. A
+   * campaign in mode SHADOW always has one, and its `unenforced` says so: every decision the pacer
+   * would pace (schedule, flight, budget, breaker, throttle) is then allowed.
+   */
+  shadow: Shadow | null = null;
 
   constructor(
     config: CampaignConfig,
@@ -297,7 +304,8 @@ export class Campaign {
     if (!muted) (this.prof ??= new TrafficProfile()).count(this.hour);
     this.lastFlags = 0;
     this.lastReservedNew = false;
-    if (this.inactive !== 0) return this.deny(this.inactive);
+    // SHADOW mode allows outside the schedule and flight too; paused, archived and faulty campaigns still deny.
+    if (this.inactive !== 0 && !(this.inactive <= Reason.OUTSIDE_FLIGHT && this.shadow !== null && this.shadow.unenforced)) return this.deny(this.inactive);
 
     const bid = bidMicros > 0 ? (bidMicros as Micros) : ZERO;
     if (bid > 0 && bid < this.minBidMicros) this.smallerBid(nowMs, bid);
@@ -308,8 +316,9 @@ export class Campaign {
         this.lastFlags = DecideFlag.ALLOW | DecideFlag.RESERVED;
         return Reason.OK;
       }
-      if (!reservable) return this.deny(Reason.RESERVATIONS_FULL);
+      if (!reservable) return this.shadow !== null && this.shadow.unenforced ? this.allow(nowMs, bid, requestId, ttlMs, false) : this.deny(Reason.RESERVATIONS_FULL);
     }
+    if (this.shadow !== null && this.shadow.unenforced) return this.allow(nowMs, bid, requestId, ttlMs, reserving);
     const committed = this.settled + this.reserved + this.held;
     const budget = this.day.budgetMicros;
     if (committed >= budget || committed + bid > budget) return this.deny(Reason.BUDGET_EXHAUSTED);
@@ -322,7 +331,10 @@ export class Campaign {
     const u = random();
     if (u >= p) return this.deny(Reason.PACED);
     if (u >= p * share) return this.deny(Reason.BREAKER_OPEN);
+    return this.allow(nowMs, bid, requestId, ttlMs, reserving);
+  }
 
+  private allow(nowMs: number, bid: Micros, requestId: string, ttlMs: number, reserving: boolean): ReasonCode {
     this.ctlAllowed++;
     this.todayCounters().allowed++;
     this.summaryCounters().allowed++;
@@ -333,7 +345,7 @@ export class Campaign {
       this.reserved = add(this.reserved, bid);
       this.lastFlags |= DecideFlag.RESERVED;
       this.lastReservedNew = true;
-      this.breaker.onCommitted(nowMs, this.settled + this.reserved, budget);
+      this.breaker.onCommitted(nowMs, this.settled + this.reserved, this.day.budgetMicros);
     }
     return Reason.OK;
   }
@@ -344,7 +356,7 @@ export class Campaign {
    * state, not the traffic (seen at the next decide call, and at rollover).
    */
   private muted(): boolean {
-    return this.breaker.state === 'EXHAUSTED' || this.inactive === Reason.CAMPAIGN_PAUSED || this.inactive === Reason.CAMPAIGN_ARCHIVED;
+    return (this.breaker.state === 'EXHAUSTED' && (this.shadow === null || !this.shadow.unenforced)) || this.inactive === Reason.CAMPAIGN_PAUSED || this.inactive === Reason.CAMPAIGN_ARCHIVED;
   }
 
   private mutedChanged(nowMs: number, muted: boolean): void {

@@ -6,10 +6,11 @@ import { limits } from './limits.js';
 import { isMicros } from './money.js';
 import { type FittedProfile, GlobalProfile } from './pacing/profile.js';
 import type { CampaignSnapshot, ShardPorts } from './ports.js';
+import { Shadow, type ShadowStatus, wantsShadow } from './pacing/shadow.js';
 import { OpStatus, Reason, reasonNames } from './reasons.js';
 import { dayBounds } from './time/zone.js';
 import type { CampaignConfig, CampaignStatus } from './types.js';
-import { OpKind, OpReader, ResultWriter, SpendFlag } from './wire.js';
+import { DecideFlag, OpKind, OpReader, ResultWriter, SpendFlag } from './wire.js';
 
 /**
  * Monotonic totals of a shard since it started, for metrics (campaign counters reset every day).
@@ -34,6 +35,8 @@ export class ShardTotals {
   notReady = 0;
   /** Campaigns loaded with stored counters outside the money bounds (kept paused). */
   countersOutOfRange = 0;
+  /** Decisions of shadows (shadow strategies and SHADOW mode) by the reason they would have answered. */
+  readonly shadowDecisions = new Float64Array(reasonNames.length);
   /** Breaker transitions by `${to} ${reason}`. */
   readonly breakerTransitions = new Map<string, number>();
 }
@@ -67,6 +70,18 @@ export interface CampaignSummary {
   budgetMicros: number;
   throttle: number;
   breakerState: string;
+  /** The shadow's counters since the last summary (campaigns with a shadow or in SHADOW mode). */
+  shadow?: ShadowSummary;
+}
+
+/** A shadow's counters since the last summary: its decisions, and its would-be spend (observed + estimated). */
+export interface ShadowSummary {
+  strategy: string;
+  decisions: number;
+  allowed: number;
+  deniedByReason: Record<string, number>;
+  settledMicros: number;
+  estimatedMicros: number;
 }
 
 /** Which budget a budget operation may not lower below committed money; null when forced. */
@@ -172,7 +187,14 @@ export class Shard {
             this.flusher.reservationAdded(c, r.requestId, r.micros, expiresAtMs);
           }
           this.totals.decisions[reason]!++;
-          w.decide(r.slot, reason, c.lastFlags, c.controller.throttle, finite(c.pacingIndex));
+          if (c.shadow === null) {
+            w.decide(r.slot, reason, c.lastFlags, c.controller.throttle, finite(c.pacingIndex));
+            break;
+          }
+          const would = c.shadow.decide(c, now, r.micros, r.requestId, ttl);
+          this.totals.shadowDecisions[would]!++;
+          const shadowMode = c.shadow.unenforced;
+          w.decide(r.slot, reason, shadowMode ? c.lastFlags | DecideFlag.SHADOW : c.lastFlags, c.controller.throttle, finite(c.pacingIndex), shadowMode ? would : 0);
           break;
         }
         case OpKind.SPEND: {
@@ -205,6 +227,7 @@ export class Shard {
             break;
           }
           const flags = c.applySpend(now, r.micros, r.requestId);
+          if (c.shadow !== null && (flags & SpendFlag.MATCHED_RESERVATION) !== 0) c.shadow.spent(now, r.micros, r.requestId);
           this.flusher.addSpend({
             campaign: c,
             eventId: r.eventId,
@@ -226,6 +249,7 @@ export class Shard {
           }
           const released = c.release(r.requestId);
           if (released) {
+            c.shadow?.released(r.requestId);
             this.totals.releases++;
             this.flusher.reservationRemoved(c, r.requestId);
           }
@@ -356,6 +380,7 @@ export class Shard {
     for (let e = this.expiries.popDue(now); e !== undefined; e = this.expiries.popDue(now)) {
       if (this.campaigns.get(e.campaign.id) !== e.campaign) continue;
       if (e.campaign.expire(e.requestId, e.expiresAtMs)) {
+        e.campaign.shadow?.expired(e.requestId, e.expiresAtMs);
         this.totals.expiredReservations++;
         this.flusher.reservationRemoved(e.campaign, e.requestId);
       }
@@ -381,6 +406,7 @@ export class Shard {
         return;
       }
       existing.reconfigure(config, now);
+      this.syncShadow(existing, now);
       return;
     }
     // Until its counters are loaded the campaign is answered NOT_READY, also when the load fails
@@ -450,6 +476,7 @@ export class Shard {
     const snapshot = await this.ports.store.load(config.id, newDay, null);
     if (this.campaigns.get(config.id) !== c || config.version < c.config.version) return;
     const carried = c.changeZone(config, this.ports.clock.now(), snapshot.settledMicros);
+    this.syncShadow(c, this.ports.clock.now());
     if (carried === 0) return;
     this.flusher.addSpend({
       campaign: c,
@@ -494,12 +521,27 @@ export class Shard {
       this.totals.countersOutOfRange++;
       this.ports.emit({ type: 'fault', message: `campaign ${config.id} kept paused: ${c.countersFault}` });
     }
+    this.syncShadow(c, at);
     this.campaigns.set(config.id, c);
   }
 
-  status(campaignId: string): CampaignStatus | null {
+  /**
+   * Gives a campaign the shadow its configuration asks for (shards/pacing/shadow.ts), reconfigures
+   * the one it has, or drops it: the one place shadows are made.
+   */
+  private syncShadow(c: Campaign, nowMs: number): void {
+    if (!wantsShadow(c.config)) c.shadow = null;
+    else if (c.shadow === null) c.shadow = new Shadow(c.config, c, nowMs, this.hooks);
+    else c.shadow.reconfigure(c.config, nowMs);
+  }
+
+  status(campaignId: string): (CampaignStatus & { shadow?: ShadowStatus }) | null {
     const c = this.campaigns.get(campaignId);
-    return c === undefined ? null : c.status(this.ports.clock.now());
+    if (c === undefined) return null;
+    const now = this.ports.clock.now();
+    const s: CampaignStatus & { shadow?: ShadowStatus } = c.status(now);
+    if (c.shadow !== null) s.shadow = c.shadow.status(now);
+    return s;
   }
 
   resetBreaker(campaignId: string): CampaignStatus | null {
@@ -528,6 +570,7 @@ export class Shard {
     const budget = floor === 'lifetime' ? (config.lifetimeBudgetMicros ?? Infinity) : config.dailyBudgetMicros;
     if (floor !== null && budget < committedMicros) return { applied: false, committedMicros, status: c.status(now) };
     c.reconfigure(config, now);
+    this.syncShadow(c, now);
     return { applied: true, committedMicros, status: c.status(now) };
   }
 
@@ -546,6 +589,7 @@ export class Shard {
       const c = this.campaigns.get(campaignId);
       if (c === undefined) continue;
       c.loadProfile(profile, this.ports.clock.now());
+      c.shadow?.sim.loadProfile(profile, this.ports.clock.now());
       loaded++;
     }
     return loaded;
@@ -559,6 +603,7 @@ export class Shard {
       const s = c.takeSummary();
       if (s === null) continue;
       if (s.decisions === 0 && s.spendEvents === 0 && s.duplicateEvents === 0 && s.expiredReservations === 0) continue;
+      const shadow = c.shadow === null ? undefined : shadowSummary(c.shadow);
       out.push({
         campaignId: c.id,
         day: c.day.bounds.key,
@@ -573,6 +618,7 @@ export class Shard {
         budgetMicros: c.budget,
         throttle: c.controller.throttle,
         breakerState: c.breaker.state,
+        ...(shadow === undefined ? {} : { shadow }),
       });
     }
     return out;
@@ -597,6 +643,18 @@ export const flightFromFirstDay = '0001-01-01';
 function flightStartDayOf(config: CampaignConfig): string | null {
   if (config.lifetimeBudgetMicros === null) return null;
   return config.startAtMs === null ? flightFromFirstDay : dayBounds(config.timezone, config.startAtMs).key;
+}
+
+function shadowSummary(shadow: Shadow): ShadowSummary {
+  const { counters, estimatedMicros } = shadow.takeSummary();
+  return {
+    strategy: shadow.strategy,
+    decisions: counters?.decisions ?? 0,
+    allowed: counters?.allowed ?? 0,
+    deniedByReason: counters?.deniedByReason() ?? {},
+    settledMicros: counters?.settledMicros ?? 0,
+    estimatedMicros,
+  };
 }
 
 function finite(x: number): number {

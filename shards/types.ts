@@ -34,6 +34,22 @@ export interface BreakerConfig {
   velocityWindowMs: number;
 }
 
+/**
+ * A second strategy computed for every decision in the campaign's own shard actor, against counters
+ * of its own (its would-be spend), and never enforced (shards/pacing/shadow.ts, docs/pacing.md
+ * "Shadow mode and A/B"). The parameters default to the campaign's own.
+ */
+export interface ShadowConfig {
+  strategy: Strategy;
+  frontLoadedShare: number;
+  aheadPercent: number;
+  hourlyWeights: number[] | null;
+}
+
+/** ENFORCE: the pacer's answers are the decisions. SHADOW: every decision is allowed, the answer it would have given is recorded. */
+export const campaignModes = ['ENFORCE', 'SHADOW'] as const;
+export type CampaignMode = (typeof campaignModes)[number];
+
 export interface CampaignConfig {
   id: string;
   name: string;
@@ -68,6 +84,10 @@ export interface CampaignConfig {
    * for a bid made before the archive is real money). Absent in configurations stored before it.
    */
   archived?: boolean;
+  /** ENFORCE when absent (configurations stored before shadow mode). */
+  mode?: CampaignMode;
+  /** The shadow strategy, or null/absent for none. */
+  shadow?: ShadowConfig | null;
 }
 
 export const breakerDefaults: BreakerConfig = {

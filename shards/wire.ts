@@ -17,7 +17,8 @@
  *
  *   results := u32 header (bit 31: late, bits 0-30: count), result*
  *              late = spend acknowledgements sent after their flush, not the reply to a batch
- *   DECIDE  result := u8 kind, u32 slot, u8 reason, u8 flags, f32 throttle, f32 pacingIndex
+ *   DECIDE  result := u8 kind, u32 slot, u8 reason, u8 flags, f32 throttle, f32 pacingIndex,
+ *                     u8 wouldReason (the reason a SHADOW-mode campaign would have answered; 0 otherwise)
  *   SPEND   result := u8 kind, u32 slot, u8 status, u8 flags
  *   RELEASE result := u8 kind, u32 slot, u8 status
  */
@@ -25,7 +26,12 @@ export const OpKind = { DECIDE: 1, SPEND: 2, RELEASE: 3 } as const;
 export type OpKindCode = (typeof OpKind)[keyof typeof OpKind];
 
 /** Decide result flags. */
-export const DecideFlag = { ALLOW: 1, RESERVED: 2 } as const;
+export const DecideFlag = {
+  ALLOW: 1,
+  RESERVED: 2,
+  /** The campaign is in SHADOW mode: the answer allows, wouldReason is what it would have answered. */
+  SHADOW: 4,
+} as const;
 /** Spend result flags: whether a reservation was settled, whether the price exceeded the bid, and whether a requestId found no live reservation (expired, or never made). */
 export const SpendFlag = { MATCHED_RESERVATION: 1, OVER_BID: 2, UNMATCHED: 4 } as const;
 
@@ -185,8 +191,8 @@ export class ResultWriter extends GrowableBuffer {
     this.headerFlags = late ? 0x8000_0000 : 0;
   }
 
-  decide(slot: number, reason: number, flags: number, throttle: number, pacingIndex: number): void {
-    this.ensure(15);
+  decide(slot: number, reason: number, flags: number, throttle: number, pacingIndex: number, wouldReason = 0): void {
+    this.ensure(16);
     const b = this.buf;
     b[this.off] = OpKind.DECIDE;
     b.writeUInt32LE(slot, this.off + 1);
@@ -194,7 +200,8 @@ export class ResultWriter extends GrowableBuffer {
     b[this.off + 6] = flags;
     b.writeFloatLE(throttle, this.off + 7);
     b.writeFloatLE(pacingIndex, this.off + 11);
-    this.off += 15;
+    b[this.off + 15] = wouldReason;
+    this.off += 16;
     this.n++;
   }
 
@@ -228,6 +235,8 @@ export class ResultReader {
   flags = 0;
   throttle = 0;
   pacingIndex = 0;
+  /** DECIDE with DecideFlag.SHADOW: the reason the campaign would have answered. */
+  wouldReason = 0;
   remaining = 0;
   /** The batch holds late results (spend acknowledgements), not the reply to an op batch. */
   late = false;
@@ -255,7 +264,8 @@ export class ResultReader {
         this.flags = b[this.off + 6]!;
         this.throttle = b.readFloatLE(this.off + 7);
         this.pacingIndex = b.readFloatLE(this.off + 11);
-        this.off += 15;
+        this.wouldReason = b[this.off + 15]!;
+        this.off += 16;
         break;
       case OpKind.SPEND:
         this.flags = b[this.off + 6]!;

@@ -343,6 +343,18 @@ export function shardRegistry(
     },
   });
   new Counter({
+    name: 'pacer_shadow_decisions_total',
+    help: 'Decisions of campaigns with a shadow strategy or in mode SHADOW, by the reason the shadow would have answered (OK: it would have allowed); never enforced.',
+    labelNames: ['shard', 'would_reason'],
+    registers: [r],
+    collect() {
+      this.reset();
+      reasonNames.forEach((reason, i) => {
+        if (t.shadowDecisions[i]! > 0) this.inc({ ...label, would_reason: reason }, t.shadowDecisions[i]!);
+      });
+    },
+  });
+  new Counter({
     name: 'pacer_spend_events_total',
     help: 'Spend events by outcome: applied, duplicate, failed (store unavailable), overloaded.',
     labelNames: ['shard', 'outcome'],

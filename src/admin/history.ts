@@ -3,7 +3,7 @@ import type { BreakerTransition } from '../../shards/pacing/breaker.js';
 import type { CampaignSummary } from '../../shards/shard.js';
 import { type DayBounds, dayBounds } from '../../shards/time/zone.js';
 import { log } from '../log.js';
-import type { QuarterSpend, RollupBucket } from '../store/sql-config.js';
+import type { QuarterSpend, RollupBucket, ShadowMinute } from '../store/sql-config.js';
 import { type BreakerRow, type ConfigStore, mergeMinute, type MinuteRow } from './registry.js';
 import type { ShardLinks } from './shards.js';
 
@@ -58,6 +58,7 @@ export class HistoryWriter {
         budgetMicros: s.budgetMicros,
         throttle: s.throttle,
         breakerState: s.breakerState,
+        ...(s.shadow === undefined ? {} : { shadow: { ...s.shadow, deniedByReason: { ...s.shadow.deniedByReason } } }),
       });
     }
   }
@@ -201,6 +202,15 @@ export class HistoryReader {
   rollup(campaignId: string, edges: readonly number[]): Promise<RollupBucket[]> {
     if (this.sql !== null) return this.sql.rollupHistory(campaignId, edges);
     return this.store.history(campaignId, edges[0]!, edges[edges.length - 1]!).then(({ minutes }) => rollupMinutes(minutes, edges));
+  }
+
+  /** The minutes of [fromMs, toMs) with shadow figures, in time order (the day report's shadow side). */
+  shadowMinutes(campaignId: string, fromMs: number, toMs: number): Promise<ShadowMinute[]> {
+    const s = this.store as Partial<{ shadowHistory(id: string, from: number, to: number): Promise<ShadowMinute[]> }>;
+    if (typeof s.shadowHistory === 'function') return s.shadowHistory.call(this.store, campaignId, fromMs, toMs);
+    return this.store.history(campaignId, fromMs, toMs).then(({ minutes }) =>
+      minutes.flatMap((m) => (m.shadow === undefined ? [] : [{ minuteMs: m.minuteMs, shadow: m.shadow }])),
+    );
   }
 
   breakers(campaignId: string, fromMs: number, toMs: number): Promise<BreakerRow[]> {

@@ -6,7 +6,9 @@ import { parse as parseYaml } from 'yaml';
 import { limits } from '../../shards/limits.js';
 import { buildDayPlan, dailyAllowance } from '../../shards/pacing/day.js';
 import { dayBounds, type DayBounds, localToEpoch, offsetMs } from '../../shards/time/zone.js';
-import { type CampaignConfig, strategies } from '../../shards/types.js';
+import { shadowConfigOf, wantsShadow } from '../../shards/pacing/shadow.js';
+import { type CampaignConfig, type Strategy, strategies } from '../../shards/types.js';
+import type { ShadowMinute } from '../store/sql-config.js';
 import { ApiError } from '../http/errors.js';
 import { type Res, sendError, sendJson } from '../http/respond.js';
 import { log } from '../log.js';
@@ -250,10 +252,11 @@ async function reportOf(reader: HistoryReader, record: CampaignRecord, query: UR
   const day = localDay(tz, dayKey);
   const hourEdges = bucketEdges(tz, day.startMs, day.endMs, 'hour');
   const minuteEdges = bucketEdges(tz, day.startMs, day.endMs, 'minute');
-  const [hours, minutes, breakers] = await reading(Promise.all([
+  const [hours, minutes, breakers, raw] = await reading(Promise.all([
     reader.rollup(config.id, hourEdges),
     reader.rollup(config.id, minuteEdges),
     reader.breakers(config.id, day.startMs, day.endMs),
+    reader.shadowMinutes(config.id, day.startMs, day.endMs),
   ]));
   const plan = planOf(config, day);
   // The shard's own budget for the day (it includes a lifetime campaign's allowance), else the plan's.
@@ -284,6 +287,8 @@ async function reportOf(reader: HistoryReader, record: CampaignRecord, query: UR
     meanTrackingError: measured?.meanTrackingError ?? null,
     earlyExhaustionFraction: measured?.earlyExhaustionFraction ?? null,
     exhaustedAt,
+    mode: config.mode ?? 'ENFORCE',
+    shadow: shadowReport(config, day, budget, raw, hourEdges, spentByMinute),
     breakerTrips: breakers.filter((b) => b.reason === 'TRIP_FRACTION' || b.reason === 'TRIP_VELOCITY').length,
     hours: hourEdges.slice(0, -1).map((s, k) => {
       const e = hourEdges[k + 1]!;
@@ -302,6 +307,79 @@ async function reportOf(reader: HistoryReader, record: CampaignRecord, query: UR
         deniedByReason: r?.deniedByReason ?? {},
       };
     }),
+  };
+}
+
+/**
+ * The shadow's side of the day report (shards/pacing/shadow.ts): the same figures as the real
+ * side, from the shadow's columns of the minute history, against the shadow strategy's plan of the
+ * same budget. A minute without shadow figures (before the shadow existed) counts the real spend,
+ * as the shadow starts from the real settled spend when it is created. Null when no minute of the
+ * day had a shadow.
+ */
+function shadowReport(
+  config: CampaignConfig,
+  day: DayBounds,
+  budget: number,
+  raw: readonly ShadowMinute[],
+  hourEdges: readonly number[],
+  realByMinute: Float64Array,
+): Record<string, unknown> | null {
+  const first = raw[0];
+  const last = raw[raw.length - 1];
+  if (first === undefined || last === undefined) return null;
+  const strategy: Strategy = wantsShadow(config) ? shadowConfigOf(config).strategy : (last.shadow.strategy as Strategy);
+  const shadowConfig: CampaignConfig = wantsShadow(config) ? shadowConfigOf(config) : { ...config, strategy };
+  const byMinute = new Float64Array(realByMinute.length);
+  const firstIndex = Math.floor((first.minuteMs - day.startMs) / 60_000);
+  for (let i = 0; i < firstIndex && i < byMinute.length; i++) byMinute[i] = realByMinute[i]!;
+  let decisions = 0;
+  let allowed = 0;
+  let estimated = 0;
+  const deniedByReason: Record<string, number> = {};
+  const hourly = hourEdges.slice(0, -1).map(() => ({ decisions: 0, allowed: 0, spentMicros: 0 }));
+  for (const m of raw) {
+    const s = m.shadow;
+    const i = Math.floor((m.minuteMs - day.startMs) / 60_000);
+    if (i < 0 || i >= byMinute.length) continue;
+    byMinute[i] = byMinute[i]! + s.settledMicros;
+    decisions += s.decisions;
+    allowed += s.allowed;
+    estimated += s.estimatedMicros;
+    for (const [k, v] of Object.entries(s.deniedByReason)) deniedByReason[k] = (deniedByReason[k] ?? 0) + v;
+    const h = hourly[Math.min(hourly.length - 1, Math.floor(i / 60))]!;
+    h.decisions += s.decisions;
+    h.allowed += s.allowed;
+  }
+  let spent = 0;
+  let exhaustedAt: string | null = null;
+  for (let i = 0; i < byMinute.length; i++) {
+    spent += byMinute[i]!;
+    hourly[Math.min(hourly.length - 1, Math.floor(i / 60))]!.spentMicros += byMinute[i]!;
+    if (exhaustedAt === null && budget > 0 && spent >= 0.99 * budget) exhaustedAt = iso(Math.min(day.endMs, day.startMs + (i + 1) * 60_000));
+  }
+  const plan = planOf(shadowConfig, day);
+  const measured = budget > 0 ? measure({ curve: plan.curve, budget, dayStartMs: day.startMs, dayEndMs: day.endMs, spentByMinute: byMinute }) : null;
+  return {
+    strategy,
+    since: iso(first.minuteMs),
+    decisions,
+    allowed,
+    deniedByReason,
+    spentMicros: spent,
+    estimatedMicros: estimated,
+    deliveryRatio: measured?.deliveryRatio ?? null,
+    overspendRatio: measured?.overspendRatio ?? null,
+    slotNrmse: measured?.slotNrmse ?? null,
+    maxTrackingError: measured?.maxTrackingError ?? null,
+    meanTrackingError: measured?.meanTrackingError ?? null,
+    earlyExhaustionFraction: measured?.earlyExhaustionFraction ?? null,
+    exhaustedAt,
+    hours: hourEdges.slice(0, -1).map((s, k) => ({
+      hour: k,
+      planMicros: Math.round(budget * (plan.curve.fraction(hourEdges[k + 1]!) - plan.curve.fraction(s))),
+      ...hourly[k]!,
+    })),
   };
 }
 

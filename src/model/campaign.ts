@@ -4,6 +4,9 @@ import { isValidTimeZone } from '../../shards/time/zone.js';
 import {
   type BreakerConfig,
   breakerDefaults,
+  type CampaignMode,
+  campaignModes,
+  type ShadowConfig,
   campaignDefaults,
   type CampaignConfig,
   type ScheduleWindow,
@@ -55,7 +58,11 @@ export const campaignFields = [
   'catchUpMaxRatio',
   'velocityCapMultiple',
   'breaker',
+  'mode',
+  'shadow',
 ] as const;
+/** Fields of `shadow`: its strategy and that strategy's parameters (defaults: the campaign's). */
+export const shadowFields = ['strategy', 'frontLoadedShare', 'aheadPercent', 'hourlyWeights'] as const;
 /** Fields the pacer sets; a client may send them back unchanged from a GET (POST and PUT ignore them). */
 export const readOnlyFields = ['version', 'createdAt', 'updatedAt', 'archived', 'archivedAt'] as const;
 const allFields: readonly string[] = [...campaignFields, ...readOnlyFields];
@@ -78,9 +85,11 @@ type NumericField = keyof typeof numericBounds;
 /** The campaign as the API shows it: the stored configuration with dates as ISO 8601. */
 export function campaignToApi(record: CampaignRecord): Record<string, unknown> {
   const { config } = record;
-  const { startAtMs, endAtMs, archived: _a, ...rest } = config;
+  const { startAtMs, endAtMs, archived: _a, mode, shadow, ...rest } = config;
   return {
     ...rest,
+    mode: mode ?? 'ENFORCE',
+    shadow: shadow ?? null,
     startAt: startAtMs === null ? null : new Date(startAtMs).toISOString(),
     endAt: endAtMs === null ? null : new Date(endAtMs).toISOString(),
     createdAt: record.createdAt,
@@ -290,6 +299,48 @@ function dailyOf(v: unknown, lifetime: Micros | null, endAtMs: number | null): M
 }
 
 /**
+ * `shadow`: null or absent for none, else {strategy, frontLoadedShare?, aheadPercent?,
+ * hourlyWeights?}; parameters not given are the campaign's own (resolved here, so the shard
+ * receives them complete).
+ */
+function shadowOf(v: unknown, own: { frontLoadedShare: number; aheadPercent: number; hourlyWeights: number[] | null }): ShadowConfig | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'object' || Array.isArray(v)) throw bad('shadow must be an object {strategy, frontLoadedShare?, aheadPercent?, hourlyWeights?} or null');
+  const s = v as Record<string, unknown>;
+  for (const k of Object.keys(s)) {
+    if (!(shadowFields as readonly string[]).includes(k)) {
+      throw new ApiError('UNKNOWN_FIELD', `shadow has unknown field ${show(k)}; expected ${shadowFields.join(', ')}`);
+    }
+  }
+  if (s.strategy === undefined || s.strategy === null) throw new ApiError('MISSING_FIELD', 'shadow.strategy is required');
+  const strategy = enumOf<Strategy>(s.strategy, 'shadow.strategy', strategies, campaignDefaults.strategy);
+  const weights = s.hourlyWeights === undefined ? own.hourlyWeights : shadowWeights(s.hourlyWeights);
+  if (strategy === 'CUSTOM' && weights === null) throw new ApiError('MISSING_FIELD', 'shadow.strategy CUSTOM needs hourlyWeights (in shadow or the campaign\'s)');
+  return {
+    strategy,
+    frontLoadedShare: shadowNumber(s.frontLoadedShare, 'frontLoadedShare', own.frontLoadedShare),
+    aheadPercent: shadowNumber(s.aheadPercent, 'aheadPercent', own.aheadPercent),
+    hourlyWeights: weights,
+  };
+}
+
+function shadowWeights(w: unknown): number[] | null {
+  try {
+    return hourlyWeights(w);
+  } catch (err) {
+    throw bad(`shadow.${(err as Error).message}`);
+  }
+}
+
+function shadowNumber(v: unknown, field: 'frontLoadedShare' | 'aheadPercent', fallback: number): number {
+  try {
+    return number(v, field, fallback);
+  } catch (err) {
+    throw bad(`shadow.${(err as Error).message}`);
+  }
+}
+
+/**
  * Validates a create-or-replace body. `pathId`, when the ID comes from the URL, must match the body's
  * (or stands in for it). `version` is assigned by the admin, not taken from the client; read-only
  * fields sent back from a GET are ignored. The result is live (not archived).
@@ -315,6 +366,10 @@ export function parseCampaign(body: unknown, version: number, pathId?: string): 
     b.lifetimeBudgetMicros === undefined || b.lifetimeBudgetMicros === null
       ? null
       : budgetMicros(b.lifetimeBudgetMicros, 'lifetimeBudgetMicros', 'lifetimeBudgetMicrosMax');
+  const frontLoadedShare = number(b.frontLoadedShare, 'frontLoadedShare', campaignDefaults.frontLoadedShare);
+  const aheadPercent = number(b.aheadPercent, 'aheadPercent', campaignDefaults.aheadPercent);
+  const mode = enumOf<CampaignMode>(b.mode, 'mode', campaignModes, 'ENFORCE');
+  const shadow = shadowOf(b.shadow, { frontLoadedShare, aheadPercent, hourlyWeights: weights });
   return {
     id,
     name: nameOf(b.name, id),
@@ -322,8 +377,8 @@ export function parseCampaign(body: unknown, version: number, pathId?: string): 
     dailyBudgetMicros: dailyOf(b.dailyBudgetMicros, lifetimeBudgetMicros, endAtMs),
     timezone,
     strategy,
-    frontLoadedShare: number(b.frontLoadedShare, 'frontLoadedShare', campaignDefaults.frontLoadedShare),
-    aheadPercent: number(b.aheadPercent, 'aheadPercent', campaignDefaults.aheadPercent),
+    frontLoadedShare,
+    aheadPercent,
     hourlyWeights: weights,
     schedule: schedule(b.schedule),
     startAtMs,
@@ -334,6 +389,9 @@ export function parseCampaign(body: unknown, version: number, pathId?: string): 
     breaker: breaker(b.breaker),
     version,
     archived: false,
+    // Only when not the default: a campaign without them keeps the configuration's shape and size.
+    ...(mode === 'SHADOW' ? { mode } : {}),
+    ...(shadow !== null ? { shadow } : {}),
   };
 }
 
@@ -385,6 +443,17 @@ export function campaignBodySchema(): Record<string, unknown> {
           halfOpenStepMs: num('breaker.halfOpenStepMs', breakerDefaults.halfOpenStepMs),
           velocityMultiple: num('breaker.velocityMultiple', breakerDefaults.velocityMultiple),
           velocityWindowMs: num('breaker.velocityWindowMs', breakerDefaults.velocityWindowMs),
+        },
+      },
+      mode: { enum: [...campaignModes], default: 'ENFORCE', description: 'SHADOW: every decision is allowed; the answer the pacer would have given is recorded (wouldAllow, wouldReason)' },
+      shadow: {
+        type: ['object', 'null'], additionalProperties: false, required: ['strategy'],
+        description: 'a second strategy computed for every decision against its own would-be counters, never enforced',
+        properties: {
+          strategy: { enum: [...strategies] },
+          frontLoadedShare: num('frontLoadedShare', campaignDefaults.frontLoadedShare),
+          aheadPercent: num('aheadPercent', campaignDefaults.aheadPercent),
+          hourlyWeights: { type: ['array', 'null'], items: { type: 'number', minimum: 0 }, minItems: 24, maxItems: 24 },
         },
       },
       // Read-only: accepted back from a GET and ignored.

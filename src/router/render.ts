@@ -14,8 +14,11 @@ function round4(x: number): number {
   return Math.round(x * 10_000) / 10_000;
 }
 
+/** SHADOW mode: what the campaign would have answered, appended to an answer that allows. */
+const wouldTail = reasonNames.map((r, i) => `,"wouldAllow":${i === 0},"wouldReason":"${r}"}`);
+
 export function decideJson(r: ResultReader): string {
-  const tail = `,"throttle":${round4(r.throttle)},"pacingIndex":${round4(r.pacingIndex)}}`;
+  const tail = `,"throttle":${round4(r.throttle)},"pacingIndex":${round4(r.pacingIndex)}${(r.flags & DecideFlag.SHADOW) !== 0 ? wouldTail[r.wouldReason] : '}'}`;
   if (r.flags & DecideFlag.ALLOW) return allowPrefix[r.code] + ((r.flags & DecideFlag.RESERVED) !== 0 ? 'true' : 'false') + tail;
   return denyPrefix[r.code] + tail;
 }

@@ -51,8 +51,8 @@ const internalResult = new ApiError('INTERNAL', 'the pacer failed to handle this
 
 function toResult(id: Id, r: ResultReader): Result {
   switch (r.kind) {
-    case OpKind.DECIDE:
-      return [
+    case OpKind.DECIDE: {
+      const out: Result = [
         1,
         id,
         (r.flags & DecideFlag.ALLOW) !== 0,
@@ -61,6 +61,10 @@ function toResult(id: Id, r: ResultReader): Result {
         Math.round(r.throttle * 10_000) / 10_000,
         Math.round(r.pacingIndex * 10_000) / 10_000,
       ];
+      // SHADOW mode, appended (older clients read the first seven): what it would have answered.
+      if ((r.flags & DecideFlag.SHADOW) !== 0) out.push(r.wouldReason === 0, reasonNames[r.wouldReason]);
+      return out;
+    }
     case OpKind.SPEND: {
       const err = resultError(r);
       if (err !== null) return errorResult(id, err);

@@ -50,6 +50,10 @@ const usage = `usage: npm run simulate -- [options]
                            traffic profile fitted from the minute history (as a real restart does);
                            not with --faults
   --profile-half-life-days D  half-life of that fit's decay (default ${simDefaults.profileHalfLifeDays}, as PACER_PROFILE_HALF_LIFE_DAYS)
+  --shadow S               also run strategy S in shadow: every decision computed by it against its
+                           own would-be counters, never enforced; the report shows both side by side
+  --mode SHADOW            allow every decision; the campaign's strategy (or --shadow) runs as the
+                           shadow and its would-be figures are reported (default ENFORCE)
   --json                   print one JSON object
   --out FILE               write a chart: .svg, .html or .png
   --help
@@ -114,6 +118,18 @@ function parseArgs(argv: string[]): Parsed {
         break;
       }
       case '--profile-half-life-days': sim.profileHalfLifeDays = num(name, value(), 0.1, 365); break;
+      case '--shadow': {
+        const s = value() ?? '';
+        if (!strategies.includes(s as Strategy)) throw new UsageError(`--shadow must be one of ${strategies.join(', ')}`);
+        sim.shadow = s as Strategy;
+        break;
+      }
+      case '--mode': {
+        const m = value() ?? '';
+        if (m !== 'ENFORCE' && m !== 'SHADOW') throw new UsageError('--mode must be ENFORCE or SHADOW');
+        sim.mode = m;
+        break;
+      }
       case '--json': json = true; break;
       case '--out': out = value() ?? null; break;
       case '--help': case '-h': process.stdout.write(usage); process.exit(0); break;

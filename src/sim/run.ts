@@ -8,7 +8,7 @@ import { Shard } from '../../shards/shard.js';
 import type { DayPlan } from '../../shards/pacing/day.js';
 import { activeIntervals } from '../../shards/time/schedule.js';
 import { addDays, type DayBounds, dayBounds, type LocalDate, localToEpoch } from '../../shards/time/zone.js';
-import type { ScheduleWindow, Strategy } from '../../shards/types.js';
+import type { CampaignMode, ScheduleWindow, Strategy } from '../../shards/types.js';
 import { weekdays } from '../../shards/types.js';
 import { DecideFlag, OpKind, OpWriter, ResultReader, SpendFlag } from '../../shards/wire.js';
 import { parseCampaign } from '../model/campaign.js';
@@ -71,6 +71,13 @@ export interface SimOptions {
   restartAt: string[];
   /** Half-life of the profile fit's decay (PACER_PROFILE_HALF_LIFE_DAYS). */
   profileHalfLifeDays: number;
+  /**
+   * A shadow strategy (`--shadow S`): computed for every decision in the same shard actor, never
+   * enforced (shards/pacing/shadow.ts); the report's `shadow` holds its would-be figures.
+   */
+  shadow: Strategy | null;
+  /** `--mode SHADOW`: every decision is allowed; the campaign's own strategy (or --shadow) runs as the shadow. */
+  mode: CampaignMode;
 }
 
 /** The clearing price is a second-price fraction of the bid, uniform in this range. */
@@ -106,7 +113,25 @@ export const simDefaults: SimOptions = {
   faults: null,
   restartAt: [],
   profileHalfLifeDays: profileHalfLifeDaysDefault,
+  shadow: null,
+  mode: 'ENFORCE',
 };
+
+/** The shadow's side of a simulated day (the reported one), measured as the real side is. */
+export interface ShadowSimReport extends Measured {
+  strategy: Strategy;
+  decisions: number;
+  /** Decisions the shadow would have allowed. */
+  allowed: number;
+  deniedByReason: Record<string, number>;
+  /** Would-be spend: wins of bids the shadow allowed, plus estimates for bids only it would have made. */
+  spentMicros: number;
+  estimatedMicros: number;
+  /** End of the minute in which would-be spend reached 99% of the budget (the day report's rule), or null. */
+  exhaustedAtMs: number | null;
+  /** Would-be spend per minute of the reported day, as the minute history holds it. */
+  spentByMinute: number[];
+}
 
 export interface HourRow {
   /** Local clock time at the slot's start, HH:MM. */
@@ -139,6 +164,9 @@ export interface SimReport extends Measured {
   maxExposureRatio: number;
   /** Restarts of --restart-at over all days. */
   restarts: number;
+  mode: CampaignMode;
+  /** With --shadow or --mode SHADOW: the shadow's figures of the reported day; else null. */
+  shadow: ShadowSimReport | null;
   detail: {
     day: string;
     timezone: string;
@@ -255,14 +283,18 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       hourlyWeights: o.strategy === 'CUSTOM' ? (o.hourlyWeights ?? customDefaultWeights) : o.hourlyWeights,
       schedule,
       breaker: { enabled: o.breakerEnabled },
+      mode: o.mode,
+      shadow: o.shadow === null ? null : { strategy: o.shadow, ...(o.shadow === 'CUSTOM' ? { hourlyWeights: o.hourlyWeights ?? customDefaultWeights } : {}) },
     },
     1,
   );
+  const shadowed = o.shadow !== null || o.mode === 'SHADOW';
 
   // ---- the world around the shard --------------------------------------------------------------
   let now = days[0]!.startMs;
   const queue = new EventQueue();
   const ledger = new Ledger(o.seed);
+  ledger.unenforced = o.mode === 'SHADOW';
   const traffic = sfc32(o.seed, 0x7a3f1c55, 0x1b873593, 0xcc9e2d51);
   const breakerEvents: BreakerTransition[] = [];
   const reader = new ResultReader();
@@ -471,9 +503,22 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   let restarts = 0;
   // The rows the admin thread would write: the shard's summaries, collected every minute.
   const history: MinuteTraffic[] = [];
-  let nextHistoryMs = o.restartAt.length > 0 ? days[0]!.startMs + 60_000 : Infinity;
+  // The shadow's figures come from the summaries too, as the admin's minute history takes them.
+  let nextHistoryMs = o.restartAt.length > 0 || shadowed ? days[0]!.startMs + 60_000 : Infinity;
+  const shadowByMinute = new Float64Array(minuteCount);
+  const shadowCounts = { decisions: 0, allowed: 0, estimatedMicros: 0, deniedByReason: {} as Record<string, number> };
   const collectHistory = (minuteMs: number): void => {
-    for (const sum of shard.summaries()) history.push({ minuteMs, decisions: sum.decisions, breakerState: sum.breakerState, deniedByReason: sum.deniedByReason });
+    for (const sum of shard.summaries()) {
+      history.push({ minuteMs, decisions: sum.decisions, breakerState: sum.breakerState, deniedByReason: sum.deniedByReason });
+      const s = sum.shadow;
+      const m = Math.floor((minuteMs - reportStart) / 60_000);
+      if (s === undefined || m < 0 || m >= minuteCount) continue;
+      shadowByMinute[m]! += s.settledMicros;
+      shadowCounts.decisions += s.decisions;
+      shadowCounts.allowed += s.allowed;
+      shadowCounts.estimatedMicros += s.estimatedMicros;
+      for (const [k, v] of Object.entries(s.deniedByReason)) shadowCounts.deniedByReason[k] = (shadowCounts.deniedByReason[k] ?? 0) + v;
+    }
   };
   const restart = async (): Promise<void> => {
     // A graceful stop: the shard writes what it holds, the admin its last summaries.
@@ -628,6 +673,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   await shard.drain();
   await store.idle();
   rethrow();
+  if (shadowed) collectHistory(Math.min(Math.floor(now / 60_000) * 60_000, lastDay.endMs - 60_000));
   ledger.checkFinal(campaign, audited(), now);
   driver?.finish();
 
@@ -665,6 +711,8 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
     wins,
     maxExposureRatio: maxReserved / campaign.budget,
     restarts,
+    mode: o.mode,
+    shadow: shadowed ? shadowReport(campaign, reportStart, lastDay.endMs, shadowByMinute, shadowCounts) : null,
     detail: {
       day: lastDay.key,
       timezone: o.timezone,
@@ -684,6 +732,30 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       daily,
       faults: world?.report ?? null,
     },
+  };
+}
+
+export function shadowReport(
+  c: Campaign,
+  dayStartMs: number,
+  dayEndMs: number,
+  spentByMinute: Float64Array,
+  counts: { decisions: number; allowed: number; estimatedMicros: number; deniedByReason: Record<string, number> },
+): ShadowSimReport {
+  const sim = c.shadow!.sim;
+  let spent = 0;
+  let exhaustedAtMs: number | null = null;
+  for (let i = 0; i < spentByMinute.length; i++) {
+    spent += spentByMinute[i]!;
+    if (exhaustedAtMs === null && c.budget > 0 && spent >= 0.99 * c.budget) exhaustedAtMs = Math.min(dayEndMs, dayStartMs + (i + 1) * 60_000);
+  }
+  return {
+    strategy: sim.config.strategy,
+    ...measure({ curve: sim.day.curve, budget: c.budget, dayStartMs, dayEndMs, spentByMinute }),
+    ...counts,
+    spentMicros: spent,
+    exhaustedAtMs,
+    spentByMinute: [...spentByMinute],
   };
 }
 

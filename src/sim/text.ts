@@ -21,6 +21,13 @@ export function table(r: SimReport, seconds: number): string {
     ['denied by reason', Object.entries(d.deniedByReason).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'],
     ['late / duplicate notices (all days)', `${d.lateEvents} / ${d.duplicateEvents}`],
     ['breaker trips', String(r.breakerTrips)],
+    ...(r.mode === 'SHADOW' ? ([['mode', 'SHADOW: every decision allowed, the real side is unpaced']] as [string, string][]) : []),
+    ...(r.shadow === null ? [] : ([
+      [`shadow ${r.shadow.strategy}: would-be spent`, `${money(r.shadow.spentMicros)} (estimated ${money(r.shadow.estimatedMicros)})`],
+      ['shadow delivery / slot nRMSE', `${r.shadow.deliveryRatio.toFixed(4)} / ${r.shadow.slotNrmse.toFixed(4)}`],
+      ['shadow decisions / would allow', `${r.shadow.decisions} / ${r.shadow.allowed}`],
+      ['shadow exhausted at', r.shadow.exhaustedAtMs === null ? 'never' : localTime(r.shadow.exhaustedAtMs, d.timezone)],
+    ] as [string, string][])),
     ...(r.restarts > 0 ? ([['restarts (--restart-at, all days)', String(r.restarts)]] as [string, string][]) : []),
     ['audited steps (all days)', `${d.auditedSteps}, all invariants held`],
     ...faultRows(r),

@@ -144,5 +144,18 @@ export function mergeMinute(a: MinuteRow, b: MinuteRow): void {
   a.budgetMicros = b.budgetMicros;
   a.throttle = b.throttle;
   a.breakerState = b.breakerState;
+  const bs = b.shadow;
+  if (bs !== undefined) {
+    const as = a.shadow;
+    if (as === undefined) a.shadow = { ...bs, deniedByReason: { ...bs.deniedByReason } };
+    else {
+      as.strategy = bs.strategy;
+      as.decisions += bs.decisions;
+      as.allowed += bs.allowed;
+      as.settledMicros += bs.settledMicros;
+      as.estimatedMicros += bs.estimatedMicros;
+      for (const [k, v] of Object.entries(bs.deniedByReason)) as.deniedByReason[k] = (as.deniedByReason[k] ?? 0) + v;
+    }
+  }
 }
 

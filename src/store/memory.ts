@@ -163,8 +163,11 @@ export class MemoryConfigStore implements ConfigStore {
     for (const m of minutes) {
       const key = `${m.campaignId}\n${m.minuteMs}`;
       const have = this.minutes.get(key);
-      if (have === undefined) this.minutes.set(key, { ...m, deniedByReason: { ...m.deniedByReason } });
-      else mergeMinute(have, m);
+      if (have === undefined) {
+        const copy: MinuteRow = { ...m, deniedByReason: { ...m.deniedByReason } };
+        if (m.shadow !== undefined) copy.shadow = { ...m.shadow, deniedByReason: { ...m.shadow.deniedByReason } };
+        this.minutes.set(key, copy);
+      } else mergeMinute(have, m);
     }
     this.breakers.push(...breakers);
   }

@@ -1,4 +1,5 @@
 import type { CampaignConfig } from '../../shards/types.js';
+import type { ShadowSummary } from '../../shards/shard.js';
 import type { CampaignRecord } from '../model/campaign.js';
 import {
   type BreakerRow,
@@ -25,6 +26,19 @@ function ms(v: unknown): number {
   return (v instanceof Date ? v : new Date(String(v))).getTime();
 }
 
+/** `col = old + new`, where NULL (no shadow in that write) adds nothing. */
+function shadowSum(col: string): string {
+  return `CASE WHEN excluded.${col} IS NULL THEN campaign_minutes.${col} ELSE coalesce(campaign_minutes.${col}, 0) + excluded.${col} END`;
+}
+
+/** A jsonb {reason: count} as read back (an object from pg, a string from some drivers). */
+function jsonCounts(v: unknown): Record<string, number> {
+  const o = typeof v === 'string' ? (JSON.parse(v) as unknown) : v;
+  const out: Record<string, number> = {};
+  if (typeof o === 'object' && o !== null) for (const [k, n] of Object.entries(o as Record<string, unknown>)) out[k] = Number(n);
+  return out;
+}
+
 function dayString(v: unknown): string {
   // pg returns date columns as a local-midnight Date unless told otherwise; we select day::text.
   return String(v);
@@ -46,6 +60,12 @@ export interface RollupBucket {
   budgetMicros: number;
   throttle: number;
   breakerState: string;
+}
+
+/** One minute's shadow figures (migrations/0007_shadow.sql). */
+export interface ShadowMinute {
+  minuteMs: number;
+  shadow: ShadowSummary;
 }
 
 /** One campaign's spend in one UTC quarter-hour of its local day (every zone offset is a multiple). */
@@ -231,10 +251,12 @@ export class SqlConfigStore implements ConfigStore {
       if (minutes.length > 0) {
         await tx.query(
           `INSERT INTO campaign_minutes (campaign_id, minute, day, decisions, allowed, denied, spend_events,
-             settled_micros, duplicate_events, unmatched_events, expired_reservations, budget_micros, throttle, breaker_state)
-           SELECT c, m, d::date, dec, al, den, se, st, du, un, ex, b, th, bs
+             settled_micros, duplicate_events, unmatched_events, expired_reservations, budget_micros, throttle, breaker_state,
+             shadow_strategy, shadow_decisions, shadow_allowed, shadow_settled_micros, shadow_estimated_micros, shadow_denied_by_reason)
+           SELECT c, m, d::date, dec, al, den, se, st, du, un, ex, b, th, bs, ss, sd, sa, sst, sse, sdr
            FROM jsonb_to_recordset($1::jsonb) AS x(c text, m timestamptz, d text, dec bigint, al bigint, den bigint,
-             se bigint, st bigint, du bigint, un bigint, ex bigint, b bigint, th double precision, bs text)
+             se bigint, st bigint, du bigint, un bigint, ex bigint, b bigint, th double precision, bs text,
+             ss text, sd bigint, sa bigint, sst bigint, sse bigint, sdr jsonb)
            ON CONFLICT (campaign_id, minute) DO UPDATE SET
              day = excluded.day,
              decisions = campaign_minutes.decisions + excluded.decisions,
@@ -247,11 +269,24 @@ export class SqlConfigStore implements ConfigStore {
              expired_reservations = campaign_minutes.expired_reservations + excluded.expired_reservations,
              budget_micros = excluded.budget_micros,
              throttle = excluded.throttle,
-             breaker_state = excluded.breaker_state`,
+             breaker_state = excluded.breaker_state,
+             shadow_strategy = coalesce(excluded.shadow_strategy, campaign_minutes.shadow_strategy),
+             shadow_decisions = ${shadowSum('shadow_decisions')},
+             shadow_allowed = ${shadowSum('shadow_allowed')},
+             shadow_settled_micros = ${shadowSum('shadow_settled_micros')},
+             shadow_estimated_micros = ${shadowSum('shadow_estimated_micros')},
+             shadow_denied_by_reason = CASE WHEN excluded.shadow_denied_by_reason IS NULL THEN campaign_minutes.shadow_denied_by_reason
+               WHEN campaign_minutes.shadow_denied_by_reason IS NULL THEN excluded.shadow_denied_by_reason
+               ELSE (SELECT jsonb_object_agg(k, v) FROM (
+                 SELECT key AS k, sum(value::bigint) AS v FROM (
+                   SELECT * FROM jsonb_each_text(campaign_minutes.shadow_denied_by_reason)
+                   UNION ALL SELECT * FROM jsonb_each_text(excluded.shadow_denied_by_reason)) AS e GROUP BY key) AS g) END`,
           [JSON.stringify(minutes.map((m) => ({
             c: m.campaignId, m: new Date(m.minuteMs).toISOString(), d: m.day, dec: m.decisions, al: m.allowed, den: m.denied,
             se: m.spendEvents, st: m.settledMicros, du: m.duplicateEvents, un: m.unmatchedEvents, ex: m.expiredReservations,
             b: m.budgetMicros, th: m.throttle, bs: m.breakerState,
+            ss: m.shadow?.strategy ?? null, sd: m.shadow?.decisions ?? null, sa: m.shadow?.allowed ?? null,
+            sst: m.shadow?.settledMicros ?? null, sse: m.shadow?.estimatedMicros ?? null, sdr: m.shadow?.deniedByReason ?? null,
           })))],
         );
       }
@@ -279,7 +314,8 @@ export class SqlConfigStore implements ConfigStore {
     const to = new Date(toMs).toISOString();
     const rows = await this.sql.query<Record<string, unknown>>(
       `SELECT minute, day::text AS day, decisions, allowed, denied, spend_events, settled_micros, duplicate_events,
-              unmatched_events, expired_reservations, budget_micros, throttle, breaker_state
+              unmatched_events, expired_reservations, budget_micros, throttle, breaker_state,
+              shadow_strategy, shadow_decisions, shadow_allowed, shadow_settled_micros, shadow_estimated_micros, shadow_denied_by_reason
        FROM campaign_minutes WHERE campaign_id = $1 AND minute >= $2::timestamptz AND minute < $3::timestamptz
        ORDER BY minute`,
       [campaignId, from, to],
@@ -314,6 +350,16 @@ export class SqlConfigStore implements ConfigStore {
         budgetMicros: int(r.budget_micros, 'budget_micros'),
         throttle: Number(r.throttle),
         breakerState: String(r.breaker_state),
+        ...(r.shadow_decisions === null || r.shadow_decisions === undefined ? {} : {
+          shadow: {
+            strategy: String(r.shadow_strategy),
+            decisions: int(r.shadow_decisions, 'shadow_decisions'),
+            allowed: int(r.shadow_allowed, 'shadow_allowed'),
+            settledMicros: int(r.shadow_settled_micros, 'shadow_settled_micros'),
+            estimatedMicros: int(r.shadow_estimated_micros ?? 0, 'shadow_estimated_micros'),
+            deniedByReason: jsonCounts(r.shadow_denied_by_reason),
+          },
+        }),
       };
     });
     const brows = await this.sql.query<{ at: unknown; from_state: string; to_state: string; reason: string }>(
@@ -373,6 +419,27 @@ export class SqlConfigStore implements ConfigStore {
         breakerState: String(r.breaker_state),
       };
     });
+  }
+
+  /** The minutes of [fromMs, toMs) that carry shadow figures (the day report's shadow side), in time order. */
+  async shadowHistory(campaignId: string, fromMs: number, toMs: number): Promise<ShadowMinute[]> {
+    const rows = await this.sql.query<Record<string, unknown>>(
+      `SELECT minute, shadow_strategy, shadow_decisions, shadow_allowed, shadow_settled_micros, shadow_estimated_micros, shadow_denied_by_reason
+       FROM campaign_minutes WHERE campaign_id = $1 AND minute >= $2::timestamptz AND minute < $3::timestamptz
+         AND shadow_decisions IS NOT NULL ORDER BY minute`,
+      [campaignId, new Date(fromMs).toISOString(), new Date(toMs).toISOString()],
+    );
+    return rows.map((r) => ({
+      minuteMs: ms(r.minute),
+      shadow: {
+        strategy: String(r.shadow_strategy),
+        decisions: int(r.shadow_decisions, 'shadow_decisions'),
+        allowed: int(r.shadow_allowed, 'shadow_allowed'),
+        settledMicros: int(r.shadow_settled_micros, 'shadow_settled_micros'),
+        estimatedMicros: int(r.shadow_estimated_micros ?? 0, 'shadow_estimated_micros'),
+        deniedByReason: jsonCounts(r.shadow_denied_by_reason),
+      },
+    }));
   }
 
   async breakerEvents(campaignId: string, fromMs: number, toMs: number): Promise<BreakerRow[]> {

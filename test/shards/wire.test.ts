@@ -47,3 +47,14 @@ t.test('results round-trip with their flags and floats', async (t) => {
   t.same([r.kind, r.slot, r.code], [OpKind.RELEASE, 3, 2]);
   t.notOk(r.next());
 });
+
+t.test('a SHADOW-mode decide result carries the reason it would have answered', async (t) => {
+  const w = new ResultWriter();
+  w.decide(1, 0, 1 | 4, 0.5, 1, 3);
+  w.decide(2, 1, 0, 0.5, 1);
+  const r = new ResultReader().reset(w.take());
+  t.ok(r.next());
+  t.same([r.code, r.flags, r.wouldReason], [0, 5, 3]);
+  t.ok(r.next());
+  t.same([r.code, r.flags, r.wouldReason], [1, 0, 0], 'zero when the campaign is not in SHADOW mode');
+});
