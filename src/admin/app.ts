@@ -10,6 +10,7 @@ import type { LiveHub } from './live.js';
 import { registerDashboard } from './dashboard.js';
 import { fitMinutesPerHourMin } from '../profile/fit.js';
 import { profileToApi, type ProfileService } from '../profile/service.js';
+import type { BacktestService } from './backtest.js';
 
 export type { AdminRouter } from './router.js';
 
@@ -26,7 +27,7 @@ export interface AdminState {
  * copies what it needs out of `req` first, then answers asynchronously through sendJson/sendError,
  * which cork and skip aborted responses.
  */
-export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState, scrape: () => Promise<string>, store: ConfigStore, live?: LiveHub, profiles?: ProfileService): TemplatedApp {
+export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState, scrape: () => Promise<string>, store: ConfigStore, live?: LiveHub, profiles?: ProfileService, backtests?: BacktestService): TemplatedApp {
   const app = uWS.App();
   // The live feed (docs/live-protocol.md): a WebSocket, authenticated by its first message.
   live?.attach(app);
@@ -75,6 +76,15 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
       const p = await profiles.fit(id!);
       if (p === null) throw new ApiError('NO_PROFILE', `the history of ${id} holds no local hour with ${fitMinutesPerHourMin} observed minutes yet`);
       sendJson(res, 200, JSON.stringify(profileToApi(p)));
+    });
+  }
+
+  // Backtests: the stored minute history replayed through the simulator (src/admin/backtest.ts).
+  if (backtests !== undefined) {
+    route('post', '/v1/campaigns/:id/backtest', true, async (res, [id], { body }) => {
+      const record = campaigns.get(id!);
+      if (record === undefined) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
+      sendJson(res, 200, JSON.stringify(await backtests.run(record, body)));
     });
   }
 

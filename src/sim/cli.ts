@@ -16,7 +16,10 @@ const usage = `usage: npm run simulate -- [options]
 
   --strategy S             EVEN | ASAP | FRONT_LOADED | ADAPTIVE | AHEAD | CUSTOM (default ${simDefaults.strategy})
   --traffic FILE           CSV "hour,requests" (24 rows) or "minute,requests" (1,440 rows), local time,
-                           or a week: "hourOfWeek,requests" (168 rows, 0 = Monday 00:00 local time);
+                           or a week: "hourOfWeek,requests" (168 rows, 0 = Monday 00:00 local time),
+                           or a timeline: "time,requests", requests in each real minute, time an ISO 8601
+                           UTC minute (2026-11-23T00:00:00Z), minutes without a row have none (what
+                           npm run backtest -- --traffic-out writes from the stored minute history);
                            default: the built-in diurnal curve, ${builtinDailyRequests.toLocaleString('en-US')} requests a day,
                            peak hour 9x the trough hour (bench/traffic/diurnal.csv holds the same numbers)
   --traffic-scale X        multiplies the traffic's volume (default 1)
