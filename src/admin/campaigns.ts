@@ -41,6 +41,12 @@ export class Campaigns {
     private readonly campaignsMax: number = limits.campaignsMax,
   ) {}
 
+  /**
+   * Runs once a new campaign's shard serves it, before the create is answered (the profile service
+   * sends it the profile of campaigns like it: src/profile/service.ts). Its failure only logs.
+   */
+  onCreated: ((record: CampaignRecord) => Promise<void>) | null = null;
+
   get size(): number {
     return this.records.size;
   }
@@ -220,6 +226,9 @@ export class Campaigns {
       // shard gets it as soon as it can, and the client hears that it is not serving yet.
       this.retryPush(record.config.id);
       throw new ApiError('STORE_UNAVAILABLE', `campaign ${record.config.id} is saved but not serving yet: ${(err as Error).message}`);
+    }
+    if (previous === null && this.onCreated !== null) {
+      await this.onCreated(record).catch((err: unknown) => log('warn', 'the new campaign\'s starting profile was not sent', { campaignId: record.config.id, error: (err as Error).message }));
     }
     return { record, created: previous === null, status };
   }

@@ -231,6 +231,8 @@ const profiles = new ProfileService(
   },
   { halfLifeDays: config.profileHalfLifeDays, historyRetentionDays: config.historyRetentionDays, historyLagMs: 2 * config.historyFlushMs + 60_000 },
 );
+// A new campaign starts from the profile of campaigns like it (same zone and schedule).
+campaigns.onCreated = (record) => profiles.created(record);
 const backtests = new BacktestService(configStore);
 const app = createAdminApp(token, campaigns, state, scrape, configStore, live, profiles, backtests);
 
