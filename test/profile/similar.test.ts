@@ -125,6 +125,7 @@ t.test('the forecast projects today\'s spend from the recent rate, by the plan o
   );
   const f = await get(pacer.adminUrl, `/v1/campaigns/${id}/forecast`, auth);
   t.equal(f.status, 200);
+  t.comment(JSON.stringify(f.body));
   t.equal(f.body.basis, 'plan', 'no profile: the plan shapes the rest of the day');
   t.equal(f.body.spentMicros, 1_000_000, 'today\'s settled spend');
   t.equal(f.body.budgetMicros, dailyBudget);
