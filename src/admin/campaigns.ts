@@ -307,6 +307,9 @@ export class Campaigns {
       const id = w.record.config.id;
       try {
         await this.push(w.record.config);
+        if (w.previous === null && this.onCreated !== null) {
+          await this.onCreated(w.record).catch((err: unknown) => log('warn', 'the new campaign\'s starting profile was not sent', { campaignId: id, error: (err as Error).message }));
+        }
         results[w.index] = { id, status: w.previous === null ? 201 : 200, version: w.record.config.version };
       } catch (err) {
         this.retryPush(id);

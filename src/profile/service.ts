@@ -103,6 +103,8 @@ export class ProfileService {
   private readonly fittedDay = new Map<string, string>();
   /** Starting profiles of campaigns without a fitted one, combined from campaigns like them. */
   private readonly similar = new Map<string, SimilarProfile>();
+  /** Combinations by similarity key; cleared whenever a stored profile changes. */
+  private readonly combined = new Map<string, { density: (number | null)[]; fittedAtMs: number; campaigns: number } | null>();
   private pool: Piscina<FitJob, Fitted> | null = null;
   private ticking = false;
 
@@ -115,6 +117,7 @@ export class ProfileService {
   /** Startup, after the catalogue reached the shards: the stored profiles follow it. */
   async start(): Promise<void> {
     for (const p of await this.store.loadProfiles()) this.stored.set(p.campaignId, p);
+    this.combined.clear();
     const byShard = new Map<number, { campaignId: string; profile: FittedProfile }[]>();
     for (const p of this.stored.values()) {
       if (p.campaignId === globalProfileId) continue;
@@ -172,22 +175,34 @@ export class ProfileService {
       this.similar.delete(id);
       return null;
     }
-    const key = similarityKey(record.config);
-    const like: FittedProfile[] = [];
-    for (const p of this.stored.values()) {
-      if (p.campaignId === globalProfileId || p.campaignId === id) continue;
-      const other = this.host.get(p.campaignId);
-      if (other === undefined || other.config.archived === true || similarityKey(other.config) !== key) continue;
-      like.push(p);
-    }
-    const combined = like.length === 0 ? null : combineSimilar(like, nowMs);
+    const combined = this.combinedFor(similarityKey(record.config), nowMs);
     if (combined === null) {
       this.similar.delete(id);
       return null;
     }
-    const sim: SimilarProfile = { campaignId: id, density: combined.density, fittedAtMs: combined.fittedAtMs, campaigns: like.length };
+    const sim: SimilarProfile = { campaignId: id, density: combined.density, fittedAtMs: combined.fittedAtMs, campaigns: combined.campaigns };
     this.similar.set(id, sim);
     return sim;
+  }
+
+  /**
+   * The combination for one similarity key, computed once per key until a stored profile changes
+   * (so a bulk creation of many alike campaigns scans the stored profiles once, not once each).
+   */
+  private combinedFor(key: string, nowMs: number): { density: (number | null)[]; fittedAtMs: number; campaigns: number } | null {
+    const known = this.combined.get(key);
+    if (known !== undefined) return known;
+    const like: FittedProfile[] = [];
+    for (const p of this.stored.values()) {
+      if (p.campaignId === globalProfileId) continue;
+      const other = this.host.get(p.campaignId);
+      if (other === undefined || other.config.archived === true || similarityKey(other.config) !== key) continue;
+      like.push(p);
+    }
+    const c = like.length === 0 ? null : combineSimilar(like, nowMs);
+    const out = c === null ? null : { density: c.density, fittedAtMs: c.fittedAtMs, campaigns: like.length };
+    this.combined.set(key, out);
+    return out;
   }
 
   /** A new campaign (Campaigns.onCreated): its shard gets the profile of campaigns like it, if any. */
@@ -230,6 +245,7 @@ export class ProfileService {
     await this.store.saveProfiles([stored]);
     this.stored.set(campaignId, stored);
     this.similar.delete(campaignId);
+    this.combined.clear();
     await this.host.send(shardOf(campaignId, this.host.shardCount), [{ campaignId, profile: { density: stored.density, fittedAtMs: stored.fittedAtMs } }], null);
     return stored;
   }
