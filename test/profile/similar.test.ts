@@ -9,9 +9,10 @@ import { createDatabase, dropRedisPrefix, redisUrl, uniqueName } from '../helper
  *   schedule) that have fitted profiles, and plans its first decisions by that shape;
  * - GET /v1/campaigns/:id/forecast projects today's spend from the recent spend rate.
  *
- * The history is written straight into campaign_minutes, as in restart.test.ts: before the current
- * UTC hour H the traffic is light (5 decisions a minute), from H on heavy (100), every day of the
- * last week, so a profile learned from it plans most of today's budget after now.
+ * The history is written straight into campaign_minutes, as in restart.test.ts, in the fixed-offset
+ * Etc/GMT zone in which it is now about 10:00 local time: light (5 decisions a minute) except at
+ * 12:00-14:00 local (100), every day of the last week; a profile learned from it keeps most of
+ * today's budget for those two hours.
  */
 t.setTimeout(300_000);
 const db = await createDatabase('similar');
@@ -22,7 +23,7 @@ t.teardown(async () => {
   await db.drop();
 });
 
-const budget = 10_000_000;
+const budget = 1_500_000_000;
 const dayMs = 86_400_000;
 
 async function query(sql: string, params: unknown[]): Promise<void> {
@@ -35,16 +36,27 @@ async function query(sql: string, params: unknown[]): Promise<void> {
   }
 }
 
+const hourMs = 3_600_000;
+/** Hours east of UTC of the zone in which it is now 10:xx local time. */
+const eastHours = (() => {
+  let k = (10 - new Date().getUTCHours() + 24) % 24;
+  if (k > 14) k -= 24;
+  return k;
+})();
+const timezone = eastHours === 0 ? 'Etc/GMT' : eastHours > 0 ? `Etc/GMT-${eastHours}` : `Etc/GMT+${-eastHours}`;
+const localHourOf = (ms: number): number => Math.floor((((ms + eastHours * hourMs) % dayMs) + dayMs) % dayMs / hourMs);
+const localDayStart = (ms: number): number => Math.floor((ms + eastHours * hourMs) / dayMs) * dayMs - eastHours * hourMs;
+const heavy = (h: number): boolean => h === 12 || h === 13;
+
 async function writeWeek(id: string, nowMs: number): Promise<void> {
-  const today = Math.floor(nowMs / dayMs) * dayMs;
-  const split = Math.max(1, new Date(nowMs).getUTCHours());
+  const today = localDayStart(nowMs);
   const minutes: string[] = [];
   const days: string[] = [];
   const decisions: number[] = [];
   for (let m = today - 7 * dayMs; m < today; m += 60_000) {
     minutes.push(new Date(m).toISOString());
-    days.push(new Date(m).toISOString().slice(0, 10));
-    decisions.push(new Date(m).getUTCHours() < split ? 5 : 100);
+    days.push(new Date(m + eastHours * hourMs).toISOString().slice(0, 10));
+    decisions.push(heavy(localHourOf(m)) ? 100 : 5);
   }
   await query(
     `INSERT INTO campaign_minutes (campaign_id, minute, day, decisions, allowed, budget_micros, throttle, breaker_state)
@@ -53,9 +65,25 @@ async function writeWeek(id: string, nowMs: number): Promise<void> {
   );
 }
 
+/** 40 rounds of 20 decide calls per campaign, every allowed bid won at 1,000 micros (the controller leaves its slow start after ten wins). */
+async function burst(ids: string[]): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    await Promise.all(
+      ids.flatMap((cid) =>
+        Array.from({ length: 20 }, async (_, k) => {
+          const requestId = `${cid}-${i}-${k}`;
+          const d = await post(pacer.url, '/v1/decide', { campaignId: cid, bidMicros: 1_000, requestId });
+          if (d.body.allow === true) await post(pacer.url, '/v1/spend', { campaignId: cid, eventId: `w-${requestId}`, requestId, amountMicros: 1_000 });
+        }),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 const pacer = await startPacer({ env });
 t.teardown(() => pacer.stop());
-const campaign = (id: string, extra: Record<string, unknown> = {}) => ({ id, dailyBudgetMicros: budget, strategy: 'ADAPTIVE', timezone: 'UTC', breaker: { enabled: false }, ...extra });
+const campaign = (id: string, extra: Record<string, unknown> = {}) => ({ id, dailyBudgetMicros: budget, strategy: 'ADAPTIVE', timezone, breaker: { enabled: false }, ...extra });
 
 t.test('a new campaign starts from the profile of campaigns like it, and plans its first decisions by it', async (t) => {
   const nowMs = Date.now();
@@ -64,36 +92,34 @@ t.test('a new campaign starts from the profile of campaigns like it, and plans i
     await writeWeek(id, nowMs);
     t.equal((await post(pacer.adminUrl, `/v1/campaigns/${id}/profile/fit`, '', auth)).status, 200, `${id} fitted`);
   }
-  // Like them: same zone, no schedule. Unlike: another zone name, and a dayparted schedule.
+  // Like them: same zone, no schedule. Unlike: another zone, and a dayparted schedule. And the
+  // same campaign planned evenly: what it would pace like if it started flat.
   await createCampaign(pacer, campaign('sim-new'));
-  await createCampaign(pacer, campaign('sim-other-zone', { timezone: 'Etc/UTC' }));
+  await createCampaign(pacer, campaign('sim-other-zone', { timezone: 'UTC' }));
   await createCampaign(pacer, campaign('sim-dayparted', { schedule: [{ days: ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'], start: '00:00', end: '23:00' }] }));
+  await createCampaign(pacer, campaign('sim-even', { strategy: 'EVEN' }));
 
   const p = await get(pacer.adminUrl, '/v1/campaigns/sim-new/profile', auth);
   t.equal(p.status, 200);
   t.equal(p.body.source, 'similar');
   t.equal(p.body.similarCampaigns, 2, 'combined from both campaigns like it');
-  const split = Math.max(1, new Date(nowMs).getUTCHours());
-  const weekday = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'][new Date(nowMs).getUTCDay()]!;
-  const day = p.body.days[weekday] as number[];
-  t.ok(Math.abs(day[split]! / day[split - 1]! - 20) < 1e-6, `the shape of its likes (100 : 5): ${day[split - 1]} then ${day[split]}`);
+  const day = p.body.days.WED as number[];
+  t.ok(day.every((v, h) => Math.abs(v / day[0]! - (heavy(h) ? 20 : 1)) < 1e-6), `the shape of its likes (5 : 100 at 12:00-14:00): ${day.map((v) => v.toFixed(2)).join(' ')}`);
   t.equal((await get(pacer.adminUrl, '/v1/campaigns/sim-a/profile', auth)).body.source, 'fitted');
   t.equal((await get(pacer.adminUrl, '/v1/campaigns/sim-other-zone/profile', auth)).body.error.code, 'NO_PROFILE', 'another zone is not alike');
   t.equal((await get(pacer.adminUrl, '/v1/campaigns/sim-dayparted/profile', auth)).body.error.code, 'NO_PROFILE', 'another schedule is not alike');
 
-  // Its first decisions are paced by that shape: most of today's budget is planned after now.
-  for (let i = 0; i < 5; i++) {
-    await Promise.all(Array.from({ length: 20 }, (_, k) => post(pacer.url, '/v1/decide', { campaignId: 'sim-new', bidMicros: 1_000, requestId: `n-${i}-${k}` })));
-    await Promise.all(Array.from({ length: 20 }, (_, k) => post(pacer.url, '/v1/decide', { campaignId: 'sim-other-zone', bidMicros: 1_000, requestId: `o-${i}-${k}` })));
-  }
+  // Its first decisions are paced by that shape: most of today's budget is kept for 12:00-14:00,
+  // so it plans less so far and throttles this light hour well below EVEN on the same traffic.
   const fresh = await status(pacer, 'sim-new');
-  const flat = await status(pacer, 'sim-other-zone');
-  const start = Math.floor(Date.now() / dayMs) * dayMs;
-  const evenPlan = (budget * (Date.now() - start)) / dayMs;
-  t.ok(fresh.planMicros < 0.85 * evenPlan, `planned ${fresh.planMicros} by its likes' shape, EVEN would plan ${Math.round(evenPlan)}`);
-  t.ok(flat.planMicros > fresh.planMicros, `the campaign with nothing like it plans ${flat.planMicros}`);
-  t.ok(fresh.counters.allowed <= flat.counters.allowed, `allowed ${fresh.counters.allowed} of 100, the flat one ${flat.counters.allowed}`);
-  t.comment(`throttle: started from its likes ${fresh.throttle}, flat ${flat.throttle}`);
+  const evenPlan = (budget * (Date.now() - localDayStart(Date.now()))) / dayMs;
+  t.ok(fresh.planMicros < 0.6 * evenPlan, `planned ${fresh.planMicros} by its likes' shape, EVEN would plan ${Math.round(evenPlan)}`);
+  await burst(['sim-new', 'sim-even']);
+  const paced = await status(pacer, 'sim-new');
+  const flat = await status(pacer, 'sim-even');
+  t.comment(`throttle after the burst: started from its likes ${paced.throttle}, EVEN ${flat.throttle}`);
+  t.ok(flat.throttle > 0.3, `EVEN left its slow start: ${flat.throttle}`);
+  t.ok(paced.throttle < 0.5 * flat.throttle, `throttle ${paced.throttle} by its likes' shape, EVEN's ${flat.throttle}`);
 
   // Once it has a fitted profile of its own, that is what it shows.
   await writeWeek('sim-new', nowMs);
