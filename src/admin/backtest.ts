@@ -3,7 +3,7 @@ import { Piscina } from 'piscina';
 import { limits } from '../../shards/limits.js';
 import { ApiError } from '../http/errors.js';
 import type { CampaignRecord } from '../model/campaign.js';
-import { BacktestInputError, type BacktestJob, type BacktestRow, backtestSetup, backtestTaskUrl, parseBacktestRange, parseStrategies, runBacktest } from '../sim/backtest.js';
+import { backtestReadFromMs, BacktestInputError, type BacktestJob, type BacktestRow, backtestSetup, backtestTaskUrl, parseBacktestRange, parseStrategies, runBacktest } from '../sim/backtest.js';
 import type { ConfigStore } from './registry.js';
 
 const bodyFields = ['from', 'to', 'strategies', 'seed'];
@@ -18,7 +18,11 @@ export class BacktestService {
   private pool: Piscina<BacktestJob, BacktestRow> | null = null;
   private inFlight = 0;
 
-  constructor(private readonly store: ConfigStore) {}
+  constructor(
+    private readonly store: ConfigStore,
+    /** PACER_PROFILE_HALF_LIFE_DAYS and PACER_HISTORY_RETENTION_DAYS: the starting profile is fitted as the admin fits. */
+    private readonly options: { halfLifeDays: number; historyRetentionDays: number },
+  ) {}
 
   async run(record: CampaignRecord, body: unknown, nowMs: number = Date.now()): Promise<Record<string, unknown>> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError('INVALID_BODY', 'the body must be a JSON object {from, to, strategies?, seed?}');
@@ -41,8 +45,9 @@ export class BacktestService {
     this.inFlight++;
     try {
       const started = performance.now();
-      const { minutes } = await this.store.history(id, range.startMs, range.endMs);
-      const setup = backtestSetup(record.config, minutes, range, seed);
+      const fromMs = backtestReadFromMs(range, this.options.halfLifeDays, this.options.historyRetentionDays, nowMs);
+      const { minutes } = await this.store.history(id, fromMs, range.endMs);
+      const setup = backtestSetup(record.config, minutes, range, seed, this.options.halfLifeDays);
       if (setup === null) throw new ApiError('NO_HISTORY', `campaign ${id} has no recorded decisions from ${range.fromKey} to ${range.toKey} (${timezone})`);
       // Half the cores at most: the shards and routers share them with the pool.
       this.pool ??= new Piscina<BacktestJob, BacktestRow>({ filename: backtestTaskUrl, minThreads: 0, maxThreads: Math.max(1, Math.floor(availableParallelism() / 2)), idleTimeout: 30_000 });
@@ -59,6 +64,7 @@ export class BacktestService {
         dailyBudgetMicros: record.config.dailyBudgetMicros,
         bidMicros: setup.options.bidMicros,
         winRate: setup.options.winRate,
+        startingProfile: setup.options.initialProfile !== null && setup.options.initialProfile !== undefined,
         seconds: Math.round(performance.now() - started) / 1000,
         strategies: rows,
       };

@@ -233,7 +233,7 @@ const profiles = new ProfileService(
 );
 // A new campaign starts from the profile of campaigns like it (same zone and schedule).
 campaigns.onCreated = (record) => profiles.created(record);
-const backtests = new BacktestService(configStore);
+const backtests = new BacktestService(configStore, { halfLifeDays: config.profileHalfLifeDays, historyRetentionDays: config.historyRetentionDays });
 const app = createAdminApp(token, campaigns, state, scrape, configStore, live, profiles, backtests);
 
 let listenSocket: uWS.us_listen_socket | null = null;

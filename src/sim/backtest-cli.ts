@@ -4,7 +4,7 @@ import { Piscina } from 'piscina';
 import { type Strategy } from '../../shards/types.js';
 import { openAdminStores } from '../admin/open.js';
 import { ConfigError, loadConfig } from '../config.js';
-import { BacktestInputError, type BacktestJob, type BacktestRow, backtestSetup, backtestTable, backtestTaskUrl, parseBacktestRange, parseStrategies, runBacktest, simulateCommand } from './backtest.js';
+import { backtestReadFromMs, BacktestInputError, type BacktestJob, type BacktestRow, backtestSetup, backtestTable, backtestTaskUrl, parseBacktestRange, parseStrategies, runBacktest, simulateCommand } from './backtest.js';
 import { timelineCsv } from './traffic.js';
 
 /**
@@ -21,8 +21,9 @@ const usage = `usage: npm run backtest -- --campaign ID --from YYYY-MM-DD --to Y
   --strategy S          EVEN | ASAP | FRONT_LOADED | ADAPTIVE | AHEAD | CUSTOM; repeat or
                         comma-separate for several (default: all of them)
   --seed N              seed of the replayed arrivals and of the shard's generator (default 1)
-  --traffic-out FILE    also write the replayed traffic as "time,requests" CSV, and print for each
-                        strategy the npm run simulate command that reproduces its row
+  --traffic-out FILE    also write the replayed traffic as "time,requests" CSV (and the starting
+                        profile as FILE.profile.json), and print for each strategy the
+                        npm run simulate command that reproduces its row
   --help
 
 Reads the store of PACER_STORE / PACER_DATABASE_URL / PACER_DATA_DIR, as the server does.
@@ -122,8 +123,9 @@ async function main(): Promise<number> {
       throw err;
     }
     const started = process.hrtime.bigint();
-    const { minutes } = await stores.config.history(record.config.id, range.startMs, range.endMs);
-    const setup = backtestSetup(record.config, minutes, range, args.seed);
+    const fromMs = backtestReadFromMs(range, config.profileHalfLifeDays, config.historyRetentionDays, Date.now());
+    const { minutes } = await stores.config.history(record.config.id, fromMs, range.endMs);
+    const setup = backtestSetup(record.config, minutes, range, args.seed, config.profileHalfLifeDays);
     if (setup === null) {
       process.stderr.write(`NO_HISTORY: campaign ${record.config.id} has no recorded decisions from ${range.fromKey} to ${range.toKey} (${record.config.timezone})\n`);
       return 1;
@@ -134,13 +136,16 @@ async function main(): Promise<number> {
     process.stdout.write(
       `backtest of ${record.config.id}: ${range.fromKey} to ${range.toKey} (${record.config.timezone}), ${setup.requests.toLocaleString('en-US')} requests ` +
         `in ${setup.minutesWithHistory.toLocaleString('en-US')} stored minutes, bid ${setup.options.bidMicros} micros, win rate ${setup.options.winRate}, ` +
-        `daily budget ${record.config.dailyBudgetMicros} micros; ${seconds.toFixed(1)} s\n\n${backtestTable(rows)}\n\n`,
+        `daily budget ${record.config.dailyBudgetMicros} micros; ` +
+        `${setup.options.initialProfile ? 'starting profile fitted from the history before the range' : 'no history before the range: starts without a profile'}; ${seconds.toFixed(1)} s\n\n${backtestTable(rows)}\n\n`,
     );
     for (const r of rows) process.stdout.write(`${JSON.stringify({ campaignId: record.config.id, from: range.fromKey, to: range.toKey, ...r })}\n`);
     if (args.trafficOut !== null) {
       writeFileSync(args.trafficOut, timelineCsv(setup.options.traffic!));
-      process.stdout.write(`\ntraffic written to ${args.trafficOut}; each row replays with:\n`);
-      for (const s of args.strategies) process.stdout.write(`  ${simulateCommand(setup, s, args.trafficOut) ?? `(${s}: the campaign's schedule is not one daily window; the simulator's --window cannot express it)`}\n`);
+      const profileOut = setup.options.initialProfile ? `${args.trafficOut}.profile.json` : null;
+      if (profileOut !== null) writeFileSync(profileOut, `${JSON.stringify(setup.options.initialProfile)}\n`);
+      process.stdout.write(`\ntraffic written to ${args.trafficOut}${profileOut === null ? '' : `, the starting profile to ${profileOut}`}; each row replays with:\n`);
+      for (const s of args.strategies) process.stdout.write(`  ${simulateCommand(setup, s, args.trafficOut, profileOut) ?? `(${s}: the campaign's schedule is not one daily window; the simulator's --window cannot express it)`}\n`);
     }
     return 0;
   } finally {

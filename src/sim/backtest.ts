@@ -3,6 +3,7 @@ import { type DayBounds, dayBounds, type LocalDate, localToEpoch } from '../../s
 import { type CampaignConfig, strategies, type Strategy } from '../../shards/types.js';
 import { clearingFraction, type DayRow, type SimOptions, simDefaults } from './run.js';
 import type { TrafficShape } from './traffic.js';
+import { fitProfile, fitRangeMs, profileHalfLifeDaysDefault } from '../profile/fit.js';
 
 /**
  * Backtests (docs/pacing.md, "Backtests"): a campaign's stored minute history, replayed through the
@@ -94,6 +95,17 @@ export interface HistoryMinute {
   allowed: number;
   spendEvents: number;
   settledMicros: number;
+  breakerState: string;
+  deniedByReason: Record<string, number>;
+}
+
+/**
+ * The history a backtest reads: the range, and before it what a fit at the range's start reads
+ * (src/profile/fit.ts fitRangeMs, within the history's retention), so that the campaign starts
+ * the range with the profile the admin would have sent it then.
+ */
+export function backtestReadFromMs(range: BacktestRange, halfLifeDays: number, retentionDays: number, nowMs: number): number {
+  return Math.max(fitRangeMs(range.startMs, halfLifeDays).fromMs, nowMs - retentionDays * 86_400_000);
 }
 
 /** The simulator's options for a backtest of one campaign over a range, without the strategy. */
@@ -105,8 +117,11 @@ export interface BacktestSetup {
   minutesWithHistory: number;
 }
 
-/** Null when the range holds no recorded decision. */
-export function backtestSetup(config: CampaignConfig, minutes: readonly HistoryMinute[], range: BacktestRange, seed: number): BacktestSetup | null {
+/**
+ * Null when the range holds no recorded decision. Minutes before the range (if any) are fitted
+ * into the profile the campaign starts with (halfLifeDays: PACER_PROFILE_HALF_LIFE_DAYS).
+ */
+export function backtestSetup(config: CampaignConfig, minutes: readonly HistoryMinute[], range: BacktestRange, seed: number, halfLifeDays: number = profileHalfLifeDaysDefault): BacktestSetup | null {
   const n = Math.round((range.endMs - range.startMs) / 60_000);
   const requests = new Array<number>(n).fill(0);
   let total = 0;
@@ -126,6 +141,8 @@ export function backtestSetup(config: CampaignConfig, minutes: readonly HistoryM
     settled += Math.max(0, m.settledMicros);
   }
   if (total === 0) return null;
+  const earlier = minutes.filter((m) => m.minuteMs < range.startMs);
+  const fitted = earlier.length === 0 ? null : fitProfile(earlier, config.timezone, range.startMs, halfLifeDays);
   const traffic: TrafficShape = { slot: 'timeline', requests, startMs: range.startMs, source: `minute history of ${config.id}, ${range.fromKey} to ${range.toKey}` };
   const meanFraction = (clearingFraction.min + clearingFraction.max) / 2;
   const bidMicros = wins > 0 && settled > 0 ? Math.max(1, Math.round(settled / wins / meanFraction)) : simDefaults.bidMicros;
@@ -148,6 +165,7 @@ export function backtestSetup(config: CampaignConfig, minutes: readonly HistoryM
       hourlyWeights: config.hourlyWeights,
       schedule: config.schedule,
       breakerEnabled: config.breaker.enabled,
+      initialProfile: fitted === null ? null : { density: fitted.density, fittedAtMs: fitted.fittedAtMs },
     },
   };
 }
@@ -219,7 +237,7 @@ export function summarize(strategy: Strategy, daily: readonly DailyIn[]): Backte
  * The `npm run simulate` command that replays the same run (with the traffic written by
  * --traffic-out), or null when the campaign's schedule is not one window on every day.
  */
-export function simulateCommand(setup: BacktestSetup, strategy: Strategy, trafficFile: string): string | null {
+export function simulateCommand(setup: BacktestSetup, strategy: Strategy, trafficFile: string, profileFile: string | null = null): string | null {
   const o = setup.options;
   let window = '';
   if (o.schedule !== null && o.schedule !== undefined) {
@@ -231,7 +249,8 @@ export function simulateCommand(setup: BacktestSetup, strategy: Strategy, traffi
   return (
     `npm run simulate -- --strategy ${strategy} --traffic ${trafficFile} --days ${o.days} --date ${o.date} --seed ${o.seed}` +
     ` --timezone ${o.timezone} --daily-budget-micros ${o.dailyBudgetMicros} --bid-micros ${o.bidMicros} --win-rate ${o.winRate}` +
-    ` --front-loaded-share ${o.frontLoadedShare} --ahead-percent ${o.aheadPercent}${custom}${window}${o.breakerEnabled === false ? ' --no-breaker' : ''} --json`
+    ` --front-loaded-share ${o.frontLoadedShare} --ahead-percent ${o.aheadPercent}${custom}${window}${o.breakerEnabled === false ? ' --no-breaker' : ''}` +
+    `${o.initialProfile && profileFile !== null ? ` --profile ${profileFile}` : ''} --json`
   );
 }
 

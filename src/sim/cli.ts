@@ -53,6 +53,9 @@ const usage = `usage: npm run simulate -- [options]
                            traffic profile fitted from the minute history (as a real restart does);
                            not with --faults
   --profile-half-life-days D  half-life of that fit's decay (default ${simDefaults.profileHalfLifeDays}, as PACER_PROFILE_HALF_LIFE_DAYS)
+  --profile FILE           a fitted traffic profile the campaign holds from the start, JSON
+                           {"density": [168 opportunities per ms or null, Sunday 00:00 first], "fittedAtMs": N}
+                           (what npm run backtest -- --traffic-out writes beside the traffic)
   --json                   print one JSON object
   --out FILE               write a chart: .svg, .html or .png
   --help
@@ -114,6 +117,22 @@ function parseArgs(argv: string[]): Parsed {
         const times = (value() ?? '').split(',');
         if (!times.every((x) => /^([01]\d|2[0-3]):[0-5]\d$/.test(x))) throw new UsageError('--restart-at needs local times HH:MM, comma-separated (00:00-23:59)');
         sim.restartAt = times;
+        break;
+      }
+      case '--profile': {
+        const file = value() ?? '';
+        let p: unknown;
+        try {
+          p = JSON.parse(readFileSync(file, 'utf8'));
+        } catch (err) {
+          throw new UsageError(`--profile ${file}: ${(err as Error).message}`);
+        }
+        const d = (p as { density?: unknown }).density;
+        const at = (p as { fittedAtMs?: unknown }).fittedAtMs;
+        if (!Array.isArray(d) || d.length !== 168 || !d.every((v) => v === null || (typeof v === 'number' && Number.isFinite(v) && v >= 0)) || typeof at !== 'number') {
+          throw new UsageError(`--profile ${file}: expected {"density": [168 numbers ≥ 0 or null], "fittedAtMs": epoch ms}`);
+        }
+        sim.initialProfile = { density: d as (number | null)[], fittedAtMs: at };
         break;
       }
       case '--profile-half-life-days': sim.profileHalfLifeDays = num(name, value(), 0.1, 365); break;

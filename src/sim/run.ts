@@ -19,6 +19,7 @@ import { FaultDriver } from './fault-driver.js';
 import { type FaultPlan, type FaultReport, faultWorld, memoryBacking, type ScheduledFault, type SimBackingStore } from './faults.js';
 import { Ledger, type SentSpend } from './ledger.js';
 import { fitProfile, type MinuteTraffic, profileHalfLifeDaysDefault } from '../profile/fit.js';
+import type { FittedProfile } from '../../shards/pacing/profile.js';
 import { measure, type Measured } from './metrics.js';
 import { builtinDiurnal, type DaySlots, daySlots, expectedRequests, type TrafficShape } from './traffic.js';
 
@@ -73,6 +74,8 @@ export interface SimOptions {
   restartAt: string[];
   /** Half-life of the profile fit's decay (PACER_PROFILE_HALF_LIFE_DAYS). */
   profileHalfLifeDays: number;
+  /** A fitted traffic profile the campaign holds from the start (`--profile FILE`; backtests), or none. */
+  initialProfile?: FittedProfile | null;
 }
 
 /** The clearing price is a second-price fraction of the bid, uniform in this range. */
@@ -365,6 +368,8 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
     return { shard, campaign: found, store, resilient };
   };
   let { shard, campaign, store, resilient } = await start(0);
+  // A profile fitted before the first day (a backtest's history before its range): as the admin sends it at startup.
+  if (o.initialProfile) await shard.loadProfiles([{ campaignId, profile: o.initialProfile }], null);
 
   // ---- traffic ----------------------------------------------------------------------------------
   // Flattened slots of all days: a Poisson process with a piecewise-constant rate.

@@ -13,7 +13,7 @@ import { auth, createCampaign, post, root, startPacer } from '../helpers/server.
 import { createDatabase, dropRedisPrefix, redisUrl, uniqueName } from '../helpers/services.js';
 
 /**
- * Backtests on the real server and the real command: a week of minute history stored in
+ * Backtests on the real server and the real command: two weeks of minute history stored in
  * PostgreSQL (through the store's own writeHistory: a week cannot be produced live in a test),
  * replayed by `npm run backtest` and by POST /v1/campaigns/:id/backtest; the EVEN row equals an
  * `npm run simulate` run on the same traffic (the CSV the backtest writes with --traffic-out).
@@ -37,11 +37,15 @@ const today = Math.floor(Date.now() / dayMs) * dayMs;
 const from = new Date(today - 7 * dayMs).toISOString().slice(0, 10);
 const to = new Date(today - dayMs).toISOString().slice(0, 10);
 
-/** A diurnal week with a quieter weekend, 4 to 36 decisions a minute, a fifth of them allowed and won at about 1,450 micros. */
+/**
+ * Two diurnal weeks with a quieter weekend, 4 to 36 decisions a minute, half of them allowed and a
+ * fifth of those won at 1,450 micros: the first week is before the backtest's range (the profile
+ * the campaign starts with is fitted from it), the second is replayed.
+ */
 function history(): MinuteRow[] {
   const rows: MinuteRow[] = [];
   let x = 7;
-  for (let m = today - 7 * dayMs; m < today; m += 60_000) {
+  for (let m = today - 14 * dayMs; m < today; m += 60_000) {
     x = (x * 1103515245 + 12345) % 2 ** 31;
     const d = new Date(m);
     const weekend = d.getUTCDay() === 0 || d.getUTCDay() === 6;
@@ -91,15 +95,17 @@ t.test('npm run backtest replays the week; its EVEN row equals npm run simulate 
   t.same(lines.map((l) => l.strategy), ['EVEN', 'ADAPTIVE'], 'one JSON line per strategy');
   const even = lines[0];
   t.equal(even.days, 7, 'every day of the week replayed');
+  t.match(out.stdout, /starting profile fitted from the history before the range/);
   for (const k of ['deliveryRatio', 'overspend', 'slotPacingError', 'earlyExhaustion', 'breakerTrips']) t.type(even[k], 'number', k);
   t.ok(even.deliveryRatio > 0.9 && even.deliveryRatio <= 1.0001, `delivery ${even.deliveryRatio}`);
   const traffic = parseTrafficCsv(readFileSync(csv, 'utf8'), csv);
-  const stored = history().reduce((s, r) => s + r.decisions, 0);
+  const stored = history().filter((r) => r.minuteMs >= today - 7 * dayMs).reduce((s, r) => s + r.decisions, 0);
   t.equal(traffic.requests.reduce((s, r) => s + r, 0), stored, 'the traffic file holds every stored decision');
 
   // The printed simulate command for EVEN, run as it is printed.
   const cmd = out.stdout.split('\n').find((l) => l.trim().startsWith('npm run simulate -- --strategy EVEN'));
   t.ok(cmd, 'a replay command for EVEN');
+  t.match(cmd, / --profile \S+traffic\.csv\.profile\.json /, 'with the starting profile');
   const args = cmd!.trim().replace(/^npm run simulate -- /, '').split(' ');
   const sim = await run(process.execPath, [join(root, 'dist/src/sim/cli.js'), ...args], { cwd: root, maxBuffer: 1 << 24 });
   const report = JSON.parse(sim.stdout);
@@ -113,6 +119,7 @@ t.test('npm run backtest replays the week; its EVEN row equals npm run simulate 
   t.equal(api.status, 200);
   t.same(api.body.strategies[0], fromSim, 'POST /v1/campaigns/:id/backtest gives the same EVEN row');
   t.equal(api.body.requests, stored);
+  t.equal(api.body.startingProfile, true);
 });
 
 t.test('the API refuses bad input with coded errors and says when there is no history', async (t) => {
