@@ -83,6 +83,7 @@ export class CampaignPage {
       this.report = report;
       this.fmt = timeIn(this.campaign.timezone);
       this.drawSpend(report);
+      await this.loadForecast();
       this.renderFigures();
       this.renderActions();
       await this.loadDay();
@@ -112,6 +113,7 @@ export class CampaignPage {
       if (this.left) return;
       this.status = body;
       for (const e of body.breaker.events) this.addBreakerEvent(e);
+      await this.loadForecast();
       this.renderFigures();
       this.drawReasons();
       this.renderTimeline();
@@ -183,7 +185,23 @@ export class CampaignPage {
       figure('fig-pacing', 'Pacing index', pacingCell(s.pacingIndex), 'committed ÷ plan'),
       figure('fig-throttle', 'Throttle', ratio(s.throttle), 'share of requests allowed'),
       figure('fig-breaker', 'Breaker', breakerBadge(s.breaker.state)),
-      figure('fig-status', 'Status', activityBadge(s), s.day));
+      figure('fig-status', 'Status', activityBadge(s), s.day),
+      this.forecast ? figure('fig-forecast', 'Forecast by end of day', money(this.forecast.expectedSpendMicros), this.forecastText(this.forecast)) : null);
+  }
+
+  /** GET …/forecast (docs/api.md): expected spend by the end of the local day, and exhaustion. */
+  async loadForecast() {
+    try {
+      const { body } = await api('GET', `/v1/campaigns/${encodeURIComponent(this.id)}/forecast`);
+      if (!this.left) this.forecast = body;
+    } catch {
+      // Shown again on the next refresh; the figure keeps its last value.
+    }
+  }
+
+  forecastText(f) {
+    const when = f.expectedExhaustionAt === null ? 'not expected to run out today' : `runs out at ${this.fmt ? this.fmt(Date.parse(f.expectedExhaustionAt)) : f.expectedExhaustionAt}`;
+    return `${when} · by the ${f.basis}`;
   }
 
   // ---- charts -----------------------------------------------------------------------------------

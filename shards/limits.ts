@@ -296,6 +296,18 @@ export const limits = {
   leaseCeilingMicros: 1_000_000_000,
   /** Lease holders an instance may name: its instance ID and shard, `[A-Za-z0-9._:-]`. */
   leaseHolderLengthMax: 100,
+
+  // ---- backtests and forecasts (src/sim/backtest.ts, src/admin/backtest.ts, src/admin/forecast.ts) --
+  /**
+   * A backtest spans at most this many local days: a month. The simulator replays every request of
+   * the range once per strategy, so the cost grows with days × traffic × strategies; a month of a
+   * campaign's minutes is 44,640 history rows, read in one query.
+   */
+  backtestDaysMax: 31,
+  /** Backtests the admin API runs (or queues on its pool) at once; more answer 503 OVERLOADED. */
+  backtestsInFlightMax: 2,
+  /** The forecast's recent spend rate is measured over this many minutes of today's history. */
+  forecastRecentMinutes: 30,
 } as const;
 
 export type Limits = typeof limits;

@@ -316,6 +316,12 @@ t.test('the dashboard in Debian chromium: sign in, fleet, live campaign page, ac
     t.ok(reasons.labels.length >= 1);
     t.ok(await page.$('#week-days tbody tr'), 'the seven-day table');
     t.equal((await page.$$('#week-days tbody tr')).length, 7, 'seven days');
+    // The forecast figure (GET …/forecast): the API's expected spend by the end of the day, and its basis.
+    await page.waitForSelector('#fig-forecast');
+    const forecast = (await get(base, `/v1/campaigns/${id}/forecast`, auth)).body;
+    const shown = Number((await page.textContent('#fig-forecast .figure-value'))!.replace(/[^0-9.]/g, '')) * 1e6;
+    t.ok(Math.abs(shown - forecast.expectedSpendMicros) <= 0.01 * forecast.budgetMicros, `forecast shown ${shown}, the API's ${forecast.expectedSpendMicros}`);
+    t.match(await page.textContent('#fig-forecast'), new RegExp(`by the ${forecast.basis}`));
 
     // Marks this document: a reload would lose the mark.
     await page.evaluate(() => (window.__sameDocument = true));

@@ -10,6 +10,10 @@ import type { LiveHub } from './live.js';
 import { registerDashboard } from './dashboard.js';
 import { fitMinutesPerHourMin } from '../profile/fit.js';
 import { profileToApi, type ProfileService } from '../profile/service.js';
+import type { BacktestService } from './backtest.js';
+import { forecast } from './forecast.js';
+import { limits } from '../../shards/limits.js';
+import { dayBounds } from '../../shards/time/zone.js';
 
 export type { AdminRouter } from './router.js';
 
@@ -26,7 +30,7 @@ export interface AdminState {
  * copies what it needs out of `req` first, then answers asynchronously through sendJson/sendError,
  * which cork and skip aborted responses.
  */
-export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState, scrape: () => Promise<string>, store: ConfigStore, live?: LiveHub, profiles?: ProfileService): TemplatedApp {
+export function createAdminApp(token: string, campaigns: Campaigns, state: AdminState, scrape: () => Promise<string>, store: ConfigStore, live?: LiveHub, profiles?: ProfileService, backtests?: BacktestService): TemplatedApp {
   const app = uWS.App();
   // The live feed (docs/live-protocol.md): a WebSocket, authenticated by its first message.
   live?.attach(app);
@@ -66,9 +70,10 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
     };
     route('get', '/v1/campaigns/:id/profile', false, (res, [id]) => {
       known(id!);
-      const p = profiles.get(id!);
+      // Its fitted profile, else the starting one combined from campaigns like it (source: similar).
+      const p = profiles.toApi(id!);
       if (p === null) throw new ApiError('NO_PROFILE', `campaign ${id} has no fitted profile yet: POST /v1/campaigns/${id}/profile/fit once it has history`);
-      sendJson(res, 200, JSON.stringify(profileToApi(p)));
+      sendJson(res, 200, JSON.stringify(p));
     });
     route('post', '/v1/campaigns/:id/profile/fit', false, async (res, [id]) => {
       known(id!);
@@ -77,6 +82,29 @@ export function createAdminApp(token: string, campaigns: Campaigns, state: Admin
       sendJson(res, 200, JSON.stringify(profileToApi(p)));
     });
   }
+
+  // Backtests: the stored minute history replayed through the simulator (src/admin/backtest.ts).
+  if (backtests !== undefined) {
+    route('post', '/v1/campaigns/:id/backtest', true, async (res, [id], { body }) => {
+      const record = campaigns.get(id!);
+      if (record === undefined) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
+      sendJson(res, 200, JSON.stringify(await backtests.run(record, body)));
+    });
+  }
+
+  // The forecast of today's spend (src/admin/forecast.ts).
+  route('get', '/v1/campaigns/:id/forecast', false, async (res, [id]) => {
+    const record = campaigns.get(id!);
+    if (record === undefined) throw new ApiError('UNKNOWN_CAMPAIGN', `no campaign ${JSON.stringify(id)}`);
+    const nowMs = Date.now();
+    const status = await campaigns.status(id!);
+    const since = Math.max(dayBounds(record.config.timezone, nowMs).startMs, Math.floor(nowMs / 60_000) * 60_000 - limits.forecastRecentMinutes * 60_000);
+    const { minutes } = await store.history(id!, since, nowMs);
+    const settledByMinute = new Map<number, number>();
+    for (const m of minutes) settledByMinute.set(m.minuteMs, (settledByMinute.get(m.minuteMs) ?? 0) + m.settledMicros);
+    const profile = profiles?.profileOf(id!) ?? null;
+    sendJson(res, 200, JSON.stringify(forecast({ config: record.config, nowMs, spentMicros: status.settledMicros, budgetMicros: status.budgetMicros, settledByMinute, profile })));
+  });
 
   // History, day and fleet reports, and the OpenAPI document (src/admin/reports.ts).
   registerReports(app, route, campaigns, store);

@@ -41,6 +41,12 @@ export class Campaigns {
     private readonly campaignsMax: number = limits.campaignsMax,
   ) {}
 
+  /**
+   * Runs once a new campaign's shard serves it, before the create is answered (the profile service
+   * sends it the profile of campaigns like it: src/profile/service.ts). Its failure only logs.
+   */
+  onCreated: ((record: CampaignRecord) => Promise<void>) | null = null;
+
   get size(): number {
     return this.records.size;
   }
@@ -236,6 +242,9 @@ export class Campaigns {
       this.retryPush(record.config.id);
       throw new ApiError('STORE_UNAVAILABLE', `campaign ${record.config.id} is saved but not serving yet: ${(err as Error).message}`);
     }
+    if (previous === null && this.onCreated !== null) {
+      await this.onCreated(record).catch((err: unknown) => log('warn', 'the new campaign\'s starting profile was not sent', { campaignId: record.config.id, error: (err as Error).message }));
+    }
     return { record, created: previous === null, status };
   }
 
@@ -313,6 +322,9 @@ export class Campaigns {
       const id = w.record.config.id;
       try {
         await this.push(w.record.config);
+        if (w.previous === null && this.onCreated !== null) {
+          await this.onCreated(w.record).catch((err: unknown) => log('warn', 'the new campaign\'s starting profile was not sent', { campaignId: id, error: (err as Error).message }));
+        }
         results[w.index] = { id, status: w.previous === null ? 201 : 200, version: w.record.config.version };
       } catch (err) {
         this.retryPush(id);

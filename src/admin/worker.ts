@@ -16,6 +16,7 @@ import { Campaigns } from './campaigns.js';
 import { HistoryWriter } from './history.js';
 import { LiveHub } from './live.js';
 import { ProfileService } from '../profile/service.js';
+import { BacktestService } from './backtest.js';
 import { type AdminStores, openAdminStores } from './open.js';
 import type { ConfigStore } from './registry.js';
 import { ShardLinks, type StoreRequest } from './shards.js';
@@ -230,7 +231,10 @@ const profiles = new ProfileService(
   },
   { halfLifeDays: config.profileHalfLifeDays, historyRetentionDays: config.historyRetentionDays, historyLagMs: 2 * config.historyFlushMs + 60_000 },
 );
-const app = createAdminApp(token, campaigns, state, scrape, configStore, live, profiles);
+// A new campaign starts from the profile of campaigns like it (same zone and schedule).
+campaigns.onCreated = (record) => profiles.created(record);
+const backtests = new BacktestService(configStore, { halfLifeDays: config.profileHalfLifeDays, historyRetentionDays: config.historyRetentionDays });
+const app = createAdminApp(token, campaigns, state, scrape, configStore, live, profiles, backtests);
 
 let listenSocket: uWS.us_listen_socket | null = null;
 app.listen(config.host, config.adminPort, (sock) => {
@@ -303,6 +307,7 @@ async function shutdown(): Promise<void> {
   clearInterval(sweepTimer);
   clearInterval(profileTimer);
   await profiles.close().catch(() => undefined);
+  await backtests.close().catch(() => undefined);
   // uWS keeps the thread alive while a listen socket is open; close it before the thread ends.
   if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
   listenSocket = null;

@@ -15,6 +15,8 @@ export const ErrorStatus = {
   BATCH_TOO_LARGE: 400,
   EMPTY_BATCH: 400,
   RANGE_TOO_LARGE: 400,
+  /** A backtest asked for a strategy that does not exist. */
+  UNKNOWN_STRATEGY: 400,
   /** Stream: a MessagePack extension type (BigInt, records, structured clone, timestamps, …). */
   UNSUPPORTED_TYPE: 400,
   /** Stream: a frame nested deeper than limits.wsFrameDepthMax. */
@@ -27,6 +29,8 @@ export const ErrorStatus = {
   UNKNOWN_CAMPAIGN: 404,
   /** A campaign without a fitted traffic profile (its history holds no hour with enough minutes). */
   NO_PROFILE: 404,
+  /** A backtest's range holds no recorded decision of the campaign. */
+  NO_HISTORY: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
   TOO_MANY_CAMPAIGNS: 409,

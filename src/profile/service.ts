@@ -25,16 +25,66 @@ export interface ProfileOptions {
 
 type Fitted = (FittedProfile & { hoursUsed: number }) | null;
 
+/** A starting profile combined from campaigns like one without a fitted profile of its own. */
+export interface SimilarProfile {
+  campaignId: string;
+  density: (number | null)[];
+  fittedAtMs: number;
+  /** How many campaigns' fitted profiles it combines. */
+  campaigns: number;
+}
+
+/** Campaigns are alike when their time zone and weekly schedule (dayparting) are the same. */
+export function similarityKey(c: { timezone: string; schedule: unknown }): string {
+  return `${c.timezone}\n${JSON.stringify(c.schedule ?? null)}`;
+}
+
+/**
+ * The combined profile of similar campaigns: each one's weekday shape normalised to a mean of 1
+ * (fitGlobalProfile: a big campaign does not drown the others' shape), then scaled per weekday by
+ * the campaigns' mean density that weekday, so that the new campaign's own learning (absolute
+ * opportunities per ms, src/profile/fit.ts) blends into values of a comparable size.
+ */
+export function combineSimilar(profiles: readonly FittedProfile[], nowMs: number): FittedProfile | null {
+  const shape = fitGlobalProfile(profiles, nowMs);
+  if (shape === null) return null;
+  const density = shape.density.slice();
+  for (let d = 0; d < 7; d++) {
+    let level = 0;
+    let n = 0;
+    for (const p of profiles) {
+      const known = p.density.slice(d * 24, d * 24 + 24).filter((v): v is number => typeof v === 'number' && v > 0);
+      if (known.length === 0) continue;
+      level += known.reduce((a, v) => a + v, 0) / known.length;
+      n++;
+    }
+    for (let h = 0; h < 24; h++) {
+      const v = density[d * 24 + h];
+      density[d * 24 + h] = typeof v === 'number' && n > 0 ? v * (level / n) : null;
+    }
+  }
+  return { density, fittedAtMs: nowMs };
+}
+
 const apiWeekdays = ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'] as const;
 
 /** A stored profile as the admin API shows it: opportunities per minute by weekday, Monday first. */
 export function profileToApi(p: StoredProfile): Record<string, unknown> {
+  return { campaignId: p.campaignId, fittedAt: new Date(p.fittedAtMs).toISOString(), halfLifeDays: p.halfLifeDays, hoursUsed: p.hoursUsed, unit: 'opportunitiesPerMinute', days: apiDays(p.density), source: 'fitted' };
+}
+
+function apiDays(density: readonly (number | null)[]): Record<string, (number | null)[]> {
   const days: Record<string, (number | null)[]> = {};
   apiWeekdays.forEach((name, i) => {
     const weekday = (i + 1) % 7; // shards count weekdays from Sunday
-    days[name] = p.density.slice(weekday * 24, weekday * 24 + 24).map((d) => (d === null ? null : d * 60_000));
+    days[name] = density.slice(weekday * 24, weekday * 24 + 24).map((d) => (d === null ? null : d * 60_000));
   });
-  return { campaignId: p.campaignId, fittedAt: new Date(p.fittedAtMs).toISOString(), halfLifeDays: p.halfLifeDays, hoursUsed: p.hoursUsed, unit: 'opportunitiesPerMinute', days };
+  return days;
+}
+
+/** A starting profile from similar campaigns as the admin API shows it. */
+export function similarToApi(p: SimilarProfile, halfLifeDays: number): Record<string, unknown> {
+  return { campaignId: p.campaignId, fittedAt: new Date(p.fittedAtMs).toISOString(), halfLifeDays, hoursUsed: 0, unit: 'opportunitiesPerMinute', days: apiDays(p.density), source: 'similar', similarCampaigns: p.campaigns };
 }
 
 /**
@@ -51,6 +101,10 @@ export class ProfileService {
   private readonly stored = new Map<string, StoredProfile>();
   /** The local day each campaign was last fitted (or tried: a campaign without history) on. */
   private readonly fittedDay = new Map<string, string>();
+  /** Starting profiles of campaigns without a fitted one, combined from campaigns like them. */
+  private readonly similar = new Map<string, SimilarProfile>();
+  /** Combinations by similarity key; cleared whenever a stored profile changes. */
+  private readonly combined = new Map<string, { density: (number | null)[]; fittedAtMs: number; campaigns: number } | null>();
   private pool: Piscina<FitJob, Fitted> | null = null;
   private ticking = false;
 
@@ -63,6 +117,7 @@ export class ProfileService {
   /** Startup, after the catalogue reached the shards: the stored profiles follow it. */
   async start(): Promise<void> {
     for (const p of await this.store.loadProfiles()) this.stored.set(p.campaignId, p);
+    this.combined.clear();
     const byShard = new Map<number, { campaignId: string; profile: FittedProfile }[]>();
     for (const p of this.stored.values()) {
       if (p.campaignId === globalProfileId) continue;
@@ -73,6 +128,15 @@ export class ProfileService {
       let list = byShard.get(shard);
       if (list === undefined) byShard.set(shard, (list = []));
       list.push({ campaignId: p.campaignId, profile: { density: p.density, fittedAtMs: p.fittedAtMs } });
+    }
+    // Campaigns without a fitted profile start from the profile of campaigns like them.
+    for (const record of this.host.all()) {
+      const sim = this.similarFor(record, Date.now());
+      if (sim === null) continue;
+      const shard = shardOf(sim.campaignId, this.host.shardCount);
+      let list = byShard.get(shard);
+      if (list === undefined) byShard.set(shard, (list = []));
+      list.push({ campaignId: sim.campaignId, profile: { density: sim.density, fittedAtMs: sim.fittedAtMs } });
     }
     const g = this.stored.get(globalProfileId);
     const global = g === undefined ? null : { density: g.density, fittedAtMs: g.fittedAtMs };
@@ -85,6 +149,81 @@ export class ProfileService {
   /** The stored profile of a campaign, or null. */
   get(campaignId: string): StoredProfile | null {
     return this.stored.get(campaignId) ?? null;
+  }
+
+  /** A campaign's profile as GET …/profile shows it: its fitted one, or its starting one from similar campaigns; null without either. */
+  toApi(campaignId: string): Record<string, unknown> | null {
+    const own = this.stored.get(campaignId);
+    if (own !== undefined) return profileToApi(own);
+    const sim = this.similar.get(campaignId);
+    return sim === undefined ? null : similarToApi(sim, this.options.halfLifeDays);
+  }
+
+  /** The density the campaign plans by (fitted, else from similar campaigns), or null. */
+  profileOf(campaignId: string): (number | null)[] | null {
+    return this.stored.get(campaignId)?.density ?? this.similar.get(campaignId)?.density ?? null;
+  }
+
+  /**
+   * The starting profile of a campaign without a fitted one: the combination of the fitted profiles
+   * of the live campaigns with its time zone and schedule (remembered in this.similar); null when
+   * it has its own or there are none like it.
+   */
+  private similarFor(record: CampaignRecord, nowMs: number): SimilarProfile | null {
+    const id = record.config.id;
+    if (this.stored.has(id) || record.config.archived === true) {
+      this.similar.delete(id);
+      return null;
+    }
+    const combined = this.combinedFor(similarityKey(record.config), nowMs);
+    if (combined === null) {
+      this.similar.delete(id);
+      return null;
+    }
+    const sim: SimilarProfile = { campaignId: id, density: combined.density, fittedAtMs: combined.fittedAtMs, campaigns: combined.campaigns };
+    this.similar.set(id, sim);
+    return sim;
+  }
+
+  /**
+   * The combination for one similarity key, computed once per key until a stored profile changes
+   * (so a bulk creation of many alike campaigns scans the stored profiles once, not once each).
+   */
+  private combinedFor(key: string, nowMs: number): { density: (number | null)[]; fittedAtMs: number; campaigns: number } | null {
+    const known = this.combined.get(key);
+    if (known !== undefined) return known;
+    const like: FittedProfile[] = [];
+    for (const p of this.stored.values()) {
+      if (p.campaignId === globalProfileId) continue;
+      const other = this.host.get(p.campaignId);
+      if (other === undefined || other.config.archived === true || similarityKey(other.config) !== key) continue;
+      like.push(p);
+    }
+    const c = like.length === 0 ? null : combineSimilar(like, nowMs);
+    const out = c === null ? null : { density: c.density, fittedAtMs: c.fittedAtMs, campaigns: like.length };
+    this.combined.set(key, out);
+    return out;
+  }
+
+  /** A new campaign (Campaigns.onCreated): its shard gets the profile of campaigns like it, if any. */
+  async created(record: CampaignRecord, nowMs: number = Date.now()): Promise<void> {
+    const sim = this.similarFor(record, nowMs);
+    if (sim === null) return;
+    await this.host.send(shardOf(sim.campaignId, this.host.shardCount), [{ campaignId: sim.campaignId, profile: { density: sim.density, fittedAtMs: sim.fittedAtMs } }], null);
+  }
+
+  /** After fits: campaigns still without a profile of their own get the new combination of their likes. */
+  private async refreshSimilar(nowMs: number): Promise<void> {
+    const byShard = new Map<number, { campaignId: string; profile: FittedProfile }[]>();
+    for (const record of [...this.host.all()]) {
+      const sim = this.similarFor(record, nowMs);
+      if (sim === null) continue;
+      const shard = shardOf(sim.campaignId, this.host.shardCount);
+      let list = byShard.get(shard);
+      if (list === undefined) byShard.set(shard, (list = []));
+      list.push({ campaignId: sim.campaignId, profile: { density: sim.density, fittedAtMs: sim.fittedAtMs } });
+    }
+    await Promise.all([...byShard].map(([shard, list]) => this.host.send(shard, list, null)));
   }
 
   /**
@@ -105,6 +244,8 @@ export class ProfileService {
     const stored: StoredProfile = { campaignId, fittedAtMs: fitted.fittedAtMs, halfLifeDays: this.options.halfLifeDays, density: fitted.density, hoursUsed: fitted.hoursUsed };
     await this.store.saveProfiles([stored]);
     this.stored.set(campaignId, stored);
+    this.similar.delete(campaignId);
+    this.combined.clear();
     await this.host.send(shardOf(campaignId, this.host.shardCount), [{ campaignId, profile: { density: stored.density, fittedAtMs: stored.fittedAtMs } }], null);
     return stored;
   }
@@ -130,7 +271,10 @@ export class ProfileService {
           log('warn', 'profile fit failed', { campaignId: id, error: (err as Error).message });
         }
       }
-      if (fitted > 0) await this.refitGlobal(nowMs);
+      if (fitted > 0) {
+        await this.refitGlobal(nowMs);
+        await this.refreshSimilar(nowMs);
+      }
     } catch (err) {
       log('warn', 'profile round failed', { error: (err as Error).message });
     } finally {

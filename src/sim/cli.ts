@@ -16,7 +16,10 @@ const usage = `usage: npm run simulate -- [options]
 
   --strategy S             EVEN | ASAP | FRONT_LOADED | ADAPTIVE | AHEAD | CUSTOM (default ${simDefaults.strategy})
   --traffic FILE           CSV "hour,requests" (24 rows) or "minute,requests" (1,440 rows), local time,
-                           or a week: "hourOfWeek,requests" (168 rows, 0 = Monday 00:00 local time);
+                           or a week: "hourOfWeek,requests" (168 rows, 0 = Monday 00:00 local time),
+                           or a timeline: "time,requests", requests in each real minute, time an ISO 8601
+                           UTC minute (2026-11-23T00:00:00Z), minutes without a row have none (what
+                           npm run backtest -- --traffic-out writes from the stored minute history);
                            default: the built-in diurnal curve, ${builtinDailyRequests.toLocaleString('en-US')} requests a day,
                            peak hour 9x the trough hour (bench/traffic/diurnal.csv holds the same numbers)
   --traffic-scale X        multiplies the traffic's volume (default 1)
@@ -54,6 +57,9 @@ const usage = `usage: npm run simulate -- [options]
                            own would-be counters, never enforced; the report shows both side by side
   --mode SHADOW            allow every decision; the campaign's strategy (or --shadow) runs as the
                            shadow and its would-be figures are reported (default ENFORCE)
+  --profile FILE           a fitted traffic profile the campaign holds from the start, JSON
+                           {"density": [168 opportunities per ms or null, Sunday 00:00 first], "fittedAtMs": N}
+                           (what npm run backtest -- --traffic-out writes beside the traffic)
   --json                   print one JSON object
   --out FILE               write a chart: .svg, .html or .png
   --help
@@ -115,6 +121,22 @@ function parseArgs(argv: string[]): Parsed {
         const times = (value() ?? '').split(',');
         if (!times.every((x) => /^([01]\d|2[0-3]):[0-5]\d$/.test(x))) throw new UsageError('--restart-at needs local times HH:MM, comma-separated (00:00-23:59)');
         sim.restartAt = times;
+        break;
+      }
+      case '--profile': {
+        const file = value() ?? '';
+        let p: unknown;
+        try {
+          p = JSON.parse(readFileSync(file, 'utf8'));
+        } catch (err) {
+          throw new UsageError(`--profile ${file}: ${(err as Error).message}`);
+        }
+        const d = (p as { density?: unknown }).density;
+        const at = (p as { fittedAtMs?: unknown }).fittedAtMs;
+        if (!Array.isArray(d) || d.length !== 168 || !d.every((v) => v === null || (typeof v === 'number' && Number.isFinite(v) && v >= 0)) || typeof at !== 'number') {
+          throw new UsageError(`--profile ${file}: expected {"density": [168 numbers ≥ 0 or null], "fittedAtMs": epoch ms}`);
+        }
+        sim.initialProfile = { density: d as (number | null)[], fittedAtMs: at };
         break;
       }
       case '--profile-half-life-days': sim.profileHalfLifeDays = num(name, value(), 0.1, 365); break;

@@ -30,7 +30,7 @@ export function jsonOfReport(r: SimReport): Record<string, unknown> {
     ...(r.shadow === null ? {} : { shadow: shadowJson(r.shadow) }),
     // Only with more than one day: the pacing of every day, each against its own plan.
     ...(r.detail.daily.length > 1
-      ? { daily: r.detail.daily.map((x) => ({ day: x.day, weekday: x.weekday, deliveryRatio: x.deliveryRatio, slotNrmse: x.slotNrmse, earlyExhaustionFraction: x.earlyExhaustionFraction })) }
+      ? { daily: r.detail.daily.map((x) => ({ day: x.day, weekday: x.weekday, deliveryRatio: x.deliveryRatio, slotNrmse: x.slotNrmse, earlyExhaustionFraction: x.earlyExhaustionFraction, budgetMicros: x.budgetMicros, spentMicros: x.spentMicros, overspendRatio: x.overspendRatio, breakerTrips: x.breakerTrips })) }
       : {}),
     // Only with --faults, so the output of a run without them is unchanged.
     ...(r.detail.faults === null ? {} : { faults: r.detail.faults }),

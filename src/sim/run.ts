@@ -19,6 +19,7 @@ import { FaultDriver } from './fault-driver.js';
 import { type FaultPlan, type FaultReport, faultWorld, memoryBacking, type ScheduledFault, type SimBackingStore } from './faults.js';
 import { Ledger, type SentSpend } from './ledger.js';
 import { fitProfile, type MinuteTraffic, profileHalfLifeDaysDefault } from '../profile/fit.js';
+import type { FittedProfile } from '../../shards/pacing/profile.js';
 import { measure, type Measured } from './metrics.js';
 import { builtinDiurnal, type DaySlots, daySlots, expectedRequests, type TrafficShape } from './traffic.js';
 
@@ -56,6 +57,8 @@ export interface SimOptions {
   hourlyWeights: number[] | null;
   /** Daily active window 'HH:MM-HH:MM' in local time (may run past midnight), or null for all day. */
   window: string | null;
+  /** A campaign's weekly schedule as the API takes it; when given (not undefined) it replaces window (backtests). */
+  schedule?: ScheduleWindow[] | null;
   breakerEnabled: boolean;
   /** Test hook: runs after every step, before the audit (fault injection). */
   onStep?: (campaign: Campaign, nowMs: number) => void;
@@ -78,6 +81,8 @@ export interface SimOptions {
   shadow: Strategy | null;
   /** `--mode SHADOW`: every decision is allowed; the campaign's own strategy (or --shadow) runs as the shadow. */
   mode: CampaignMode;
+  /** A fitted traffic profile the campaign holds from the start (`--profile FILE`; backtests), or none. */
+  initialProfile?: FittedProfile | null;
 }
 
 /** The clearing price is a second-price fraction of the bid, uniform in this range. */
@@ -149,6 +154,10 @@ export interface DayRow extends Measured {
   /** MON … SUN. */
   weekday: string;
   budgetMicros: number;
+  /** Spend settled in the day (micros). */
+  spentMicros: number;
+  /** Breaker trips (TRIP_FRACTION, TRIP_VELOCITY) in the day. */
+  breakerTrips: number;
 }
 
 export interface SimReport extends Measured {
@@ -266,7 +275,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   const lastDay = days[days.length - 1]!;
   const meanPrice = o.bidMicros * ((clearingFraction.min + clearingFraction.max) / 2);
   // What the traffic would spend unthrottled in the reported day's active minutes.
-  const schedule = o.window === null ? null : parseWindow(o.window);
+  const schedule = o.schedule !== undefined ? o.schedule : o.window === null ? null : parseWindow(o.window);
   const active = activeIntervals(o.timezone, lastDay, schedule, null, null);
   const unthrottledMicros = Math.round(expectedRequests(slots[slots.length - 1]!, active) * o.winRate * meanPrice);
   const budget = o.dailyBudgetMicros ?? Math.max(1, Math.round(o.budgetFraction * unthrottledMicros));
@@ -391,6 +400,8 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
     return { shard, campaign: found, store, resilient };
   };
   let { shard, campaign, store, resilient } = await start(0);
+  // A profile fitted before the first day (a backtest's history before its range): as the admin sends it at startup.
+  if (o.initialProfile) await shard.loadProfiles([{ campaignId, profile: o.initialProfile }], null);
 
   // ---- traffic ----------------------------------------------------------------------------------
   // Flattened slots of all days: a Poisson process with a piecewise-constant rate.
@@ -695,7 +706,9 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
     const plan = i === days.length - 1 ? campaign.day : plans.get(d.key);
     if (plan === undefined) return;
     const m = measure({ curve: plan.curve, budget: plan.budgetMicros, dayStartMs: d.startMs, dayEndMs: d.endMs, spentByMinute: spentByDay[i]! });
-    daily.push({ day: d.key, weekday: weekdays[d.weekday]!, budgetMicros: plan.budgetMicros, ...m });
+    const spentMicros = spentByDay[i]!.reduce((a, x) => a + x, 0);
+    const dayTrips = breakerEvents.filter((e) => e.atMs >= d.startMs && e.atMs < d.endMs && (e.reason === 'TRIP_FRACTION' || e.reason === 'TRIP_VELOCITY')).length;
+    daily.push({ day: d.key, weekday: weekdays[d.weekday]!, budgetMicros: plan.budgetMicros, spentMicros, breakerTrips: dayTrips, ...m });
   });
   const trips = breakerEvents.filter((e) => e.atMs >= reportStart && (e.reason === 'TRIP_FRACTION' || e.reason === 'TRIP_VELOCITY')).length;
   return {

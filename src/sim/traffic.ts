@@ -10,12 +10,15 @@ import { type DayBounds, localToEpoch } from '../../shards/time/zone.js';
  * requests, and a slot that it skips (the spring hour) gets none, as real traffic would.
  */
 export interface TrafficShape {
-  slot: 'hour' | 'minute' | 'hourOfWeek';
+  slot: 'hour' | 'minute' | 'hourOfWeek' | 'timeline';
   /**
    * Requests per slot of an ordinary day, one entry per local slot (24 or 1,440); for 'hourOfWeek',
-   * of an ordinary week: 168 local hours, 0 = Monday 00:00.
+   * of an ordinary week: 168 local hours, 0 = Monday 00:00; for 'timeline', requests in each real
+   * minute from startMs (minute i is [startMs + i·60 s, startMs + (i+1)·60 s)), zero outside.
    */
   requests: number[];
+  /** 'timeline' only: the first minute's start, epoch ms (a whole UTC minute). */
+  startMs?: number;
   /** Where it came from, for the report. */
   source: string;
 }
@@ -65,15 +68,22 @@ export function builtinDiurnal(): TrafficShape {
   };
 }
 
-/** Parses `hour,requests` (24 rows), `minute,requests` (1,440 rows) or `hourOfWeek,requests` (168 rows). */
+/**
+ * Parses `hour,requests` (24 rows), `minute,requests` (1,440 rows), `hourOfWeek,requests` (168 rows)
+ * or a timeline `time,requests`: requests in each real minute, time an ISO 8601 UTC instant at a
+ * whole minute (2026-11-23T00:00:00Z), rows in increasing time; minutes between the first and the
+ * last row that have no row had no requests (what `npm run backtest -- --traffic-out FILE` writes
+ * from the stored minute history).
+ */
 export function parseTrafficCsv(text: string, source: string): TrafficShape {
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
   const header = lines.shift()?.toLowerCase().replace(/\s+/g, '');
-  let slot: TrafficShape['slot'];
+  if (header === 'time,requests') return parseTimeline(lines, source);
+  let slot: Exclude<TrafficShape['slot'], 'timeline'>;
   if (header === 'hour,requests') slot = 'hour';
   else if (header === 'minute,requests') slot = 'minute';
   else if (header === 'hourofweek,requests') slot = 'hourOfWeek';
-  else throw new Error(`${source}: the header must be "hour,requests", "minute,requests" or "hourOfWeek,requests" (got ${JSON.stringify(header)})`);
+  else throw new Error(`${source}: the header must be "hour,requests", "minute,requests", "hourOfWeek,requests" or "time,requests" (got ${JSON.stringify(header)})`);
   const n = slot === 'hour' ? 24 : slot === 'hourOfWeek' ? 168 : 1440;
   const requests = new Array<number>(n).fill(NaN);
   for (const [i, line] of lines.entries()) {
@@ -92,6 +102,43 @@ export function parseTrafficCsv(text: string, source: string): TrafficShape {
   return { slot, requests, source };
 }
 
+/** The largest timeline the simulator reads: 400 days of minutes. */
+export const timelineMinutesMax = 400 * 1440;
+
+function parseTimeline(lines: string[], source: string): TrafficShape {
+  const minutes: number[] = [];
+  const values: number[] = [];
+  for (const [i, line] of lines.entries()) {
+    const [a, b, ...rest] = line.split(',');
+    const t = Date.parse(a ?? '');
+    const v = Number(b);
+    if (rest.length > 0 || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z$/.test(a ?? '') || !Number.isFinite(t) || t % 60_000 !== 0 || !Number.isFinite(v) || v < 0) {
+      throw new Error(`${source}: line ${i + 2}: expected "time,requests" with time an ISO 8601 UTC instant at a whole minute and requests ≥ 0 (got ${JSON.stringify(line)})`);
+    }
+    if (minutes.length > 0 && t <= minutes[minutes.length - 1]!) throw new Error(`${source}: line ${i + 2}: times must increase`);
+    minutes.push(t);
+    values.push(v);
+  }
+  if (minutes.length === 0) throw new Error(`${source}: no rows`);
+  const startMs = minutes[0]!;
+  const n = (minutes[minutes.length - 1]! - startMs) / 60_000 + 1;
+  if (n > timelineMinutesMax) throw new Error(`${source}: the timeline spans more than ${timelineMinutesMax} minutes`);
+  if (values.every((v) => v === 0)) throw new Error(`${source}: all minutes are zero`);
+  const requests = new Array<number>(n).fill(0);
+  minutes.forEach((t, i) => (requests[(t - startMs) / 60_000] = values[i]!));
+  return { slot: 'timeline', requests, startMs, source };
+}
+
+/** A timeline shape as `time,requests` CSV (rows with zero requests left out). */
+export function timelineCsv(shape: TrafficShape): string {
+  if (shape.slot !== 'timeline' || shape.startMs === undefined) throw new Error('timelineCsv needs a timeline shape');
+  const rows = ['time,requests'];
+  shape.requests.forEach((r, i) => {
+    if (r > 0 || i === 0 || i === shape.requests.length - 1) rows.push(`${new Date(shape.startMs! + i * 60_000).toISOString()},${r}`);
+  });
+  return `${rows.join('\n')}\n`;
+}
+
 /** One local day of traffic in real time: slot i spans [starts[i], starts[i+1]) at rates[i] per ms. */
 export interface DaySlots {
   starts: number[];
@@ -106,6 +153,19 @@ export function daySlots(shape: TrafficShape, scale: number, timeZone: string, d
     const first = ((day.weekday + 6) % 7) * 24;
     const rates = shape.requests.slice(first, first + 24).map((r) => (r * scale) / 3_600_000);
     return { starts: hourStartsOf(timeZone, day), ratesPerMs: rates };
+  }
+  if (shape.slot === 'timeline') {
+    // Real minutes of the day, each at the rate its row recorded (none outside the timeline).
+    starts = [];
+    const rates: number[] = [];
+    const origin = shape.startMs ?? 0;
+    for (let s = day.startMs; s < day.endMs; s += 60_000) {
+      starts.push(s);
+      const i = Math.floor((s - origin) / 60_000);
+      rates.push(i >= 0 && i < shape.requests.length ? (shape.requests[i]! * scale) / 60_000 : 0);
+    }
+    starts.push(day.endMs);
+    return { starts, ratesPerMs: rates };
   }
   if (shape.slot === 'hour') {
     starts = hourStartsOf(timeZone, day);
