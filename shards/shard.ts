@@ -2,6 +2,7 @@ import { Campaign, type CampaignHooks, type SettledReservation } from './campaig
 import { ExpiryQueue } from './expiry.js';
 import { Flusher, type FlushSettled, type ReplyTo } from './flusher.js';
 import { ConfigInterner } from './intern.js';
+import { Lease, type LeaseGrantMessage } from './lease.js';
 import { limits } from './limits.js';
 import { isMicros } from './money.js';
 import { type FittedProfile, GlobalProfile } from './pacing/profile.js';
@@ -34,6 +35,10 @@ export class ShardTotals {
   notReady = 0;
   /** Campaigns loaded with stored counters outside the money bounds (kept paused). */
   countersOutOfRange = 0;
+  /** Lease calls answered, failed (error or timeout) and leases given back (src/shard/lease-keeper.ts). */
+  leaseGrants = 0;
+  leaseFailures = 0;
+  leaseGiveBacks = 0;
   /** Breaker transitions by `${to} ${reason}`. */
   readonly breakerTransitions = new Map<string, number>();
 }
@@ -50,6 +55,11 @@ export interface ShardOptions {
    * sent yet, so it is answered NOT_READY rather than UNKNOWN_CAMPAIGN.
    */
   awaitCatalogue?: boolean;
+  /**
+   * Several instances share budgets (PACER_LEASES=on): every campaign decides within a budget
+   * lease that the host's lease keeper renews (handleLease); without one it allows nothing.
+   */
+  leases?: boolean;
 }
 
 /** Per-campaign counters since the last summary, for the admin's per-minute history. */
@@ -205,6 +215,7 @@ export class Shard {
             break;
           }
           const flags = c.applySpend(now, r.micros, r.requestId);
+          c.lease?.spend(c.day.bounds.key, r.micros);
           this.flusher.addSpend({
             campaign: c,
             eventId: r.eventId,
@@ -321,8 +332,10 @@ export class Shard {
       if (applied) {
         this.totals.spendApplied++;
         this.totals.settledMicros += e.amount;
+        e.campaign.lease?.ack(e.day, e.amount);
       } else {
         this.totals.spendDuplicate++;
+        e.campaign.lease?.unspend(e.day, e.amount);
         e.campaign.revertSpend(this.ports.clock.now(), e.amount, e.flags, e.day);
         if (settledRes !== null) this.restoreSettled(e.campaign, settledRes);
       }
@@ -348,6 +361,21 @@ export class Shard {
     this.totals.spendLateDuplicates++;
     this.totals.revertedMicros += amountMicros;
     this.campaigns.get(campaignId)?.revertSpend(this.ports.clock.now(), amountMicros, 0, day);
+  }
+
+  /**
+   * A lease answer from the host's lease keeper. It applies only to the campaign and day it was
+   * asked for (a campaign reloaded or rolled over since asks again).
+   */
+  handleLease(msg: LeaseGrantMessage): void {
+    const lease = this.campaigns.get(msg.campaignId)?.lease;
+    if (lease === undefined || lease === null) return;
+    if (lease.seq !== msg.seq) return;
+    if (lease.day !== msg.day) {
+      lease.failed();
+      return;
+    }
+    lease.granted(msg.sentAtMs, this.ports.clock.now(), msg.usedMicros, msg.grantedMicros, msg.ttlMs, msg.settledMicros);
   }
 
   /** Expires due reservations; called every reservationSweepMs. */
@@ -409,6 +437,8 @@ export class Shard {
     if (this.campaigns.get(config.id) !== c || config.version < c.config.version) return;
     const carried = c.changeZone(config, this.ports.clock.now(), snapshot.settledMicros);
     if (carried === 0) return;
+    // The carry is this holder's spend of the new day as far as its lease is concerned.
+    c.lease?.spend(c.day.bounds.key, carried);
     this.flusher.addSpend({
       campaign: c,
       // '#' is outside the event ID alphabet clients may use, so this ID never meets a client's.
@@ -431,6 +461,7 @@ export class Shard {
     const at = this.ports.clock.now();
     const c = new Campaign(config, at, this.hooks);
     c.restore(snapshot.settledMicros, snapshot.lifetimeSettledMicros, at);
+    if (this.options.leases === true) c.lease = new Lease(c.day.bounds.key, c.settled);
     let badReservations = 0;
     for (const r of snapshot.reservations) {
       if (!(r.expiresAtMs > at)) continue; // expired, or not a number
