@@ -301,6 +301,13 @@ export const limits = {
   leaseShareTauMs: 60_000,
   /** The smallest share a holder plans for, so a holder that spent nothing yet can still start. */
   leaseShareMin: 0.02,
+  /**
+   * A reservation older than this is looked for in the store at a renewal; gone, another instance
+   * settled it. Long after its flush (flushes leave within milliseconds), so it is in the store.
+   */
+  leaseReconcileAfterMs: 1_000,
+  /** Reservations looked for per campaign per renewal (one HMGET). */
+  leaseReconcileBatchMax: 500,
 } as const;
 
 export type Limits = typeof limits;

@@ -39,6 +39,8 @@ export class ShardTotals {
   leaseGrants = 0;
   leaseFailures = 0;
   leaseGiveBacks = 0;
+  /** Reservations found settled (or released) at another instance and dropped here. */
+  leaseSettledElsewhere = 0;
   /** Breaker transitions by `${to} ${reason}`. */
   readonly breakerTransitions = new Map<string, number>();
 }
@@ -215,12 +217,16 @@ export class Shard {
             break;
           }
           const flags = c.applySpend(now, r.micros, r.requestId);
-          c.lease?.spend(c.day.bounds.key, r.micros);
+          // A spend for a reservation this shard does not hold settles another instance's lease
+          // (that instance finds its reservation gone from the store: settledElsewhere).
+          if ((flags & SpendFlag.UNMATCHED) === 0) c.lease?.spend(c.day.bounds.key, r.micros);
           this.flusher.addSpend({
             campaign: c,
             eventId: r.eventId,
             amount: r.micros,
-            requestId: (flags & SpendFlag.MATCHED_RESERVATION) !== 0 ? r.requestId : '',
+            // With leases an unmatched requestId goes to the store too, which settles the
+            // reservation another instance made for it.
+            requestId: (flags & SpendFlag.MATCHED_RESERVATION) !== 0 || c.lease !== null ? r.requestId : '',
             origin,
             slot: r.slot,
             flags,
@@ -332,10 +338,10 @@ export class Shard {
       if (applied) {
         this.totals.spendApplied++;
         this.totals.settledMicros += e.amount;
-        e.campaign.lease?.ack(e.day, e.amount);
+        if ((e.flags & SpendFlag.UNMATCHED) === 0) e.campaign.lease?.ack(e.day, e.amount);
       } else {
         this.totals.spendDuplicate++;
-        e.campaign.lease?.unspend(e.day, e.amount);
+        if ((e.flags & SpendFlag.UNMATCHED) === 0) e.campaign.lease?.unspend(e.day, e.amount);
         e.campaign.revertSpend(this.ports.clock.now(), e.amount, e.flags, e.day);
         if (settledRes !== null) this.restoreSettled(e.campaign, settledRes);
       }
@@ -376,6 +382,32 @@ export class Shard {
       return;
     }
     lease.granted(msg.sentAtMs, this.ports.clock.now(), msg.usedMicros, msg.grantedMicros, msg.ttlMs, msg.settledMicros);
+  }
+
+  /**
+   * The lease keeper found these reservations of a campaign gone from the store: a spend that
+   * arrived at another instance settled them there (or they were released there). They leave this
+   * shard, and their amounts count as this holder's settled spend for its lease, so that the lease
+   * that promised the money is the one it leaves (the spend's instance did not count it in its own).
+   * Returns how many were dropped.
+   */
+  settledElsewhere(campaignId: string, day: string, requestIds: readonly string[]): number {
+    const c = this.campaigns.get(campaignId);
+    const lease = c?.lease;
+    if (c === undefined || lease === undefined || lease === null || lease.day !== day) return 0;
+    let dropped = 0;
+    for (const id of requestIds) {
+      const r = c.reservations.get(id);
+      if (r === undefined) continue;
+      const amount = r.amount;
+      c.release(id);
+      this.flusher.reservationRemoved(c, id);
+      lease.spend(day, amount);
+      lease.ack(day, amount);
+      dropped++;
+    }
+    this.totals.leaseSettledElsewhere += dropped;
+    return dropped;
   }
 
   /** Expires due reservations; called every reservationSweepMs. */

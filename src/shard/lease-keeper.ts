@@ -147,6 +147,32 @@ export class LeaseKeeper {
       ttlMs: Math.max(0, Math.min(limits.leaseTtlMs, answer.expiresAtMs - answer.nowMs)),
       settledMicros: answer.settledMicros,
     });
+    await this.reconcile(c, day, answeredAt);
+  }
+
+  /**
+   * Looks in the store for this shard's older reservations of the campaign: those gone were
+   * settled by a spend that reached another instance, and leave this shard's lease as spend.
+   */
+  private async reconcile(c: Campaign, day: string, now: number): Promise<void> {
+    if (c.reservations.size === 0) return;
+    const madeBefore = now - limits.leaseReconcileAfterMs;
+    const ids: string[] = [];
+    for (const [id, r] of c.reservations) {
+      // Oldest first (insertion order): the first young one ends the look.
+      if (r.expiresAtMs - this.options.reservationTtlMs > madeBefore) break;
+      ids.push(id);
+      if (ids.length >= limits.leaseReconcileBatchMax) break;
+    }
+    if (ids.length === 0) return;
+    let missing: string[];
+    try {
+      missing = await this.deadline(this.client.missingReservations(c.id, ids));
+    } catch (err) {
+      this.fault(`reservations of ${c.id} not reconciled: ${(err as Error).message}`);
+      return;
+    }
+    if (missing.length > 0 && !this.options.spooling()) this.shard.settledElsewhere(c.id, day, missing);
   }
 
   /** Gives one lease back: what is not reserved returns to the other holders at once. */
