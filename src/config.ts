@@ -61,8 +61,9 @@ export interface PacerConfig {
   /**
    * PACER_LEASES: on, every campaign decides within a budget lease of the Redis store, so that
    * several instances can share every budget (ARCHITECTURE.md, "Budget leases"); off, this
-   * instance caps from its own memory. Default: on with a Redis store, off otherwise (and on is
-   * refused without one: there is nothing to lease from).
+   * instance caps from its own memory. Default off: a single instance needs no lease, and with
+   * leases a campaign's first decision on an instance waits for its first grant (answered
+   * LEASE_EMPTY meanwhile). On is refused without a Redis store: there is nothing to lease from.
    */
   leases: boolean;
 }
@@ -181,9 +182,9 @@ export function loadConfig(env: Env = process.env): PacerConfig {
   if (!logLevels.includes(logLevel as Level)) {
     throw new ConfigError(`PACER_LOG_LEVEL must be one of ${logLevels.join(', ')} (got ${JSON.stringify(logLevel)}); unset it for info`);
   }
-  const leasesRaw = env.PACER_LEASES || (storeRaw === 'redis' ? 'on' : 'off');
+  const leasesRaw = env.PACER_LEASES || 'off';
   if (leasesRaw !== 'on' && leasesRaw !== 'off') {
-    throw new ConfigError(`PACER_LEASES must be on or off (got ${JSON.stringify(leasesRaw.slice(0, 40))}); unset it for on with a Redis store, off otherwise`);
+    throw new ConfigError(`PACER_LEASES must be on or off (got ${JSON.stringify(leasesRaw.slice(0, 40))}); set it to on when several instances serve the same campaigns, off (the default) for one`);
   }
   if (leasesRaw === 'on' && storeRaw !== 'redis') {
     throw new ConfigError(`PACER_LEASES=on needs a Redis store (PACER_REDIS_URL or PACER_REDIS_CLUSTER), but PACER_STORE is ${storeRaw}; leases are granted by Redis, so set a Redis store or PACER_LEASES=off`);
