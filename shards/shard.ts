@@ -374,14 +374,18 @@ export class Shard {
    * asked for (a campaign reloaded or rolled over since asks again).
    */
   handleLease(msg: LeaseGrantMessage): void {
-    const lease = this.campaigns.get(msg.campaignId)?.lease;
-    if (lease === undefined || lease === null) return;
+    const c = this.campaigns.get(msg.campaignId);
+    const lease = c?.lease;
+    if (c === undefined || lease === undefined || lease === null) return;
     if (lease.seq !== msg.seq) return;
     if (lease.day !== msg.day) {
       lease.failed();
       return;
     }
-    lease.granted(msg.sentAtMs, this.ports.clock.now(), msg.usedMicros, msg.grantedMicros, msg.ttlMs, msg.settledMicros);
+    const now = this.ports.clock.now();
+    lease.granted(msg.sentAtMs, now, msg.usedMicros, msg.grantedMicros, msg.ttlMs, msg.settledMicros);
+    // The breaker trips on global spend: other instances' spend arrives with the renewal.
+    c.breaker.onCommitted(now, c.settled + lease.othersMicros + c.reserved, c.budget);
   }
 
   /**
