@@ -23,12 +23,12 @@ import { root } from './lib/process.js';
  *   instances could not have), leaseRenewalsPerS (lease grants and renewals of all instances per s)
  *
  * and rewrites the table between the cluster markers in bench/README.md. Environment knobs:
- * BENCH_CLUSTER_DURATION_MS (default 15000), BENCH_CLUSTER_CAMPAIGNS (8), BENCH_CLUSTER_BUDGET
- * (micros per campaign, 2000000), BENCH_CLUSTER_PORTS (redis-server ports, 17200-17299).
+ * BENCH_CLUSTER_DURATION_MS (default 20000), BENCH_CLUSTER_CAMPAIGNS (8), BENCH_CLUSTER_BUDGET
+ * (micros per campaign, 400000), BENCH_CLUSTER_PORTS (redis-server ports, 17200-17299).
  */
-const durationMs = Number(process.env.BENCH_CLUSTER_DURATION_MS ?? 15_000);
+const durationMs = Number(process.env.BENCH_CLUSTER_DURATION_MS ?? 20_000);
 const campaignCount = Number(process.env.BENCH_CLUSTER_CAMPAIGNS ?? 8);
-const budget = Number(process.env.BENCH_CLUSTER_BUDGET ?? 2_000_000);
+const budget = Number(process.env.BENCH_CLUSTER_BUDGET ?? 400_000);
 const bid = 1_000;
 process.env.TEST_REDIS_CLUSTER_PORTS ??= process.env.BENCH_CLUSTER_PORTS ?? '17200-17299';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
