@@ -34,6 +34,8 @@ export class Lease {
   askedAtMs = -Infinity;
   /** The largest bid asked since the last grant (a lease must cover one bid). */
   bidMaxMicros = 0;
+  /** In the shard's set of leases in demand (Shard.leasesInDemand), which the keeper walks. */
+  tracked = false;
   /** A grant is on its way: the keeper sends at most one per campaign. */
   inFlight = false;
   /** When the last grant was sent and answered, and the spend at that time (for the spend rate). */

@@ -115,6 +115,11 @@ export class Shard {
   /** Applied event IDs (campaignId + '\n' + eventId), oldest first, for duplicates without a store trip. */
   private readonly remembered = new Set<string>();
   private readonly liveReservations = { count: 0 };
+  /**
+   * Campaigns whose lease a decision asked for since the keeper last let it go: the keeper walks
+   * these, not every campaign of the shard (most of a million campaigns are idle at any moment).
+   */
+  readonly leasesInDemand = new Set<Campaign>();
   private readonly reservationsPerCampaignMax: number;
   private readonly reservationsPerShardMax: number;
   private readonly eventIdsRememberedMax: number;
@@ -178,6 +183,10 @@ export class Shard {
           const reservable =
             c.reservations.size < this.reservationsPerCampaignMax && this.liveReservations.count < this.reservationsPerShardMax;
           const reason = c.decide(now, r.micros, r.requestId, random, ttl, reservable);
+          if (c.lease !== null && !c.lease.tracked) {
+            c.lease.tracked = true;
+            this.leasesInDemand.add(c);
+          }
           if (c.lastReservedNew) {
             const expiresAtMs = now + ttl;
             this.expiries.push({ campaign: c, requestId: r.requestId, expiresAtMs });

@@ -68,13 +68,23 @@ export class LeaseKeeper {
   tick(): void {
     if (this.options.spooling()) return;
     const now = this.clock.now();
-    for (const c of this.shard.campaigns.values()) {
+    const demand = this.shard.leasesInDemand;
+    for (const c of demand) {
       if (this.inFlight >= limits.leaseGrantsInFlightMax) return;
       const lease = c.lease;
-      if (lease === null || lease.inFlight) continue;
+      if (lease === null || this.shard.campaigns.get(c.id) !== c) {
+        demand.delete(c);
+        continue;
+      }
+      if (lease.inFlight) continue;
       if (lease.day !== c.day.bounds.key) lease.rollover(c.day.bounds.key);
       if (now - lease.askedAtMs > limits.leaseIdleMs) {
         if (lease.expiresAtMs > now && lease.amountMicros > 0) void this.giveBack(c, lease);
+        else {
+          // Given back (or never granted): out of the walk until a decision asks again.
+          demand.delete(c);
+          lease.tracked = false;
+        }
         continue;
       }
       if (this.due(c, lease, now)) void this.grant(c, lease, now);
