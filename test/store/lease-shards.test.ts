@@ -160,6 +160,8 @@ t.test('three shards share one budget through leases on a real Redis', async (t)
     r.next();
     t.equal(r.code, Reason.OK, 'allowed from a granted lease');
     await inst.keeper.stop();
+    const after = (await leases.snapshot(cfg2.id, day)).leases.find((l) => l.holder === `${prefix}-i2:0`);
+    t.ok((after?.liveMicros ?? 0) <= bid, `given back at once on stop: only its reserved bid stays counted (${after?.liveMicros ?? 0})`);
     await sleep(limits.leaseTtlMs + 200);
     const w2 = new OpWriter();
     w2.decide(slot++, cfg2.id, bid, 'x2');
