@@ -136,7 +136,9 @@ export class Lease {
     this.renewals++;
     const others = Math.max(0, settledMicros - this.loadedSettledMicros - usedMicros);
     this.updateShare(answeredAtMs, this.ackedMicros, others);
-    this.othersMicros = Math.max(this.othersMicros, others);
+    // Others' spend as of this answer. It may include a few of this holder's own acknowledgements
+    // that reached the counter after the call left (safe side: pacing a little low, not high).
+    this.othersMicros = others;
   }
 
   /** A grant failed or timed out: the lease keeps what it had, to its expiry. */
