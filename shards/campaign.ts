@@ -1,3 +1,4 @@
+import type { Lease } from './lease.js';
 import { limits } from './limits.js';
 import { add, assert, micros, remaining, sub, ZERO, type Micros } from './money.js';
 import { Breaker, type BreakerTransition, type ResetReason } from './pacing/breaker.js';
@@ -153,6 +154,17 @@ export class Campaign {
    * spent (EXHAUSTED). Before any bid, 1 micro: EXHAUSTED means settled has reached the budget.
    */
   minBidMicros = Infinity;
+  /**
+   * The budget lease when several instances share budgets (shards/lease.ts; null: this instance
+   * alone caps the campaign). With one, a decision must fit the lease too, and pacing and the
+   * breaker count other holders' spend (ARCHITECTURE.md, "Budget leases").
+   */
+  lease: Lease | null = null;
+
+  /** Settled spend of other instances, as of the last lease renewal (0 without a lease). */
+  private elsewhere(): number {
+    return this.lease === null ? 0 : this.lease.othersMicros;
+  }
 
   private validUntilMs = -Infinity;
   private nextControlMs = -Infinity;
@@ -319,9 +331,10 @@ export class Campaign {
       if (!reservable) return this.shadow !== null && this.shadow.unenforced ? this.allow(nowMs, bid, requestId, ttlMs, false) : this.deny(Reason.RESERVATIONS_FULL);
     }
     if (this.shadow !== null && this.shadow.unenforced) return this.allow(nowMs, bid, requestId, ttlMs, reserving);
-    const committed = this.settled + this.reserved + this.held;
+    const committed = this.settled + this.elsewhere() + this.reserved + this.held;
     const budget = this.day.budgetMicros;
     if (committed >= budget || committed + bid > budget) return this.deny(Reason.BUDGET_EXHAUSTED);
+    if (this.lease !== null && !this.lease.covers(nowMs, this.day.bounds.key, this.reserved + this.held, bid)) return this.deny(Reason.LEASE_EMPTY);
 
     const share = this.breaker.share(nowMs);
     if (share === 0) {
@@ -345,7 +358,7 @@ export class Campaign {
       this.reserved = add(this.reserved, bid);
       this.lastFlags |= DecideFlag.RESERVED;
       this.lastReservedNew = true;
-      this.breaker.onCommitted(nowMs, this.settled + this.reserved, this.day.budgetMicros);
+      this.breaker.onCommitted(nowMs, this.settled + this.elsewhere() + this.reserved, this.day.budgetMicros);
     }
     return Reason.OK;
   }
@@ -383,7 +396,7 @@ export class Campaign {
    */
   private smallerBid(nowMs: number, bid: Micros): void {
     this.minBidMicros = bid;
-    if (this.breaker.state === 'EXHAUSTED' && this.budget - this.settled >= bid) this.breakerReset(nowMs, 'SMALLER_BID');
+    if (this.breaker.state === 'EXHAUSTED' && this.budget - this.settled - this.elsewhere() >= bid) this.breakerReset(nowMs, 'SMALLER_BID');
   }
 
   private deny(reason: ReasonCode): ReasonCode {
@@ -426,7 +439,7 @@ export class Campaign {
       if (flags & SpendFlag.OVER_BID) c.overBidEvents++;
       if (flags & SpendFlag.UNMATCHED) c.unmatchedEvents++;
     }
-    this.breaker.onCommitted(nowMs, this.settled + this.reserved, this.budget);
+    this.breaker.onCommitted(nowMs, this.settled + this.elsewhere() + this.reserved, this.budget);
     this.checkExhausted(nowMs);
     return flags;
   }
@@ -434,11 +447,11 @@ export class Campaign {
   /** EXHAUSTED once less than the smallest bid is left: not even a released reservation helps. */
   private checkExhausted(nowMs: number): void {
     const smallest = Number.isFinite(this.minBidMicros) ? this.minBidMicros : 1;
-    if (this.budget - this.settled < smallest) this.breaker.exhaust(nowMs);
+    if (this.budget - this.settled - this.elsewhere() < smallest) this.breaker.exhaust(nowMs);
   }
 
   private breakerReset(nowMs: number, reason: ResetReason): void {
-    this.breaker.reset(nowMs, reason, this.settled + this.reserved, this.budget);
+    this.breaker.reset(nowMs, reason, this.settled + this.elsewhere() + this.reserved, this.budget);
     this.checkExhausted(nowMs);
   }
 
@@ -456,7 +469,7 @@ export class Campaign {
     const amount = micros(amountMicros);
     this.settled = sub(this.settled, amount);
     this.ctlSettled -= amount;
-    if (this.breaker.state === 'EXHAUSTED' && this.budget - this.settled >= (Number.isFinite(this.minBidMicros) ? this.minBidMicros : 1)) {
+    if (this.breaker.state === 'EXHAUSTED' && this.budget - this.settled - this.elsewhere() >= (Number.isFinite(this.minBidMicros) ? this.minBidMicros : 1)) {
       this.breakerReset(nowMs, 'SPEND_REVERTED');
     }
     for (const c of [this.todayCounters(), this.summaryCounters()]) {
@@ -590,11 +603,13 @@ export class Campaign {
     const committed = this.expectedCommitted();
     const curve = this.day.curve;
     this.breaker.advance(nowMs);
+    // With several holders the plan is global: this holder plans its share of it.
+    const share = this.lease === null ? 1 : this.lease.share;
     this.controller.update({
       nowMs,
       curve,
-      budgetMicros: this.budget,
-      committedMicros: committed,
+      budgetMicros: this.budget * share,
+      committedMicros: committed * share,
       decisions: this.ctlDecisions,
       allowed: this.ctlAllowed,
       settledDeltaMicros: this.ctlSettled,
@@ -665,7 +680,7 @@ export class Campaign {
   /** Settled spend plus live reservations valued at the realised spend ÷ bid ratio. */
   expectedCommitted(): number {
     const rho = this.rhoDen > 0 ? Math.min(1, this.rhoNum / this.rhoDen) : 1;
-    return this.settled + this.reserved * rho;
+    return this.settled + this.elsewhere() + this.reserved * rho;
   }
 
   private addVelocity(nowMs: number, amount: number): void {

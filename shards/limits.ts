@@ -308,6 +308,27 @@ export const limits = {
   backtestsInFlightMax: 2,
   /** The forecast's recent spend rate is measured over this many minutes of today's history. */
   forecastRecentMinutes: 30,
+  /** The lease keeper looks at its shard's leases this often (renewals due, leases running dry). */
+  leaseKeeperTickMs: 50,
+  /** A lease whose committed money passed this share of it is renewed early (before half-life). */
+  leaseRenewUsedShare: 0.5,
+  /** A campaign no decision asked for this long gives its lease back (no money stranded when idle). */
+  leaseIdleMs: 6_000,
+  /** Lease calls in flight at once per shard: a burst of cold campaigns does not flood Redis. */
+  leaseGrantsInFlightMax: 256,
+  /** A lease call that takes longer than this is abandoned (its lease runs to its expiry). */
+  leaseCallTimeoutMs: 1_000,
+  /** This holder's share of a campaign's spend is measured over about this long (pacing on global spend). */
+  leaseShareTauMs: 60_000,
+  /** The smallest share a holder plans for, so a holder that spent nothing yet can still start. */
+  leaseShareMin: 0.02,
+  /**
+   * A reservation older than this is looked for in the store at a renewal; gone, another instance
+   * settled it. Long after its flush (flushes leave within milliseconds), so it is in the store.
+   */
+  leaseReconcileAfterMs: 1_000,
+  /** Reservations looked for per campaign per renewal (one HMGET). */
+  leaseReconcileBatchMax: 500,
 } as const;
 
 export type Limits = typeof limits;

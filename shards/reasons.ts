@@ -19,6 +19,11 @@ export const Reason = {
   COUNTERS_OUT_OF_RANGE: 10,
   /** The campaign was archived (DELETE); its late spend still counts. */
   CAMPAIGN_ARCHIVED: 11,
+  /**
+   * Several instances share the budget and this instance's lease of it is used up, expired or not
+   * granted yet (a renewal follows in the background); other instances may still allow.
+   */
+  LEASE_EMPTY: 12,
 } as const;
 
 export type ReasonCode = (typeof Reason)[keyof typeof Reason];

@@ -2,6 +2,7 @@ import { Campaign, type CampaignHooks, type SettledReservation } from './campaig
 import { ExpiryQueue } from './expiry.js';
 import { Flusher, type FlushSettled, type ReplyTo } from './flusher.js';
 import { ConfigInterner } from './intern.js';
+import { Lease, type LeaseGrantMessage } from './lease.js';
 import { limits } from './limits.js';
 import { isMicros } from './money.js';
 import { type FittedProfile, GlobalProfile } from './pacing/profile.js';
@@ -37,6 +38,12 @@ export class ShardTotals {
   countersOutOfRange = 0;
   /** Decisions of shadows (shadow strategies and SHADOW mode) by the reason they would have answered. */
   readonly shadowDecisions = new Float64Array(reasonNames.length);
+  /** Lease calls answered, failed (error or timeout) and leases given back (src/shard/lease-keeper.ts). */
+  leaseGrants = 0;
+  leaseFailures = 0;
+  leaseGiveBacks = 0;
+  /** Reservations found settled (or released) at another instance and dropped here. */
+  leaseSettledElsewhere = 0;
   /** Breaker transitions by `${to} ${reason}`. */
   readonly breakerTransitions = new Map<string, number>();
 }
@@ -53,6 +60,11 @@ export interface ShardOptions {
    * sent yet, so it is answered NOT_READY rather than UNKNOWN_CAMPAIGN.
    */
   awaitCatalogue?: boolean;
+  /**
+   * Several instances share budgets (PACER_LEASES=on): every campaign decides within a budget
+   * lease that the host's lease keeper renews (handleLease); without one it allows nothing.
+   */
+  leases?: boolean;
 }
 
 /** Per-campaign counters since the last summary, for the admin's per-minute history. */
@@ -118,6 +130,11 @@ export class Shard {
   /** Applied event IDs (campaignId + '\n' + eventId), oldest first, for duplicates without a store trip. */
   private readonly remembered = new Set<string>();
   private readonly liveReservations = { count: 0 };
+  /**
+   * Campaigns whose lease a decision asked for since the keeper last let it go: the keeper walks
+   * these, not every campaign of the shard (most of a million campaigns are idle at any moment).
+   */
+  readonly leasesInDemand = new Set<Campaign>();
   private readonly reservationsPerCampaignMax: number;
   private readonly reservationsPerShardMax: number;
   private readonly eventIdsRememberedMax: number;
@@ -181,6 +198,10 @@ export class Shard {
           const reservable =
             c.reservations.size < this.reservationsPerCampaignMax && this.liveReservations.count < this.reservationsPerShardMax;
           const reason = c.decide(now, r.micros, r.requestId, random, ttl, reservable);
+          if (c.lease !== null && !c.lease.tracked) {
+            c.lease.tracked = true;
+            this.leasesInDemand.add(c);
+          }
           if (c.lastReservedNew) {
             const expiresAtMs = now + ttl;
             this.expiries.push({ campaign: c, requestId: r.requestId, expiresAtMs });
@@ -228,11 +249,16 @@ export class Shard {
           }
           const flags = c.applySpend(now, r.micros, r.requestId);
           if (c.shadow !== null && (flags & SpendFlag.MATCHED_RESERVATION) !== 0) c.shadow.spent(now, r.micros, r.requestId);
+          // A spend for a reservation this shard does not hold settles another instance's lease
+          // (that instance finds its reservation gone from the store: settledElsewhere).
+          if ((flags & SpendFlag.UNMATCHED) === 0) c.lease?.spend(c.day.bounds.key, r.micros);
           this.flusher.addSpend({
             campaign: c,
             eventId: r.eventId,
             amount: r.micros,
-            requestId: (flags & SpendFlag.MATCHED_RESERVATION) !== 0 ? r.requestId : '',
+            // With leases an unmatched requestId goes to the store too, which settles the
+            // reservation another instance made for it.
+            requestId: (flags & SpendFlag.MATCHED_RESERVATION) !== 0 || c.lease !== null ? r.requestId : '',
             origin,
             slot: r.slot,
             flags,
@@ -345,8 +371,10 @@ export class Shard {
       if (applied) {
         this.totals.spendApplied++;
         this.totals.settledMicros += e.amount;
+        if ((e.flags & SpendFlag.UNMATCHED) === 0) e.campaign.lease?.ack(e.day, e.amount);
       } else {
         this.totals.spendDuplicate++;
+        if ((e.flags & SpendFlag.UNMATCHED) === 0) e.campaign.lease?.unspend(e.day, e.amount);
         e.campaign.revertSpend(this.ports.clock.now(), e.amount, e.flags, e.day);
         if (settledRes !== null) this.restoreSettled(e.campaign, settledRes);
       }
@@ -372,6 +400,51 @@ export class Shard {
     this.totals.spendLateDuplicates++;
     this.totals.revertedMicros += amountMicros;
     this.campaigns.get(campaignId)?.revertSpend(this.ports.clock.now(), amountMicros, 0, day);
+  }
+
+  /**
+   * A lease answer from the host's lease keeper. It applies only to the campaign and day it was
+   * asked for (a campaign reloaded or rolled over since asks again).
+   */
+  handleLease(msg: LeaseGrantMessage): void {
+    const c = this.campaigns.get(msg.campaignId);
+    const lease = c?.lease;
+    if (c === undefined || lease === undefined || lease === null) return;
+    if (lease.seq !== msg.seq) return;
+    if (lease.day !== msg.day) {
+      lease.failed();
+      return;
+    }
+    const now = this.ports.clock.now();
+    lease.granted(msg.sentAtMs, now, msg.usedMicros, msg.grantedMicros, msg.ttlMs, msg.settledMicros);
+    // The breaker trips on global spend: other instances' spend arrives with the renewal.
+    c.breaker.onCommitted(now, c.settled + lease.othersMicros + c.reserved, c.budget);
+  }
+
+  /**
+   * The lease keeper found these reservations of a campaign gone from the store: a spend that
+   * arrived at another instance settled them there (or they were released there). They leave this
+   * shard, and their amounts count as this holder's settled spend for its lease, so that the lease
+   * that promised the money is the one it leaves (the spend's instance did not count it in its own).
+   * Returns how many were dropped.
+   */
+  settledElsewhere(campaignId: string, day: string, requestIds: readonly string[]): number {
+    const c = this.campaigns.get(campaignId);
+    const lease = c?.lease;
+    if (c === undefined || lease === undefined || lease === null || lease.day !== day) return 0;
+    let dropped = 0;
+    for (const id of requestIds) {
+      const r = c.reservations.get(id);
+      if (r === undefined) continue;
+      const amount = r.amount;
+      c.release(id);
+      this.flusher.reservationRemoved(c, id);
+      lease.spend(day, amount);
+      lease.ack(day, amount);
+      dropped++;
+    }
+    this.totals.leaseSettledElsewhere += dropped;
+    return dropped;
   }
 
   /** Expires due reservations; called every reservationSweepMs. */
@@ -478,6 +551,8 @@ export class Shard {
     const carried = c.changeZone(config, this.ports.clock.now(), snapshot.settledMicros);
     this.syncShadow(c, this.ports.clock.now());
     if (carried === 0) return;
+    // The carry is this holder's spend of the new day as far as its lease is concerned.
+    c.lease?.spend(c.day.bounds.key, carried);
     this.flusher.addSpend({
       campaign: c,
       // '#' is outside the event ID alphabet clients may use, so this ID never meets a client's.
@@ -504,6 +579,7 @@ export class Shard {
     const at = this.ports.clock.now();
     const c = new Campaign(config, at, this.hooks);
     c.restore(snapshot.settledMicros, snapshot.lifetimeSettledMicros, at);
+    if (this.options.leases === true) c.lease = new Lease(c.day.bounds.key, c.settled);
     let badReservations = 0;
     for (const r of snapshot.reservations) {
       if (!(r.expiresAtMs > at)) continue; // expired, or not a number

@@ -58,6 +58,14 @@ export interface PacerConfig {
   logLevel: Level;
   /** PACER_PROFILE_HALF_LIFE_DAYS: half-life of the decay of the traffic profile fit (src/profile/fit.ts). */
   profileHalfLifeDays: number;
+  /**
+   * PACER_LEASES: on, every campaign decides within a budget lease of the Redis store, so that
+   * several instances can share every budget (ARCHITECTURE.md, "Budget leases"); off, this
+   * instance caps from its own memory. Default off: a single instance needs no lease, and with
+   * leases a campaign's first decision on an instance waits for its first grant (answered
+   * LEASE_EMPTY meanwhile). On is refused without a Redis store: there is nothing to lease from.
+   */
+  leases: boolean;
 }
 
 export interface RedisNode {
@@ -174,7 +182,15 @@ export function loadConfig(env: Env = process.env): PacerConfig {
   if (!logLevels.includes(logLevel as Level)) {
     throw new ConfigError(`PACER_LOG_LEVEL must be one of ${logLevels.join(', ')} (got ${JSON.stringify(logLevel)}); unset it for info`);
   }
+  const leasesRaw = env.PACER_LEASES || 'off';
+  if (leasesRaw !== 'on' && leasesRaw !== 'off') {
+    throw new ConfigError(`PACER_LEASES must be on or off (got ${JSON.stringify(leasesRaw.slice(0, 40))}); set it to on when several instances serve the same campaigns, off (the default) for one`);
+  }
+  if (leasesRaw === 'on' && storeRaw !== 'redis') {
+    throw new ConfigError(`PACER_LEASES=on needs a Redis store (PACER_REDIS_URL or PACER_REDIS_CLUSTER), but PACER_STORE is ${storeRaw}; leases are granted by Redis, so set a Redis store or PACER_LEASES=off`);
+  }
   return {
+    leases: leasesRaw === 'on',
     host: env.PACER_HOST || '0.0.0.0',
     port,
     adminPort,

@@ -92,7 +92,7 @@ async function start(config: PacerConfig): Promise<void> {
     if (announced || port < 0 || adminPort < 0 || shardsReady < shards.length || !adminReady || !routers.stateApplied) return;
     if (state.shuttingDown) return;
     announced = true;
-    log('info', 'ready', { port, adminPort, shards: shards.length, routers: routers.count, store: config.store, uwsNative });
+    log('info', 'ready', { port, adminPort, shards: shards.length, routers: routers.count, store: config.store, uwsNative, instanceId: config.instanceId, leases: config.leases });
     process.stdout.write(
       `pacer ready: http://${config.host}:${port} (admin :${adminPort}), ${shards.length} shards, ${routers.count} routers, store ${config.store}\n`,
     );

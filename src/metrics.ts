@@ -297,6 +297,18 @@ function readExits(dataDir: string | null): Record<string, number> {
   }
 }
 
+/** Σ live lease amounts of a shard's campaigns (held), or Σ of the parts not committed. */
+function leaseMoney(shard: Shard, held: boolean): number {
+  let sum = 0;
+  const now = Date.now();
+  for (const c of shard.campaigns.values()) {
+    const l = c.lease;
+    if (l === null || l.expiresAtMs <= now) continue;
+    sum += held ? l.amountMicros : Math.max(0, l.amountMicros - l.committed(c.reserved + c.held));
+  }
+  return sum;
+}
+
 /** A shard's metrics, read from its totals and state at scrape time. */
 export function shardRegistry(
   index: number,
@@ -379,6 +391,12 @@ export function shardRegistry(
   counter('pacer_settled_micros_total', 'Money settled by applied spend events, in micros.', () => t.settledMicros);
   counter('pacer_reverted_micros_total', 'Money taken back for spooled events found duplicates at replay, in micros.', () => t.revertedMicros);
   counter('pacer_releases_total', 'Reservations released by loss notices.', () => t.releases);
+  counter('pacer_lease_grants_total', 'Budget lease grants and renewals answered by Redis (PACER_LEASES).', () => t.leaseGrants);
+  counter('pacer_lease_failures_total', 'Budget lease calls that failed or timed out (the lease runs to its expiry).', () => t.leaseFailures);
+  counter('pacer_lease_give_backs_total', 'Budget leases given back (idle campaign, shutdown).', () => t.leaseGiveBacks);
+  counter('pacer_lease_settled_elsewhere_total', "Reservations settled by a spend at another instance, found at a renewal.", () => t.leaseSettledElsewhere);
+  gauge('pacer_leased_micros', 'Money this shard holds in live budget leases, in micros.', () => leaseMoney(shard, true));
+  gauge('pacer_lease_unused_micros', 'Money in live leases not committed to a bid or spend here (stranded unless used), in micros.', () => leaseMoney(shard, false));
   counter('pacer_expired_reservations_total', 'Reservations that expired without a win or loss notice.', () => t.expiredReservations);
   new Counter({
     name: 'pacer_breaker_transitions_total',

@@ -9,7 +9,9 @@ import type { PacerConfig } from '../config.js';
 import { log } from '../log.js';
 import type { AdminToShard, MainToShard, ShardToAdmin, ShardToMain } from '../messages.js';
 import { shardRegistry } from '../metrics.js';
+import { LeaseClient } from '../store/leases.js';
 import { openCounterStore } from '../store/open.js';
+import { LeaseKeeper } from './lease-keeper.js';
 import { realTimers } from '../real-ports.js';
 
 /**
@@ -71,7 +73,20 @@ const shard = new Shard(ports, {
   reservationsPerShardMax: config.reservationsPerShardMax,
   eventIdsRememberedMax: config.eventIdsRememberedMax,
   awaitCatalogue: true,
+  leases: config.leases,
 });
+// Budget leases (PACER_LEASES): kept in the background on the shard's own Redis connection.
+const leaseKeeper =
+  config.leases && opened.redis
+    ? new LeaseKeeper(shard, new LeaseClient(opened.redis, config.redisKeyPrefix, config.counterTtlSeconds), ports.clock, ports.timers, {
+        holder: `${config.instanceId}:${index}`,
+        reservationTtlMs: config.reservationTtlMs,
+        spooling: () => opened.resilient?.spooling ?? false,
+        onFault: (message) => log('warn', message, { shard: index }),
+      })
+    : null;
+if (config.leases && leaseKeeper === null) fatal(new Error('PACER_LEASES=on without a Redis connection'));
+leaseKeeper?.start();
 const metrics = shardRegistry(
   index,
   shard,
@@ -190,6 +205,8 @@ async function shutdown(): Promise<void> {
   try {
     await shard.drain();
     shard.flusher.close();
+    // After the last flush: what it acknowledged is reported, the unreserved rest returned.
+    await leaseKeeper?.stop();
     await store.close();
   } catch (err) {
     log('error', 'shard drain failed', { shard: index, error: String(err) });

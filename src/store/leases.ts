@@ -213,6 +213,19 @@ export class LeaseClient {
     return { budgetMicros: Number(r[0]), settledMicros: Number(r[1]), leasedMicros: Number(r[2]), nowMs: Number(r[3]), leases };
   }
 
+  /**
+   * Which of these reservations of a campaign the store no longer holds: a spend settled them (at
+   * any instance: the flush script deletes a reservation with the event that settles it) or they
+   * were released or expired. One HMGET on the campaign's slot.
+   */
+  async missingReservations(campaignId: string, requestIds: readonly string[]): Promise<string[]> {
+    if (requestIds.length === 0) return [];
+    const values = await this.redis.hmget(`${this.prefix}:{${campaignId}}:res`, ...requestIds);
+    const out: string[] = [];
+    for (let i = 0; i < requestIds.length; i++) if (values[i] === null) out.push(requestIds[i]!);
+    return out;
+  }
+
   private call(op: 'grant' | 'return', req: LeaseRequest, want: number, ttlMs: number): Promise<unknown> {
     const k = this.keys(req.campaignId, req.day);
     return this.redis.pacerLease(

@@ -6,7 +6,7 @@ import type { PacerConfig } from '../config.js';
 import { realTimers } from '../real-ports.js';
 import { ForwardingCounterStore } from './forward.js';
 import { MemoryStore } from './memory.js';
-import { openConfiguredRedis, RedisCounterStore, whenReady } from './redis.js';
+import { openConfiguredRedis, type RedisClient, RedisCounterStore, whenReady } from './redis.js';
 import { ResilientCounterStore } from './resilient.js';
 import { nodeSpoolFs, spoolDir, spoolFileName } from './spool.js';
 
@@ -16,6 +16,8 @@ export interface OpenedCounterStore {
   resilient: ResilientCounterStore | null;
   /** Set for the embedded store: the shard host routes storeReply messages to it. */
   forwarding: ForwardingCounterStore | null;
+  /** The Redis connection of a redis store (the lease keeper shares it); null for other stores. */
+  redis?: RedisClient | null;
 }
 
 /**
@@ -60,7 +62,7 @@ export async function openCounterStore(
         label: `shard ${shard}`,
       });
       const resilient = spooled(inner, limits.redisCallTimeoutMs);
-      return { store: resilient, resilient, forwarding: null };
+      return { store: resilient, resilient, forwarding: null, redis: client };
     }
     default: {
       const bad: never = config.store;

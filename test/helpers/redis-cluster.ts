@@ -32,6 +32,8 @@ export interface RedisCluster {
   reshard(from: number, to: number, slots: number): Promise<void>;
   /** Which node (index into nodes) serves a slot now, as node 0 sees it. */
   ownerOf(slot: number): Promise<number>;
+  /** SIGKILLs one node (a master loss drill with startRedisCluster(masters, 1)). */
+  kill(index: number): void;
   destroy(): Promise<void>;
 }
 
@@ -82,9 +84,9 @@ async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 20_00
   }
 }
 
-export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+export async function startRedisCluster(masters = 3, replicas = 0): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'pacer-redis-cluster-'));
-  const ports = await freeClusterPorts(masters);
+  const ports = await freeClusterPorts(masters * (1 + replicas));
   const children: ChildProcess[] = [];
   const destroy = async (): Promise<void> => {
     await Promise.all(children.map((c) => new Promise<void>((resolve) => {
@@ -105,7 +107,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
       children.push(child);
     }
     for (const port of ports) await until(`node ${port} answers`, async () => (await cli(port, 'ping')).trim() === 'PONG');
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 60_000 });
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 60_000 });
     for (const port of ports) {
       await until(`node ${port} reports cluster_state:ok`, async () => (await cli(port, 'cluster', 'info')).includes('cluster_state:ok'));
     }
@@ -134,6 +136,9 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
           }
         }
         return -1;
+      },
+      kill(index) {
+        children[index]?.kill('SIGKILL');
       },
       destroy,
     };

@@ -1,0 +1,260 @@
+import type { Campaign } from '../../shards/campaign.js';
+import type { Lease } from '../../shards/lease.js';
+import { leaseRenewAtMs, leaseWantMicros } from '../../shards/lease-size.js';
+import { limits } from '../../shards/limits.js';
+import type { Clock, Timers } from '../../shards/ports.js';
+import type { Shard } from '../../shards/shard.js';
+import type { LeaseAnswer, LeaseClient } from '../store/leases.js';
+
+export interface LeaseKeeperOptions {
+  /** The lease holder's name: `<instanceId>:<shard>`, new on every start. */
+  holder: string;
+  reservationTtlMs: number;
+  /** True while the counter store spools (Redis away): acknowledged spend is not in Redis yet. */
+  spooling: () => boolean;
+  onFault: (message: string) => void;
+}
+
+/**
+ * Takes, renews and gives back the budget leases of one shard's campaigns, in the background
+ * (ARCHITECTURE.md, "Budget leases"). It runs on the shard's thread, next to the flusher, with the
+ * shard's clock and timers; the decision path never waits on it: answers reach the shard through
+ * Shard.handleLease, and a lease not renewed in time expires on the shard's clock.
+ *
+ * Every tick it looks at each campaign a decision asked for lately: a lease is asked for when the
+ * campaign has none, when half its life has passed, or when half of it is committed. A campaign
+ * no decision asked for in leaseIdleMs gives its lease back. While the store spools, nothing is
+ * asked: the spend acknowledged from the spool is not in the settled counter the script reads.
+ *
+ * What it reports as promised to bids (`reservedMicros`) is the whole amount it asks for: the
+ * shard may reserve all of it before the next renewal, and if this process dies those bids can
+ * still win. So a dead holder's lease stays counted until the reservations it could have made
+ * expire (lease lifetime + reservation TTL); a holder that shuts down gracefully reports its real
+ * reservations and frees the rest at once.
+ */
+export class LeaseKeeper {
+  private cancel: (() => void) | null = null;
+  private inFlight = 0;
+  /** Redis' clock minus the shard's, from the last answer (the script's expiries are Redis time). */
+  private offsetMs = 0;
+  private stopped = false;
+  private faultLoggedAtMs = -Infinity;
+
+  constructor(
+    private readonly shard: Shard,
+    private readonly client: LeaseClient,
+    private readonly clock: Clock,
+    private readonly timers: Timers,
+    private readonly options: LeaseKeeperOptions,
+  ) {}
+
+  start(): void {
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    this.cancel = this.timers.after(limits.leaseKeeperTickMs, () => {
+      this.cancel = null;
+      try {
+        this.tick();
+      } finally {
+        this.arm();
+      }
+    });
+  }
+
+  /** One look at every lease of the shard. */
+  tick(): void {
+    if (this.options.spooling()) return;
+    const now = this.clock.now();
+    const demand = this.shard.leasesInDemand;
+    for (const c of demand) {
+      if (this.inFlight >= limits.leaseGrantsInFlightMax) return;
+      const lease = c.lease;
+      if (lease === null || this.shard.campaigns.get(c.id) !== c) {
+        demand.delete(c);
+        continue;
+      }
+      if (lease.inFlight) continue;
+      if (lease.day !== c.day.bounds.key) lease.rollover(c.day.bounds.key);
+      if (now - lease.askedAtMs > limits.leaseIdleMs) {
+        if (lease.expiresAtMs > now && lease.amountMicros > 0) void this.giveBack(c, lease);
+        else {
+          // Given back (or never granted): out of the walk until a decision asks again.
+          demand.delete(c);
+          lease.tracked = false;
+        }
+        continue;
+      }
+      if (this.due(c, lease, now)) void this.grant(c, lease, now);
+    }
+  }
+
+  private due(c: Campaign, lease: Lease, now: number): boolean {
+    if (now >= lease.expiresAtMs) return true;
+    if (now >= leaseRenewAtMs(lease.expiresAtMs - limits.leaseTtlMs, lease.expiresAtMs)) return true;
+    // Running dry: renew early, but not more often than a tick apart from the last answer.
+    const used = lease.committed(c.reserved + c.held);
+    return now - lease.grantedAtMs >= limits.leaseKeeperTickMs * 4 && (used >= lease.amountMicros * limits.leaseRenewUsedShare || lease.bidMaxMicros > lease.amountMicros - used);
+  }
+
+  private want(c: Campaign, lease: Lease, now: number): number {
+    const dtMs = Math.max(limits.leaseKeeperTickMs, now - lease.grantedAtMs);
+    const recent = Number.isFinite(dtMs) ? ((lease.spentMicros - lease.spentAtGrantMicros + c.reserved) * 1000) / dtMs : 0;
+    const curve = c.day.curve;
+    const plan = c.budget * Math.max(0, curve.fraction(now + 1000) - curve.fraction(now)) * lease.share;
+    return leaseWantMicros({
+      recentSpendMicrosPerS: Number.isFinite(recent) ? recent : 0,
+      planMicrosPerS: plan,
+      bidMaxMicros: lease.bidMaxMicros,
+      dailyBudgetMicros: c.budget,
+    });
+  }
+
+  private async grant(c: Campaign, lease: Lease, now: number): Promise<void> {
+    const want = this.want(c, lease, now);
+    const used = lease.ackedMicros;
+    const day = lease.day;
+    const seq = lease.sending(used, want);
+    const promised = Math.min(limits.dayTotalMicrosMax, Math.max(want, c.reserved + c.held));
+    this.inFlight++;
+    let answer: LeaseAnswer;
+    try {
+      answer = await this.deadline(
+        this.client.grant({
+          campaignId: c.id,
+          day,
+          holder: this.options.holder,
+          budgetMicros: c.budget,
+          budgetVersion: c.config.version,
+          usedTotalMicros: used,
+          reservedMicros: promised,
+          reservedUntilMs: Math.round(now + this.offsetMs + limits.leaseTtlMs + this.options.reservationTtlMs),
+          wantMicros: want,
+          ttlMs: limits.leaseTtlMs,
+        }),
+      );
+    } catch (err) {
+      this.shard.totals.leaseFailures++;
+      if (lease.seq === seq) lease.failed();
+      this.fault(`lease for ${c.id} not renewed: ${(err as Error).message}`);
+      return;
+    } finally {
+      this.inFlight--;
+    }
+    const answeredAt = this.clock.now();
+    this.offsetMs = answer.nowMs - (now + answeredAt) / 2;
+    this.shard.totals.leaseGrants++;
+    this.shard.handleLease({
+      type: 'lease',
+      campaignId: c.id,
+      seq,
+      day,
+      sentAtMs: now,
+      usedMicros: used,
+      grantedMicros: answer.grantedMicros,
+      ttlMs: Math.max(0, Math.min(limits.leaseTtlMs, answer.expiresAtMs - answer.nowMs)),
+      settledMicros: answer.settledMicros,
+    });
+    await this.reconcile(c, day, answeredAt);
+  }
+
+  /**
+   * Looks in the store for this shard's older reservations of the campaign: those gone were
+   * settled by a spend that reached another instance, and leave this shard's lease as spend.
+   */
+  private async reconcile(c: Campaign, day: string, now: number): Promise<void> {
+    if (c.reservations.size === 0) return;
+    const madeBefore = now - limits.leaseReconcileAfterMs;
+    const ids: string[] = [];
+    for (const [id, r] of c.reservations) {
+      // Oldest first (insertion order): the first young one ends the look.
+      if (r.expiresAtMs - this.options.reservationTtlMs > madeBefore) break;
+      ids.push(id);
+      if (ids.length >= limits.leaseReconcileBatchMax) break;
+    }
+    if (ids.length === 0) return;
+    let missing: string[];
+    try {
+      missing = await this.deadline(this.client.missingReservations(c.id, ids));
+    } catch (err) {
+      this.fault(`reservations of ${c.id} not reconciled: ${(err as Error).message}`);
+      return;
+    }
+    if (missing.length > 0 && !this.options.spooling()) this.shard.settledElsewhere(c.id, day, missing);
+  }
+
+  /** Gives one lease back: what is not reserved returns to the other holders at once. */
+  private async giveBack(c: Campaign, lease: Lease): Promise<void> {
+    const seq = lease.sending(lease.ackedMicros, 0);
+    lease.givenBack();
+    let until = 0;
+    for (const r of c.reservations.values()) until = Math.max(until, r.expiresAtMs);
+    this.inFlight++;
+    try {
+      await this.deadline(
+        this.client.giveBack({
+          campaignId: c.id,
+          day: lease.day,
+          holder: this.options.holder,
+          budgetMicros: c.budget,
+          budgetVersion: c.config.version,
+          usedTotalMicros: lease.ackedMicros,
+          reservedMicros: Math.min(limits.dayTotalMicrosMax, c.reserved + c.held),
+          reservedUntilMs: until > 0 ? Math.round(until + this.offsetMs) : 0,
+        }),
+      );
+      this.shard.totals.leaseGiveBacks++;
+    } catch (err) {
+      this.shard.totals.leaseFailures++;
+      this.fault(`lease for ${c.id} not given back: ${(err as Error).message}`);
+    } finally {
+      this.inFlight--;
+      if (lease.seq === seq) lease.failed();
+    }
+  }
+
+  /**
+   * Graceful shutdown, after the last flush: stops renewing and gives every lease back, so the
+   * other instances get this one's unreserved money at once instead of after its expiry.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.cancel !== null) this.cancel();
+    this.cancel = null;
+    if (this.options.spooling()) return;
+    const now = this.clock.now();
+    const calls: Promise<void>[] = [];
+    for (const c of this.shard.campaigns.values()) {
+      const lease = c.lease;
+      if (lease === null || lease.expiresAtMs <= now) continue;
+      calls.push(this.giveBack(c, lease));
+    }
+    await Promise.all(calls);
+  }
+
+  /** At most one fault message a second: Redis away fails every campaign's renewal at once. */
+  private fault(message: string): void {
+    const now = this.clock.now();
+    if (now - this.faultLoggedAtMs < 1_000) return;
+    this.faultLoggedAtMs = now;
+    this.options.onFault(message);
+  }
+
+  private deadline<T>(p: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const cancel = this.timers.after(limits.leaseCallTimeoutMs, () => reject(new Error(`no answer in ${limits.leaseCallTimeoutMs} ms`)));
+      p.then(
+        (v) => {
+          cancel();
+          resolve(v);
+        },
+        (e: unknown) => {
+          cancel();
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
+  }
+}
