@@ -262,6 +262,11 @@ export const limits = {
   /** Changes read per catch-up query; more are read in further pages. */
   configCatchUpPageRows: 1_000,
   /**
+   * Campaigns per query when the admin reads the whole catalogue (startup, catch-up): each page
+   * stays well inside databaseStatementTimeoutMs, where one query for 1,000,000 did not.
+   */
+  catalogueReadPageRows: 10_000,
+  /**
    * A missed breaker reset older than this is not replayed at catch-up: a reset is an action of a
    * moment, and replaying it long after could reopen a breaker that has tripped again since.
    */

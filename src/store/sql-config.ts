@@ -107,9 +107,21 @@ export class SqlConfigStore implements ConfigStore {
     this.kind = sql.kind;
   }
 
+  /**
+   * The whole catalogue, in pages of limits.catalogueReadPageRows by ID (keyset): one statement
+   * for a million campaigns ran past the statement deadline, and startup retried it for ever.
+   */
   async loadCampaigns(): Promise<CampaignRecord[]> {
-    const rows = await this.sql.query<CampaignRow>('SELECT config, created_at, updated_at, archived_at FROM campaigns ORDER BY id');
-    return rows.map(recordOf);
+    const out: CampaignRecord[] = [];
+    for (let after = '';;) {
+      const rows = await this.sql.query<CampaignRow & { id: string }>(
+        'SELECT id, config, created_at, updated_at, archived_at FROM campaigns WHERE id > $1 ORDER BY id LIMIT $2',
+        [after, limits.catalogueReadPageRows],
+      );
+      for (const r of rows) out.push(recordOf(r));
+      if (rows.length < limits.catalogueReadPageRows) return out;
+      after = rows[rows.length - 1]!.id;
+    }
   }
 
   /** The stored records of these campaigns (those that exist), for the configuration feed. */
@@ -124,8 +136,16 @@ export class SqlConfigStore implements ConfigStore {
 
   /** Every campaign's ID and version: a full catch-up compares them with what it holds. */
   async campaignVersions(): Promise<{ id: string; version: number }[]> {
-    const rows = await this.sql.query<{ id: string; version: unknown }>('SELECT id, version FROM campaigns');
-    return rows.map((r) => ({ id: r.id, version: int(r.version, 'version') }));
+    const out: { id: string; version: number }[] = [];
+    for (let after = '';;) {
+      const rows = await this.sql.query<{ id: string; version: unknown }>(
+        'SELECT id, version FROM campaigns WHERE id > $1 ORDER BY id LIMIT $2',
+        [after, limits.catalogueReadPageRows],
+      );
+      for (const r of rows) out.push({ id: r.id, version: int(r.version, 'version') });
+      if (rows.length < limits.catalogueReadPageRows) return out;
+      after = rows[rows.length - 1]!.id;
+    }
   }
 
   /** Records a breaker reset in config_changes; its NOTIFY tells the other instances. */

@@ -8,6 +8,7 @@ import { MemoryConfigStore } from '../../src/store/memory.js';
 import { migrate } from '../../src/store/migrate.js';
 import { EmbeddedSql, PostgresSql } from '../../src/store/sql.js';
 import { SqlConfigStore } from '../../src/store/sql-config.js';
+import { limits } from '../../shards/limits.js';
 import { createDatabase } from '../helpers/services.js';
 
 /** Configuration, audit trail and history: the same answers from memory, PGlite and PostgreSQL. */
@@ -104,4 +105,30 @@ contract('postgres', async () => {
   const sql = new PostgresSql(db.url);
   await migrate(sql);
   return { store: new SqlConfigStore(sql), done: async () => { await sql.close(); await db.drop(); } };
+});
+
+t.test('postgres: the whole catalogue reads in pages, every campaign once, in ID order, past one page', async (t) => {
+  // One query for 1,000,000 campaigns ran past the statement deadline and startup retried it for ever.
+  const db = await createDatabase('cfg_pages');
+  const sql = new PostgresSql(db.url);
+  t.teardown(async () => {
+    await sql.close();
+    await db.drop();
+  });
+  await migrate(sql);
+  const n = limits.catalogueReadPageRows * 2 + 17;
+  await sql.query(
+    `INSERT INTO campaigns (id, config, version, created_at, updated_at)
+     SELECT 'p-' || lpad(i::text, 7, '0'), jsonb_build_object('id', 'p-' || lpad(i::text, 7, '0'), 'version', 1 + i % 3), 1 + i % 3, now(), now()
+     FROM generate_series(1, ${n}) AS i`,
+  );
+  const store = new SqlConfigStore(sql);
+  const records = await store.loadCampaigns();
+  t.equal(records.length, n, `${n} campaigns, ${limits.catalogueReadPageRows} a page`);
+  const ids = records.map((r) => r.config.id);
+  t.equal(new Set(ids).size, n, 'none twice');
+  t.ok(ids.every((id, i) => i === 0 || ids[i - 1]! < id), 'in ID order');
+  const versions = await store.campaignVersions();
+  t.equal(versions.length, n, 'campaignVersions pages too');
+  t.same(versions.slice(0, 3).map((v) => v.version), [2, 3, 1]);
 });
