@@ -39,6 +39,16 @@ export class BenchPacer {
     private readonly opts: { shards?: number; inspect?: boolean; env?: Record<string, string> } = {},
   ) {}
 
+  /** The PostgreSQL database of this run (redis-postgres, after the first start). */
+  get databaseUrl(): string | null {
+    return this.database?.url ?? null;
+  }
+
+  /** The Redis key prefix of this run (redis-postgres). */
+  get keyPrefix(): string {
+    return this.redisPrefix;
+  }
+
   async start(): Promise<RunningPacer> {
     if (this.store === 'redis-postgres' && this.database === null) this.database = await createDatabase('bench');
     const env: Record<string, string> = {
