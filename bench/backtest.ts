@@ -17,7 +17,8 @@ import { root } from './lib/process.js';
  * decisions a minute, default 20, a tenth of them won at 1,450 micros), then runs the backtest
  * command on it for every strategy (or those given) and prints its output and the wall time of the
  * whole command (reading the history included). --thinning K is passed to the backtest (each K
- * recorded requests replayed as one even under the limit: what thinning costs in accuracy).
+ * recorded requests replayed as one, exactly K; 1 replays every request above the limit too: what
+ * thinning costs in accuracy).
  * Last line: one JSON object (thinning: the factor the backtest used).
  */
 const { values } = parseArgs({

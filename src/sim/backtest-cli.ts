@@ -22,9 +22,10 @@ const usage = `usage: npm run backtest -- --campaign ID --from YYYY-MM-DD --to Y
   --strategy S          EVEN | ASAP | FRONT_LOADED | ADAPTIVE | AHEAD | CUSTOM; repeat or
                         comma-separate for several (default: all of them)
   --seed N              seed of the replayed arrivals and of the shard's generator (default 1)
-  --thinning K          replay each K recorded requests as one (bid K times as large) even
-                        under the limit backtestRequestsPerStrategyMax, above which the
-                        backtest thins on its own (to measure what thinning costs)
+  --thinning K          replay each K recorded requests as one (bid K times as large), exactly
+                        K: without it the backtest thins above backtestRequestsPerStrategyMax
+                        recorded requests on its own; --thinning 1 replays every request
+                        however many (slow), to measure what thinning costs
   --traffic-out FILE    also write the replayed traffic as "time,requests" CSV (and the starting
                         profile as FILE.profile.json), and print for each strategy the
                         npm run simulate command that reproduces its row
@@ -43,7 +44,7 @@ interface Args {
   strategies: Strategy[];
   seed: number;
   trafficOut: string | null;
-  thinning: number;
+  thinning: number | null;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -53,7 +54,7 @@ function parseArgs(argv: string[]): Args {
   const asked: string[] = [];
   let seed = 1;
   let trafficOut: string | null = null;
-  let thinning = 1;
+  let thinning: number | null = null;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const [name, inline] = flag.includes('=') ? (flag.split(/=(.*)/s, 2) as [string, string]) : [flag, undefined];
@@ -137,7 +138,7 @@ async function main(): Promise<number> {
     const started = process.hrtime.bigint();
     const fromMs = backtestReadFromMs(range, config.profileHalfLifeDays, config.historyRetentionDays, Date.now());
     const { minutes } = await stores.config.history(record.config.id, fromMs, range.endMs);
-    const setup = backtestSetup(record.config, minutes, range, args.seed, config.profileHalfLifeDays, args.thinning);
+    const setup = backtestSetup(record.config, minutes, range, args.seed, config.profileHalfLifeDays, args.thinning ?? 1, args.thinning !== null);
     if (setup === null) {
       process.stderr.write(`NO_HISTORY: campaign ${record.config.id} has no recorded decisions from ${range.fromKey} to ${range.toKey} (${record.config.timezone})\n`);
       return 1;

@@ -138,8 +138,13 @@ export interface BacktestSetup {
  * Null when the range holds no recorded decision. Minutes before the range (if any) are fitted
  * into the profile the campaign starts with (halfLifeDays: PACER_PROFILE_HALF_LIFE_DAYS).
  */
-/** The thinning factor of a backtest of `total` recorded requests: at least `forced` (1 by default). */
-export function thinningFor(total: number, forced = 1): number {
+/**
+ * The thinning factor of a backtest of `total` recorded requests: at least `forced` (1 by default),
+ * or exactly `forced` when `exact` (`npm run backtest -- --thinning K` on the operator's machine,
+ * which may replay every request above the limit; the API only thins more, never less).
+ */
+export function thinningFor(total: number, forced = 1, exact = false): number {
+  if (exact) return Math.max(1, forced);
   return Math.max(forced, Math.ceil(total / limits.backtestRequestsPerStrategyMax), 1);
 }
 
@@ -166,6 +171,8 @@ export function backtestSetup(
   halfLifeDays: number = profileHalfLifeDaysDefault,
   /** Thin by at least this factor even under the limit (`--thinning K`: to measure what thinning costs). */
   forcedThinning = 1,
+  /** Thin by exactly forcedThinning, even 1 above the limit (the command's --thinning). */
+  exactThinning = false,
 ): BacktestSetup | null {
   const n = Math.round((range.endMs - range.startMs) / 60_000);
   const requests = new Array<number>(n).fill(0);
@@ -188,7 +195,7 @@ export function backtestSetup(
   if (total === 0) return null;
   const earlier = minutes.filter((m) => m.minuteMs < range.startMs);
   const fitted = earlier.length === 0 ? null : fitProfile(earlier, config.timezone, range.startMs, halfLifeDays);
-  const k = thinningFor(total, forcedThinning);
+  const k = thinningFor(total, forcedThinning, exactThinning);
   const thinned = thinTraffic(requests, k);
   const source = `minute history of ${config.id}, ${range.fromKey} to ${range.toKey}${k === 1 ? '' : `, thinned by ${k}`}`;
   const traffic: TrafficShape = { slot: 'timeline', requests: thinned, startMs: range.startMs, source };
@@ -310,7 +317,7 @@ export function simulateCommand(setup: BacktestSetup, strategy: Strategy, traffi
 export function thinningNote(setup: BacktestSetup): string {
   const n = (x: number): string => x.toLocaleString('en-US');
   return setup.thinning === 1
-    ? `thinning: 1 (every recorded request replayed: ${n(setup.requests)} per strategy, at most backtestRequestsPerStrategyMax = ${n(limits.backtestRequestsPerStrategyMax)})`
+    ? `thinning: 1 (every recorded request replayed: ${n(setup.requests)} per strategy; backtestRequestsPerStrategyMax = ${n(limits.backtestRequestsPerStrategyMax)})`
     : `thinning: ${setup.thinning} (each simulated request stands for ${setup.thinning} recorded ones, bid ${setup.options.bidMicros} micros: ` +
         `${n(setup.simulatedRequests)} simulated requests per strategy for ${n(setup.requests)} recorded; backtestRequestsPerStrategyMax = ${n(limits.backtestRequestsPerStrategyMax)})`;
 }
