@@ -312,7 +312,7 @@ export const limits = {
    * simulator replays each request through the shard; this bounds a strategy's run to seconds
    * (docs/pacing.md, "Backtests") whatever the campaign's volume.
    */
-  backtestRequestsPerStrategyMax: 100_000,
+  backtestRequestsPerStrategyMax: 200_000,
   /** A forced thinning factor (`npm run backtest -- --thinning K`, the API's `thinning`) is at most this. */
   backtestThinningMax: 1_000,
   /** The forecast's recent spend rate is measured over this many minutes of today's history. */

@@ -80,7 +80,7 @@ const pacer = await startPacer({ env });
 t.teardown(() => pacer.stop());
 await createCampaign(pacer, { id, dailyBudgetMicros: budget, strategy: 'EVEN', timezone: 'UTC' });
 await createCampaign(pacer, { id: 'bt-empty', dailyBudgetMicros: budget, strategy: 'EVEN', timezone: 'UTC' });
-// A high-volume campaign: 25 times the traffic and the budget (3.5 million decisions a week, far
+// A high-volume campaign: 25 times the traffic and the budget (3.3 million decisions a week, far
 // above backtestRequestsPerStrategyMax), so the backtest thins it.
 const highId = 'bt-high-1';
 const highScale = 25;
