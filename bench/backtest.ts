@@ -10,19 +10,23 @@ import type { MinuteRow } from '../src/store/config-store.js';
 import { root } from './lib/process.js';
 
 /**
- * npm run bench:backtest [-- --per-minute N --days D --strategy S,...]
+ * npm run bench:backtest [-- --per-minute N --days D --strategy S,... --thinning K]
  *
  * How long `npm run backtest` takes over a week of stored minute history: stores D days (default
  * 7) of a campaign's minute history in a fresh embedded database (a diurnal shape averaging N
  * decisions a minute, default 20, a tenth of them won at 1,450 micros), then runs the backtest
  * command on it for every strategy (or those given) and prints its output and the wall time of the
- * whole command (reading the history included). Last line: one JSON object.
+ * whole command (reading the history included). --thinning K is passed to the backtest (each K
+ * recorded requests replayed as one, exactly K; 1 replays every request above the limit too: what
+ * thinning costs in accuracy).
+ * Last line: one JSON object (thinning: the factor the backtest used).
  */
 const { values } = parseArgs({
   options: {
     'per-minute': { type: 'string', default: '20' },
     days: { type: 'string', default: '7' },
     strategy: { type: 'string' },
+    thinning: { type: 'string' },
   },
 });
 const perMinute = Number(values['per-minute']);
@@ -55,14 +59,15 @@ try {
   await stores.sql?.close();
   const from = new Date(today - days * dayMs).toISOString().slice(0, 10);
   const to = new Date(today - dayMs).toISOString().slice(0, 10);
-  const args = [join(root, 'dist/src/sim/backtest-cli.js'), '--campaign', id, '--from', from, '--to', to, ...(values.strategy ? ['--strategy', values.strategy] : [])];
+  const args = [join(root, 'dist/src/sim/backtest-cli.js'), '--campaign', id, '--from', from, '--to', to, ...(values.strategy ? ['--strategy', values.strategy] : []), ...(values.thinning ? ['--thinning', values.thinning] : [])];
   const load = loadavg()[0]!;
   const started = process.hrtime.bigint();
   const out = execFileSync(process.execPath, args, { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   process.stdout.write(out);
   const requests = rows.reduce((s, r) => s + r.decisions, 0);
-  process.stdout.write(`${JSON.stringify({ days, requests, strategies: out.split('\n').filter((l) => l.startsWith('{')).length, seconds: Math.round(seconds * 10) / 10, loadAverage: load })}\n`);
+  const thinning = Number(/^thinning: (\d+)/m.exec(out)?.[1] ?? NaN);
+  process.stdout.write(`${JSON.stringify({ days, requests, thinning, strategies: out.split('\n').filter((l) => l.startsWith('{')).length, seconds: Math.round(seconds * 10) / 10, loadAverage: load })}\n`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -311,6 +311,15 @@ export const limits = {
   backtestDaysMax: 31,
   /** Backtests the admin API runs (or queues on its pool) at once; more answer 503 OVERLOADED. */
   backtestsInFlightMax: 2,
+  /**
+   * Recorded decisions a backtest replays per strategy before it thins the traffic (each simulated
+   * request then stands for k recorded ones, its bid k times as large: src/sim/backtest.ts). The
+   * simulator replays each request through the shard; this bounds a strategy's run to seconds
+   * (docs/pacing.md, "Backtests") whatever the campaign's volume.
+   */
+  backtestRequestsPerStrategyMax: 200_000,
+  /** A forced thinning factor (`npm run backtest -- --thinning K`, the API's `thinning`) is at most this. */
+  backtestThinningMax: 1_000,
   /** The forecast's recent spend rate is measured over this many minutes of today's history. */
   forecastRecentMinutes: 30,
   /** The lease keeper looks at its shard's leases this often (renewals due, leases running dry). */

@@ -6,7 +6,7 @@ import type { CampaignRecord } from '../model/campaign.js';
 import { backtestReadFromMs, BacktestInputError, type BacktestJob, type BacktestRow, backtestSetup, backtestTaskUrl, parseBacktestRange, parseStrategies, runBacktest } from '../sim/backtest.js';
 import type { ConfigStore } from './registry.js';
 
-const bodyFields = ['from', 'to', 'strategies', 'seed'];
+const bodyFields = ['from', 'to', 'strategies', 'seed', 'thinning'];
 
 /**
  * POST /v1/campaigns/:id/backtest (docs/api.md): the campaign's stored minute history replayed
@@ -25,12 +25,16 @@ export class BacktestService {
   ) {}
 
   async run(record: CampaignRecord, body: unknown, nowMs: number = Date.now()): Promise<Record<string, unknown>> {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError('INVALID_BODY', 'the body must be a JSON object {from, to, strategies?, seed?}');
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError('INVALID_BODY', 'the body must be a JSON object {from, to, strategies?, seed?, thinning?}');
     const b = body as Record<string, unknown>;
     for (const k of Object.keys(b)) if (!bodyFields.includes(k)) throw new ApiError('UNKNOWN_FIELD', `unknown field ${JSON.stringify(k.slice(0, 40))}: ${bodyFields.join(', ')}`);
     if (b.from === undefined || b.to === undefined) throw new ApiError('MISSING_FIELD', 'from and to (local dates YYYY-MM-DD) are required');
     const seed = b.seed ?? 1;
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0 || seed > 2 ** 32 - 1) throw new ApiError('INVALID_FIELD', 'seed must be an integer from 0 to 4294967295');
+    const thinning = b.thinning ?? 1;
+    if (typeof thinning !== 'number' || !Number.isSafeInteger(thinning) || thinning < 1 || thinning > limits.backtestThinningMax) {
+      throw new ApiError('INVALID_FIELD', `thinning must be an integer from 1 to backtestThinningMax = ${limits.backtestThinningMax}`);
+    }
     const { timezone, id } = record.config;
     let range;
     let list;
@@ -47,7 +51,7 @@ export class BacktestService {
       const started = performance.now();
       const fromMs = backtestReadFromMs(range, this.options.halfLifeDays, this.options.historyRetentionDays, nowMs);
       const { minutes } = await this.store.history(id, fromMs, range.endMs);
-      const setup = backtestSetup(record.config, minutes, range, seed, this.options.halfLifeDays);
+      const setup = backtestSetup(record.config, minutes, range, seed, this.options.halfLifeDays, thinning);
       if (setup === null) throw new ApiError('NO_HISTORY', `campaign ${id} has no recorded decisions from ${range.fromKey} to ${range.toKey} (${timezone})`);
       // Half the cores at most: the shards and routers share them with the pool.
       this.pool ??= new Piscina<BacktestJob, BacktestRow>({ filename: backtestTaskUrl, minThreads: 0, maxThreads: Math.max(1, Math.floor(availableParallelism() / 2)), idleTimeout: 30_000 });
@@ -62,7 +66,10 @@ export class BacktestService {
         requests: setup.requests,
         minutesWithHistory: setup.minutesWithHistory,
         dailyBudgetMicros: record.config.dailyBudgetMicros,
-        bidMicros: setup.options.bidMicros,
+        bidMicros: setup.recordedBidMicros,
+        thinning: setup.thinning,
+        simulatedRequests: setup.simulatedRequests,
+        simulatedBidMicros: setup.options.bidMicros,
         winRate: setup.options.winRate,
         startingProfile: setup.options.initialProfile !== null && setup.options.initialProfile !== undefined,
         seconds: Math.round(performance.now() - started) / 1000,

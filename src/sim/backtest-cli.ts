@@ -1,10 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { limits } from '../../shards/limits.js';
 import { type Strategy } from '../../shards/types.js';
 import { openAdminStores } from '../admin/open.js';
 import { ConfigError, loadConfig } from '../config.js';
-import { backtestReadFromMs, BacktestInputError, type BacktestJob, type BacktestRow, backtestSetup, backtestTable, backtestTaskUrl, parseBacktestRange, parseStrategies, runBacktest, simulateCommand } from './backtest.js';
+import { backtestReadFromMs, BacktestInputError, type BacktestJob, type BacktestRow, backtestSetup, backtestTable, backtestTaskUrl, parseBacktestRange, parseStrategies, runBacktest, simulateCommand, thinningNote } from './backtest.js';
 import { timelineCsv } from './traffic.js';
 
 /**
@@ -21,6 +22,10 @@ const usage = `usage: npm run backtest -- --campaign ID --from YYYY-MM-DD --to Y
   --strategy S          EVEN | ASAP | FRONT_LOADED | ADAPTIVE | AHEAD | CUSTOM; repeat or
                         comma-separate for several (default: all of them)
   --seed N              seed of the replayed arrivals and of the shard's generator (default 1)
+  --thinning K          replay each K recorded requests as one (bid K times as large), exactly
+                        K: without it the backtest thins above backtestRequestsPerStrategyMax
+                        recorded requests on its own; --thinning 1 replays every request
+                        however many (slow), to measure what thinning costs
   --traffic-out FILE    also write the replayed traffic as "time,requests" CSV (and the starting
                         profile as FILE.profile.json), and print for each strategy the
                         npm run simulate command that reproduces its row
@@ -39,6 +44,7 @@ interface Args {
   strategies: Strategy[];
   seed: number;
   trafficOut: string | null;
+  thinning: number | null;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -48,6 +54,7 @@ function parseArgs(argv: string[]): Args {
   const asked: string[] = [];
   let seed = 1;
   let trafficOut: string | null = null;
+  let thinning: number | null = null;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const [name, inline] = flag.includes('=') ? (flag.split(/=(.*)/s, 2) as [string, string]) : [flag, undefined];
@@ -68,6 +75,12 @@ function parseArgs(argv: string[]): Args {
         break;
       }
       case '--traffic-out': trafficOut = value(); break;
+      case '--thinning': {
+        const n = Number(value());
+        if (!Number.isSafeInteger(n) || n < 1 || n > limits.backtestThinningMax) throw new UsageError(`--thinning needs an integer from 1 to ${limits.backtestThinningMax}`);
+        thinning = n;
+        break;
+      }
       case '--help': case '-h': process.stdout.write(usage); process.exit(0); break;
       default: throw new UsageError(`unknown option ${JSON.stringify(flag)}`);
     }
@@ -79,7 +92,7 @@ function parseArgs(argv: string[]): Args {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  return { campaign, from, to, strategies: list, seed, trafficOut };
+  return { campaign, from, to, strategies: list, seed, trafficOut, thinning };
 }
 
 async function main(): Promise<number> {
@@ -125,7 +138,7 @@ async function main(): Promise<number> {
     const started = process.hrtime.bigint();
     const fromMs = backtestReadFromMs(range, config.profileHalfLifeDays, config.historyRetentionDays, Date.now());
     const { minutes } = await stores.config.history(record.config.id, fromMs, range.endMs);
-    const setup = backtestSetup(record.config, minutes, range, args.seed, config.profileHalfLifeDays);
+    const setup = backtestSetup(record.config, minutes, range, args.seed, config.profileHalfLifeDays, args.thinning ?? 1, args.thinning !== null);
     if (setup === null) {
       process.stderr.write(`NO_HISTORY: campaign ${record.config.id} has no recorded decisions from ${range.fromKey} to ${range.toKey} (${record.config.timezone})\n`);
       return 1;
@@ -135,11 +148,12 @@ async function main(): Promise<number> {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     process.stdout.write(
       `backtest of ${record.config.id}: ${range.fromKey} to ${range.toKey} (${record.config.timezone}), ${setup.requests.toLocaleString('en-US')} requests ` +
-        `in ${setup.minutesWithHistory.toLocaleString('en-US')} stored minutes, bid ${setup.options.bidMicros} micros, win rate ${setup.options.winRate}, ` +
+        `in ${setup.minutesWithHistory.toLocaleString('en-US')} stored minutes, bid ${setup.recordedBidMicros} micros, win rate ${setup.options.winRate}, ` +
         `daily budget ${record.config.dailyBudgetMicros} micros; ` +
-        `${setup.options.initialProfile ? 'starting profile fitted from the history before the range' : 'no history before the range: starts without a profile'}; ${seconds.toFixed(1)} s\n\n${backtestTable(rows)}\n\n`,
+        `${setup.options.initialProfile ? 'starting profile fitted from the history before the range' : 'no history before the range: starts without a profile'}; ${seconds.toFixed(1)} s\n` +
+        `${thinningNote(setup)}\n\n${backtestTable(rows)}\n\n`,
     );
-    for (const r of rows) process.stdout.write(`${JSON.stringify({ campaignId: record.config.id, from: range.fromKey, to: range.toKey, ...r })}\n`);
+    for (const r of rows) process.stdout.write(`${JSON.stringify({ campaignId: record.config.id, from: range.fromKey, to: range.toKey, thinning: setup.thinning, ...r })}\n`);
     if (args.trafficOut !== null) {
       writeFileSync(args.trafficOut, timelineCsv(setup.options.traffic!));
       const profileOut = setup.options.initialProfile ? `${args.trafficOut}.profile.json` : null;

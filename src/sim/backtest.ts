@@ -4,6 +4,7 @@ import { type CampaignConfig, strategies, type Strategy } from '../../shards/typ
 import { clearingFraction, type DayRow, type SimOptions, simDefaults } from './run.js';
 import type { TrafficShape } from './traffic.js';
 import { fitProfile, fitRangeMs, profileHalfLifeDaysDefault } from '../profile/fit.js';
+import { preview } from '../http/preview.js';
 
 /**
  * Backtests (docs/pacing.md, "Backtests"): a campaign's stored minute history, replayed through the
@@ -19,6 +20,16 @@ import { fitProfile, fitRangeMs, profileHalfLifeDaysDefault } from '../profile/f
  * What is not replayed: flights and lifetime budgets (every day has the daily budget), the exact
  * prices (the simulator's second-price model), and bidders' reactions: minutes in which the real
  * campaign was exhausted or paused carry what bidders asked then.
+ *
+ * Thinning: the simulator's cost grows with the requests it replays, so above
+ * limits.backtestRequestsPerStrategyMax recorded decisions the traffic is thinned by the smallest
+ * integer k that brings it under the limit: each simulated request stands for k recorded ones.
+ * Minute i gets floor(C_i / k) − floor(C_{i−1} / k) requests (C: the cumulative recorded count, so
+ * the thinned total is floor(total / k) and no minute's share drifts), and the bid is k times the
+ * recorded one, so a request's expected spend (win rate × price) is k times a recorded request's:
+ * the same spend per recorded decision. The budget, the schedule and the strategy are unchanged.
+ * What it costs: reservations and wins come in k-times coarser steps (against the same budget),
+ * and the Poisson noise of a minute is that of C/k arrivals (docs/pacing.md, "Backtests").
  */
 
 /** The body of POST /v1/campaigns/:id/backtest and the options of `npm run backtest`. */
@@ -48,7 +59,7 @@ function parseDay(name: string, raw: unknown): LocalDate {
   // Strict: 2026-02-30 is refused, not rolled over into March.
   const check = date === null ? null : new Date(Date.UTC(date.year, date.month - 1, date.day));
   if (date === null || check === null || check.getUTCFullYear() !== date.year || check.getUTCMonth() + 1 !== date.month || check.getUTCDate() !== date.day || date.year < 1970 || date.year > 9999) {
-    throw new BacktestInputError('INVALID_FIELD', `${name} must be a local date YYYY-MM-DD (got ${JSON.stringify(typeof raw === 'string' ? raw.slice(0, 40) : raw)})`);
+    throw new BacktestInputError('INVALID_FIELD', `${name} must be a local date YYYY-MM-DD (got ${preview(raw)})`);
   }
   return date;
 }
@@ -81,7 +92,7 @@ export function parseStrategies(raw: unknown): Strategy[] {
   for (const s of raw) {
     const name = typeof s === 'string' ? s.toUpperCase() : s;
     if (!strategies.includes(name as Strategy)) {
-      throw new BacktestInputError('UNKNOWN_STRATEGY', `unknown strategy ${JSON.stringify(typeof s === 'string' ? s.slice(0, 40) : s)}: one of ${strategies.join(', ')}`);
+      throw new BacktestInputError('UNKNOWN_STRATEGY', `unknown strategy ${preview(s)}: one of ${strategies.join(', ')}`);
     }
     if (!out.includes(name as Strategy)) out.push(name as Strategy);
   }
@@ -111,8 +122,14 @@ export function backtestReadFromMs(range: BacktestRange, halfLifeDays: number, r
 /** The simulator's options for a backtest of one campaign over a range, without the strategy. */
 export interface BacktestSetup {
   options: Partial<SimOptions>;
-  /** Decisions in the range's history (the replayed requests). */
+  /** Decisions in the range's history (recorded requests). */
   requests: number;
+  /** Each simulated request stands for this many recorded ones (1: no thinning). */
+  thinning: number;
+  /** Requests the simulator replays per strategy: floor(requests / thinning). */
+  simulatedRequests: number;
+  /** The bid the history shows, before it is multiplied by thinning (options.bidMicros is after). */
+  recordedBidMicros: number;
   /** Minutes of the range with a stored row. */
   minutesWithHistory: number;
 }
@@ -121,7 +138,42 @@ export interface BacktestSetup {
  * Null when the range holds no recorded decision. Minutes before the range (if any) are fitted
  * into the profile the campaign starts with (halfLifeDays: PACER_PROFILE_HALF_LIFE_DAYS).
  */
-export function backtestSetup(config: CampaignConfig, minutes: readonly HistoryMinute[], range: BacktestRange, seed: number, halfLifeDays: number = profileHalfLifeDaysDefault): BacktestSetup | null {
+/**
+ * The thinning factor of a backtest of `total` recorded requests: at least `forced` (1 by default),
+ * or exactly `forced` when `exact` (`npm run backtest -- --thinning K` on the operator's machine,
+ * which may replay every request above the limit; the API only thins more, never less).
+ */
+export function thinningFor(total: number, forced = 1, exact = false): number {
+  if (exact) return Math.max(1, forced);
+  return Math.max(forced, Math.ceil(total / limits.backtestRequestsPerStrategyMax), 1);
+}
+
+/** Requests per minute thinned by k: cumulative rounding, so the total is floor(Σ / k). */
+export function thinTraffic(requests: readonly number[], k: number): number[] {
+  if (k === 1) return [...requests];
+  const out = new Array<number>(requests.length);
+  let cum = 0;
+  let before = 0;
+  for (let i = 0; i < requests.length; i++) {
+    cum += requests[i]!;
+    const now = Math.floor(cum / k);
+    out[i] = now - before;
+    before = now;
+  }
+  return out;
+}
+
+export function backtestSetup(
+  config: CampaignConfig,
+  minutes: readonly HistoryMinute[],
+  range: BacktestRange,
+  seed: number,
+  halfLifeDays: number = profileHalfLifeDaysDefault,
+  /** Thin by at least this factor even under the limit (`--thinning K`: to measure what thinning costs). */
+  forcedThinning = 1,
+  /** Thin by exactly forcedThinning, even 1 above the limit (the command's --thinning). */
+  exactThinning = false,
+): BacktestSetup | null {
   const n = Math.round((range.endMs - range.startMs) / 60_000);
   const requests = new Array<number>(n).fill(0);
   let total = 0;
@@ -143,12 +195,19 @@ export function backtestSetup(config: CampaignConfig, minutes: readonly HistoryM
   if (total === 0) return null;
   const earlier = minutes.filter((m) => m.minuteMs < range.startMs);
   const fitted = earlier.length === 0 ? null : fitProfile(earlier, config.timezone, range.startMs, halfLifeDays);
-  const traffic: TrafficShape = { slot: 'timeline', requests, startMs: range.startMs, source: `minute history of ${config.id}, ${range.fromKey} to ${range.toKey}` };
+  const k = thinningFor(total, forcedThinning, exactThinning);
+  const thinned = thinTraffic(requests, k);
+  const source = `minute history of ${config.id}, ${range.fromKey} to ${range.toKey}${k === 1 ? '' : `, thinned by ${k}`}`;
+  const traffic: TrafficShape = { slot: 'timeline', requests: thinned, startMs: range.startMs, source };
   const meanFraction = (clearingFraction.min + clearingFraction.max) / 2;
-  const bidMicros = wins > 0 && settled > 0 ? Math.max(1, Math.round(settled / wins / meanFraction)) : simDefaults.bidMicros;
+  const recordedBidMicros = wins > 0 && settled > 0 ? Math.max(1, Math.round(settled / wins / meanFraction)) : simDefaults.bidMicros;
+  const bidMicros = Math.min(limits.bidMicrosMax, recordedBidMicros * k);
   const winRate = wins > 0 && allowed > 0 ? Math.min(1, wins / allowed) : simDefaults.winRate;
   return {
     requests: total,
+    thinning: k,
+    simulatedRequests: Math.floor(total / k),
+    recordedBidMicros,
     minutesWithHistory: rows,
     options: {
       days: range.days,
@@ -252,6 +311,15 @@ export function simulateCommand(setup: BacktestSetup, strategy: Strategy, traffi
     ` --front-loaded-share ${o.frontLoadedShare} --ahead-percent ${o.aheadPercent}${custom}${window}${o.breakerEnabled === false ? ' --no-breaker' : ''}` +
     `${o.initialProfile && profileFile !== null ? ` --profile ${profileFile}` : ''} --json`
   );
+}
+
+/** The line above the table: how many recorded requests each simulated one stands for. */
+export function thinningNote(setup: BacktestSetup): string {
+  const n = (x: number): string => x.toLocaleString('en-US');
+  return setup.thinning === 1
+    ? `thinning: 1 (every recorded request replayed: ${n(setup.requests)} per strategy; backtestRequestsPerStrategyMax = ${n(limits.backtestRequestsPerStrategyMax)})`
+    : `thinning: ${setup.thinning} (each simulated request stands for ${setup.thinning} recorded ones, bid ${setup.options.bidMicros} micros: ` +
+        `${n(setup.simulatedRequests)} simulated requests per strategy for ${n(setup.requests)} recorded; backtestRequestsPerStrategyMax = ${n(limits.backtestRequestsPerStrategyMax)})`;
 }
 
 /** The table `npm run backtest` prints. */

@@ -30,6 +30,13 @@ const batchOutcomesKept = 10_000;
 export class MemoryStore implements CounterStore {
   readonly kind = 'memory';
   private readonly batches = new Map<string, FlushOutcome>();
+  /**
+   * The kept batch IDs in the order they were applied (a ring of batchOutcomesKept): the oldest is
+   * evicted from here, not from the Map's key order, whose first live key V8 finds only by
+   * skipping every entry deleted before it (the simulator's profile: a quarter of its time).
+   */
+  private readonly batchRing: string[] = [];
+  private batchRingNext = 0;
   private readonly settled = new Map<string, number>();
   private readonly reservations = new Map<string, Map<string, StoredReservation>>();
   private readonly events = new Map<number, Set<string>>();
@@ -97,7 +104,12 @@ export class MemoryStore implements CounterStore {
     }
     this.forgetOldestEvents();
     this.batches.set(batch.batchId, outcome);
-    if (this.batches.size > batchOutcomesKept) this.batches.delete(this.batches.keys().next().value!);
+    if (this.batchRing.length < batchOutcomesKept) this.batchRing.push(batch.batchId);
+    else {
+      this.batches.delete(this.batchRing[this.batchRingNext]!);
+      this.batchRing[this.batchRingNext] = batch.batchId;
+      this.batchRingNext = (this.batchRingNext + 1) % batchOutcomesKept;
+    }
     return outcome;
   }
 

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { openAdminStores } from '../../src/admin/open.js';
 import { loadConfig } from '../../src/config.js';
+import { limits } from '../../shards/limits.js';
 import { summarize } from '../../src/sim/backtest.js';
 import { parseTrafficCsv } from '../../src/sim/traffic.js';
 import type { MinuteRow } from '../../src/store/config-store.js';
@@ -42,7 +43,7 @@ const to = new Date(today - dayMs).toISOString().slice(0, 10);
  * fifth of those won at 1,450 micros: the first week is before the backtest's range (the profile
  * the campaign starts with is fitted from it), the second is replayed.
  */
-function history(): MinuteRow[] {
+function history(campaignId = id, scale = 1): MinuteRow[] {
   const rows: MinuteRow[] = [];
   let x = 7;
   for (let m = today - 14 * dayMs; m < today; m += 60_000) {
@@ -51,11 +52,11 @@ function history(): MinuteRow[] {
     const weekend = d.getUTCDay() === 0 || d.getUTCDay() === 6;
     const h = d.getUTCHours() + d.getUTCMinutes() / 60;
     const level = 4 + 32 * Math.exp(-((h - (weekend ? 20 : 12)) ** 2) / 18) * (weekend ? 0.7 : 1);
-    const decisions = Math.max(0, Math.round(level * (0.8 + 0.4 * (x / 2 ** 31))));
+    const decisions = Math.max(0, Math.round(scale * level * (0.8 + 0.4 * (x / 2 ** 31))));
     const allowed = Math.round(decisions / 2);
     const wins = Math.round(allowed / 5);
     rows.push({
-      campaignId: id,
+      campaignId,
       minuteMs: m,
       day: d.toISOString().slice(0, 10),
       decisions,
@@ -67,7 +68,7 @@ function history(): MinuteRow[] {
       duplicateEvents: 0,
       unmatchedEvents: 0,
       expiredReservations: 0,
-      budgetMicros: budget,
+      budgetMicros: budget * scale,
       throttle: 0.5,
       breakerState: 'CLOSED',
     });
@@ -79,8 +80,14 @@ const pacer = await startPacer({ env });
 t.teardown(() => pacer.stop());
 await createCampaign(pacer, { id, dailyBudgetMicros: budget, strategy: 'EVEN', timezone: 'UTC' });
 await createCampaign(pacer, { id: 'bt-empty', dailyBudgetMicros: budget, strategy: 'EVEN', timezone: 'UTC' });
+// A high-volume campaign: 25 times the traffic and the budget (3.3 million decisions a week, far
+// above backtestRequestsPerStrategyMax), so the backtest thins it.
+const highId = 'bt-high-1';
+const highScale = 25;
+await createCampaign(pacer, { id: highId, dailyBudgetMicros: budget * highScale, strategy: 'EVEN', timezone: 'UTC' });
 const stores = await openAdminStores(loadConfig({ ...env, PACER_DATA_DIR: dir }));
 await stores.config.writeHistory(history(), []);
+await stores.config.writeHistory(history(highId, highScale), []);
 await stores.sql?.close();
 
 t.test('npm run backtest replays the week; its EVEN row equals npm run simulate on the same traffic', async (t) => {
@@ -100,7 +107,8 @@ t.test('npm run backtest replays the week; its EVEN row equals npm run simulate 
   t.ok(even.deliveryRatio > 0.9 && even.deliveryRatio <= 1.0001, `delivery ${even.deliveryRatio}`);
   const traffic = parseTrafficCsv(readFileSync(csv, 'utf8'), csv);
   const stored = history().filter((r) => r.minuteMs >= today - 7 * dayMs).reduce((s, r) => s + r.decisions, 0);
-  t.equal(traffic.requests.reduce((s, r) => s + r, 0), stored, 'the traffic file holds every stored decision');
+  t.equal(even.thinning, Math.max(1, Math.ceil(stored / limits.backtestRequestsPerStrategyMax)), 'thinned only as far as the limit needs');
+  t.equal(traffic.requests.reduce((s, r) => s + r, 0), Math.floor(stored / even.thinning), 'the traffic file holds every stored decision (thinned by k)');
 
   // The printed simulate command for EVEN, run as it is printed.
   const cmd = out.stdout.split('\n').find((l) => l.trim().startsWith('npm run simulate -- --strategy EVEN'));
@@ -110,7 +118,7 @@ t.test('npm run backtest replays the week; its EVEN row equals npm run simulate 
   const sim = await run(process.execPath, [join(root, 'dist/src/sim/cli.js'), ...args], { cwd: root, maxBuffer: 1 << 24 });
   const report = JSON.parse(sim.stdout);
   const fromSim = summarize('EVEN', report.daily);
-  const { campaignId: _c, from: _f, to: _t, ...row } = even;
+  const { campaignId: _c, from: _f, to: _t, thinning: _k, ...row } = even;
   t.same(row, fromSim, 'the EVEN row is the simulator run on the same traffic');
   t.equal(report.daily.length, 7);
 
@@ -120,6 +128,44 @@ t.test('npm run backtest replays the week; its EVEN row equals npm run simulate 
   t.same(api.body.strategies[0], fromSim, 'POST /v1/campaigns/:id/backtest gives the same EVEN row');
   t.equal(api.body.requests, stored);
   t.equal(api.body.startingProfile, true);
+  t.equal(api.body.thinning, even.thinning, 'the API states the same thinning');
+});
+
+t.test('a high-volume week is thinned; its EVEN row still equals the printed npm run simulate command', async (t) => {
+  const csv = join(dir, 'high.csv');
+  const out = await run(process.execPath, [join(root, 'dist/src/sim/backtest-cli.js'), '--campaign', highId, '--from', from, '--to', to, '--strategy', 'EVEN', '--traffic-out', csv], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', ...env, PACER_DATA_DIR: dir },
+    maxBuffer: 1 << 24,
+  });
+  t.comment(out.stdout.split('\n').slice(0, 7).join('\n'));
+  const stored = history(highId, highScale).filter((r) => r.minuteMs >= today - 7 * dayMs).reduce((s, r) => s + r.decisions, 0);
+  const k = Math.ceil(stored / limits.backtestRequestsPerStrategyMax);
+  t.ok(k > 1, `${stored} recorded decisions need thinning (k = ${k})`);
+  const even = out.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))[0];
+  t.equal(even.thinning, k, 'the JSON line states k');
+  t.match(out.stdout, new RegExp(`^thinning: ${k} \\(each simulated request stands for ${k} recorded ones`, 'm'), 'the table states k');
+  const traffic = parseTrafficCsv(readFileSync(csv, 'utf8'), csv);
+  t.equal(traffic.requests.reduce((s, r) => s + r, 0), Math.floor(stored / k), 'the traffic file is the thinned traffic');
+  t.ok(even.deliveryRatio > 0.9 && even.deliveryRatio <= 1.0001, `delivery ${even.deliveryRatio}`);
+  t.equal(even.overspend, 0, 'no day overspent');
+
+  const cmd = out.stdout.split('\n').find((l) => l.trim().startsWith('npm run simulate -- --strategy EVEN'));
+  t.ok(cmd, 'a replay command for EVEN');
+  t.match(cmd, new RegExp(` --bid-micros ${2_000 * k} `), 'with the bid scaled by k');
+  const args = cmd!.trim().replace(/^npm run simulate -- /, '').split(' ');
+  const sim = await run(process.execPath, [join(root, 'dist/src/sim/cli.js'), ...args], { cwd: root, maxBuffer: 1 << 24 });
+  const report = JSON.parse(sim.stdout);
+  const { campaignId: _c, from: _f, to: _t, thinning: _k, ...row } = even;
+  t.same(row, summarize('EVEN', report.daily), 'the thinned EVEN row is the simulator run on the thinned traffic');
+
+  const api = await post(pacer.adminUrl, `/v1/campaigns/${highId}/backtest`, { from, to, strategies: ['EVEN'] }, auth);
+  t.equal(api.status, 200);
+  t.equal(api.body.thinning, k);
+  t.equal(api.body.requests, stored);
+  t.equal(api.body.simulatedRequests, Math.floor(stored / k));
+  t.equal(api.body.simulatedBidMicros, 2_000 * k);
+  t.same(api.body.strategies[0], row, 'the API gives the same thinned EVEN row');
 });
 
 t.test('the API refuses bad input with coded errors and says when there is no history', async (t) => {
@@ -134,6 +180,11 @@ t.test('the API refuses bad input with coded errors and says when there is no hi
   t.equal(unknown.body.error.code, 'UNKNOWN_STRATEGY');
   t.equal((await bt(id, { from, to, extra: 1 })).body.error.code, 'UNKNOWN_FIELD');
   t.equal((await bt(id, { to })).body.error.code, 'MISSING_FIELD');
+  t.equal((await bt(id, { from, to, thinning: 0 })).body.error.code, 'INVALID_FIELD', 'a thinning below 1');
+  t.equal((await bt(id, { from, to, thinning: 2.5 })).body.error.code, 'INVALID_FIELD', 'a fractional thinning');
+  const deep = await bt(id, { from: { a: [1, 2, 3] }, to });
+  t.equal(deep.body.error.code, 'INVALID_FIELD', 'an object for a date');
+  t.match(deep.body.error.message, /got an object\)/, 'described by its type, not serialised');
   const missing = await bt('bt-nope', { from, to });
   t.equal(missing.status, 404);
   t.equal(missing.body.error.code, 'UNKNOWN_CAMPAIGN');
