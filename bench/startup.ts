@@ -46,12 +46,15 @@ try {
 
   const sql = new PostgresSql(bench.databaseUrl!);
   const t0 = performance.now();
-  await sql.query(
-    `INSERT INTO campaigns (id, config, version, created_at, updated_at)
-     SELECT 'startup-' || lpad(i::text, 7, '0'), jsonb_set(t.config, '{id}', to_jsonb('startup-' || lpad(i::text, 7, '0'))), t.version, t.created_at, t.updated_at
-     FROM campaigns t, generate_series(1, $1::int) AS i WHERE t.id = 'startup-0000000'`,
-    [n - 1],
-  );
+  // In slices: each statement must finish inside the store's statement deadline.
+  for (let from = 1; from < n; from += 50_000) {
+    await sql.query(
+      `INSERT INTO campaigns (id, config, version, created_at, updated_at)
+       SELECT 'startup-' || lpad(i::text, 7, '0'), jsonb_set(t.config, '{id}', to_jsonb('startup-' || lpad(i::text, 7, '0'))), t.version, t.created_at, t.updated_at
+       FROM campaigns t, generate_series($1::int, $2::int) AS i WHERE t.id = 'startup-0000000'`,
+      [from, Math.min(n - 1, from + 49_999)],
+    );
+  }
   await sql.close();
   say(`${n} campaigns stored in ${Math.round(performance.now() - t0)} ms`);
 
