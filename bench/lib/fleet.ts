@@ -1,4 +1,5 @@
 import type { RedisClient } from '../../src/store/redis.js';
+import { rng } from '../../test/helpers/load.js';
 
 /**
  * Traffic for several pacer instances that share budgets (test/cluster/, bench/cluster.ts): bid
@@ -38,16 +39,6 @@ export interface FleetResult {
   elapsedMs: number;
 }
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

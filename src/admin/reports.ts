@@ -280,12 +280,7 @@ async function reportOf(reader: HistoryReader, record: CampaignRecord, query: UR
     strategy: config.strategy,
     budgetMicros: budget,
     spentMicros: spent,
-    deliveryRatio: measured?.deliveryRatio ?? null,
-    overspendRatio: measured?.overspendRatio ?? null,
-    slotNrmse: measured?.slotNrmse ?? null,
-    maxTrackingError: measured?.maxTrackingError ?? null,
-    meanTrackingError: measured?.meanTrackingError ?? null,
-    earlyExhaustionFraction: measured?.earlyExhaustionFraction ?? null,
+    ...dayMetrics(measured),
     exhaustedAt,
     mode: config.mode ?? 'ENFORCE',
     shadow: shadowReport(config, day, budget, raw, hourEdges, spentByMinute),
@@ -368,12 +363,7 @@ function shadowReport(
     deniedByReason,
     spentMicros: spent,
     estimatedMicros: estimated,
-    deliveryRatio: measured?.deliveryRatio ?? null,
-    overspendRatio: measured?.overspendRatio ?? null,
-    slotNrmse: measured?.slotNrmse ?? null,
-    maxTrackingError: measured?.maxTrackingError ?? null,
-    meanTrackingError: measured?.meanTrackingError ?? null,
-    earlyExhaustionFraction: measured?.earlyExhaustionFraction ?? null,
+    ...dayMetrics(measured),
     exhaustedAt,
     hours: hourEdges.slice(0, -1).map((s, k) => ({
       hour: k,
@@ -554,4 +544,16 @@ export function openApiJson(): string {
     }
   }
   throw new Error('docs/openapi.yaml not found next to package.json');
+}
+
+/** The day's pacing metrics of a report side, or nulls when there is no budget to measure against. */
+function dayMetrics(m: ReturnType<typeof measure> | null) {
+  return {
+    deliveryRatio: m?.deliveryRatio ?? null,
+    overspendRatio: m?.overspendRatio ?? null,
+    slotNrmse: m?.slotNrmse ?? null,
+    maxTrackingError: m?.maxTrackingError ?? null,
+    meanTrackingError: m?.meanTrackingError ?? null,
+    earlyExhaustionFraction: m?.earlyExhaustionFraction ?? null,
+  };
 }
