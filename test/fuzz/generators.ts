@@ -337,7 +337,17 @@ export const validCampaign = fc.record({
   hourlyWeights: fc.array(fc.nat({ max: 10 }), { minLength: 24, maxLength: 24 }),
   startAt: fc.constantFrom('2026-01-01T00:00:00Z', '2026-02-30T00:00:00Z', '2020-01-01T00:00:00+02:00'),
   lifetimeBudgetMicros: fc.integer({ min: 1, max: 10 ** 13 }),
+  mode: fc.constantFrom('ENFORCE', 'SHADOW'),
+  shadow: fc.record({ strategy: fc.constantFrom('EVEN', 'ASAP', 'ADAPTIVE', 'CUSTOM'), aheadPercent: fc.integer({ min: 0, max: 100 }) }, { requiredKeys: [] }),
 }, { requiredKeys: ['id', 'dailyBudgetMicros'] });
+
+/** A backtest request body (POST /v1/campaigns/:id/backtest) to mutate. */
+const validBacktest = fc.record({
+  from: fc.constantFrom('2026-11-01', '2026-02-30', '1969-12-31', '2026-11-30'),
+  to: fc.constantFrom('2026-11-07', '2026-11-01', '9999-12-31'),
+  strategies: fc.array(fc.constantFrom('EVEN', 'ASAP', 'ADAPTIVE', 'BOGUS'), { maxLength: 4 }),
+  thinning: fc.integer({ min: -1, max: 2_000 }),
+}, { requiredKeys: [] });
 
 export interface AdminCase {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH';
@@ -363,8 +373,11 @@ export const adminCase: fc.Arbitrary<AdminCase> = fc.oneof(
     method: 'POST', path: '/v1/campaigns', token: 'right', description: `hourlyWeights of ${w}`,
     body: `{"id":"${fuzzCampaigns.admin}","dailyBudgetMicros":1000,"strategy":"CUSTOM","hourlyWeights":[${Array(n).fill(w).join(',')}]}`,
   })) },
-  { weight: 2, arbitrary: fc.tuple(adminIdPath, fc.constantFrom('', '/status', '/breaker/reset', '/budget-changes', '/history', '/history?from=x&to=y', '/history?from=2026-02-30T00:00:00Z'), fc.constantFrom('GET' as const, 'POST' as const))
+  { weight: 2, arbitrary: fc.tuple(adminIdPath, fc.constantFrom('', '/status', '/breaker/reset', '/budget-changes', '/history', '/history?from=x&to=y', '/history?from=2026-02-30T00:00:00Z',
+    '/forecast', '/profile', '/profile/fit', '/backtest', '/report?day=2026-02-30', '/report?day=x'), fc.constantFrom('GET' as const, 'POST' as const))
     .map(([id, tail, method]): AdminCase => ({ method, path: `/v1/campaigns/${id}${tail}`, token: 'right', description: `${method} a campaign route` })) },
+  { weight: 2, arbitrary: validBacktest.chain((b) => mutate(b, [...Object.keys(b), 'from', 'to', 'strategies', 'bogus']))
+    .map((m): AdminCase => ({ method: 'POST', path: `/v1/campaigns/${fuzzCampaigns.admin}/backtest`, body: m.body, token: 'right', description: `backtest body, ${m.mutation}` })) },
   // Methods the admin may add for partial and whole updates: whatever answers must be coded.
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom('PUT' as const, 'PATCH' as const), validCampaign.chain((c) => mutate(c, [...Object.keys(c), 'bogus'])))
     .map(([method, m]): AdminCase => ({ method, path: `/v1/campaigns/${fuzzCampaigns.admin}`, body: m.body, token: 'right', description: `${method} a campaign, ${m.mutation}` })) },
