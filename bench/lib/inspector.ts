@@ -14,6 +14,9 @@ export interface HeapUsage {
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 
+/** Longest wait for one inspector call (a full collection of a multi-GB heap takes seconds, not minutes). */
+const inspectorCallTimeoutMs = 600_000;
+
 export class ProcessInspector {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -72,11 +75,30 @@ export class ProcessInspector {
     const id = this.nextId++;
     const payload = JSON.stringify({ id, method, params });
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      // A reply that never comes must fail the bench loudly, not leave it waiting for ever (seen once
+      // at 1,000,000 campaigns: every thread idle, no answer to a heap reading).
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`the inspector did not answer ${method} on thread ${thread} within ${inspectorCallTimeoutMs / 1000} s`));
+      }, inspectorCallTimeoutMs);
+      this.pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
       if (thread === 'main') this.ws.send(payload);
       else {
         const sessionId = this.workers.get(thread);
-        if (sessionId === undefined) throw new Error(`no thread ${thread}`);
+        if (sessionId === undefined) {
+          this.pending.get(id)!.reject(new Error(`no thread ${thread}`));
+          this.pending.delete(id);
+          return;
+        }
         this.ws.send(JSON.stringify({ id: this.nextId++, method: 'NodeWorker.sendMessageToWorker', params: { sessionId, message: payload } }));
       }
     });
