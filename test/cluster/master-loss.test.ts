@@ -38,7 +38,7 @@ t.test('a master lost under load: budgets held, totals exact after the replica t
   const prefix = uniqueName('pacer-master-loss');
   const env = {
     PACER_STORE: 'redis', PACER_REDIS_CLUSTER: cluster.seeds, PACER_REDIS_KEY_PREFIX: prefix, PACER_DATABASE_URL: db.url,
-    PACER_SHARDS: '1', PACER_LEASES: 'on', PACER_RESERVATION_TTL_MS: '2000', PACER_REDIS_WAIT_REPLICAS: '1', PACER_REDIS_WAIT_REPLICAS: '1',
+    PACER_SHARDS: '1', PACER_LEASES: 'on', PACER_RESERVATION_TTL_MS: '2000', PACER_REDIS_WAIT_REPLICAS: '1',
   };
   const pacers = [await startPacer({ env }), await startPacer({ env })];
   t.teardown(async () => {
