@@ -247,7 +247,14 @@ export class LeaseClient {
     const p = this.redis.pipeline() as unknown as { pacerLease(...a: (string | number)[]): unknown; exec(): Promise<[Error | null, unknown][] | null> };
     p.pacerLease(...args);
     queueWait(p, this.waitReplicas);
-    const replies = await p.exec();
+    let replies: [Error | null, unknown][] | null;
+    try {
+      replies = await p.exec();
+    } catch (e) {
+      // A node gone (a master lost before its replica is promoted): learn the slot map again.
+      if (this.redis instanceof Cluster) this.redis.refreshSlotsCache();
+      throw e;
+    }
     if (replies === null || replies.length !== 3) throw new Error('redis pipeline returned no replies');
     const [err, reply] = replies[0]!;
     if (err !== null) {

@@ -338,7 +338,13 @@ export class RedisCounterStore implements CounterStore {
       } catch (err) {
         // ioredis refuses a cluster pipeline whose slots its own map (updated by a MOVED a moment
         // ago) places on different nodes: send those calls on their own.
-        if (this.cluster === null || !/same slots allocation group/.test((err as Error).message)) throw err;
+        if (this.cluster === null) throw err;
+        if (!/same slots allocation group/.test((err as Error).message)) {
+          // A node gone (a master lost before its replica is promoted): learn the slot map again,
+          // so that the retry of this batch goes to the promoted replica.
+          this.cluster.refreshSlotsCache();
+          throw err;
+        }
         replies = [...group.map((): [Error, null] => [new Error('MOVED (pipeline split by the client)'), null]), ...(wait > 0 ? [[null, 0], [null, ['master', 0, []]]] as [null, unknown][] : [])];
       }
       if (replies === null || replies.length !== group.length + (wait > 0 ? 2 : 0)) throw new Error('redis pipeline returned no replies');
