@@ -1,6 +1,6 @@
 import { limits } from '../../shards/limits.js';
 import { Cluster } from 'ioredis';
-import { checkReplicated, queueWait, type RedisClient } from './redis.js';
+import { checkReplicated, execRefreshing, queueWait, type RedisClient } from './redis.js';
 
 /**
  * Budget leases: the primitive that will let several pacer instances share one campaign's day
@@ -249,7 +249,7 @@ export class LeaseClient {
     queueWait(p, this.waitReplicas);
     let replies: [Error | null, unknown][] | null;
     try {
-      replies = await p.exec();
+      replies = await execRefreshing(this.redis instanceof Cluster ? this.redis : null, p);
     } catch (e) {
       // A node gone (a master lost before its replica is promoted): learn the slot map again.
       if (this.redis instanceof Cluster) this.redis.refreshSlotsCache();

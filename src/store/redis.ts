@@ -155,6 +155,21 @@ export class NotReplicatedError extends Error {
   }
 }
 
+/**
+ * Runs a pipeline; on Redis Cluster, one that has not answered within redisCallTimeoutMs (its
+ * node is gone and the client still queues for it) makes the client learn the slot map again,
+ * so that the calls after it go to the replica promoted in the lost master's place.
+ */
+export async function execRefreshing<T>(cluster: Cluster | null, pipeline: { exec(): Promise<T> }): Promise<T> {
+  if (cluster === null) return pipeline.exec();
+  const timer = setTimeout(() => void cluster.refreshSlotsCache(), limits.redisCallTimeoutMs);
+  try {
+    return await pipeline.exec();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Queues WAIT and ROLE after a pipeline's writes (checkReplicated reads their replies). */
 export function queueWait(pipeline: unknown, replicas: number): void {
   const p = pipeline as { wait(n: number, ms: number): unknown; role(): unknown };
@@ -334,7 +349,7 @@ export class RedisCounterStore implements CounterStore {
       if (wait > 0) queueWait(pipeline, wait);
       let replies: [Error | null, unknown][] | null;
       try {
-        replies = await pipeline.exec();
+        replies = await execRefreshing(this.cluster, pipeline);
       } catch (err) {
         // ioredis refuses a cluster pipeline whose slots its own map (updated by a MOVED a moment
         // ago) places on different nodes: send those calls on their own.
@@ -379,7 +394,7 @@ export class RedisCounterStore implements CounterStore {
       const p = this.redis.pipeline() as unknown as ApplyPipeline;
       p.pacerApply(...args);
       queueWait(p, this.waitReplicas);
-      const replies = await p.exec();
+      const replies = await execRefreshing(this.cluster, p);
       if (replies === null || replies.length !== 3) throw new Error('redis pipeline returned no replies');
       const [err, reply] = replies[0]!;
       if (err === null) {
