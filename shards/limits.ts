@@ -162,8 +162,6 @@ export const limits = {
   spoolDedupeEventsMax: 200_000,
   /** Spool records replayed per store round trip when the store returns. */
   spoolReplayBatchMax: 64,
-  /** Spooled batches a replay sends at once (never two carrying the same event). */
-  spoolReplayConcurrency: 16,
   /** Event IDs are deduplicated for three UTC-day buckets, so at least 48 hours (SQL and memory stores). */
   dedupeBuckets: 3,
   /** Redis: an event ID's key lives 48 hours and an hour of margin for clocks and slow resends. */

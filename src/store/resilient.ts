@@ -1,4 +1,3 @@
-import { limits } from '../../shards/limits.js';
 import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome, LoadRequest, Timers } from '../../shards/ports.js';
 import { log } from '../log.js';
 import { realTimers } from '../real-ports.js';
@@ -86,8 +85,6 @@ export class ResilientCounterStore implements CounterStore {
   private state: 'direct' | 'spooling' = 'direct';
   private readonly spool: SpoolWriter;
   private replayOffset = 0;
-  /** Ends of spooled records past replayOffset that a replay window already applied. */
-  private readonly replayedAhead = new Set<number>();
   private appending = 0;
   private cancelReplay: (() => void) | null = null;
   private replaying = false;
@@ -224,7 +221,6 @@ export class ResilientCounterStore implements CounterStore {
           // (The removal is queued behind any append anyway: SpoolWriter serialises its file work.)
           this.state = 'direct';
           this.replayOffset = 0;
-          this.replayedAhead.clear();
           this.spooled.clear();
           this.log('info', 'counter store back: spool replayed', { who: this.options.label, store: this.inner.kind });
           this.options.onDegraded(false, '');
@@ -233,36 +229,9 @@ export class ResilientCounterStore implements CounterStore {
         }
         // The offset advances past each record as soon as the store applied it, so a record is
         // never replayed twice by this process (its late-duplicate correction must apply once).
-        // Records go in windows of up to limits.spoolReplayConcurrency at once (one round trip
-        // each, with PACER_REDIS_WAIT_REPLICAS a WAIT too: one at a time, the replay can fall
-        // behind the spool it drains while spend still arrives). A window never holds two records
-        // carrying the same event, so which of them counts it does not depend on their order.
-        // Records of a window applied while an earlier one failed are remembered (replayedAhead)
-        // and not sent again.
-        for (let i = 0; i < records.length; ) {
-          const window: number[] = [];
-          const events = new Set<string>();
-          while (i < records.length && window.length < limits.spoolReplayConcurrency) {
-            if (this.replayedAhead.has(ends[i]!)) {
-              window.push(i++);
-              continue;
-            }
-            const keys = eventKeys(records[i]!);
-            if (window.length > 0 && keys.some((k) => events.has(k))) break;
-            for (const k of keys) events.add(k);
-            window.push(i++);
-          }
-          const results = await Promise.allSettled(window.map((j) => (this.replayedAhead.has(ends[j]!) ? Promise.resolve() : this.replayOne(records[j]!))));
-          let failed: unknown = null;
-          results.forEach((r, w) => {
-            const end = ends[window[w]!]!;
-            if (r.status === 'rejected') failed ??= r.reason;
-            else if (failed === null) {
-              this.replayOffset = end;
-              this.replayedAhead.delete(end);
-            } else this.replayedAhead.add(end);
-          });
-          if (failed !== null) throw failed;
+        for (let i = 0; i < records.length; i++) {
+          await this.replayOne(records[i]!);
+          this.replayOffset = ends[i]!;
         }
       }
     } catch (err) {
@@ -298,11 +267,4 @@ export class ResilientCounterStore implements CounterStore {
     await this.spool.close();
     await this.inner.close();
   }
-}
-
-/** The events a spooled record carries, as campaign + event ID. */
-function eventKeys(r: SpoolRecord): string[] {
-  const out: string[] = [];
-  for (const d of r.b.campaigns) for (const e of d.events) out.push(d.campaignId + '\n' + e.eventId);
-  return out;
 }
