@@ -80,7 +80,9 @@ t.test('a master lost under load: budgets held, totals exact after the replica t
   })();
   const load = runFleet({
     urls: pacers.map((p) => p.url), shares: [0.7, 0.3], campaigns, bidMicros: 1_000, concurrency: 16, batch: 10,
-    durationMs: 20_000, winShare: 0.8, elsewhereShare: 0.33, seed: 11,
+    // 30 s: after the failover and the spool replays (about 15 s in the runs of this test on the
+    // loaded 2-core machine) the campaigns still reach their budgets, so the budget edge is tested.
+    durationMs: 30_000, winShare: 0.8, elsewhereShare: 0.33, seed: 11,
   });
   await sleep(5_000);
   const atKill = await Promise.all(campaigns.map(async (c) => (await committedInStore(redis, prefix, c, day))[1]));
@@ -113,13 +115,12 @@ t.test('a master lost under load: budgets held, totals exact after the replica t
   }
   t.comment(JSON.stringify({ decisions: result.decisions, allowed: result.allowed, reasons: result.reasons, worst, atKill, leaseMetrics }));
   t.equal(result.unresolved, 0, 'every win notice was acknowledged by an instance');
-  const gap = { todo: 'budgets and exact totals are not yet held through a master loss (see the comment at the top)' };
-  t.ok(worst <= 1, `settled + reserved never above a budget where it could be read (at most ${worst.toFixed(4)})`, worst <= 1 ? {} : gap);
+  t.ok(worst <= 1, `settled + reserved never above a budget where it could be read (at most ${worst.toFixed(4)})`);
   for (const c of campaigns) {
     const settled = (await committedInStore(redis, prefix, c, day))[1];
-    t.ok(settled <= budget, `${c}: settled ${settled} within its budget`, settled <= budget ? {} : gap);
+    t.ok(settled <= budget, `${c}: settled ${settled} within its budget`);
     const acked = result.ackedMicros.get(c) ?? 0;
-    t.equal(settled, acked, `${c}: settled ${settled} is exactly the acknowledged spend ${acked}`, settled === acked ? {} : gap);
+    t.equal(settled, acked, `${c}: settled ${settled} is exactly the acknowledged spend ${acked}`);
   }
   const after = await runFleet({
     urls: pacers.map((p) => p.url), shares: [0.5, 0.5], campaigns, bidMicros: 1_000, concurrency: 4, batch: 10,
