@@ -143,6 +143,13 @@ export const limits = {
    * once, a failover once more; 16 is ioredis' default and far above either.
    */
   redisClusterRedirectionsMax: 16,
+  /**
+   * PACER_REDIS_WAIT_REPLICAS > 0: how long a WAIT after a flush or a lease grant waits for the
+   * replicas (within redisCallTimeoutMs, so that a slow replica fails the call, not the deadline).
+   */
+  redisWaitTimeoutMs: 100,
+  /** The most replicas PACER_REDIS_WAIT_REPLICAS may ask to wait for. */
+  redisWaitReplicasMax: 16,
   /** Redis Cluster: wait before retrying after TRYAGAIN (half-migrated slot) or CLUSTERDOWN (failover). */
   redisClusterRetryDelayMs: 100,
   /** Deadline of one embedded-store call (same process, no network: only a stuck admin thread). */

@@ -249,9 +249,13 @@ export class Shard {
           }
           const flags = c.applySpend(now, r.micros, r.requestId);
           if (c.shadow !== null && (flags & SpendFlag.MATCHED_RESERVATION) !== 0) c.shadow.spent(now, r.micros, r.requestId);
-          // A spend for a reservation this shard does not hold settles another instance's lease
-          // (that instance finds its reservation gone from the store: settledElsewhere).
-          if ((flags & SpendFlag.UNMATCHED) === 0) c.lease?.spend(c.day.bounds.key, r.micros);
+          // Every spend received here counts in this shard's lease, a spend for a reservation it
+          // does not hold too. Such a spend settles another instance's lease as well (that
+          // instance finds its reservation gone from the store: settledElsewhere), but only once
+          // the spend is in the store: spooled here meanwhile, or arriving after that reservation
+          // expired there, it is covered by no lease but this one, which the lease keeper holds
+          // while the store spools. Counted twice until the next renewal: the safe side.
+          c.lease?.spend(c.day.bounds.key, r.micros);
           this.flusher.addSpend({
             campaign: c,
             eventId: r.eventId,
@@ -371,10 +375,10 @@ export class Shard {
       if (applied) {
         this.totals.spendApplied++;
         this.totals.settledMicros += e.amount;
-        if ((e.flags & SpendFlag.UNMATCHED) === 0) e.campaign.lease?.ack(e.day, e.amount);
+        e.campaign.lease?.ack(e.day, e.amount);
       } else {
         this.totals.spendDuplicate++;
-        if ((e.flags & SpendFlag.UNMATCHED) === 0) e.campaign.lease?.unspend(e.day, e.amount);
+        e.campaign.lease?.unspend(e.day, e.amount);
         e.campaign.revertSpend(this.ports.clock.now(), e.amount, e.flags, e.day);
         if (settledRes !== null) this.restoreSettled(e.campaign, settledRes);
       }

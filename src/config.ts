@@ -33,6 +33,12 @@ export interface PacerConfig {
    */
   redisCluster: RedisNode[] | null;
   /**
+   * PACER_REDIS_WAIT_REPLICAS: replicas that must acknowledge a flush or a lease grant (Redis WAIT
+   * after the write, on the same node connection) before it counts; 0 (default) waits for none.
+   * See src/store/redis.ts NotReplicatedError and docs/storage.md, "Replication and WAIT".
+   */
+  redisWaitReplicas: number;
+  /**
    * First part of every Redis key (`<prefix>:{campaignId}:…`): pacers (or test runs) with different
    * prefixes can share a Redis. Two pacers with the same prefix share counters but not budgets
    * (ARCHITECTURE.md, "Several instances").
@@ -189,7 +195,13 @@ export function loadConfig(env: Env = process.env): PacerConfig {
   if (leasesRaw === 'on' && storeRaw !== 'redis') {
     throw new ConfigError(`PACER_LEASES=on needs a Redis store (PACER_REDIS_URL or PACER_REDIS_CLUSTER), but PACER_STORE is ${storeRaw}; leases are granted by Redis, so set a Redis store or PACER_LEASES=off`);
   }
+  const redisWaitReplicas = int(env, 'PACER_REDIS_WAIT_REPLICAS', 0, 0, limits.redisWaitReplicasMax,
+    'the replicas each Redis master must have acknowledged a flush or lease grant on: 1 with one replica per master, 0 (the default) for a Redis without replicas');
+  if (redisWaitReplicas > 0 && storeRaw !== 'redis') {
+    throw new ConfigError(`PACER_REDIS_WAIT_REPLICAS=${redisWaitReplicas} needs a Redis store (PACER_REDIS_URL or PACER_REDIS_CLUSTER), but PACER_STORE is ${storeRaw}; unset it or set a Redis store`);
+  }
   return {
+    redisWaitReplicas,
     leases: leasesRaw === 'on',
     host: env.PACER_HOST || '0.0.0.0',
     port,

@@ -78,7 +78,7 @@ const shard = new Shard(ports, {
 // Budget leases (PACER_LEASES): kept in the background on the shard's own Redis connection.
 const leaseKeeper =
   config.leases && opened.redis
-    ? new LeaseKeeper(shard, new LeaseClient(opened.redis, config.redisKeyPrefix, config.counterTtlSeconds), ports.clock, ports.timers, {
+    ? new LeaseKeeper(shard, new LeaseClient(opened.redis, config.redisKeyPrefix, config.counterTtlSeconds, config.redisWaitReplicas), ports.clock, ports.timers, {
         holder: `${config.instanceId}:${index}`,
         reservationTtlMs: config.reservationTtlMs,
         spooling: () => opened.resilient?.spooling ?? false,

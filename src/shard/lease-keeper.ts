@@ -66,7 +66,10 @@ export class LeaseKeeper {
 
   /** One look at every lease of the shard. */
   tick(): void {
-    if (this.options.spooling()) return;
+    if (this.options.spooling()) {
+      this.holdAll();
+      return;
+    }
     const now = this.clock.now();
     const demand = this.shard.leasesInDemand;
     for (const c of demand) {
@@ -89,6 +92,76 @@ export class LeaseKeeper {
       }
       if (this.due(c, lease, now)) void this.grant(c, lease, now);
     }
+  }
+
+  /**
+   * While the store spools, spend acknowledged from the spool is in no settled counter yet. If the
+   * lease that covered it ran out meanwhile, the script would stop counting that money and could
+   * grant it to another holder before the spool replays: overspend (the master-loss drill saw it).
+   * So each lease is held instead of renewed: the same amount, rebased on the usage last reported
+   * (lease.baseMicros, which the store had applied), with a new expiry; nothing new is asked. The
+   * lease record then keeps counting everything this holder committed, spooled spend included,
+   * and the shard goes on deciding within what it already holds. A lease whose campaign-day node
+   * is away is retried every tick until that node (or its promoted replica) answers. Nothing is
+   * given back while spooling: a return would report spooled spend as settled.
+   */
+  private holdAll(): void {
+    const now = this.clock.now();
+    for (const c of this.shard.leasesInDemand) {
+      if (this.inFlight >= limits.leaseGrantsInFlightMax) return;
+      const lease = c.lease;
+      if (lease === null || this.shard.campaigns.get(c.id) !== c || lease.inFlight) continue;
+      if (lease.day !== c.day.bounds.key) continue;
+      const committed = lease.committed(c.reserved + c.held);
+      if (lease.amountMicros <= 0 && committed <= 0) continue;
+      if (now < lease.expiresAtMs && now < leaseRenewAtMs(lease.expiresAtMs - limits.leaseTtlMs, lease.expiresAtMs)) continue;
+      void this.hold(c, lease, now, Math.min(limits.dayTotalMicrosMax, Math.max(lease.amountMicros, committed)));
+    }
+  }
+
+  private async hold(c: Campaign, lease: Lease, now: number, amount: number): Promise<void> {
+    const used = lease.baseMicros;
+    const day = lease.day;
+    const seq = lease.sending(used, amount);
+    this.inFlight++;
+    let answer: LeaseAnswer;
+    try {
+      answer = await this.deadline(
+        this.client.grant({
+          campaignId: c.id,
+          day,
+          holder: this.options.holder,
+          budgetMicros: c.budget,
+          budgetVersion: c.config.version,
+          usedTotalMicros: used,
+          reservedMicros: amount,
+          reservedUntilMs: Math.round(now + this.offsetMs + limits.leaseTtlMs + this.options.reservationTtlMs),
+          wantMicros: amount,
+          ttlMs: limits.leaseTtlMs,
+        }),
+      );
+    } catch (err) {
+      this.shard.totals.leaseFailures++;
+      if (lease.seq === seq) lease.failed();
+      this.fault(`lease for ${c.id} not held while spooling: ${(err as Error).message}`);
+      return;
+    } finally {
+      this.inFlight--;
+    }
+    const answeredAt = this.clock.now();
+    this.offsetMs = answer.nowMs - (now + answeredAt) / 2;
+    this.shard.totals.leaseGrants++;
+    this.shard.handleLease({
+      type: 'lease',
+      campaignId: c.id,
+      seq,
+      day,
+      sentAtMs: now,
+      usedMicros: used,
+      grantedMicros: Math.min(answer.grantedMicros, amount),
+      ttlMs: Math.max(0, Math.min(limits.leaseTtlMs, answer.expiresAtMs - answer.nowMs)),
+      settledMicros: answer.settledMicros,
+    });
   }
 
   private due(c: Campaign, lease: Lease, now: number): boolean {

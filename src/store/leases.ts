@@ -1,5 +1,6 @@
 import { limits } from '../../shards/limits.js';
-import type { RedisClient } from './redis.js';
+import { Cluster } from 'ioredis';
+import { checkReplicated, execRefreshing, queueWait, type RedisClient } from './redis.js';
 
 /**
  * Budget leases: the primitive that will let several pacer instances share one campaign's day
@@ -182,6 +183,14 @@ export class LeaseClient {
     private readonly prefix: string,
     /** Lease and budget keys expire this long after their last write (counterTtlSeconds). */
     private readonly keyTtlSeconds: number,
+    /**
+     * PACER_REDIS_WAIT_REPLICAS: a grant or return counts only once this many replicas (or as
+     * many as the node has connected, if fewer) acknowledged it (WAIT in the same pipeline). A
+     * grant the master answered but a failover lost would let the new master grant the same
+     * money to another holder, so an unconfirmed grant fails and is not used: the holder keeps
+     * what Lease.sending left it, which the lost record and the older one both cover.
+     */
+    private readonly waitReplicas = 0,
   ) {
     if (!('pacerLease' in redis)) redis.defineCommand('pacerLease', { numberOfKeys: 3, lua: leaseScript });
     this.redis = redis as LeaseRedis;
@@ -226,12 +235,35 @@ export class LeaseClient {
     return out;
   }
 
-  private call(op: 'grant' | 'return', req: LeaseRequest, want: number, ttlMs: number): Promise<unknown> {
+  private async call(op: 'grant' | 'return', req: LeaseRequest, want: number, ttlMs: number): Promise<unknown> {
     const k = this.keys(req.campaignId, req.day);
-    return this.redis.pacerLease(
+    const args: (string | number)[] = [
       k.day, k.budget, k.leases, op, req.holder, req.budgetMicros, req.budgetVersion,
       req.usedTotalMicros, req.reservedMicros, req.reservedUntilMs, want, ttlMs, this.keyTtlSeconds,
-    );
+    ];
+    if (this.waitReplicas === 0) return this.redis.pacerLease(...args);
+    // WAIT must run on the connection that wrote: the script and WAIT go in one pipeline, which
+    // the client sends to the node of the campaign's slot.
+    const p = this.redis.pipeline() as unknown as { pacerLease(...a: (string | number)[]): unknown; exec(): Promise<[Error | null, unknown][] | null> };
+    p.pacerLease(...args);
+    queueWait(p, this.waitReplicas);
+    let replies: [Error | null, unknown][] | null;
+    try {
+      replies = await execRefreshing(this.redis instanceof Cluster ? this.redis : null, p);
+    } catch (e) {
+      // A node gone (a master lost before its replica is promoted): learn the slot map again.
+      if (this.redis instanceof Cluster) this.redis.refreshSlotsCache();
+      throw e;
+    }
+    if (replies === null || replies.length !== 3) throw new Error('redis pipeline returned no replies');
+    const [err, reply] = replies[0]!;
+    if (err !== null) {
+      // MOVED or ASK: this pipeline is not re-sent by the client; learn the map, the keeper retries.
+      if (this.redis instanceof Cluster) this.redis.refreshSlotsCache();
+      throw err;
+    }
+    checkReplicated(replies[1]!, replies[2]!, this.waitReplicas);
+    return reply;
   }
 
   /** The same hash tag as the counters (src/store/redis.ts campaignKeys): one slot per campaign. */

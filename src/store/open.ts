@@ -60,6 +60,7 @@ export async function openCounterStore(
         prefix: config.redisKeyPrefix,
         counterTtlSeconds: config.counterTtlSeconds,
         label: `shard ${shard}`,
+        waitReplicas: config.redisWaitReplicas,
       });
       const resilient = spooled(inner, limits.redisCallTimeoutMs);
       return { store: resilient, resilient, forwarding: null, redis: client };

@@ -126,6 +126,70 @@ export interface RedisStoreOptions {
   counterTtlSeconds: number;
   /** Labels log lines ('shard 3', 'admin'). */
   label: string;
+  /**
+   * PACER_REDIS_WAIT_REPLICAS: after a flush's script calls, each node pipeline ends with
+   * WAIT <n> and ROLE, and the flush fails unless min(n, replicas the node has connected)
+   * acknowledged it (see waitReplicasNote). 0 (the default): no WAIT, as before.
+   */
+  waitReplicas?: number;
+}
+
+/**
+ * Redis replication is asynchronous: a write the master acknowledged may not have reached the
+ * replica that a failover promotes, and is then lost. With PACER_REDIS_WAIT_REPLICAS=n > 0 every
+ * write the pacer relies on (a flush's script calls, a lease grant) is followed, in the same
+ * pipeline on the same node connection, by WAIT n limits.redisWaitTimeoutMs and ROLE; the call
+ * counts as done only when WAIT answers at least min(n, replicas connected per ROLE). Fewer is a
+ * failed call: a flush is retried under its batch ID (applied at most once), a lease grant is not
+ * used. A node with no replica connected (its replica was promoted after the old master died, or
+ * the replica is down) is not waited for: no failover can lose what only it holds, and waiting for
+ * a replica that is not there would stop the counters. The price: a replica whose link is down but
+ * which may still be promoted is not waited for either (Redis' own min-replicas-to-write closes
+ * that, by refusing writes instead).
+ */
+export class NotReplicatedError extends Error {
+  readonly code = 'PACER_ERR_NOT_REPLICATED';
+  constructor(acked: number, wanted: number) {
+    super(`WAIT: ${acked} of ${wanted} replicas acknowledged within ${limits.redisWaitTimeoutMs} ms`);
+    this.name = 'NotReplicatedError';
+  }
+}
+
+/**
+ * Runs a pipeline; on Redis Cluster, one that has not answered within redisCallTimeoutMs (its
+ * node is gone and the client still queues for it) makes the client learn the slot map again,
+ * so that the calls after it go to the replica promoted in the lost master's place.
+ */
+export async function execRefreshing<T>(cluster: Cluster | null, pipeline: { exec(): Promise<T> }): Promise<T> {
+  if (cluster === null) return pipeline.exec();
+  const timer = setTimeout(() => void cluster.refreshSlotsCache(), limits.redisCallTimeoutMs);
+  try {
+    return await pipeline.exec();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Queues WAIT and ROLE after a pipeline's writes (checkReplicated reads their replies). */
+export function queueWait(pipeline: unknown, replicas: number): void {
+  const p = pipeline as { wait(n: number, ms: number): unknown; role(): unknown };
+  p.wait(replicas, limits.redisWaitTimeoutMs);
+  p.role();
+}
+
+/**
+ * Throws unless WAIT's reply covers min(wanted, replicas connected as ROLE lists them). The two
+ * replies are the last two of the pipeline queueWait ended.
+ */
+export function checkReplicated(wait: [Error | null, unknown], role: [Error | null, unknown], wanted: number): void {
+  if (wait[0] !== null) throw wait[0];
+  if (role[0] !== null) throw role[0];
+  const r = role[1] as unknown[];
+  if (!Array.isArray(r) || r[0] !== 'master') throw new Error(`WAIT: the node answered ROLE ${String(r?.[0])}, not master`);
+  const connected = Array.isArray(r[2]) ? r[2].length : 0;
+  const acked = Number(wait[1]);
+  const need = Math.min(wanted, connected);
+  if (!(acked >= need)) throw new NotReplicatedError(acked, need);
 }
 
 /**
@@ -222,6 +286,7 @@ export class RedisCounterStore implements CounterStore {
   private readonly redis: PacerRedis;
   private readonly campaignsPerCall: number;
   private readonly cluster: Cluster | null;
+  private readonly waitReplicas: number;
   /** Script calls re-sent on their own after MOVED, ASK or the like (Redis Cluster only). */
   resentCalls = 0;
 
@@ -233,6 +298,7 @@ export class RedisCounterStore implements CounterStore {
     this.redis = redis as PacerRedis;
     this.cluster = redis instanceof Cluster ? redis : null;
     this.campaignsPerCall = options.cluster === true || this.cluster !== null ? 1 : limits.redisCampaignsPerCall;
+    this.waitReplicas = options.waitReplicas ?? 0;
   }
 
   get client(): RedisClient {
@@ -279,31 +345,66 @@ export class RedisCounterStore implements CounterStore {
     await Promise.all(groups.map(async (group) => {
       const pipeline = this.redis.pipeline() as unknown as ApplyPipeline;
       for (const i of group) pipeline.pacerApply(...calls[i]!);
+      const wait = this.waitReplicas;
+      if (wait > 0) queueWait(pipeline, wait);
       let replies: [Error | null, unknown][] | null;
       try {
-        replies = await pipeline.exec();
+        replies = await execRefreshing(this.cluster, pipeline);
       } catch (err) {
         // ioredis refuses a cluster pipeline whose slots its own map (updated by a MOVED a moment
         // ago) places on different nodes: send those calls on their own.
-        if (this.cluster === null || !/same slots allocation group/.test((err as Error).message)) throw err;
-        replies = group.map(() => [new Error('MOVED (pipeline split by the client)'), null]);
+        if (this.cluster === null) throw err;
+        if (!/same slots allocation group/.test((err as Error).message)) {
+          // A node gone (a master lost before its replica is promoted): learn the slot map again,
+          // so that the retry of this batch goes to the promoted replica.
+          this.cluster.refreshSlotsCache();
+          throw err;
+        }
+        replies = [...group.map((): [Error, null] => [new Error('MOVED (pipeline split by the client)'), null]), ...(wait > 0 ? [[null, 0], [null, ['master', 0, []]]] as [null, unknown][] : [])];
       }
-      if (replies === null || replies.length !== group.length) throw new Error('redis pipeline returned no replies');
+      if (replies === null || replies.length !== group.length + (wait > 0 ? 2 : 0)) throw new Error('redis pipeline returned no replies');
       const failed: number[] = [];
-      replies.forEach(([err, reply], k) => {
+      replies.slice(0, group.length).forEach(([err, reply], k) => {
         if (err === null) out[group[k]!] = reply;
         else if (this.cluster !== null && redirected(err)) failed.push(group[k]!);
         else throw err;
       });
+      // The calls that applied here count only once the node's replicas have them too.
+      if (wait > 0 && failed.length < group.length) checkReplicated(replies[group.length]!, replies[group.length + 1]!, wait);
       if (failed.length === 0) return;
       // The slot map moved under this pipeline: learn the new one, and let each call find its node.
       this.cluster!.refreshSlotsCache();
       this.resentCalls += failed.length;
       await Promise.all(failed.map(async (i) => {
-        out[i] = await this.redis.pacerApply(...calls[i]!);
+        out[i] = wait > 0 ? await this.resendWaited(calls[i]!) : await this.redis.pacerApply(...calls[i]!);
       }));
     }));
     return out;
+  }
+
+  /**
+   * One re-sent call followed by WAIT on its node (PACER_REDIS_WAIT_REPLICAS > 0): WAIT must run on
+   * the connection that wrote, so the call goes in a pipeline of its own rather than through the
+   * client's command path, and a redirection is followed here, after a slot map refresh, a bounded
+   * number of times (an ASK during a long slot migration runs out of them: the flush fails and is
+   * retried under its batch ID).
+   */
+  private async resendWaited(args: (string | number)[]): Promise<unknown> {
+    for (let attempt = 1; ; attempt++) {
+      const p = this.redis.pipeline() as unknown as ApplyPipeline;
+      p.pacerApply(...args);
+      queueWait(p, this.waitReplicas);
+      const replies = await execRefreshing(this.cluster, p);
+      if (replies === null || replies.length !== 3) throw new Error('redis pipeline returned no replies');
+      const [err, reply] = replies[0]!;
+      if (err === null) {
+        checkReplicated(replies[1]!, replies[2]!, this.waitReplicas);
+        return reply;
+      }
+      if (!redirected(err) || attempt >= limits.redisClusterRedirectionsMax) throw err;
+      this.cluster?.refreshSlotsCache();
+      await new Promise((r) => setTimeout(r, limits.redisClusterRetryDelayMs));
+    }
   }
 
   /**

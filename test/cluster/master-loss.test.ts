@@ -14,14 +14,11 @@ import { createDatabase, uniqueName } from '../helpers/services.js';
  * settled counters (on the promoted replica for the lost master's slots) equal the acknowledged
  * spend, and decisions go on.
  *
- * KNOWN GAP (marked todo below, ARCHITECTURE.md "Budget leases", "Not done"): neither the budgets
- * nor exact totals are held through a master loss yet. In the first run two of four budgets ended
- * 0.09% and 0.29% over; in the second the instances acknowledged 436,671 micros for a budget of
- * 400,000 (the counter held 379,476 when read, before this test waited for the last spool replay);
- * a third run, with that wait, held every budget and was exact. Not diagnosed yet; candidates:
- * lease grants the lost master acknowledged but had not replicated to the promoted replica (Redis
- * replication is asynchronous: WAIT would be needed), and spend spooled while the store was away
- * outliving the lease that covered it (the lease record expires before the spool is replayed).
+ * Once a known gap (budgets 0.09% and 0.29% over, and 436,671 micros acknowledged for a budget of
+ * 400,000, in earlier runs): fixed by WAIT after flushes and lease grants
+ * (PACER_REDIS_WAIT_REPLICAS=1 here), leases held rather than dropped while the store spools, and
+ * every spend counted in the receiving shard's lease (ARCHITECTURE.md, "Through a Redis master
+ * loss"). The pacers' stdout and stderr are written to $TEST_MASTER_LOSS_LOGS.<i> when it is set.
  */
 t.setTimeout(900_000);
 process.env.TEST_REDIS_CLUSTER_PORTS ??= '17300-17399';
@@ -38,7 +35,7 @@ t.test('a master lost under load: budgets held, totals exact after the replica t
   const prefix = uniqueName('pacer-master-loss');
   const env = {
     PACER_STORE: 'redis', PACER_REDIS_CLUSTER: cluster.seeds, PACER_REDIS_KEY_PREFIX: prefix, PACER_DATABASE_URL: db.url,
-    PACER_SHARDS: '1', PACER_LEASES: 'on', PACER_RESERVATION_TTL_MS: '2000',
+    PACER_SHARDS: '1', PACER_LEASES: 'on', PACER_RESERVATION_TTL_MS: '2000', PACER_REDIS_WAIT_REPLICAS: '1',
   };
   const pacers = [await startPacer({ env }), await startPacer({ env })];
   t.teardown(async () => {
@@ -80,9 +77,12 @@ t.test('a master lost under load: budgets held, totals exact after the replica t
   })();
   const load = runFleet({
     urls: pacers.map((p) => p.url), shares: [0.7, 0.3], campaigns, bidMicros: 1_000, concurrency: 16, batch: 10,
-    durationMs: 20_000, winShare: 0.8, elsewhereShare: 0.33, seed: 11,
+    // 30 s: after the failover and the spool replays (about 15 s in the runs of this test on the
+    // loaded 2-core machine) the campaigns still reach their budgets, so the budget edge is tested.
+    durationMs: 30_000, winShare: 0.8, elsewhereShare: 0.33, seed: 11,
   });
   await sleep(5_000);
+  const atKill = await Promise.all(campaigns.map(async (c) => (await committedInStore(redis, prefix, c, day))[1]));
   cluster.kill(victim);
   const result = await load;
   // The spools replay once the promoted replica answers; wait until both instances are ready again.
@@ -101,15 +101,23 @@ t.test('a master lost under load: budgets held, totals exact after the replica t
   }
   done = true;
   await sampler;
-  t.comment(JSON.stringify({ decisions: result.decisions, allowed: result.allowed, reasons: result.reasons, worst }));
+  const leaseMetrics = await Promise.all(pacers.map(async (p) => {
+    const text = await (await fetch(`${p.adminUrl}/metrics`)).text();
+    const sum = (name: string): number => text.split('\n').filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+    return { grants: sum('pacer_lease_grants_total'), failures: sum('pacer_lease_failures_total'), elsewhere: sum('pacer_lease_settled_elsewhere_total') };
+  }));
+  if (process.env.TEST_MASTER_LOSS_LOGS) {
+    const { writeFileSync } = await import('node:fs');
+    pacers.forEach((p, i) => writeFileSync(`${process.env.TEST_MASTER_LOSS_LOGS}.${i}`, p.stdout() + p.stderr()));
+  }
+  t.comment(JSON.stringify({ decisions: result.decisions, allowed: result.allowed, reasons: result.reasons, worst, atKill, leaseMetrics }));
   t.equal(result.unresolved, 0, 'every win notice was acknowledged by an instance');
-  const gap = { todo: 'budgets and exact totals are not yet held through a master loss (see the comment at the top)' };
-  t.ok(worst <= 1, `settled + reserved never above a budget where it could be read (at most ${worst.toFixed(4)})`, worst <= 1 ? {} : gap);
+  t.ok(worst <= 1, `settled + reserved never above a budget where it could be read (at most ${worst.toFixed(4)})`);
   for (const c of campaigns) {
     const settled = (await committedInStore(redis, prefix, c, day))[1];
-    t.ok(settled <= budget, `${c}: settled ${settled} within its budget`, settled <= budget ? {} : gap);
+    t.ok(settled <= budget, `${c}: settled ${settled} within its budget`);
     const acked = result.ackedMicros.get(c) ?? 0;
-    t.equal(settled, acked, `${c}: settled ${settled} is exactly the acknowledged spend ${acked}`, settled === acked ? {} : gap);
+    t.equal(settled, acked, `${c}: settled ${settled} is exactly the acknowledged spend ${acked}`);
   }
   const after = await runFleet({
     urls: pacers.map((p) => p.url), shares: [0.5, 0.5], campaigns, bidMicros: 1_000, concurrency: 4, batch: 10,
