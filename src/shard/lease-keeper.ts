@@ -4,7 +4,7 @@ import { leaseRenewAtMs, leaseWantMicros } from '../../shards/lease-size.js';
 import { limits } from '../../shards/limits.js';
 import type { Clock, Timers } from '../../shards/ports.js';
 import type { Shard } from '../../shards/shard.js';
-import type { LeaseAnswer, LeaseClient } from '../store/leases.js';
+import type { LeaseAnswer, LeaseCalls } from '../store/leases.js';
 
 export interface LeaseKeeperOptions {
   /** The lease holder's name: `<instanceId>:<shard>`, new on every start. */
@@ -42,7 +42,7 @@ export class LeaseKeeper {
 
   constructor(
     private readonly shard: Shard,
-    private readonly client: LeaseClient,
+    private readonly client: LeaseCalls,
     private readonly clock: Clock,
     private readonly timers: Timers,
     private readonly options: LeaseKeeperOptions,
