@@ -372,6 +372,7 @@ export class Shard {
         this.totals.spendApplied++;
         this.totals.settledMicros += e.amount;
         if ((e.flags & SpendFlag.UNMATCHED) === 0) e.campaign.lease?.ack(e.day, e.amount);
+        e.campaign.lease?.ackHere(e.day, e.amount);
       } else {
         this.totals.spendDuplicate++;
         if ((e.flags & SpendFlag.UNMATCHED) === 0) e.campaign.lease?.unspend(e.day, e.amount);

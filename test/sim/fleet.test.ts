@@ -1,6 +1,9 @@
 import t from 'tap';
 import { simulateFleet } from '../../src/sim/fleet.js';
 
+// Four simulated days of 400,000 decisions each, one to three shards: minutes on a loaded machine.
+t.setTimeout(900_000);
+
 /**
  * Issue 11's judgement on a simulated day: three instances receiving 70/20/10 of a campaign's
  * traffic, each a production shard with its production lease keeper against the in-memory lease
