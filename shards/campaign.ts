@@ -430,8 +430,13 @@ export class Campaign {
       }
     }
     this.settled = add(this.settled, amount);
-    this.ctlSettled += amount;
-    this.ctlSpendEvents++;
+    // With several holders, a win notice for another instance's reservation says nothing about
+    // what this instance's allowed decisions spend: it stays out of the controller's estimate
+    // (else an instance receiving others' notices throttles itself to nothing; docs/pacing.md, "Fleet").
+    if (this.lease === null || (flags & SpendFlag.UNMATCHED) === 0) {
+      this.ctlSettled += amount;
+      this.ctlSpendEvents++;
+    }
     this.addVelocity(nowMs, amount);
     for (const c of [this.todayCounters(), this.summaryCounters()]) {
       c.spendEvents++;
@@ -468,7 +473,7 @@ export class Campaign {
     }
     const amount = micros(amountMicros);
     this.settled = sub(this.settled, amount);
-    this.ctlSettled -= amount;
+    if (this.lease === null || (flags & SpendFlag.UNMATCHED) === 0) this.ctlSettled -= amount;
     if (this.breaker.state === 'EXHAUSTED' && this.budget - this.settled - this.elsewhere() >= (Number.isFinite(this.minBidMicros) ? this.minBidMicros : 1)) {
       this.breakerReset(nowMs, 'SPEND_REVERTED');
     }

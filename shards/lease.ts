@@ -30,6 +30,15 @@ export class Lease {
    * renewal: the campaign paces and trips its breaker on its own spend plus this.
    */
   othersMicros = 0;
+  /**
+   * Spend applied here and acknowledged by the store: what of the settled counter this shard's
+   * own `settled` holds. Unlike `ackedMicros` (the lease's view) it includes win notices for
+   * other instances' reservations (unmatched here) and excludes this holder's reservations found
+   * settled elsewhere; others' spend is the settled counter less this, so the campaign's
+   * settled + others is the global spend, neither counting a notice twice nor missing one.
+   */
+  settledHereMicros = 0;
+  private settledHereAtSend = 0;
   /** The last time a decision asked the lease (the keeper keeps leases of campaigns in demand). */
   askedAtMs = -Infinity;
   /** The largest bid asked since the last grant (a lease must cover one bid). */
@@ -82,6 +91,8 @@ export class Lease {
     this.othersMicros = 0;
     this.loadedSettledMicros = 0;
     this.spentAtGrantMicros = 0;
+    this.settledHereMicros = 0;
+    this.settledHereAtSend = 0;
     this.lastLocal = 0;
     this.lastOthers = 0;
   }
@@ -100,6 +111,11 @@ export class Lease {
     if (day === this.day) this.ackedMicros += amountMicros;
   }
 
+  /** A spend applied in this shard's settled was acknowledged by the store (matched here or not). */
+  ackHere(day: string, amountMicros: number): void {
+    if (day === this.day) this.settledHereMicros += amountMicros;
+  }
+
   /**
    * A grant is being sent, asking for `wantMicros` with the acknowledged total `usedMicros`. Until
    * its answer the lease is rebased on that total and capped at the amount asked for: the script
@@ -111,6 +127,7 @@ export class Lease {
     this.amountMicros = Math.min(left, wantMicros);
     this.baseMicros = usedMicros;
     this.inFlight = true;
+    this.settledHereAtSend = this.settledHereMicros;
     return ++this.seq;
   }
 
@@ -136,9 +153,10 @@ export class Lease {
     this.renewals++;
     const others = Math.max(0, settledMicros - this.loadedSettledMicros - usedMicros);
     this.updateShare(answeredAtMs, this.ackedMicros, others);
-    // Others' spend as of this answer. It may include a few of this holder's own acknowledgements
-    // that reached the counter after the call left (safe side: pacing a little low, not high).
-    this.othersMicros = others;
+    // Others' spend as of this answer: the settled counter less what this shard's settled holds
+    // (see settledHereMicros). It may include a few of this shard's own acknowledgements that
+    // reached the counter after the call left (safe side: pacing a little low, not high).
+    this.othersMicros = Math.max(0, settledMicros - this.loadedSettledMicros - this.settledHereAtSend);
   }
 
   /** A grant failed or timed out: the lease keeps what it had, to its expiry. */

@@ -375,7 +375,10 @@ export class Shard {
       if (applied) {
         this.totals.spendApplied++;
         this.totals.settledMicros += e.amount;
+        // Every applied spend counts in this lease (see the receiving side above) and in what this
+        // shard's settled holds (others' spend is the settled counter less that).
         e.campaign.lease?.ack(e.day, e.amount);
+        e.campaign.lease?.ackHere(e.day, e.amount);
       } else {
         this.totals.spendDuplicate++;
         e.campaign.lease?.unspend(e.day, e.amount);

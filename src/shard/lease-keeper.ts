@@ -4,7 +4,7 @@ import { leaseRenewAtMs, leaseWantMicros } from '../../shards/lease-size.js';
 import { limits } from '../../shards/limits.js';
 import type { Clock, Timers } from '../../shards/ports.js';
 import type { Shard } from '../../shards/shard.js';
-import type { LeaseAnswer, LeaseClient } from '../store/leases.js';
+import type { LeaseAnswer, LeaseCalls } from '../store/leases.js';
 
 export interface LeaseKeeperOptions {
   /** The lease holder's name: `<instanceId>:<shard>`, new on every start. */
@@ -42,7 +42,7 @@ export class LeaseKeeper {
 
   constructor(
     private readonly shard: Shard,
-    private readonly client: LeaseClient,
+    private readonly client: LeaseCalls,
     private readonly clock: Clock,
     private readonly timers: Timers,
     private readonly options: LeaseKeeperOptions,
@@ -168,21 +168,46 @@ export class LeaseKeeper {
     if (now >= lease.expiresAtMs) return true;
     if (now >= leaseRenewAtMs(lease.expiresAtMs - limits.leaseTtlMs, lease.expiresAtMs)) return true;
     // Running dry: renew early, but not more often than a tick apart from the last answer.
+    // Of the part that was free at the grant (the lease less what was already committed then).
     const used = lease.committed(c.reserved + c.held);
-    return now - lease.grantedAtMs >= limits.leaseKeeperTickMs * 4 && (used >= lease.amountMicros * limits.leaseRenewUsedShare || lease.bidMaxMicros > lease.amountMicros - used);
+    const held = Math.min(lease.amountMicros, this.heldAtSend.get(lease) ?? 0);
+    const free = lease.amountMicros - held;
+    return now - lease.grantedAtMs >= limits.leaseKeeperTickMs * 4 && (used - held >= free * limits.leaseRenewUsedShare || lease.bidMaxMicros > lease.amountMicros - used);
   }
 
+  /** What each lease had committed (reserved + held + spent, absolute) when its last grant was sent. */
+  private readonly committedAtSend = new WeakMap<Lease, number>();
+  /** What was committed against each lease (beyond its new base) when its last grant was sent. */
+  private readonly heldAtSend = new WeakMap<Lease, number>();
+
+  /**
+   * The amount to ask for: what is committed against the lease now (reserved, held, and spend
+   * not yet reported, which the holder keeps whatever it asks) plus about a second of new
+   * commitments (shards/lease-size.ts) at the larger of the recent rate and the plan's. The
+   * recent rate is how fast committed money grew since the last grant: reservations replaced by
+   * spend, released or expired free the lease as new ones fill it, so the net growth is the spend
+   * rate in a steady state. (Sizing on the reserved stock as if it were a rate left a lease no room
+   * for new reservations at a renewal, and seven times too much at an early one: the fleet
+   * simulator, docs/pacing.md, "Fleet".)
+   */
   private want(c: Campaign, lease: Lease, now: number): number {
     const dtMs = Math.max(limits.leaseKeeperTickMs, now - lease.grantedAtMs);
-    const recent = Number.isFinite(dtMs) ? ((lease.spentMicros - lease.spentAtGrantMicros + c.reserved) * 1000) / dtMs : 0;
+    const absolute = c.reserved + c.held + lease.spentMicros;
+    const before = this.committedAtSend.get(lease);
+    const grown = before === undefined ? c.reserved + c.held + lease.spentMicros - lease.spentAtGrantMicros : absolute - before;
+    const recent = Number.isFinite(dtMs) ? (Math.max(0, grown) * 1000) / dtMs : 0;
     const curve = c.day.curve;
     const plan = c.budget * Math.max(0, curve.fraction(now + 1000) - curve.fraction(now)) * lease.share;
-    return leaseWantMicros({
+    const window = leaseWantMicros({
       recentSpendMicrosPerS: Number.isFinite(recent) ? recent : 0,
       planMicrosPerS: plan,
       bidMaxMicros: lease.bidMaxMicros,
       dailyBudgetMicros: c.budget,
     });
+    const held = Math.max(0, c.reserved + c.held + lease.spentMicros - lease.ackedMicros);
+    this.committedAtSend.set(lease, absolute);
+    this.heldAtSend.set(lease, held);
+    return Math.min(limits.dayTotalMicrosMax, held + window);
   }
 
   private async grant(c: Campaign, lease: Lease, now: number): Promise<void> {

@@ -4,6 +4,7 @@ import { writeChart } from './chart.js';
 import { jsonOfReport } from './json.js';
 import { defaultFaults } from './faults.js';
 import { AuditFailure } from './ledger.js';
+import { type FleetOptions, type FleetReport, fleetDefaults, simulateFleet } from './fleet.js';
 import { type SimOptions, type SimReport, simDefaults, simulate } from './run.js';
 import { asciiChart, table } from './text.js';
 import { builtinDailyRequests, parseTrafficCsv } from './traffic.js';
@@ -60,12 +61,21 @@ const usage = `usage: npm run simulate -- [options]
   --profile FILE           a fitted traffic profile the campaign holds from the start, JSON
                            {"density": [168 opportunities per ms or null, Sunday 00:00 first], "fittedAtMs": N}
                            (what npm run backtest -- --traffic-out writes beside the traffic)
+  --instances N            N pacer instances (1-64), each a production shard with its own lease keeper
+                           (budget leases, src/shard/lease-keeper.ts) against an in-memory twin of
+                           the lease script (src/sim/lease-store.ts), sharing one counter store;
+                           the campaign's traffic is split between them (docs/pacing.md, "Fleet")
+  --split A,B,...          the instances' traffic shares, e.g. 70,20,10 (default equal)
+  --elsewhere F            share of win notices that arrive at another instance (default ${fleetDefaults.elsewhereShare})
+  --lease-latency-ms M     round trip of a lease call (default ${fleetDefaults.leaseLatencyMs})
+  --leases on|off          budget leases (default: on with more than one instance); --instances 1
+                           --leases off is the single pacer on the same traffic
   --json                   print one JSON object
   --out FILE               write a chart: .svg, .html or .png
   --help
 `;
 
-type Parsed = { sim: Partial<SimOptions>; json: boolean; out: string | null };
+type Parsed = { sim: Partial<SimOptions>; json: boolean; out: string | null; fleet: Partial<FleetOptions> | null };
 
 function parseArgs(argv: string[]): Parsed {
   const sim: Partial<SimOptions> = {};
@@ -73,6 +83,8 @@ function parseArgs(argv: string[]): Parsed {
   let out: string | null = null;
   let trafficFile: string | null = null;
   let storeLosses: number | null = null;
+  let fleet: Partial<FleetOptions> | null = null;
+  const fleetPart = (): Partial<FleetOptions> => (fleet ??= {});
   const num = (flag: string, v: string | undefined, min: number, max: number, integer = false): number => {
     const n = Number(v);
     if (v === undefined || v === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isSafeInteger(n))) {
@@ -152,6 +164,21 @@ function parseArgs(argv: string[]): Parsed {
         sim.mode = m;
         break;
       }
+      case '--instances': fleetPart().instances = num(name, value(), 1, 64, true); break;
+      case '--split': {
+        const w = (value() ?? '').split(',').map(Number);
+        if (w.length < 1 || !w.every((x) => Number.isFinite(x) && x >= 0) || w.reduce((a, b) => a + b, 0) <= 0) throw new UsageError('--split needs comma-separated non-negative shares');
+        fleetPart().split = w;
+        break;
+      }
+      case '--elsewhere': fleetPart().elsewhereShare = num(name, value(), 0, 1); break;
+      case '--lease-latency-ms': fleetPart().leaseLatencyMs = num(name, value(), 0, 900); break;
+      case '--leases': {
+        const v = value();
+        if (v !== 'on' && v !== 'off') throw new UsageError('--leases must be on or off');
+        fleetPart().leases = v === 'on';
+        break;
+      }
       case '--json': json = true; break;
       case '--out': out = value() ?? null; break;
       case '--help': case '-h': process.stdout.write(usage); process.exit(0); break;
@@ -167,7 +194,15 @@ function parseArgs(argv: string[]): Parsed {
     sim.faults = { ...sim.faults, storeLossesPerDay: storeLosses };
   }
   if (trafficFile !== null) sim.traffic = parseTrafficCsv(readFileSync(trafficFile, 'utf8'), trafficFile);
-  return { sim, json, out };
+  if (fleet !== null) {
+    const f: Partial<FleetOptions> = fleet;
+    f.instances ??= f.split?.length ?? 1;
+    if (f.split !== undefined && f.split !== null && f.split.length !== f.instances) throw new UsageError(`--split needs ${f.instances} shares, one per instance`);
+    const unsupported = (['faults', 'restartAt', 'shadow', 'mode', 'initialProfile', 'schedule'] as const).filter((k) => sim[k] !== undefined);
+    if (unsupported.length > 0) throw new UsageError(`--instances does not combine with ${unsupported.join(', ')} (yet)`);
+    if (out !== null) throw new UsageError('--instances does not write charts (yet)');
+  }
+  return { sim, json, out, fleet };
 }
 
 class UsageError extends Error {}
@@ -180,6 +215,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${(err as Error).message}\n\n${usage}`);
     process.exit(2);
   }
+  if (parsed.fleet !== null) return fleetMain(parsed);
   let report: SimReport;
   const started = process.hrtime.bigint();
   try {
@@ -199,6 +235,45 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`${table(report, seconds)}\n\n${asciiChart(report)}\n`);
   if (parsed.out !== null) process.stdout.write(`\nchart written to ${parsed.out}\n`);
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
+
+/** --instances: the fleet simulator (src/sim/fleet.ts). */
+async function fleetMain(parsed: Parsed): Promise<void> {
+  let report: FleetReport;
+  const started = process.hrtime.bigint();
+  try {
+    report = await simulateFleet({ ...parsed.sim, ...parsed.fleet });
+  } catch (err) {
+    const seed = err instanceof AuditFailure ? err.seed : (parsed.sim.seed ?? simDefaults.seed);
+    const what = err instanceof AuditFailure ? err.message : ((err as Error).stack ?? String(err));
+    process.stderr.write(`${what}\nreplay: npm run simulate -- ${process.argv.slice(2).join(' ')}  (seed ${seed})\n`);
+    process.exit(1);
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (parsed.json) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return;
+  }
+  const r = report;
+  const lines = [
+    `fleet: ${r.instances} instance(s), leases ${r.leases ? 'on' : 'off'}, split ${r.split.map((x) => (x * 100).toFixed(0)).join('/')}, elsewhere ${r.elsewhereShare}, lease round trip ${r.leaseLatencyMs} ms`,
+    `strategy ${r.strategy}, seed ${r.seed}, ${r.days} day(s); budget ${r.budgetMicros} micros`,
+    `delivery ${pct(r.deliveryRatio)}  overspend ${pct(r.overspendRatio)}  slot nRMSE ${r.slotNrmse.toFixed(4)}  max tracking ${r.maxTrackingError.toFixed(4)}  early exhaustion ${pct(r.earlyExhaustionFraction)}`,
+    `max committed ${pct(r.maxCommittedRatio)} of the budget; max settled + leased ${pct(r.maxLeasedRatio)}; stranded in leases at the end ${pct(r.strandedAtEndRatio)}; LEASE_EMPTY denials ${r.leaseEmptyDenials}; late spend ${r.lateMicros}`,
+    `decisions ${r.decisions}, allowed ${r.allowed}, wins ${r.wins}; ${r.auditedSteps} steps audited; ${seconds.toFixed(1)} s`,
+    '',
+    'instance  share  decisions  allowed  spent(micros)  grants  failures  give-backs  settled-elsewhere  trips',
+    ...r.perInstance.map((p) => `${String(p.instance).padStart(8)}  ${pct(p.share).padStart(6)}  ${String(p.decisions).padStart(9)}  ${String(p.allowed).padStart(7)}  ${String(p.spentMicros).padStart(13)}  ${String(p.leaseGrants).padStart(6)}  ${String(p.leaseFailures).padStart(8)}  ${String(p.leaseGiveBacks).padStart(10)}  ${String(p.settledElsewhere).padStart(17)}  ${String(p.breakerTrips).padStart(5)}`),
+  ];
+  if (r.daily.length > 1) {
+    lines.push('', 'day         delivery  overspend  slot nRMSE');
+    for (const d of r.daily) lines.push(`${d.day}  ${pct(d.deliveryRatio).padStart(8)}  ${pct(d.overspendRatio).padStart(9)}  ${d.slotNrmse.toFixed(4)}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 await main();

@@ -169,6 +169,12 @@ export class LeaseInputError extends Error {
   }
 }
 
+/**
+ * The calls the lease keeper (src/shard/lease-keeper.ts) makes: LeaseClient on Redis, and the
+ * simulator's in-memory twin of the script (src/sim/lease-store.ts) on a simulated clock.
+ */
+export type LeaseCalls = Pick<LeaseClient, 'grant' | 'giveBack' | 'missingReservations'>;
+
 type LeaseRedis = RedisClient & { pacerLease(...args: (string | number)[]): Promise<unknown> };
 
 /**
@@ -281,13 +287,13 @@ function answerOf(r: unknown): LeaseAnswer {
 const holderPattern = new RegExp(`^[A-Za-z0-9._:-]{1,${limits.leaseHolderLengthMax}}$`);
 const dayPattern = /^\d{4}-\d{2}-\d{2}$/;
 
-function money(name: string, v: number): void {
+export function money(name: string, v: number): void {
   if (!Number.isSafeInteger(v) || v < 0 || v > limits.dayTotalMicrosMax) {
     throw new LeaseInputError(`${name} must be integer micros from 0 to ${limits.dayTotalMicrosMax}, got ${v}`);
   }
 }
 
-function checkRequest(req: LeaseRequest): void {
+export function checkRequest(req: LeaseRequest): void {
   if (!holderPattern.test(req.holder)) throw new LeaseInputError(`holder must be 1-${limits.leaseHolderLengthMax} of A-Z a-z 0-9 . _ : -`);
   if (!dayPattern.test(req.day)) throw new LeaseInputError('day must be YYYY-MM-DD');
   if (req.campaignId.length === 0 || req.campaignId.length > limits.campaignIdLengthMax || /[{}]/.test(req.campaignId)) {

@@ -133,6 +133,11 @@ export class MemoryStore implements CounterStore {
     return this.settled.get(`${campaignId}\n${day}`) ?? 0;
   }
 
+  /** The live reservation IDs of a campaign (the lease script's view of P:{c}:res, src/sim/lease-store.ts). */
+  reservationsOf(campaignId: string): Iterable<string> {
+    return this.reservations.get(campaignId)?.keys() ?? [];
+  }
+
   async close(): Promise<void> {}
 }
 

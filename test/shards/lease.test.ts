@@ -34,17 +34,39 @@ t.test("a holder's share of the spend is 1 alone and follows the others' spend",
   l.granted(0, 0, 0, 1_000, 3_000, 0);
   l.spend(day, 1_000);
   l.ack(day, 1_000);
+  l.ackHere(day, 1_000);
   l.sending(1_000, 1_000);
   l.granted(1_000, 1_000, 1_000, 1_000, 3_000, 1_000);
   t.equal(l.share, 1, 'no other holder spent: the whole plan is this one');
   l.spend(day, 1_000);
   l.ack(day, 1_000);
+  l.ackHere(day, 1_000);
   l.sending(2_000, 1_000);
   // The settled counter grew by 1,000 of ours and 8,000 of others'.
   l.granted(2_000, 2_000, 2_000, 1_000, 3_000, 10_000);
   t.equal(l.othersMicros, 8_000, "others' spend since the load");
   t.ok(l.share > 0.15 && l.share < 0.3, `share ${l.share.toFixed(3)} near 2,000 ÷ 10,000`);
   t.ok(l.share >= limits.leaseShareMin);
+});
+
+t.test("a win notice for another instance's reservation counts once in settled + others, at either end", async (t) => {
+  // Instance B applied a 700 notice for A's reservation (unmatched at B: in B's settled, not its lease).
+  const b = new Lease(day, 0);
+  b.ackHere(day, 700);
+  b.sending(0, 1_000);
+  // The settled counter: 700 (that notice) + 2,000 of A's own.
+  b.granted(0, 0, 0, 1_000, 3_000, 2_700);
+  t.equal(b.othersMicros, 2_000, "B's others exclude the notice B's own settled already holds");
+  // Instance A found that reservation settled elsewhere: in its lease's usage, not in its settled.
+  const a = new Lease(day, 0);
+  a.spend(day, 2_000);
+  a.ack(day, 2_000);
+  a.ackHere(day, 2_000);
+  a.spend(day, 700);
+  a.ack(day, 700);
+  a.sending(2_700, 1_000);
+  a.granted(0, 0, 2_700, 1_000, 3_000, 2_700);
+  t.equal(a.othersMicros, 700, "A's others include the notice that settled at B (A's settled does not hold it)");
 });
 
 t.test('a rollover starts the new day with an empty lease', async (t) => {
