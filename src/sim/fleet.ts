@@ -19,7 +19,7 @@ import { AuditFailure } from './ledger.js';
 import { MemoryLeaseStore } from './lease-store.js';
 import { measure, type Measured } from './metrics.js';
 import { clearingFraction, customDefaultWeights, noticeDelayMaxMs, type SimOptions, simDefaults } from './run.js';
-import { daySlots, expectedRequests } from './traffic.js';
+import { daySlots, expectedRequests, poissonArrivals } from './traffic.js';
 
 /**
  * The fleet simulator (`npm run simulate -- --instances N`): N production shards, one per
@@ -251,30 +251,7 @@ export async function simulateFleet(options: Partial<FleetOptions> = {}): Promis
   const arrivals = sfc32(o.seed, 0x7a3f1c55, 0x1b873593, 0xcc9e2d51);
   const splitter = sfc32(o.seed, 0x51e7, 0x9e3779b9, 0x85ebca6b);
   const outcomes = sfc32(o.seed, 0x0c0e, 0xc2b2ae35, 0x27d4eb2f);
-  const starts: number[] = [];
-  const rates: number[] = [];
-  for (const s of slots) {
-    for (let i = 0; i < s.ratesPerMs.length; i++) {
-      starts.push(s.starts[i]!);
-      rates.push(s.ratesPerMs[i]!);
-    }
-  }
-  starts.push(lastDay.endMs);
-  let slot = 0;
-  const nextArrival = (from: number): number => {
-    let t = from;
-    while (slot < rates.length) {
-      const end = starts[slot + 1]!;
-      const r = rates[slot]!;
-      if (r > 0 && end > t) {
-        const dt = -Math.log(1 - arrivals()) / r;
-        if (t + dt < end) return t + dt;
-      }
-      t = Math.max(t, end);
-      slot++;
-    }
-    return Infinity;
-  };
+  const nextArrival = poissonArrivals(slots, lastDay.endMs, arrivals);
   const cumulative: number[] = [];
   split.reduce((a, x, i) => (cumulative[i] = a + x), 0);
   const pick = (): number => {

@@ -21,7 +21,7 @@ import { Ledger, type SentSpend } from './ledger.js';
 import { fitProfile, type MinuteTraffic, profileHalfLifeDaysDefault } from '../profile/fit.js';
 import type { FittedProfile } from '../../shards/pacing/profile.js';
 import { measure, type Measured } from './metrics.js';
-import { builtinDiurnal, type DaySlots, daySlots, expectedRequests, type TrafficShape } from './traffic.js';
+import { builtinDiurnal, type DaySlots, daySlots, expectedRequests, poissonArrivals, type TrafficShape } from './traffic.js';
 
 /**
  * The deterministic simulator: the production shard actor (shards/shard.ts) with a simulated
@@ -405,30 +405,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
 
   // ---- traffic ----------------------------------------------------------------------------------
   // Flattened slots of all days: a Poisson process with a piecewise-constant rate.
-  const starts: number[] = [];
-  const rates: number[] = [];
-  for (const s of slots) {
-    for (let i = 0; i < s.ratesPerMs.length; i++) {
-      starts.push(s.starts[i]!);
-      rates.push(s.ratesPerMs[i]!);
-    }
-  }
-  starts.push(lastDay.endMs);
-  let slot = 0;
-  const nextArrival = (from: number): number => {
-    let t = from;
-    while (slot < rates.length) {
-      const end = starts[slot + 1]!;
-      const r = rates[slot]!;
-      if (r > 0 && end > t) {
-        const dt = -Math.log(1 - traffic()) / r;
-        if (t + dt < end) return t + dt;
-      }
-      t = Math.max(t, end);
-      slot++;
-    }
-    return Infinity;
-  };
+  const nextArrival = poissonArrivals(slots, lastDay.endMs, traffic);
   const sigma = o.winDelayMs > 0 ? Math.log(noticeDelayMaxMs / Math.min(o.winDelayMs, noticeDelayMaxMs)) / 3.09 : 0;
   const noticeDelay = (): number =>
     o.winDelayMs <= 0 ? 0 : Math.min(noticeDelayMaxMs, Math.max(1, Math.round(o.winDelayMs * Math.exp(sigma * gaussian(traffic)))));

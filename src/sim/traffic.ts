@@ -220,3 +220,35 @@ export function seededWeeklyCsv(seed: number, dailyRequests: number): string {
   }
   return `${rows.join('\n')}\n`;
 }
+
+/**
+ * Arrival times of a Poisson process whose rate is constant within each slot of these days
+ * (the days' slots flattened, ending at endMs): next(from) is the first arrival after `from`,
+ * Infinity past the last slot. Calls must come with non-decreasing `from`; draws come from `random`.
+ */
+export function poissonArrivals(slots: readonly DaySlots[], endMs: number, random: () => number): (from: number) => number {
+  const starts: number[] = [];
+  const rates: number[] = [];
+  for (const s of slots) {
+    for (let i = 0; i < s.ratesPerMs.length; i++) {
+      starts.push(s.starts[i]!);
+      rates.push(s.ratesPerMs[i]!);
+    }
+  }
+  starts.push(endMs);
+  let slot = 0;
+  return (from: number): number => {
+    let t = from;
+    while (slot < rates.length) {
+      const end = starts[slot + 1]!;
+      const r = rates[slot]!;
+      if (r > 0 && end > t) {
+        const dt = -Math.log(1 - random()) / r;
+        if (t + dt < end) return t + dt;
+      }
+      t = Math.max(t, end);
+      slot++;
+    }
+    return Infinity;
+  };
+}
