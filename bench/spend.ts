@@ -326,9 +326,9 @@ export function writeSpendTable(): void {
   const steady = rows.filter((r) => r.outage === null);
   const outage = rows.filter((r) => r.outage !== null);
   const t1 = [
-    '| date (UTC) | commit | store | config | rate/s | achieved/s | s | shards | campaigns | ack p50 ms | ack p99 ms | ack p99.9 ms | ack max ms | server ack p99 ≤ ms | errors | totals exact | load avg before/after |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...steady.map((r) => `| ${String(r.date).slice(0, 16).replace('T', ' ')} | ${cell(r.commit)} | ${r.store} | ${r.config} | ${r.rate} | ${r.achievedRate} | ${r.durationS} | ${r.shards} | ${r.campaigns} | ${cell(r.ackP50Ms)} | ${cell(r.ackP99Ms)} | ${cell(r.ackP999Ms)} | ${cell(r.ackMaxMs)} | ${cell(r.serverAckP99MsAtMost)} | ${r.errors} | ${cell(r.totalsExact)} | ${cell(r.loadAvg1mBefore)} / ${cell(r.loadAvg1mAfter)} |`),
+    '| date (UTC) | commit | store | config | rate/s | achieved/s | s | shards | campaigns | ack p50 ms | ack p99 ms | ack p99.9 ms | ack max ms | server ack p99 ≤ ms | errors | totals exact | pacer CPU µs/event (main thread: the router; busiest other thread: the shard) | Redis CPU µs/event | events/flush | sendto / futex / context switches per event | load avg before/after |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...steady.map((r) => `| ${String(r.date).slice(0, 16).replace('T', ' ')} | ${cell(r.commit)} | ${r.store} | ${r.config} | ${r.rate} | ${r.achievedRate} | ${r.durationS} | ${r.shards} | ${r.campaigns} | ${cell(r.ackP50Ms)} | ${cell(r.ackP99Ms)} | ${cell(r.ackP999Ms)} | ${cell(r.ackMaxMs)} | ${cell(r.serverAckP99MsAtMost)} | ${r.errors} | ${cell(r.totalsExact)} | ${r.pacerCpuUsPerEvent === undefined ? '' : `${r.pacerCpuUsPerEvent} (${cell(r.pacerCpuUsPerEventByThread?.[0])}, ${r.pacerCpuUsPerEventByThread ? Math.max(...r.pacerCpuUsPerEventByThread.slice(1)) : ''})`} | ${cell(r.redisCpuUsPerEvent)} | ${cell(r.eventsPerFlush)} | ${r.syscallsPerEvent ? `${r.syscallsPerEvent.sendto} / ${r.syscallsPerEvent.futex} / ${r.syscallsPerEvent['context-switches']}` : ''} | ${cell(r.loadAvg1mBefore)} / ${cell(r.loadAvg1mAfter)} |`),
   ].join('\n');
   const t2 = [
     '| date (UTC) | commit | rate/s | outage ms | degraded seen | before: ack p99 ms | during: ack p50 ms | during: ack p99 ms | during: ack max ms | during: decide p99 ms | after: ack p99 ms | errors | totals exact |',
