@@ -9,6 +9,8 @@ import { defaultShards } from '../src/config.js';
 // The tests' own redis-server (AOF always, on a free port): outage mode stops and restarts it.
 import { dropRedisPrefix, freePort, startOwnRedis } from '../test/helpers/services.js';
 import { gitCommit } from './lib/process.js';
+import { perOp, startPerfStat } from './lib/perf-stat.js';
+import { cpuPerOp, threadTicks } from './lib/thread-cpu.js';
 
 /**
  * `npm run bench:spend`: spend acknowledgement latency. Starts the pacer with the chosen store,
@@ -135,6 +137,11 @@ async function main(): Promise<void> {
   load.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const loadDone = new Promise<void>((resolve) => load.once('exit', () => resolve()));
   await new Promise<void>((resolve) => load.once('message', () => resolve()));
+  // CPU of the pacer's threads and of Redis over the load (warm-up included), per event sent.
+  const cpuBefore = threadTicks(pacer.pid!);
+  const perf = startPerfStat(pacer.pid!);
+  const redisCpuBefore = await redisCpuUs(redisUrl);
+  const flushesBefore = await flushCount(adminUrl);
 
   let outage: { startedAtS: number; lastedMs: number; degradedSeen: boolean } | null = null;
   if (redis !== null) {
@@ -152,6 +159,10 @@ async function main(): Promise<void> {
     outage = { startedAtS: startAt / 1000, lastedMs: Date.now() - t0, degradedSeen: readyz.status === 'degraded' };
   }
   await loadDone;
+  const cpuAfter = threadTicks(pacer.pid!);
+  const perfCounts = (await perf?.stop()) ?? null;
+  const redisCpuAfter = await redisCpuUs(redisUrl);
+  const flushesAfter = await flushCount(adminUrl);
   const line = out.trim().split('\n').at(-1)!;
   const loadResult = JSON.parse(line) as {
     sent: number; achievedRate: number; applied: number; duplicate: number; errors: number; errorCodes: Record<string, number>;
@@ -169,6 +180,8 @@ async function main(): Promise<void> {
     const s = (await r.json()) as { settledMicros: number };
     if (s.settledMicros !== loadResult.expectedSettled[c]) mismatches++;
   }
+  const cpu = cpuPerOp(pacer.pid!, cpuBefore, cpuAfter, loadResult.sent);
+  const flushes = flushesAfter === null || flushesBefore === null ? null : flushesAfter - flushesBefore;
   const totalsExact = loadResult.errors === 0 && loadResult.unanswered === 0 ? mismatches === 0 : null;
 
   // The pacer's own view (pacer_spend_ack_seconds, the whole run): the upper bound of the bucket
@@ -206,6 +219,13 @@ async function main(): Promise<void> {
     errorCodes: loadResult.errorCodes,
     unanswered: loadResult.unanswered,
     totalsExact,
+    pacerCpuUsPerEvent: cpu.processUs,
+    pacerCpuUsPerEventByThread: cpu.byThreadUs,
+    redisCpuUsPerEvent: knobs.store === 'redis' && redisCpuBefore !== null && redisCpuAfter !== null ? Math.round(((redisCpuAfter - redisCpuBefore) / Math.max(1, loadResult.sent)) * 100) / 100 : null,
+    flushes,
+    // Per event sent: the pacer's system calls and context switches (perf stat; null without perf).
+    syscallsPerEvent: perOp(perfCounts, loadResult.sent),
+    eventsPerFlush: flushes === null || flushes === 0 ? null : Math.round((loadResult.sent / flushes) * 100) / 100,
     outage: outage === null ? null : {
       ...outage,
       during: loadResult.phases.outage ?? null,
@@ -235,6 +255,35 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 
+
+/** Redis's own CPU (INFO cpu: user + sys), in µs; null when it cannot be read. Includes whatever else uses that Redis. */
+async function redisCpuUs(redisUrl: string): Promise<number | null> {
+  const c = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await c.connect();
+    const info = await c.info('cpu');
+    const user = Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]);
+    const sys = Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1]);
+    return Number.isFinite(user + sys) ? (user + sys) * 1e6 : null;
+  } catch {
+    return null;
+  } finally {
+    c.disconnect();
+  }
+}
+
+/** Flush batches applied by the counter store so far (pacer_flush_duration_seconds_count, all shards). */
+async function flushCount(adminUrl: string): Promise<number | null> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const r = await fetch(`${adminUrl}/metrics`);
+    const text = await r.text();
+    if (r.status !== 200) continue;
+    let n = 0;
+    for (const m of text.matchAll(/^pacer_flush_duration_seconds_count\{[^}]*\} (\S+)$/gm)) n += Number(m[1]);
+    return n;
+  }
+  return null;
+}
 
 /** Quantiles of pacer_spend_ack_seconds from the admin port's /metrics: bucket upper bounds, ms. */
 async function serverAckQuantiles(adminUrl: string): Promise<{ p50Ms: number | null; p99Ms: number | null }> {
@@ -277,9 +326,9 @@ export function writeSpendTable(): void {
   const steady = rows.filter((r) => r.outage === null);
   const outage = rows.filter((r) => r.outage !== null);
   const t1 = [
-    '| date (UTC) | commit | store | config | rate/s | achieved/s | s | shards | campaigns | ack p50 ms | ack p99 ms | ack p99.9 ms | ack max ms | server ack p99 ≤ ms | errors | totals exact | load avg before/after |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...steady.map((r) => `| ${String(r.date).slice(0, 16).replace('T', ' ')} | ${cell(r.commit)} | ${r.store} | ${r.config} | ${r.rate} | ${r.achievedRate} | ${r.durationS} | ${r.shards} | ${r.campaigns} | ${cell(r.ackP50Ms)} | ${cell(r.ackP99Ms)} | ${cell(r.ackP999Ms)} | ${cell(r.ackMaxMs)} | ${cell(r.serverAckP99MsAtMost)} | ${r.errors} | ${cell(r.totalsExact)} | ${cell(r.loadAvg1mBefore)} / ${cell(r.loadAvg1mAfter)} |`),
+    '| date (UTC) | commit | store | config | rate/s | achieved/s | s | shards | campaigns | ack p50 ms | ack p99 ms | ack p99.9 ms | ack max ms | server ack p99 ≤ ms | errors | totals exact | pacer CPU µs/event (main thread: the router; busiest other thread: the shard) | Redis CPU µs/event | events/flush | sendto / futex / context switches per event | load avg before/after |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...steady.map((r) => `| ${String(r.date).slice(0, 16).replace('T', ' ')} | ${cell(r.commit)} | ${r.store} | ${r.config} | ${r.rate} | ${r.achievedRate} | ${r.durationS} | ${r.shards} | ${r.campaigns} | ${cell(r.ackP50Ms)} | ${cell(r.ackP99Ms)} | ${cell(r.ackP999Ms)} | ${cell(r.ackMaxMs)} | ${cell(r.serverAckP99MsAtMost)} | ${r.errors} | ${cell(r.totalsExact)} | ${r.pacerCpuUsPerEvent === undefined ? '' : `${r.pacerCpuUsPerEvent} (${cell(r.pacerCpuUsPerEventByThread?.[0])}, ${r.pacerCpuUsPerEventByThread ? Math.max(...r.pacerCpuUsPerEventByThread.slice(1)) : ''})`} | ${cell(r.redisCpuUsPerEvent)} | ${cell(r.eventsPerFlush)} | ${r.syscallsPerEvent ? `${r.syscallsPerEvent.sendto} / ${r.syscallsPerEvent.futex} / ${r.syscallsPerEvent['context-switches']}` : ''} | ${cell(r.loadAvg1mBefore)} / ${cell(r.loadAvg1mAfter)} |`),
   ].join('\n');
   const t2 = [
     '| date (UTC) | commit | rate/s | outage ms | degraded seen | before: ack p99 ms | during: ack p50 ms | during: ack p99 ms | during: ack max ms | during: decide p99 ms | after: ack p99 ms | errors | totals exact |',

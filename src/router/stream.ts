@@ -126,9 +126,52 @@ class FrameSink implements ResultSink {
   private done(): void {
     this.conn.inFlight--;
     if (--this.left !== 0) return;
-    send(this.ws, this.conn, this.results, this.metrics);
+    sendSoon(this.ws, this.conn, this.results, this.metrics);
     if (this.spends > 0) this.metrics.spendAcked(this.startedMs);
   }
+}
+
+/**
+ * Answer frames completed while the router reads a batch of results from a shard, by connection:
+ * written at the end of that callback, one corked write per connection instead of one per frame
+ * (a flush's acknowledgements for a connection leave in one syscall). msgpackr's returned buffers
+ * stay valid until then: each pack writes after the previous one in its buffer.
+ */
+const outbox = new Map<WebSocket<Conn>, { conn: Conn; frames: Buffer[]; metrics: RouterMetrics }>();
+let outboxScheduled = false;
+
+function sendSoon(ws: WebSocket<Conn>, conn: Conn, results: Result[], metrics: RouterMetrics): void {
+  if (conn.closed) return;
+  let frame: Buffer;
+  try {
+    frame = packr.pack(results);
+  } catch (err) {
+    reportInternal(metrics, 'stream', err);
+    return;
+  }
+  let q = outbox.get(ws);
+  if (q === undefined) outbox.set(ws, (q = { conn, frames: [], metrics }));
+  q.frames.push(frame);
+  if (!outboxScheduled) {
+    outboxScheduled = true;
+    queueMicrotask(flushOutbox);
+  }
+}
+
+function flushOutbox(): void {
+  outboxScheduled = false;
+  for (const [ws, q] of outbox) {
+    // A connection closed meanwhile has no socket to write to (uWS throws on a closed one).
+    if (q.conn.closed) continue;
+    try {
+      ws.cork(() => {
+        for (const f of q.frames) ws.send(f, true);
+      });
+    } catch (err) {
+      reportInternal(q.metrics, 'stream', err);
+    }
+  }
+  outbox.clear();
 }
 
 function send(ws: WebSocket<Conn>, conn: Conn, results: Result[], metrics: RouterMetrics): void {
