@@ -5,7 +5,7 @@ import { OpKind, type ResultReader } from '../../shards/wire.js';
 import { ApiError, statusLine } from '../http/errors.js';
 import { type BodyScan, readJson, type Res, sendError, sendJson } from '../http/respond.js';
 import type { Dispatcher, ResultSink } from './dispatcher.js';
-import { decideJson, releaseJson, resultError, resultJson, shardFailedError, spendJson } from './render.js';
+import { decideBytes, releaseJson, resultError, resultJson, shardFailedError, spendJson } from './render.js';
 import type { Route, RouterMetrics } from '../metrics.js';
 import { internalError, reportInternal } from './internal.js';
 import type { ConnectionCount } from './connections.js';
@@ -50,7 +50,7 @@ export interface RouterState {
 class SingleSink implements ResultSink {
   constructor(
     private readonly res: Res,
-    private readonly render: (r: ResultReader) => string,
+    private readonly render: (r: ResultReader) => string | Uint8Array,
     private readonly route: Route,
     private readonly metrics: RouterMetrics,
     /** When the request was read, or -1 when it is not sampled for the latency histogram. */
@@ -59,8 +59,9 @@ class SingleSink implements ResultSink {
 
   result(_index: number, r: ResultReader): void {
     try {
-      const err = resultError(r);
-      if (err !== null && r.kind !== OpKind.DECIDE) {
+      // A decision is always an answer (its code is a reason, not an OpStatus).
+      const err = r.kind === OpKind.DECIDE ? null : resultError(r);
+      if (err !== null) {
         this.metrics.error(this.route, err.code);
         sendError(this.res, err);
         return;
@@ -249,7 +250,7 @@ export function createRouterApp(
   post('/v1/decide', 'decide', (body) => decideOf(body), (res, input, startedMs) => {
     const shard = dispatcher.shardOf(input.campaignId);
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
-    const sink = new SingleSink(res, decideJson, 'decide', metrics, startedMs);
+    const sink = new SingleSink(res, decideBytes, 'decide', metrics, startedMs);
     dispatcher.decide(shard, sink, 0, input.campaignId, input.bidMicros, input.requestId);
   }, scanDecide);
 
