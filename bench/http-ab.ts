@@ -144,7 +144,8 @@ for (let r = 0; r < Number(values.rounds); r++) {
 }
 for (const [name, runs] of results) {
   process.stdout.write(
-    `median ${name}: ${median(runs.map((x) => x.rps))} req/s, CPU µs/req process ${median(runs.map((x) => x.processUs))}, main thread ${median(runs.map((x) => x.mainUs))}\n`,
+    `median ${name}: ${Math.round(median(runs.map((x) => x.rps)))} req/s, CPU µs/req process ${median(runs.map((x) => x.processUs)).toFixed(1)}, ` +
+      `main thread ${median(runs.map((x) => x.mainUs)).toFixed(1)}\n`,
   );
 }
 for (const t of targets) {
