@@ -11,19 +11,28 @@ export interface Res extends HttpResponse {
   aborted?: boolean;
 }
 
+// The header every JSON answer carries, as bytes made once: uWS copies a JavaScript string it is
+// handed (a UTF-8 conversion per call), and takes the bytes of a Uint8Array as they are.
+const contentTypeKey = Buffer.from('content-type', 'latin1');
+const contentTypeJson = Buffer.from('application/json', 'latin1');
+
 // sendJson's arguments for its cork callback: one function made once instead of a closure per
 // answer (a hot-path answer is written outside uWS's handler, so it must be corked).
 let corkRes: Res;
 let corkStatus = 200;
-let corkBody = '';
+let corkBody: string | Uint8Array = '';
 let corkClose = false;
 function writeCorked(): void {
   if (corkStatus !== 200) corkRes.writeStatus(statusLine(corkStatus));
-  corkRes.writeHeader('content-type', 'application/json');
+  corkRes.writeHeader(contentTypeKey, contentTypeJson);
   corkRes.end(corkBody, corkClose);
 }
 
-export function sendJson(res: Res, status: number, body: string, closeConnection = false): void {
+/**
+ * Writes a JSON answer (corked: one write). `body` may be the JSON's bytes (ASCII), which uWS takes
+ * without converting them; nothing keeps them after this call returns.
+ */
+export function sendJson(res: Res, status: number, body: string | Uint8Array, closeConnection = false): void {
   if (res.aborted) return;
   corkRes = res;
   corkStatus = status;

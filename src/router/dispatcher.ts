@@ -37,6 +37,7 @@ export class Dispatcher {
   private shardOfSlot: number[] = [];
   private readonly free: number[] = [];
   private scheduled = false;
+  private immediate: NodeJS.Immediate | null = null;
   private readonly flushAll = (): void => this.flush();
 
   /** Told about an exception a sink let escape (main.ts counts and logs it). */
@@ -91,7 +92,7 @@ export class Dispatcher {
     this.inFlight[shard]!++;
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.flushAll);
+      this.immediate = setImmediate(this.flushAll);
     }
     return s;
   }
@@ -118,11 +119,16 @@ export class Dispatcher {
 
   /** Sends what waits now instead of at the end of the turn (the router's deferred HTTP batch). */
   flushNow(): void {
-    if (this.scheduled) this.flush();
+    if (!this.scheduled) return;
+    // The turn's setImmediate would find nothing to send; a pending immediate also makes the
+    // event loop poll without blocking once more before it sleeps.
+    clearImmediate(this.immediate!);
+    this.flush();
   }
 
   private flush(): void {
     this.scheduled = false;
+    this.immediate = null;
     for (let i = 0; i < this.writers.length; i++) if (this.awaitingReply[i] === 0) this.post(i);
   }
 

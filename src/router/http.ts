@@ -3,9 +3,9 @@ import uWS, { type HttpRequest, type TemplatedApp } from 'uWebSockets.js';
 import { limits } from '../../shards/limits.js';
 import { OpKind, type ResultReader } from '../../shards/wire.js';
 import { ApiError, statusLine } from '../http/errors.js';
-import { type BodyScan, readJson, type Res, sendError, sendJson } from '../http/respond.js';
+import { type BodyScan, type Res, sendError, sendJson } from '../http/respond.js';
 import type { Dispatcher, ResultSink } from './dispatcher.js';
-import { decideJson, releaseJson, resultError, resultJson, shardFailedError, spendJson } from './render.js';
+import { decideBytes, releaseJson, resultError, resultJson, shardFailedError, spendJson } from './render.js';
 import type { Route, RouterMetrics } from '../metrics.js';
 import { internalError, reportInternal } from './internal.js';
 import type { ConnectionCount } from './connections.js';
@@ -50,7 +50,7 @@ export interface RouterState {
 class SingleSink implements ResultSink {
   constructor(
     private readonly res: Res,
-    private readonly render: (r: ResultReader) => string,
+    private readonly render: (r: ResultReader) => string | Uint8Array,
     private readonly route: Route,
     private readonly metrics: RouterMetrics,
     /** When the request was read, or -1 when it is not sampled for the latency histogram. */
@@ -59,8 +59,9 @@ class SingleSink implements ResultSink {
 
   result(_index: number, r: ResultReader): void {
     try {
-      const err = resultError(r);
-      if (err !== null && r.kind !== OpKind.DECIDE) {
+      // A decision is always an answer (its code is a reason, not an OpStatus).
+      const err = r.kind === OpKind.DECIDE ? null : resultError(r);
+      if (err !== null) {
         this.metrics.error(this.route, err.code);
         sendError(this.res, err);
         return;
@@ -135,19 +136,37 @@ type Validate<I> = (body: unknown) => I;
 /** Hands a valid input to the shards: the answer goes out when the results come back. */
 type Dispatch<I> = (res: Res, input: I, startedMs: number) => void;
 
+/** One hot-path POST route, made once: what its requests share. */
+interface PostRoute {
+  route: Route;
+  /** Decisions are timed one in 8 (metrics.sampleDecision); spends always (pacer_spend_ack_seconds). */
+  timed: boolean;
+  spend: boolean;
+  validate: Validate<unknown>;
+  dispatch: Dispatch<unknown>;
+  scan: BodyScan | undefined;
+}
+
 /**
- * Bodies validated in this event-loop turn, dispatched together at its end. uWS closes a
+ * One hot-path POST while its body is read and until it is dispatched: one object per request
+ * (instead of a closure per step), which is also its entry in the turn's deferred list.
+ *
+ * Bodies validated in this event-loop turn are dispatched together at its end. uWS closes a
  * connection when it parses a second (pipelined) request while the first is still unanswered, and
  * it does so inside the same read that delivered the first request's body; by dispatching at the
  * end of the turn, a request whose connection uWS closed meanwhile (res.aborted) is dropped before
  * it reaches a shard, so it changes nothing and the client may safely resend it.
  */
-interface Deferred {
-  res: Res;
-  input: unknown;
-  startedMs: number;
-  route: Route;
-  dispatch: Dispatch<unknown>;
+class PostRequest {
+  /** The body's chunks when it came in more than one; size -1 once answered 413. */
+  parts: Buffer[] | null = null;
+  size = 0;
+  input: unknown = undefined;
+  constructor(
+    readonly res: Res,
+    readonly post: PostRoute,
+    readonly startedMs: number,
+  ) {}
 }
 
 /**
@@ -164,7 +183,7 @@ export function createRouterApp(
   streamConnectionsMax: number = limits.streamConnectionsMax,
 ): TemplatedApp {
   const app = uWS.App();
-  let deferred: Deferred[] = [];
+  let deferred: PostRequest[] = [];
   const runDeferred = (): void => {
     const batch = deferred;
     deferred = [];
@@ -172,30 +191,29 @@ export function createRouterApp(
     for (const d of batch) {
       if (d.res.aborted) continue;
       try {
-        d.dispatch(d.res, d.input, d.startedMs);
+        d.post.dispatch(d.res, d.input, d.startedMs);
       } catch (err) {
         if (err instanceof ApiError) {
-          metrics.error(d.route, err.code);
+          metrics.error(d.post.route, err.code);
           trySendError(d.res, err);
-        } else answerInternal(d.res, d.route, metrics, err);
+        } else answerInternal(d.res, d.post.route, metrics, err);
       }
     }
     dispatcher.flushNow();
   };
 
   const post = <I>(path: string, route: Route, validate: Validate<I>, dispatch: Dispatch<I>, scan?: BodyScan): void => {
-    // Decisions are timed one in 8 (metrics.sampleDecision); spends always (pacer_spend_ack_seconds).
-    const timed = route === 'decide' || route === 'decide_batch';
-    const spend = route === 'spend' || route === 'spend_batch';
-    const onBody = (res: Res, body: unknown, startedMs: number): void => {
-      const input = validate(body);
-      if (deferred.length === 0) setImmediate(runDeferred);
-      deferred.push({ res, input, startedMs, route, dispatch: dispatch as Dispatch<unknown> });
-      dispatcher.held++;
+    const p: PostRoute = {
+      route,
+      timed: route === 'decide' || route === 'decide_batch',
+      spend: route === 'spend' || route === 'spend_batch',
+      validate,
+      dispatch: dispatch as Dispatch<unknown>,
+      scan,
     };
     app.post(path, (res: Res, req: HttpRequest) => {
       try {
-        handlePost(res, req, route, timed, spend, onBody, scan);
+        handlePost(res, req, p);
       } catch (err) {
         answerInternal(res, route, metrics, err);
       }
@@ -203,53 +221,86 @@ export function createRouterApp(
     app.any(path, (res: Res, req: HttpRequest) => methodNotAllowed(res, req, 'POST'));
   };
 
-  const handlePost = (
-    res: Res,
-    req: HttpRequest,
-    route: Route,
-    timed: boolean,
-    spend: boolean,
-    onBody: (res: Res, body: unknown, startedMs: number) => void,
-    scan: BodyScan | undefined,
-  ): void => {
-    const startedMs = spend || (timed && metrics.sampleDecision()) ? performance.now() : -1;
-    const contentLength = req.getHeader('content-length');
-    metrics.request(route);
-    const fail = (err: ApiError, closeConnection = false): void => {
-      metrics.error(route, err.code);
-      trySendError(res, err, closeConnection);
-    };
+  const fail = (res: Res, route: Route, err: ApiError, closeConnection = false): void => {
+    metrics.error(route, err.code);
+    trySendError(res, err, closeConnection);
+  };
+
+  const handlePost = (res: Res, req: HttpRequest, p: PostRoute): void => {
+    const startedMs = p.spend || (p.timed && metrics.sampleDecision()) ? performance.now() : -1;
+    metrics.request(p.route);
+    // The header walk also gives the (first) Content-Length: no getHeader call of its own.
     const framing = framingError(req);
+    const contentLength = headerContentLength;
+    headerContentLength = '';
     if (framing !== null) {
       // The body's end is ambiguous, so the connection cannot carry another request.
-      fail(framing, true);
+      fail(res, p.route, framing, true);
       return;
     }
     if (state.shuttingDown) {
-      fail(shuttingDown, true);
+      fail(res, p.route, shuttingDown, true);
       return;
     }
-    readJson(
-      res,
-      contentLength,
-      limits.bodyBytesMax,
-      (body) => {
-        try {
-          onBody(res, body, startedMs);
-        } catch (err) {
-          if (err instanceof ApiError) fail(err);
-          else answerInternal(res, route, metrics, err);
-        }
-      },
-      fail,
-      scan,
-    );
+    // After this the response may be answered later (readJson in src/http/respond.ts does the same).
+    res.onAborted(() => {
+      res.aborted = true;
+    });
+    const maxBytes = limits.bodyBytesMax;
+    if (contentLength !== '' && Number(contentLength) > maxBytes) {
+      fail(res, p.route, new ApiError('BODY_TOO_LARGE', `body is ${contentLength} bytes; the limit is ${maxBytes}`));
+      return;
+    }
+    const r = new PostRequest(res, p, startedMs);
+    res.onData((chunk, isLast) => onChunk(r, chunk, isLast));
+  };
+
+  /** readJsonBody's onData (src/http/respond.ts), for one PostRequest. */
+  const onChunk = (r: PostRequest, chunk: ArrayBuffer, isLast: boolean): void => {
+    const { res, post: p } = r;
+    if (res.aborted || r.size < 0) return;
+    const maxBytes = limits.bodyBytesMax;
+    r.size += chunk.byteLength;
+    if (r.size > maxBytes) {
+      r.size = -1;
+      fail(res, p.route, new ApiError('BODY_TOO_LARGE', `body exceeds the limit of ${maxBytes} bytes`));
+      return;
+    }
+    let bytes: Buffer;
+    if (isLast && r.parts === null) {
+      // The common case, a body in one chunk: read straight from uWS's buffer, no copy (it is
+      // valid only during this callback, and nothing below keeps it).
+      bytes = Buffer.from(chunk);
+    } else {
+      (r.parts ??= []).push(Buffer.from(chunk.slice(0)));
+      if (!isLast) return;
+      bytes = Buffer.concat(r.parts);
+      r.parts = null;
+    }
+    let value = p.scan === undefined ? undefined : p.scan(bytes);
+    if (value === undefined) {
+      try {
+        value = JSON.parse(bytes.toString('utf8'));
+      } catch {
+        fail(res, p.route, new ApiError('INVALID_JSON', 'body is not valid JSON'));
+        return;
+      }
+    }
+    try {
+      r.input = p.validate(value);
+      if (deferred.length === 0) setImmediate(runDeferred);
+      deferred.push(r);
+      dispatcher.held++;
+    } catch (err) {
+      if (err instanceof ApiError) fail(res, p.route, err);
+      else answerInternal(res, p.route, metrics, err);
+    }
   };
 
   post('/v1/decide', 'decide', (body) => decideOf(body), (res, input, startedMs) => {
     const shard = dispatcher.shardOf(input.campaignId);
     if (!dispatcher.hasRoom(shard, 1)) throw overloaded;
-    const sink = new SingleSink(res, decideJson, 'decide', metrics, startedMs);
+    const sink = new SingleSink(res, decideBytes, 'decide', metrics, startedMs);
     dispatcher.decide(shard, sink, 0, input.campaignId, input.bidMicros, input.requestId);
   }, scanDecide);
 
@@ -328,6 +379,7 @@ export function createRouterApp(
  */
 function framingError(req: HttpRequest): ApiError | null {
   seenContentLength = null;
+  headerContentLength = '';
   conflict = false;
   transferEncoding = false;
   req.forEach(eachHeader);
@@ -345,9 +397,12 @@ function framingError(req: HttpRequest): ApiError | null {
 let seenContentLength: string | null = null;
 let conflict = false;
 let transferEncoding = false;
+/** The first Content-Length value the last framingError saw ('' when none), what getHeader would give. */
+let headerContentLength = '';
 function eachHeader(key: string, value: string): void {
   if (key === 'content-length') {
     if (seenContentLength !== null && seenContentLength !== value) conflict = true;
+    else if (seenContentLength === null) headerContentLength = value;
     seenContentLength = value;
   } else if (key === 'transfer-encoding') transferEncoding = true;
 }
