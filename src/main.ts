@@ -304,6 +304,7 @@ async function start(config: PacerConfig): Promise<void> {
       routers.stateChanged();
     },
     onGiveWay: (message) => {
+      if (state.shuttingDown) return; // stopping anyway, with its own exit code
       conflict = message;
       routers.stateChanged();
       exitCode = exitCodes.config;

@@ -120,15 +120,12 @@ export class InstanceRegistry {
 
 /**
  * The live entries this instance cannot share a prefix with (the table above). An entry under this
- * instance's own name from another process start is its own earlier run (restarted before the
- * entry expired) while `registered` is false; once this process has registered, another process
- * writing under the same name is a second instance with the same name.
+ * instance's own name from another process start is its own earlier run (killed, and restarted
+ * before the entry expired; or still draining in a restart that overlaps it), never a conflict:
+ * names must be unique per instance, which the default (host name and data directory) is.
  */
-export function conflictsOf(self: { name: string; leases: boolean }, others: readonly InstanceEntry[], registered: boolean): InstanceEntry[] {
-  return others.filter((o) => {
-    if (o.name === self.name && !registered) return false;
-    return !self.leases || !o.leases;
-  });
+export function conflictsOf(self: { name: string; leases: boolean }, others: readonly InstanceEntry[]): InstanceEntry[] {
+  return others.filter((o) => o.name !== self.name && (!self.leases || !o.leases));
 }
 
 /** Of two conflicting instances, the one that registered later gives way (ties: the larger name). */
@@ -202,7 +199,7 @@ export class InstanceGuard {
     while (!this.stopped) {
       let conflicts: InstanceEntry[];
       try {
-        conflicts = conflictsOf(this.registry.self, (await within(this.registry.check(), limits.instanceStartCheckMs)).others, false);
+        conflicts = conflictsOf(this.registry.self, (await within(this.registry.check(), limits.instanceStartCheckMs)).others);
         answered = true;
       } catch (err) {
         if (answered || Date.now() < deadline) {
@@ -228,9 +225,8 @@ export class InstanceGuard {
     while (!this.stopped) {
       try {
         const a = await within(this.registry.beat(), limits.instanceHeartbeatMs * 2);
-        const first = !this.registered;
         this.registered = true;
-        this.check(a, first);
+        this.check(a);
       } catch {
         // Redis away: the counter store says so on its own; the entry is renewed when it answers.
       }
@@ -239,8 +235,8 @@ export class InstanceGuard {
     }
   }
 
-  private check(a: RegistryAnswer, first: boolean): void {
-    const conflicts = conflictsOf(this.registry.self, a.others, !first);
+  private check(a: RegistryAnswer): void {
+    const conflicts = conflictsOf(this.registry.self, a.others);
     if (conflicts.length === 0) return;
     const message = conflictMessage(this.registry.self, this.prefix, conflicts);
     if (conflicts.some((o) => givesWay(a.sinceMs, this.registry.self.name, o))) {
