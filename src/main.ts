@@ -167,6 +167,9 @@ async function start(config: PacerConfig): Promise<void> {
       name: 'admin',
       resourceLimits: { maxYoungGenerationSizeMb: limits.workerYoungGenerationMb },
     });
+    // A store that went degraded while the registry check ran is news the admin has not heard.
+    const reason = state.degradedReason();
+    if (reason !== null) admin.postMessage({ type: 'health', degraded: true, reason } satisfies MainToAdmin);
     admin.on('message', (msg: AdminToMain) => {
       switch (msg.type) {
         case 'listening':
