@@ -350,6 +350,25 @@ export const limits = {
   leaseReconcileAfterMs: 1_000,
   /** Reservations looked for per campaign per renewal (one HMGET). */
   leaseReconcileBatchMax: 500,
+  /**
+   * Each instance with a Redis store renews its entry in the instance registry this often
+   * (src/store/instances.ts): an instance that cannot share budgets with the others is found
+   * within about a second.
+   */
+  instanceHeartbeatMs: 1_000,
+  /**
+   * An entry not renewed for this long is a dead instance's: a few heartbeats, so a slow beat on a
+   * loaded machine does not drop a live one, and short, so a successor started after a kill -9
+   * waits at most this long.
+   */
+  instanceTtlMs: 5_000,
+  /**
+   * At startup, how long the first registry check may wait for Redis; past it the instance starts
+   * unverified (as it would without the registry) and checks when Redis answers.
+   */
+  instanceStartCheckMs: 3_000,
+  /** A conflict is logged again this often while it lasts (once per conflict is easy to miss). */
+  instanceConflictLogMs: 10_000,
 } as const;
 
 export type Limits = typeof limits;

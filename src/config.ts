@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { limits } from '../shards/limits.js';
 import { type Level, logLevels } from './log.js';
@@ -72,6 +72,12 @@ export interface PacerConfig {
    * LEASE_EMPTY meanwhile). On is refused without a Redis store: there is nothing to lease from.
    */
   leases: boolean;
+  /**
+   * PACER_INSTANCE_NAME: this instance's name in the instance registry (src/store/instances.ts),
+   * stable across restarts so that a restarted instance replaces its own entry instead of waiting
+   * for it to expire. Default: the host name and the data directory.
+   */
+  instanceName: string;
 }
 
 export interface RedisNode {
@@ -200,7 +206,13 @@ export function loadConfig(env: Env = process.env): PacerConfig {
   if (redisWaitReplicas > 0 && storeRaw !== 'redis') {
     throw new ConfigError(`PACER_REDIS_WAIT_REPLICAS=${redisWaitReplicas} needs a Redis store (PACER_REDIS_URL or PACER_REDIS_CLUSTER), but PACER_STORE is ${storeRaw}; unset it or set a Redis store`);
   }
+  const dataDir = resolve(env.PACER_DATA_DIR || './data');
+  const instanceName = env.PACER_INSTANCE_NAME || `${hostname()}:${dataDir}`;
+  if (instanceName.length > 200 || /[|\u0000-\u001f]/.test(instanceName)) {
+    throw new ConfigError(`PACER_INSTANCE_NAME must be 1-200 characters without | or control characters (got ${JSON.stringify(instanceName.slice(0, 40))}); unset it for the host name and data directory`);
+  }
   return {
+    instanceName,
     redisWaitReplicas,
     leases: leasesRaw === 'on',
     host: env.PACER_HOST || '0.0.0.0',
@@ -208,7 +220,7 @@ export function loadConfig(env: Env = process.env): PacerConfig {
     adminPort,
     shards,
     routers,
-    dataDir: resolve(env.PACER_DATA_DIR || './data'),
+    dataDir,
     adminToken: token || null,
     reservationTtlMs: int(env, 'PACER_RESERVATION_TTL_MS', limits.reservationTtlMs, 100, 86_400_000,
       'a reservation should outlive the slowest win notice you expect'),

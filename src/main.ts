@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import uWS from 'uWebSockets.js';
 import { limits } from '../shards/limits.js';
 import { ensureAdminToken } from './admin/token.js';
@@ -11,6 +11,8 @@ import { RouterMetrics } from './metrics.js';
 import { startRouters } from './router/group.js';
 import type { RouterState } from './router/http.js';
 import { reportInternal } from './router/internal.js';
+import { InstanceGuard, InstanceRegistry } from './store/instances.js';
+import { openConfiguredRedis } from './store/redis.js';
 
 /**
  * The process: reads the configuration, starts PACER_SHARDS shard workers and the admin thread,
@@ -29,7 +31,7 @@ async function start(config: PacerConfig): Promise<void> {
   }
   if (!uwsNative) log('warn', 'uWebSockets.js runs its JavaScript fallback: expect a fraction of the native speed');
 
-  const adminPorts = [];
+  const adminPorts: MessagePort[] = [];
   const shards: Worker[] = [];
   // channels[router][shard]: each router has its own channel to every shard, so a shard answers
   // each router's batches (and their late results) on that router's port.
@@ -47,14 +49,11 @@ async function start(config: PacerConfig): Promise<void> {
     );
     adminPorts.push(channel.port2);
   }
-  // Through admin-entry.js, which installs the uncaught-exception policy for a thread that holds a
-  // listen socket before it loads admin/worker.js.
-  const admin = new Worker(new URL('./admin-entry.js', import.meta.url), {
-    workerData: { config, token, shardPorts: adminPorts },
-    transferList: adminPorts,
-    name: 'admin',
-    resourceLimits: { maxYoungGenerationSizeMb: limits.workerYoungGenerationMb },
-  });
+  // The admin thread starts once the instance registry allows this instance to serve
+  // (startAdmin, below): until then the shards have no campaign and answer NOT_READY.
+  let admin: Worker | null = null;
+  /** PACER_ERR_INSTANCE_CONFLICT while this instance must not serve (src/store/instances.ts). */
+  let conflict: string | null = null;
 
   // With one router this registry is the router's; beside router threads it is main's own.
   const mainThread = config.routers === 1 ? 'router' : 'main';
@@ -65,7 +64,9 @@ async function start(config: PacerConfig): Promise<void> {
   const state: RouterState = {
     shuttingDown: false,
     notReadyReason: () =>
-      shardsReady < shards.length
+      conflict !== null
+        ? conflict
+        : shardsReady < shards.length
         ? `${shards.length - shardsReady} of ${shards.length} shards starting`
         : adminReady
           ? null
@@ -75,7 +76,7 @@ async function start(config: PacerConfig): Promise<void> {
   // The admin's live feed pushes store health changes (docs/live-protocol.md).
   const healthChanged = (): void => {
     const reason = state.degradedReason();
-    admin.postMessage({ type: 'health', degraded: reason !== null, reason } satisfies MainToAdmin);
+    admin?.postMessage({ type: 'health', degraded: reason !== null, reason } satisfies MainToAdmin);
     routers.stateChanged();
   };
   metrics.ready = () => !state.shuttingDown && state.notReadyReason() === null;
@@ -156,54 +157,68 @@ async function start(config: PacerConfig): Promise<void> {
     });
   });
 
-  admin.on('message', (msg: AdminToMain) => {
-    switch (msg.type) {
-      case 'listening':
-        adminPort = msg.port;
-        maybeAnnounce();
-        break;
-      case 'ready':
-        adminReady = true;
-        log('info', 'campaign configuration loaded', { campaigns: msg.campaigns, startupMs: msg.startupMs });
-        routers.stateChanged();
-        maybeAnnounce();
-        break;
-      case 'degraded':
-        if (msg.degraded) degraded.set('admin', msg.reason);
-        else degraded.delete('admin');
-        healthChanged();
-        break;
-      case 'stopped':
-        stopped.admin = true;
-        break;
-      case 'metricsRequest':
-        void routers.metrics().then((m) => admin.postMessage({ type: 'metrics', corr: msg.corr, metrics: m } satisfies MainToAdmin));
-        break;
-      case 'fatal':
-        if (msg.uncaught === true) {
-          onThreadUncaught('admin', null);
+  function startAdmin(): void {
+    if (state.shuttingDown) return;
+    // Through admin-entry.js, which installs the uncaught-exception policy for a thread that holds
+    // a listen socket before it loads admin/worker.js.
+    admin = new Worker(new URL('./admin-entry.js', import.meta.url), {
+      workerData: { config, token, shardPorts: adminPorts },
+      transferList: adminPorts,
+      name: 'admin',
+      resourceLimits: { maxYoungGenerationSizeMb: limits.workerYoungGenerationMb },
+    });
+    // A store that went degraded while the registry check ran is news the admin has not heard.
+    const reason = state.degradedReason();
+    if (reason !== null) admin.postMessage({ type: 'health', degraded: true, reason } satisfies MainToAdmin);
+    admin.on('message', (msg: AdminToMain) => {
+      switch (msg.type) {
+        case 'listening':
+          adminPort = msg.port;
+          maybeAnnounce();
           break;
+        case 'ready':
+          adminReady = true;
+          log('info', 'campaign configuration loaded', { campaigns: msg.campaigns, startupMs: msg.startupMs });
+          routers.stateChanged();
+          maybeAnnounce();
+          break;
+        case 'degraded':
+          if (msg.degraded) degraded.set('admin', msg.reason);
+          else degraded.delete('admin');
+          healthChanged();
+          break;
+        case 'stopped':
+          stopped.admin = true;
+          break;
+        case 'metricsRequest':
+          void routers.metrics().then((m) => admin!.postMessage({ type: 'metrics', corr: msg.corr, metrics: m } satisfies MainToAdmin));
+          break;
+        case 'fatal':
+          if (msg.uncaught === true) {
+            onThreadUncaught('admin', null);
+            break;
+          }
+          log('error', 'admin thread failed', { message: msg.message });
+          metrics.assertionExit('admin');
+          if (exitCode === exitCodes.ok) exitCode = exitCodes.threadStopped;
+          void shutdown('admin failure');
+          break;
+        default: {
+          const bad: never = msg;
+          log('warn', 'unknown admin message', { msg: bad });
         }
-        log('error', 'admin thread failed', { message: msg.message });
+      }
+    });
+    admin.on('error', (err) => onThreadUncaught('admin', err));
+    admin.on('exit', () => {
+      stopped.admin = true;
+      if (!state.shuttingDown) {
         metrics.assertionExit('admin');
         if (exitCode === exitCodes.ok) exitCode = exitCodes.threadStopped;
-        void shutdown('admin failure');
-        break;
-      default: {
-        const bad: never = msg;
-        log('warn', 'unknown admin message', { msg: bad });
+        void shutdown('admin exit');
       }
-    }
-  });
-  admin.on('error', (err) => onThreadUncaught('admin', err));
-  admin.on('exit', () => {
-    stopped.admin = true;
-    if (!state.shuttingDown) {
-      metrics.assertionExit('admin');
-      if (exitCode === exitCodes.ok) exitCode = exitCodes.threadStopped;
-      void shutdown('admin exit');
-    }
-  });
+    });
+  }
 
   /**
    * The uncaught-exception policy (ARCHITECTURE.md): log it once, count it, and stop through the
@@ -245,6 +260,7 @@ async function start(config: PacerConfig): Promise<void> {
     return true;
   };
 
+  let guard: InstanceGuard | null = null;
   let shuttingDown: Promise<void> | null = null;
   function shutdown(why: string): Promise<void> {
     shuttingDown ??= (async () => {
@@ -258,7 +274,8 @@ async function start(config: PacerConfig): Promise<void> {
       for (const w of shards) w.postMessage({ type: 'shutdown' });
       // The shards flush their last batch first: in embedded mode it goes through the admin thread.
       await waitFor(() => stopped.shards === shards.length, deadline);
-      admin.postMessage({ type: 'shutdown' });
+      if (admin === null) stopped.admin = true;
+      else admin.postMessage({ type: 'shutdown' });
       const threadsDone = await waitFor(() => stopped.shards === shards.length && stopped.admin, deadline);
       // A router thread that still holds uWS sockets when the process exits aborts Node.
       const done = (await routers.stopped(deadline)) && threadsDone;
@@ -266,6 +283,8 @@ async function start(config: PacerConfig): Promise<void> {
         log('warn', 'threads did not stop in time; exiting anyway');
         if (exitCode === exitCodes.ok) exitCode = exitCodes.failed;
       }
+      // Out of the instance registry last: until now this instance could still write spend.
+      await guard?.stop();
       log('info', 'stopped', { exitCode });
       process.exit(exitCode);
     })();
@@ -273,6 +292,30 @@ async function start(config: PacerConfig): Promise<void> {
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  // With a Redis store, this instance serves only when no live instance on the same key prefix
+  // conflicts with it (src/store/instances.ts; docs/operations.md, "Instances sharing a Redis").
+  if (config.store !== 'redis') {
+    startAdmin();
+    return;
+  }
+  const registryRedis = openConfiguredRedis(config, 'registry');
+  const registry = new InstanceRegistry(registryRedis, config.redisKeyPrefix, { name: config.instanceName, instanceId: config.instanceId, leases: config.leases });
+  guard = new InstanceGuard(registry, config.redisKeyPrefix, {
+    onConflict: (message) => {
+      conflict = message;
+      routers.stateChanged();
+    },
+    onGiveWay: (message) => {
+      if (state.shuttingDown) return; // stopping anyway, with its own exit code
+      conflict = message;
+      routers.stateChanged();
+      exitCode = exitCodes.config;
+      void shutdown('instance conflict');
+    },
+    log: (level, msg, fields) => log(level, msg, fields),
+  }, () => registryRedis.disconnect());
+  void guard.start().then(() => startAdmin());
 }
 
 try {

@@ -1,6 +1,6 @@
 import { limits } from '../../shards/limits.js';
 import { Cluster } from 'ioredis';
-import { checkReplicated, execRefreshing, queueWait, type RedisClient } from './redis.js';
+import { checkReplicated, evalAsking, execRefreshing, queueWait, type RedisClient } from './redis.js';
 
 /**
  * Budget leases: the primitive that will let several pacer instances share one campaign's day
@@ -248,6 +248,35 @@ export class LeaseClient {
       req.usedTotalMicros, req.reservedMicros, req.reservedUntilMs, want, ttlMs, this.keyTtlSeconds,
     ];
     if (this.waitReplicas === 0) return this.redis.pacerLease(...args);
+    const cluster = this.redis instanceof Cluster ? this.redis : null;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.callWaited(cluster, args);
+      } catch (e) {
+        const err = e as Error;
+        // A slot being migrated (a resharding): ASK is followed to the importing node, TRYAGAIN
+        // (the campaign's keys split between the two nodes for a moment) waits and starts over.
+        // Bounded by the redirections limit and, above it, by the keeper's call deadline.
+        if (cluster === null || attempt >= limits.redisClusterRedirectionsMax || !/^(ASK|TRYAGAIN) /.test(err.message)) throw err;
+        if (err.message.startsWith('ASK ')) {
+          try {
+            const reply = await evalAsking(cluster, err, leaseScript, [3, ...args], this.waitReplicas);
+            this.askFollowed++;
+            return reply;
+          } catch (e2) {
+            if (!/^(ASK|TRYAGAIN|MOVED) /.test((e2 as Error).message)) throw e2;
+          }
+        }
+        await new Promise((r) => setTimeout(r, limits.redisClusterRetryDelayMs));
+      }
+    }
+  }
+
+  /** Lease calls answered by the importing node after an ASK (PACER_REDIS_WAIT_REPLICAS only). */
+  askFollowed = 0;
+
+  /** The script, WAIT and ROLE in one pipeline on the campaign's node (WAIT follows its write). */
+  private async callWaited(cluster: Cluster | null, args: (string | number)[]): Promise<unknown> {
     // WAIT must run on the connection that wrote: the script and WAIT go in one pipeline, which
     // the client sends to the node of the campaign's slot.
     const p = this.redis.pipeline() as unknown as { pacerLease(...a: (string | number)[]): unknown; exec(): Promise<[Error | null, unknown][] | null> };
@@ -255,17 +284,18 @@ export class LeaseClient {
     queueWait(p, this.waitReplicas);
     let replies: [Error | null, unknown][] | null;
     try {
-      replies = await execRefreshing(this.redis instanceof Cluster ? this.redis : null, p);
+      replies = await execRefreshing(cluster, p);
     } catch (e) {
       // A node gone (a master lost before its replica is promoted): learn the slot map again.
-      if (this.redis instanceof Cluster) this.redis.refreshSlotsCache();
+      cluster?.refreshSlotsCache();
       throw e;
     }
     if (replies === null || replies.length !== 3) throw new Error('redis pipeline returned no replies');
     const [err, reply] = replies[0]!;
     if (err !== null) {
-      // MOVED or ASK: this pipeline is not re-sent by the client; learn the map, the keeper retries.
-      if (this.redis instanceof Cluster) this.redis.refreshSlotsCache();
+      // This pipeline is not re-sent by the client. MOVED: learn the map, the keeper retries; ASK
+      // and TRYAGAIN: the slot is migrating, and call() follows them.
+      if (!/^(ASK|TRYAGAIN) /.test(err.message)) cluster?.refreshSlotsCache();
       throw err;
     }
     checkReplicated(replies[1]!, replies[2]!, this.waitReplicas);

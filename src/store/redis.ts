@@ -170,6 +170,34 @@ export async function execRefreshing<T>(cluster: Cluster | null, pipeline: { exe
   }
 }
 
+/**
+ * A script call with WAIT (PACER_REDIS_WAIT_REPLICAS) that its node answered ASK: the slot is being
+ * migrated and the call's keys are on the importing node already. ioredis redirects neither a
+ * pipeline whose other commands succeeded (WAIT and ROLE did) nor one it did not send itself, so
+ * the call is sent here to the node the ASK names, as ASKING, the script (EVAL: that node may not
+ * have it cached), WAIT and ROLE on that node's connection, so that WAIT still follows the write
+ * it confirms. Answers the script's reply once the replicas have it; throws the node's error
+ * otherwise (TRYAGAIN while the call's keys are split between the two nodes: the caller waits and
+ * starts over). Without following ASK, every call of a migrating slot failed until the slot moved
+ * (test/cluster/resharding.test.ts: each migration sent the pacers' spend to the spool and let
+ * their leases of that campaign lapse).
+ */
+export async function evalAsking(cluster: Cluster, ask: Error, lua: string, keysAndArgs: (string | number)[], replicas: number): Promise<unknown> {
+  const m = /^ASK \d+ (\S+):(\d+)$/.exec(ask.message);
+  const node = m === null ? undefined : cluster.nodes('master').find((n) => n.options.host === m[1] && n.options.port === Number(m[2]));
+  if (node === undefined) throw ask;
+  const p = node.pipeline() as unknown as { asking(): unknown; eval(...a: (string | number)[]): unknown; exec(): Promise<[Error | null, unknown][] | null> };
+  p.asking();
+  p.eval(lua, ...keysAndArgs);
+  if (replicas > 0) queueWait(p, replicas);
+  const replies = await p.exec();
+  if (replies === null || replies.length !== (replicas > 0 ? 4 : 2)) throw new Error('redis pipeline returned no replies');
+  const [err, reply] = replies[1]!;
+  if (err !== null) throw err;
+  if (replicas > 0) checkReplicated(replies[2]!, replies[3]!, replicas);
+  return reply;
+}
+
 /** Queues WAIT and ROLE after a pipeline's writes (checkReplicated reads their replies). */
 export function queueWait(pipeline: unknown, replicas: number): void {
   const p = pipeline as { wait(n: number, ms: number): unknown; role(): unknown };
@@ -385,9 +413,9 @@ export class RedisCounterStore implements CounterStore {
   /**
    * One re-sent call followed by WAIT on its node (PACER_REDIS_WAIT_REPLICAS > 0): WAIT must run on
    * the connection that wrote, so the call goes in a pipeline of its own rather than through the
-   * client's command path, and a redirection is followed here, after a slot map refresh, a bounded
-   * number of times (an ASK during a long slot migration runs out of them: the flush fails and is
-   * retried under its batch ID).
+   * client's command path, and a redirection is followed here a bounded number of times: MOVED after a slot map refresh, ASK on the importing node (evalAsking),
+   * TRYAGAIN (the call's keys split between the two nodes) after a short delay. One that still
+   * fails fails the flush, which is retried under its batch ID.
    */
   private async resendWaited(args: (string | number)[]): Promise<unknown> {
     for (let attempt = 1; ; attempt++) {
@@ -402,7 +430,14 @@ export class RedisCounterStore implements CounterStore {
         return reply;
       }
       if (!redirected(err) || attempt >= limits.redisClusterRedirectionsMax) throw err;
-      this.cluster?.refreshSlotsCache();
+      if (this.cluster !== null && err.message.startsWith('ASK ')) {
+        // The slot is migrating and this call's keys have moved: send it where the ASK says.
+        try {
+          return await evalAsking(this.cluster, err, applyScript, args, this.waitReplicas);
+        } catch (e) {
+          if (!redirected(e as Error)) throw e;
+        }
+      } else this.cluster?.refreshSlotsCache();
       await new Promise((r) => setTimeout(r, limits.redisClusterRetryDelayMs));
     }
   }
@@ -450,6 +485,20 @@ export class RedisCounterStore implements CounterStore {
 
   async load(campaignId: string, day: string, flightStartDay: string | null): Promise<CampaignSnapshot> {
     const k = campaignKeys(this.options.prefix, campaignId);
+    if (this.cluster !== null) {
+      // Each read on its own, never a pipeline: while the campaign's slot is being migrated some
+      // of its keys are on the importing node and the rest on the migrating one. A pipeline of
+      // reads answered ASK for one key is re-sent whole by ioredis to the importing node, which
+      // answers "no such key" for the keys still on the other node: the reservations came back
+      // empty, and money reserved was forgotten (test/cluster/split-slot.test.ts). On its own,
+      // each read follows its own redirection.
+      const replies = await Promise.all([
+        this.redis.get(k.day(day)),
+        this.redis.hgetall(k.reservations),
+        ...(flightStartDay !== null ? [this.redis.hgetall(k.days)] : []),
+      ]);
+      return this.snapshotOf(campaignId, day, flightStartDay, replies);
+    }
     const p = this.redis.pipeline();
     p.get(k.day(day));
     p.hgetall(k.reservations);

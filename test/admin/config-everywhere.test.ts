@@ -11,13 +11,16 @@ import { createDatabase, dropRedisPrefix, redisUrl, uniqueName } from '../helper
  */
 const db = await createDatabase('config_everywhere');
 const prefix = uniqueName('pacer-config-everywhere');
-const env = { PACER_STORE: 'redis', PACER_REDIS_URL: redisUrl, PACER_REDIS_KEY_PREFIX: prefix, PACER_DATABASE_URL: db.url, PACER_SHARDS: '1' };
-const a = await startPacer({ env });
-const b = await startPacer({ env });
+const env = { PACER_STORE: 'redis', PACER_REDIS_URL: redisUrl, PACER_DATABASE_URL: db.url, PACER_SHARDS: '1' };
+// Each its own key prefix: two instances without leases on one prefix refuse to share it
+// (PACER_ERR_INSTANCE_CONFLICT); this file tests the configuration they share, not the counters.
+const a = await startPacer({ env: { ...env, PACER_REDIS_KEY_PREFIX: `${prefix}-a` } });
+const b = await startPacer({ env: { ...env, PACER_REDIS_KEY_PREFIX: `${prefix}-b` } });
 t.teardown(async () => {
   await a.stop();
   await b.stop();
-  await dropRedisPrefix(redisUrl, prefix);
+  await dropRedisPrefix(redisUrl, `${prefix}-a`);
+  await dropRedisPrefix(redisUrl, `${prefix}-b`);
   await db.drop();
 });
 

@@ -76,13 +76,16 @@ contract('postgres', async () => {
 t.test('SHADOW mode set on pacer A answers on pacer B (one PostgreSQL, one Redis)', async (t) => {
   const db = await createDatabase('shadow_feed');
   const prefix = uniqueName('pacer-shadow-feed');
-  const env = { PACER_STORE: 'redis', PACER_REDIS_URL: redisUrl, PACER_REDIS_KEY_PREFIX: prefix, PACER_DATABASE_URL: db.url, PACER_SHARDS: '1' };
-  const a = await startPacer({ env });
-  const b = await startPacer({ env });
+  const env = { PACER_STORE: 'redis', PACER_REDIS_URL: redisUrl, PACER_DATABASE_URL: db.url, PACER_SHARDS: '1' };
+  // Each its own key prefix: two instances without leases on one prefix refuse to share it
+  // (PACER_ERR_INSTANCE_CONFLICT); what they share here is the configuration.
+  const a = await startPacer({ env: { ...env, PACER_REDIS_KEY_PREFIX: `${prefix}-a` } });
+  const b = await startPacer({ env: { ...env, PACER_REDIS_KEY_PREFIX: `${prefix}-b` } });
   t.teardown(async () => {
     await a.stop();
     await b.stop();
-    await dropRedisPrefix(redisUrl, prefix);
+    await dropRedisPrefix(redisUrl, `${prefix}-a`);
+    await dropRedisPrefix(redisUrl, `${prefix}-b`);
     await db.drop();
   });
   await createCampaign(a, { id: 'feed-shadow', dailyBudgetMicros: 1_000, strategy: 'ASAP', breaker: { enabled: false } });
