@@ -1,8 +1,10 @@
 import { limits } from '../../shards/limits.js';
 import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome, StoredReservation } from '../../shards/ports.js';
 import type { CampaignRecord } from '../model/campaign.js';
+import { CampaignTable } from '../model/table.js';
 import {
   type BreakerRow,
+  type NewBudgetChange,
   type BudgetChange,
   budgetChangesOf,
   type ConfigStore,
@@ -141,27 +143,29 @@ export class MemoryStore implements CounterStore {
   async close(): Promise<void> {}
 }
 
-/** Configuration in memory: for PACER_STORE=memory only; lost on restart. */
+/**
+ * Configuration in memory: for PACER_STORE=memory only; lost on restart. It is the store of record
+ * for the admin's catalogue, so it keeps its own copy of every campaign, as compactly as the
+ * catalogue does (src/model/table.ts: columns and shared settings, about 100 bytes a campaign),
+ * and the audit trail as columns (AuditLog below), not as an object and an array per campaign.
+ */
 export class MemoryConfigStore implements ConfigStore {
   readonly kind = 'memory';
-  private readonly campaigns = new Map<string, CampaignRecord>();
-  private readonly changes = new Map<string, BudgetChange[]>();
+  private readonly campaigns = new CampaignTable();
+  private readonly changes = new AuditLog();
   private readonly minutes = new Map<string, MinuteRow>();
   private breakers: BreakerRow[] = [];
   private readonly profiles = new Map<string, StoredProfile>();
-  private changeId = 0;
 
   async loadCampaigns(): Promise<CampaignRecord[]> {
     return [...this.campaigns.values()];
   }
 
   async saveCampaign(record: CampaignRecord, previous: CampaignRecord | null, actor: string, reason: string | null = null): Promise<boolean> {
-    const stored = this.campaigns.get(record.config.id);
-    if ((stored?.config.version ?? null) !== (previous?.config.version ?? null)) return false;
-    this.campaigns.set(record.config.id, record);
-    let list = this.changes.get(record.config.id);
-    if (list === undefined) this.changes.set(record.config.id, (list = []));
-    for (const c of budgetChangesOf(record, previous, actor, reason)) list.push({ id: ++this.changeId, ...c });
+    const stored = this.campaigns.versionOf(record.config.id);
+    if ((stored ?? null) !== (previous?.config.version ?? null)) return false;
+    this.campaigns.set(record);
+    for (const c of budgetChangesOf(record, previous, actor, reason)) this.changes.add(this.campaigns.slotOf(record.config.id)!, c);
     return true;
   }
 
@@ -172,8 +176,8 @@ export class MemoryConfigStore implements ConfigStore {
   }
 
   async budgetChanges(campaignId: string, afterId = 0, limit = Number.MAX_SAFE_INTEGER): Promise<BudgetChange[]> {
-    const all = this.changes.get(campaignId) ?? [];
-    return all.filter((c) => c.id > afterId).slice(0, limit);
+    const slot = this.campaigns.slotOf(campaignId);
+    return slot === undefined ? [] : this.changes.of(slot, afterId, limit);
   }
 
   async writeHistory(minutes: MinuteRow[], breakers: BreakerRow[]): Promise<void> {
@@ -218,4 +222,94 @@ export class MemoryConfigStore implements ConfigStore {
   async noteBreakerReset(): Promise<void> {}
 
   async close(): Promise<void> {}
+}
+
+/**
+ * The memory store's audit trail as columns: a row per budget change (its ID is its row + 1, in the
+ * order the changes were made), each row pointing at the campaign's previous one, and the last
+ * row of every campaign by the campaign's slot in the store's table. About 60 bytes a change where
+ * an object in an array per campaign took about 300.
+ */
+class AuditLog {
+  private rows = 0;
+  private at: Float64Array = new Float64Array(0);
+  /** NaN: null. */
+  private oldMicros: Float64Array = new Float64Array(0);
+  private newMicros: Float64Array = new Float64Array(0);
+  private version: Float64Array = new Float64Array(0);
+  /** 1: lifetime, 0: daily. */
+  private lifetime: Uint8Array = new Uint8Array(0);
+  /** The campaign's previous row, -1 for none. */
+  private prev: Int32Array = new Int32Array(0);
+  private readonly actors: string[] = [];
+  private readonly reasons: (string | null)[] = [];
+  /** `at` texts that epoch ms would not give back exactly, by row. */
+  private readonly oddAt = new Map<number, string>();
+  /** The last row of each campaign by its slot, -1 for none. */
+  private last: Int32Array = new Int32Array(0);
+  private readonly actorStrings = new Map<string, string>();
+
+  add(slot: number, c: NewBudgetChange): void {
+    const r = this.rows++;
+    if (r >= this.at.length) {
+      const n = Math.max(64, this.at.length * 2);
+      this.at = grow(this.at, n, Float64Array);
+      this.oldMicros = grow(this.oldMicros, n, Float64Array);
+      this.newMicros = grow(this.newMicros, n, Float64Array);
+      this.version = grow(this.version, n, Float64Array);
+      this.lifetime = grow(this.lifetime, n, Uint8Array);
+      this.prev = grow(this.prev, n, Int32Array);
+    }
+    if (slot >= this.last.length) this.last = grow(this.last, Math.max(64, this.last.length * 2, slot + 1), Int32Array, -1);
+    const ms = Date.parse(c.at);
+    if (!Number.isNaN(ms) && new Date(ms).toISOString() === c.at) this.at[r] = ms;
+    else {
+      this.at[r] = NaN;
+      this.oddAt.set(r, c.at);
+    }
+    this.oldMicros[r] = c.oldMicros ?? NaN;
+    this.newMicros[r] = c.newMicros ?? NaN;
+    this.version[r] = c.version;
+    this.lifetime[r] = c.budget === 'lifetime' ? 1 : 0;
+    let actor = this.actorStrings.get(c.actor);
+    if (actor === undefined) {
+      actor = c.actor;
+      if (this.actorStrings.size < 10_000) this.actorStrings.set(actor, actor);
+    }
+    this.actors.push(actor);
+    this.reasons.push(c.reason);
+    this.prev[r] = this.last[slot]!;
+    this.last[slot] = r;
+  }
+
+  /** A campaign's changes with id > afterId, oldest first, at most limit. */
+  of(slot: number, afterId: number, limit: number): BudgetChange[] {
+    const rows: number[] = [];
+    for (let r = slot < this.last.length ? this.last[slot]! : -1; r >= 0 && r + 1 > afterId; r = this.prev[r]!) rows.push(r);
+    rows.reverse();
+    if (rows.length > limit) rows.length = limit;
+    return rows.map((r) => {
+      const old = this.oldMicros[r]!;
+      const now = this.newMicros[r]!;
+      return {
+        id: r + 1,
+        at: this.oddAt.get(r) ?? new Date(this.at[r]!).toISOString(),
+        budget: this.lifetime[r] === 1 ? 'lifetime' : 'daily',
+        oldMicros: Number.isNaN(old) ? null : old,
+        newMicros: Number.isNaN(now) ? null : now,
+        actor: this.actors[r]!,
+        reason: this.reasons[r]!,
+        version: this.version[r]!,
+      };
+    });
+  }
+}
+
+type Column = Float64Array | Uint8Array | Int32Array;
+
+function grow<A extends Column>(a: A, n: number, make: new (n: number) => A, fill = 0): A {
+  const b = new make(n);
+  if (fill !== 0) b.fill(fill);
+  b.set(a);
+  return b;
 }
