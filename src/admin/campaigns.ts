@@ -21,9 +21,11 @@ export class Campaigns {
   /**
    * Every campaign's record as columns and shared settings (src/model/table.ts): about 100 bytes a
    * campaign where a record object with its configuration took 375. get() and all() build records
-   * on demand.
+   * on demand. A store that keeps its campaigns in this thread (the memory store) lends its own
+   * table, so the configuration is kept once: every record the catalogue sets, the store has just
+   * stored (writes go to the store first), so setting it again changes nothing.
    */
-  private readonly records = new CampaignTable();
+  private readonly records: CampaignTable;
   /** Every campaign's ID (archived ones too), sorted: the listing's index. */
   private readonly ids = new SortedIds();
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -45,7 +47,9 @@ export class Campaigns {
     private readonly links: ShardLinks,
     /** limits.campaignsMax, or PACER_CAMPAIGNS_MAX: the catalogue and the shards' state stay bounded. */
     private readonly campaignsMax: number = limits.campaignsMax,
-  ) {}
+  ) {
+    this.records = store.table ?? new CampaignTable();
+  }
 
   /**
    * Runs once a new campaign's shard serves it, before the create is answered (the profile service
@@ -264,7 +268,8 @@ export class Campaigns {
   }
 
   private catalogue(record: CampaignRecord): void {
-    if (!this.records.has(record.config.id)) this.ids.add(record.config.id);
+    // Not `records.has`: a lent table has the record already; adding a present ID changes nothing.
+    this.ids.add(record.config.id);
     this.records.set(record);
   }
 
@@ -316,7 +321,7 @@ export class Campaigns {
     writes.forEach((w, i) => {
       const id = w.record.config.id;
       if (!saved[i]) return void (results[w.index] = bulkError(w.record.config, anotherWriter(id)));
-      if (!this.records.has(id)) fresh.push(id);
+      if (w.previous === null) fresh.push(id);
       this.records.set(w.record);
       pushed.push({ w });
     });

@@ -162,7 +162,7 @@ export class CampaignTable {
 
   private grow(need: number): void {
     if (need <= this.capacity) return;
-    const cap = Math.max(64, this.capacity * 2, need);
+    const cap = Math.max(64, Math.ceil(this.capacity * 1.5), need);
     this.daily = f64(this.daily, cap);
     this.lifetime = f64(this.lifetime, cap);
     this.startAt = f64(this.startAt, cap);
