@@ -24,7 +24,8 @@ import type { CampaignRecord } from './campaign.js';
  * (every timestamp the admin and the stores produce); any other text is kept as it came, aside.
  */
 export class CampaignTable {
-  private readonly slots = new Map<string, number>();
+  /** Slot by ID: an open-addressing table of slots (4 to 8 bytes a campaign where a Map entry took about 46). */
+  private readonly slots: IdIndex;
   private readonly ids: string[] = [];
   private readonly names: string[] = [];
   private capacity = 0;
@@ -47,14 +48,16 @@ export class CampaignTable {
   /** Profile index by its key, for sharing; at most distinctMax keys (past that, profiles are kept unshared). */
   private readonly profileByKey = new Map<string, number>();
 
-  constructor(private readonly distinctMax = 10_000) {}
+  constructor(private readonly distinctMax = 10_000) {
+    this.slots = new IdIndex(this.ids);
+  }
 
   get size(): number {
     return this.ids.length;
   }
 
   has(id: string): boolean {
-    return this.slots.has(id);
+    return this.slots.get(id) !== undefined;
   }
 
   /** A campaign's slot: its position in the order campaigns were first stored (never reused). */
@@ -95,7 +98,7 @@ export class CampaignTable {
       this.grow(s + 1);
       this.ids.push(c.id);
       this.names.push(c.id);
-      this.slots.set(c.id, s);
+      this.slots.add(s);
     } else {
       this.release(this.profileOf[s]!);
     }
@@ -149,14 +152,14 @@ export class CampaignTable {
     for (const [k, v] of p.extra) (config as unknown as Record<string, unknown>)[k] = v;
     const odd = this.oddTimes.get(s);
     if (odd !== undefined) return { config, createdAt: odd.createdAt, updatedAt: odd.updatedAt, archivedAt: odd.archivedAt };
-    const created = new Date(this.createdAt[s]!).toISOString();
+    const created = isoOf(this.createdAt[s]!);
     const updatedMs = this.updatedAt[s]!;
     const archivedMs = this.archivedAt[s]!;
     return {
       config,
       createdAt: created,
-      updatedAt: updatedMs === this.createdAt[s] ? created : new Date(updatedMs).toISOString(),
-      archivedAt: Number.isNaN(archivedMs) ? null : new Date(archivedMs).toISOString(),
+      updatedAt: updatedMs === this.createdAt[s] ? created : isoOf(updatedMs),
+      archivedAt: Number.isNaN(archivedMs) ? null : isoOf(archivedMs),
     };
   }
 
@@ -194,7 +197,9 @@ export class CampaignTable {
       archived: c.archived ?? false,
       extra,
     };
-    const key = JSON.stringify(parts, (_k, v: unknown) => (v === undefined ? undefinedMark : v));
+    // No replacer (it would be called for every value): only an extra field's own value can be absent.
+    let key = JSON.stringify(parts.extra.length === 0 ? parts : { ...parts, extra: [] });
+    if (extra.length > 0) key += JSON.stringify(extra.map(([k, v]) => [k, v === undefined ? undefinedMark : v]));
     const known = this.profileByKey.get(key);
     if (known !== undefined) {
       this.profileRefs[known]!++;
@@ -217,6 +222,57 @@ export class CampaignTable {
     this.profiles[i] = undefined;
     this.freeProfiles.push(i);
   }
+}
+
+/**
+ * The slot of an ID: linear probing in an Int32Array of slot + 1 (0: empty), at most three quarters
+ * full, keyed by a 32-bit hash of the ID's characters. The IDs themselves are the table's array;
+ * slots are never removed.
+ */
+class IdIndex {
+  private cells = new Int32Array(1024);
+  private count = 0;
+
+  constructor(private readonly ids: readonly string[]) {}
+
+  get(id: string): number | undefined {
+    const mask = this.cells.length - 1;
+    for (let i = hashOf(id) & mask; ; i = (i + 1) & mask) {
+      const v = this.cells[i]!;
+      if (v === 0) return undefined;
+      if (this.ids[v - 1] === id) return v - 1;
+    }
+  }
+
+  /** Indexes slot (its ID is ids[slot], not indexed yet). */
+  add(slot: number): void {
+    if ((this.count + 1) * 4 > this.cells.length * 3) {
+      const old = this.cells;
+      this.cells = new Int32Array(old.length * 2);
+      for (const v of old) if (v !== 0) this.place(v);
+    }
+    this.place(slot + 1);
+    this.count++;
+  }
+
+  private place(v: number): void {
+    const mask = this.cells.length - 1;
+    let i = hashOf(this.ids[v - 1]!) & mask;
+    while (this.cells[i] !== 0) i = (i + 1) & mask;
+    this.cells[i] = v;
+  }
+}
+
+/** FNV-1a over the UTF-16 code units, then murmur3's finaliser (IDs that differ in one digit spread). */
+function hashOf(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
 
 /** The settings campaigns share: every configuration field but the ones the table keeps per campaign. */
@@ -243,6 +299,35 @@ const profileFree = new Set(['id', 'name', 'dailyBudgetMicros', 'lifetimeBudgetM
 const profileFields = new Set(['status', 'timezone', 'strategy', 'frontLoadedShare', 'aheadPercent', 'hourlyWeights', 'schedule', 'catchUpMaxRatio', 'velocityCapMultiple', 'breaker', 'archived']);
 /** Tells an absent value from null in a profile's key. */
 const undefinedMark = '\u0000undefined';
+
+const pad2 = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+const pad3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+
+/**
+ * What `new Date(ms).toISOString()` gives, about ten times faster (a fleet report builds a record
+ * of every campaign): the proleptic Gregorian date from the day number (Howard Hinnant's
+ * civil_from_days), for years 1970 to 9999; toISOString itself outside them.
+ */
+export function isoOf(ms: number): string {
+  if (!(ms >= 0 && ms < 253402300800000) || !Number.isInteger(ms)) return new Date(ms).toISOString();
+  const days = Math.floor(ms / 86_400_000);
+  let rest = ms - days * 86_400_000;
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const h = Math.floor(rest / 3_600_000);
+  rest -= h * 3_600_000;
+  const min = Math.floor(rest / 60_000);
+  rest -= min * 60_000;
+  const sec = Math.floor(rest / 1000);
+  return `${pad2[Math.floor(y / 100)]}${pad2[y % 100]}-${pad2[m]}-${pad2[d]}T${pad2[h]}:${pad2[min]}:${pad2[sec]}.${pad3[rest - sec * 1000]}Z`;
+}
 
 /** Epoch ms of an ISO 8601 timestamp when toISOString gives exactly that text back; else null. */
 function msOf(iso: string): number | null {

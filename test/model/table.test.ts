@@ -1,6 +1,6 @@
 import t from 'tap';
 import { type CampaignRecord, parseCampaign } from '../../src/model/campaign.js';
-import { CampaignTable } from '../../src/model/table.js';
+import { CampaignTable, isoOf } from '../../src/model/table.js';
 import { ConfigInterner } from '../../shards/intern.js';
 
 /** The catalogue's columns (src/model/table.ts) give back exactly the records they were given. */
@@ -105,3 +105,14 @@ t.test('campaigns with the same settings share them; a settings object goes with
 function campaignDefaultsStrategy(): string {
   return parseCampaign({ id: 'x', dailyBudgetMicros: 1 }, 1).strategy;
 }
+
+t.test('isoOf writes what toISOString writes', async (t) => {
+  const probes = [0, 1, 999, 86_399_999, 86_400_000, 951_782_400_000, 951_868_800_000, 253_402_300_799_999, 253_402_300_800_000, -1, -86_400_001, 1.5, 4_102_444_800_000, 1_709_164_800_000, 8.64e15];
+  let seed = 12345;
+  for (let i = 0; i < 100_000; i++) {
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+    probes.push(Math.floor((seed / 2 ** 32) * 253_402_300_800_000));
+  }
+  const wrong = probes.filter((ms) => isoOf(ms) !== new Date(ms).toISOString());
+  t.same(wrong, [], `${probes.length} instants from 1970 to 9999 and outside`);
+});
