@@ -245,7 +245,7 @@ class AuditLog {
   add(slot: number, c: NewBudgetChange): void {
     const r = this.rows++;
     if (r >= this.at.length) {
-      const n = Math.max(64, this.at.length * 2);
+      const n = Math.max(64, Math.ceil(this.at.length * 1.5));
       this.at = grow(this.at, n, Float64Array);
       this.oldMicros = grow(this.oldMicros, n, Float64Array);
       this.newMicros = grow(this.newMicros, n, Float64Array);
@@ -253,7 +253,7 @@ class AuditLog {
       this.lifetime = grow(this.lifetime, n, Uint8Array);
       this.prev = grow(this.prev, n, Int32Array);
     }
-    if (slot >= this.last.length) this.last = grow(this.last, Math.max(64, this.last.length * 2, slot + 1), Int32Array, -1);
+    if (slot >= this.last.length) this.last = grow(this.last, Math.max(64, Math.ceil(this.last.length * 1.5), slot + 1), Int32Array, -1);
     const ms = Date.parse(c.at);
     if (!Number.isNaN(ms) && new Date(ms).toISOString() === c.at) this.at[r] = ms;
     else {
