@@ -110,7 +110,7 @@ export class CampaignTable {
     this.version[s] = c.version;
     this.profileOf[s] = this.profile(c);
     const created = msOf(record.createdAt);
-    const updated = msOf(record.updatedAt);
+    const updated = record.updatedAt === record.createdAt ? created : msOf(record.updatedAt);
     const archived = record.archivedAt === null ? NaN : msOf(record.archivedAt);
     if (created === null || updated === null || archived === null) {
       this.createdAt[s] = this.updatedAt[s] = this.archivedAt[s] = NaN;
@@ -197,8 +197,11 @@ export class CampaignTable {
       archived: c.archived ?? false,
       extra,
     };
-    // No replacer (it would be called for every value): only an extra field's own value can be absent.
-    let key = JSON.stringify(parts.extra.length === 0 ? parts : { ...parts, extra: [] });
+    // The scalars joined, the objects as JSON (an object shared through ConfigInterner, as every
+    // admin write's are, is written once and remembered); JSON.stringify writes numbers exactly,
+    // and only an extra field's own value can be absent.
+    let key = JSON.stringify([c.status, c.timezone, c.strategy, c.frontLoadedShare, c.aheadPercent, c.catchUpMaxRatio, c.velocityCapMultiple, parts.archived]);
+    key += this.jsonOf(c.breaker) + '|' + this.jsonOf(c.hourlyWeights) + '|' + this.jsonOf(c.schedule);
     if (extra.length > 0) key += JSON.stringify(extra.map(([k, v]) => [k, v === undefined ? undefinedMark : v]));
     const known = this.profileByKey.get(key);
     if (known !== undefined) {
@@ -213,6 +216,18 @@ export class CampaignTable {
     this.profiles[i] = p;
     this.profileRefs[i] = 1;
     return i;
+  }
+
+  private readonly json = new WeakMap<object, string>();
+
+  /** JSON of a configuration part; of a deeply frozen (shared, so unchanging) one, remembered. */
+  private jsonOf(v: object | null): string {
+    if (v === null) return 'null';
+    const known = this.json.get(v);
+    if (known !== undefined) return known;
+    const text = JSON.stringify(v);
+    if (deepFrozen(v)) this.json.set(v, text);
+    return text;
   }
 
   private release(i: number): void {
@@ -333,7 +348,7 @@ export function isoOf(ms: number): string {
 function msOf(iso: string): number | null {
   const ms = Date.parse(iso);
   if (Number.isNaN(ms)) return null;
-  return new Date(ms).toISOString() === iso ? ms : null;
+  return isoOf(ms) === iso ? ms : null;
 }
 
 function f64(a: Float64Array, n: number): Float64Array {
@@ -346,6 +361,12 @@ function u32(a: Uint32Array, n: number): Uint32Array {
   const b = new Uint32Array(n);
   b.set(a);
   return b;
+}
+
+function deepFrozen(v: object): boolean {
+  if (!Object.isFrozen(v)) return false;
+  for (const x of Object.values(v)) if (typeof x === 'object' && x !== null && !deepFrozen(x)) return false;
+  return true;
 }
 
 function deepFreeze<T>(value: T): T {
