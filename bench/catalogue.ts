@@ -12,12 +12,13 @@ import { loadavg } from 'node:os';
  *
  * The admin catalogue's two representations side by side, in one process: records as objects in a
  * Map (their configurations shared through ConfigInterner: the catalogue before issue 10's
- * columns) and CampaignTable (src/model/table.ts). N campaigns of the four strategies, a third of
- * them named, a tenth archived. Heap bytes per campaign (process.memoryUsage after gc: heap used
- * plus array buffers, which hold the columns) and CPU time per operation (process.cpuUsage, not
- * wall clock: the machine is shared): one get, one listing page of 25 (no filter, and strategy
- * CUSTOM, which a quarter match), one pass over every record (the fleet report's first step:
- * all(), archived and status filtered), one replace. One JSON line.
+ * columns) and CampaignTable (src/model/table.ts). N campaigns of four strategies (EVEN, ASAP,
+ * FRONT_LOADED, ADAPTIVE), a third of them named, a tenth archived. Heap bytes per campaign
+ * (process.memoryUsage after gc: heap used plus array buffers, which hold the columns) and CPU
+ * time per operation (process.cpuUsage, not wall clock: the machine is shared): one get, one
+ * listing page of 25 with no filter, one with strategy CUSTOM (none has it: the page scans
+ * listScanMax campaigns, here all of them), one pass over every record (the fleet report's first
+ * step: all(), archived and status filtered), one replace. One JSON line.
  */
 const { values } = parseArgs({ options: { campaigns: { type: 'string', default: '100000' } } });
 const n = Number(values.campaigns);
