@@ -422,9 +422,12 @@ async function fleetReport(reader: HistoryReader, catalogue: Catalogue, query: U
   const limit = limitParam(query);
   const cursor = decodeCursor(query.get('cursor'), day);
   const keep = fleetFilter(query);
-  // Archived campaigns leave the fleet view as they leave the default listing.
-  const records = [...catalogue.all()].filter((r) => r.archivedAt === null && keep(r));
-  const quarters = await reading(reader.daySpend(day, records.map((r) => r.config.id)));
+  // Archived campaigns leave the fleet view as they leave the default listing. The catalogue builds
+  // each record as it is read (src/model/table.ts): two passes, so that a million records are never
+  // held at once, only their IDs (for the spend) and then their rows.
+  const ids: string[] = [];
+  for (const r of catalogue.all()) if (r.archivedAt === null && keep(r)) ids.push(r.config.id);
+  const quarters = await reading(reader.daySpend(day, ids));
   const byCampaign = new Map<string, { quarterMs: number; settledMicros: number; budgetMicros: number }[]>();
   for (const q of quarters) {
     const list = byCampaign.get(q.campaignId) ?? [];
@@ -432,7 +435,10 @@ async function fleetReport(reader: HistoryReader, catalogue: Catalogue, query: U
     byCampaign.set(q.campaignId, list);
   }
   const plans = new FleetPlans(day);
-  const rows = records.map((r) => fleetRow(r.config, plans, byCampaign.get(r.config.id) ?? [])).sort(worseFirst);
+  // The catalogue as it is now (one changed while the spend was read is shown as changed).
+  const rows: FleetRow[] = [];
+  for (const r of catalogue.all()) if (r.archivedAt === null && keep(r)) rows.push(fleetRow(r.config, plans, byCampaign.get(r.config.id) ?? []));
+  rows.sort(worseFirst);
   const start = cursor === null ? 0 : rows.findIndex((r) => worseFirst(r, cursor.after) > 0);
   const page = start < 0 ? [] : rows.slice(start, start + limit);
   const more = start >= 0 && start + limit < rows.length;
