@@ -19,9 +19,9 @@ import type { ShardLinks } from './shards.js';
  */
 export class Campaigns {
   /**
-   * Every campaign's record as columns and shared settings (src/model/table.ts): about 100 bytes a
-   * campaign where a record object with its configuration took 375. get() and all() build records
-   * on demand. A store that keeps its campaigns in this thread (the memory store) lends its own
+   * Every campaign's record as columns and shared settings (src/model/table.ts): about 150 bytes a
+   * campaign with its ID and the sorted IDs, where a record object with its configuration took 375
+   * (bench/README.md). get() and all() build records on demand. A store that keeps its campaigns in this thread (the memory store) lends its own
    * table, so the configuration is kept once: every record the catalogue sets, the store has just
    * stored (writes go to the store first), so setting it again changes nothing.
    */

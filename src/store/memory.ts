@@ -318,7 +318,7 @@ const summedColumns = new Set<string>(['decisions', 'allowed', 'denied', 'spendE
  * where a row has them. Each campaign's rows form a chain from its latest minute back (kept in
  * minute order, so a range is a short walk and a new minute is linked at the head), reached by
  * the campaign's slot in the store's table (a Map for campaigns the table does not hold). About
- * 120 bytes a row where an object, its denials object and its Map key took about 450, and a
+ * 130 bytes a row where an object, its denials object and its Map key took about 450, and a
  * campaign's history no longer scans every row of every campaign.
  */
 class MinuteLog {
