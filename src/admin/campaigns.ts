@@ -6,7 +6,7 @@ import { shardOf } from '../hash.js';
 import { ApiError } from '../http/errors.js';
 import { log } from '../log.js';
 import { type CampaignRecord, campaignIdPattern, parseCampaign, patchCampaign } from '../model/campaign.js';
-import { CampaignTable } from '../model/table.js';
+import { CampaignTable, type ListingFields } from '../model/table.js';
 import type { BreakerRow, BudgetChange, ConfigStore, MinuteRow } from '../store/config-store.js';
 import { limitOf, type ListPage, listPage, type ListQuery, SortedIds } from './catalogue.js';
 import { applyBudgetOp, budgetOpOf, checkPreconditions, noPreconditions, type Preconditions } from './edits.js';
@@ -126,6 +126,16 @@ export class Campaigns {
   /** Every campaign, in no particular order: for the fleet report. */
   all(): Iterable<CampaignRecord> {
     return this.records.values();
+  }
+
+  /** The campaigns whose listing fields pass keep, records built only for them: for the fleet report. */
+  where(keep: (c: ListingFields) => boolean): Iterable<CampaignRecord> {
+    return this.records.where(keep);
+  }
+
+  /** The IDs of the campaigns whose listing fields pass keep (no record built). */
+  idsWhere(keep: (c: ListingFields) => boolean): string[] {
+    return this.records.idsWhere(keep);
   }
 
   /** One page of the catalogue in ID order (see catalogue.ts). */

@@ -89,6 +89,27 @@ export class CampaignTable {
     for (let s = 0; s < this.ids.length; s++) yield this.record(s);
   }
 
+  /**
+   * The records whose listing fields pass keep, built only for those (a filter over a million
+   * campaigns reads the columns, not a million records).
+   */
+  *where(keep: (c: ListingFields) => boolean): IterableIterator<CampaignRecord> {
+    for (let s = 0; s < this.ids.length; s++) if (keep(this.fields(s))) yield this.record(s);
+  }
+
+  /** The IDs whose listing fields pass keep, no record built. */
+  idsWhere(keep: (c: ListingFields) => boolean): string[] {
+    const out: string[] = [];
+    for (let s = 0; s < this.ids.length; s++) if (keep(this.fields(s))) out.push(this.ids[s]!);
+    return out;
+  }
+
+  private fields(s: number): ListingFields {
+    const p = this.profiles[this.profileOf[s]!]!;
+    const archived = !Number.isNaN(this.archivedAt[s]!) || this.oddTimes.get(s)?.archivedAt != null;
+    return { id: this.ids[s]!, name: this.names[s]!, status: p.status, strategy: p.strategy, archived };
+  }
+
   /** Adds or replaces a campaign's record (the table keeps its values, not the object). */
   set(record: CampaignRecord): void {
     const c = record.config;
@@ -288,6 +309,15 @@ function hashOf(s: string): number {
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h >>> 0;
+}
+
+/** What the listing's and the fleet report's filters read of a campaign. */
+export interface ListingFields {
+  id: string;
+  name: string;
+  status: string;
+  strategy: string;
+  archived: boolean;
 }
 
 /** The settings campaigns share: every configuration field but the ones the table keeps per campaign. */

@@ -116,3 +116,16 @@ t.test('isoOf writes what toISOString writes', async (t) => {
   const wrong = probes.filter((ms) => isoOf(ms) !== new Date(ms).toISOString());
   t.same(wrong, [], `${probes.length} instants from 1970 to 9999 and outside`);
 });
+
+t.test('where and idsWhere filter on the columns and build only what passes', async (t) => {
+  const table = new CampaignTable();
+  for (let i = 0; i < 30; i++) {
+    const body = { id: `w${i}`, ...(i % 3 === 0 ? { name: `named ${i}` } : {}), dailyBudgetMicros: 1_000, status: i % 2 === 0 ? 'ACTIVE' : 'PAUSED', strategy: i % 5 === 0 ? 'ASAP' : 'EVEN' };
+    table.set(record(body, 1, i % 7 === 0 ? { archivedAt: '2026-12-01T12:00:00.000Z' } : {}));
+  }
+  const keep = (c: { id: string; name: string; status: string; strategy: string; archived: boolean }): boolean => !c.archived && c.status === 'ACTIVE' && (c.strategy === 'ASAP' || c.name.startsWith('named'));
+  const want = [...table.values()].filter((r) => keep({ id: r.config.id, name: r.config.name, status: r.config.status, strategy: r.config.strategy, archived: r.archivedAt !== null }));
+  t.ok(want.length > 2 && want.length < 30, `${want.length} of 30 pass`);
+  t.equal(JSON.stringify([...table.where(keep)]), JSON.stringify(want));
+  t.same(table.idsWhere(keep), want.map((r) => r.config.id));
+});
