@@ -50,7 +50,11 @@ export class ProcessInspector {
     if (msg.method === 'NodeWorker.attachedToWorker') {
       const p = msg.params as { sessionId: string; workerInfo: { title: string } };
       // Titles read "[worker 2] admin": keep the Worker's name.
-      this.workers.set((p.workerInfo.title || p.sessionId).replace(/^\[worker \d+\] /, ''), p.sessionId);
+      const name = (p.workerInfo.title || p.sessionId).replace(/^\[worker \d+\] ?/, '');
+      // An unnamed worker is not one of the pacer's threads but a pool's (the profile service's
+      // piscina fit worker): idle, it blocks in Atomics.wait and never answers, which left heap
+      // readings waiting (a 100,000-campaign redis-postgres run, twice, once the pool had started).
+      if (name !== '') this.workers.set(name, p.sessionId);
       return;
     }
     if (msg.method === 'NodeWorker.receivedMessageFromWorker') {

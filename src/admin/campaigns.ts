@@ -6,6 +6,7 @@ import { shardOf } from '../hash.js';
 import { ApiError } from '../http/errors.js';
 import { log } from '../log.js';
 import { type CampaignRecord, campaignIdPattern, parseCampaign, patchCampaign } from '../model/campaign.js';
+import { CampaignTable, type ListingFields } from '../model/table.js';
 import type { BreakerRow, BudgetChange, ConfigStore, MinuteRow } from '../store/config-store.js';
 import { limitOf, type ListPage, listPage, type ListQuery, SortedIds } from './catalogue.js';
 import { applyBudgetOp, budgetOpOf, checkPreconditions, noPreconditions, type Preconditions } from './edits.js';
@@ -17,7 +18,14 @@ import type { ShardLinks } from './shards.js';
  * status from the shard. Writes to one campaign are serialised so versions stay in order.
  */
 export class Campaigns {
-  private readonly records = new Map<string, CampaignRecord>();
+  /**
+   * Every campaign's record as columns and shared settings (src/model/table.ts): about 150 bytes a
+   * campaign with its ID and the sorted IDs, where a record object with its configuration took 375
+   * (bench/README.md). get() and all() build records on demand. A store that keeps its campaigns in this thread (the memory store) lends its own
+   * table, so the configuration is kept once: every record the catalogue sets, the store has just
+   * stored (writes go to the store first), so setting it again changes nothing.
+   */
+  private readonly records: CampaignTable;
   /** Every campaign's ID (archived ones too), sorted: the listing's index. */
   private readonly ids = new SortedIds();
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -39,7 +47,9 @@ export class Campaigns {
     private readonly links: ShardLinks,
     /** limits.campaignsMax, or PACER_CAMPAIGNS_MAX: the catalogue and the shards' state stay bounded. */
     private readonly campaignsMax: number = limits.campaignsMax,
-  ) {}
+  ) {
+    this.records = store.table ?? new CampaignTable();
+  }
 
   /**
    * Runs once a new campaign's shard serves it, before the create is answered (the profile service
@@ -62,23 +72,28 @@ export class Campaigns {
    */
   async start(): Promise<{ readMs: number; loadMs: number }> {
     const t0 = performance.now();
-    const records = (await this.store.loadCampaigns()).map((r) => this.compact(r));
-    for (const r of records) this.records.set(r.config.id, r);
-    this.ids.addMany(records.map((r) => r.config.id));
+    // The loaded records go into the table and are dropped: the queues below hold IDs, and each
+    // batch's configurations are built from the table when it is sent.
+    const queues: string[][] = Array.from({ length: this.links.count }, () => []);
+    {
+      const records = await this.store.loadCampaigns();
+      for (const r of records) this.records.set(r);
+      this.ids.addMany(records.map((r) => r.config.id));
+      for (const r of records) queues[this.shard(r.config.id)]!.push(r.config.id);
+    }
     // Per shard, batches of limits.adminLoadBatchCampaigns, a few in flight; a batch's campaigns
     // whose counters could not be loaded (store down) go back on that shard's queue after a pause.
     const t1 = performance.now();
-    const queues: CampaignConfig[][] = Array.from({ length: this.links.count }, () => []);
-    for (const r of records) queues[this.shard(r.config.id)]!.push(r.config);
     let warned = false;
     const worker = async (shard: number): Promise<void> => {
       const queue = queues[shard]!;
       for (let attempt = 0; queue.length > 0;) {
         const batch = queue.splice(Math.max(0, queue.length - limits.adminLoadBatchCampaigns));
-        let failed: readonly CampaignConfig[] = [];
+        const configs = batch.map((id) => this.records.get(id)!.config);
+        let failed: readonly string[] = [];
         try {
-          const ids = new Set(await this.links.request<string[]>(shard, { type: 'load', configs: batch }, limits.adminLoadBatchTimeoutMs));
-          if (ids.size > 0) failed = batch.filter((c) => ids.has(c.id));
+          const ids = new Set(await this.links.request<string[]>(shard, { type: 'load', configs }, limits.adminLoadBatchTimeoutMs));
+          if (ids.size > 0) failed = batch.filter((id) => ids.has(id));
         } catch (err) {
           failed = batch; // the shard did not answer in time: it may still be loading them; a resend is harmless
           if (!warned) log('warn', 'campaigns could not be loaded on their shard; retrying', { shard, error: (err as Error).message });
@@ -111,6 +126,16 @@ export class Campaigns {
   /** Every campaign, in no particular order: for the fleet report. */
   all(): Iterable<CampaignRecord> {
     return this.records.values();
+  }
+
+  /** The campaigns whose listing fields pass keep, records built only for them: for the fleet report. */
+  where(keep: (c: ListingFields) => boolean): Iterable<CampaignRecord> {
+    return this.records.where(keep);
+  }
+
+  /** The IDs of the campaigns whose listing fields pass keep (no record built). */
+  idsWhere(keep: (c: ListingFields) => boolean): string[] {
+    return this.records.idsWhere(keep);
   }
 
   /** One page of the catalogue in ID order (see catalogue.ts). */
@@ -205,7 +230,7 @@ export class Campaigns {
         await this.shardBudget(previous.config, null).catch(() => this.retryPush(id));
         throw err;
       }
-      this.records.set(id, record);
+      this.records.set(record);
       this.onLive({ type: 'budget', campaignId: id, version: record.config.version, ...change });
       return { record, created: false, status: outcome.status, change };
     });
@@ -221,12 +246,6 @@ export class Campaigns {
   private next(config: CampaignConfig, previous: CampaignRecord | null): CampaignRecord {
     const now = new Date().toISOString();
     return { config: this.interner.config(config), createdAt: previous?.createdAt ?? now, updatedAt: now, archivedAt: previous?.archivedAt ?? null };
-  }
-
-  /** A stored record as the catalogue keeps it (see interner); one timestamp string when both are equal. */
-  private compact(r: CampaignRecord): CampaignRecord {
-    const updatedAt = r.updatedAt === r.createdAt ? r.createdAt : r.updatedAt;
-    return { config: this.interner.config(r.config), createdAt: r.createdAt, updatedAt, archivedAt: r.archivedAt };
   }
 
   /** Store first (compare-and-set on the version), then the catalogue, then the owning shard. */
@@ -259,8 +278,9 @@ export class Campaigns {
   }
 
   private catalogue(record: CampaignRecord): void {
-    if (!this.records.has(record.config.id)) this.ids.add(record.config.id);
-    this.records.set(record.config.id, record);
+    // Not `records.has`: a lent table has the record already; adding a present ID changes nothing.
+    this.ids.add(record.config.id);
+    this.records.set(record);
   }
 
   /**
@@ -311,8 +331,8 @@ export class Campaigns {
     writes.forEach((w, i) => {
       const id = w.record.config.id;
       if (!saved[i]) return void (results[w.index] = bulkError(w.record.config, anotherWriter(id)));
-      if (!this.records.has(id)) fresh.push(id);
-      this.records.set(id, w.record);
+      if (w.previous === null) fresh.push(id);
+      this.records.set(w.record);
       pushed.push({ w });
     });
     this.ids.addMany(fresh);
@@ -404,7 +424,7 @@ export class Campaigns {
 
   /** The version this instance holds of a campaign (0: none). */
   versionOf(id: string): number {
-    return this.records.get(id)?.config.version ?? 0;
+    return this.records.versionOf(id) ?? 0;
   }
 
   /**

@@ -128,27 +128,34 @@ export function listQueryOf(query: URLSearchParams): ListQuery {
   };
 }
 
-function matches(r: CampaignRecord, query: ListQuery): boolean {
-  const archived = r.archivedAt !== null;
-  if (query.archived === 'false' && archived) return false;
-  if (query.archived === 'true' && !archived) return false;
-  if (query.status !== null && r.config.status !== query.status) return false;
-  if (query.strategy !== null && r.config.strategy !== query.strategy) return false;
-  if (query.q !== null && !r.config.id.startsWith(query.q) && !r.config.name.startsWith(query.q)) return false;
+/** What a listing page reads of the catalogue (src/model/table.ts). */
+export interface ListSource {
+  peek(id: string): { name: string; status: string; strategy: string; archived: boolean } | undefined;
+  get(id: string): CampaignRecord | undefined;
+}
+
+function matches(id: string, r: { name: string; status: string; strategy: string; archived: boolean }, query: ListQuery): boolean {
+  if (query.archived === 'false' && r.archived) return false;
+  if (query.archived === 'true' && !r.archived) return false;
+  if (query.status !== null && r.status !== query.status) return false;
+  if (query.strategy !== null && r.strategy !== query.strategy) return false;
+  if (query.q !== null && !id.startsWith(query.q) && !r.name.startsWith(query.q)) return false;
   return true;
 }
 
 /**
  * One page in ID order. It looks at no more than listScanMax campaigns: when the filters match few,
- * the page may come back short (even empty) with a nextCursor to go on from.
+ * the page may come back short (even empty) with a nextCursor to go on from. Only the campaigns on
+ * the page are built as records; the filters read the catalogue's columns.
  */
-export function listPage(ids: SortedIds, records: Map<string, CampaignRecord>, query: ListQuery): ListPage {
+export function listPage(ids: SortedIds, records: ListSource, query: ListQuery): ListPage {
   const out: CampaignRecord[] = [];
   let i = query.afterId === null ? 0 : ids.after(query.afterId);
   const end = Math.min(ids.length, i + limits.listScanMax);
   for (; i < end && out.length < query.limit; i++) {
-    const r = records.get(ids.at(i)!);
-    if (r !== undefined && matches(r, query)) out.push(r);
+    const id = ids.at(i)!;
+    const r = records.peek(id);
+    if (r !== undefined && matches(id, r, query)) out.push(records.get(id)!);
   }
   const more = i < ids.length;
   return { records: out, nextCursor: more && i > 0 ? encodeCursor(ids.at(i - 1)!) : null };

@@ -15,6 +15,7 @@ import { log } from '../log.js';
 import { measure, type Measured } from '../sim/metrics.js';
 import type { RollupBucket } from '../store/sql-config.js';
 import type { CampaignRecord } from './campaign-schema.js';
+import type { ListingFields } from '../model/table.js';
 import { bucketEdges, HistoryReader, type HistoryStep, historyRangeMsMax, historySteps } from './history.js';
 import type { ConfigStore } from './registry.js';
 import { instantFormat, parseInstant } from '../http/time.js';
@@ -32,6 +33,10 @@ export interface Catalogue {
   get(id: string): CampaignRecord | undefined;
   /** Every campaign, in no particular order (the fleet report sorts them itself). */
   all(): Iterable<CampaignRecord>;
+  /** The campaigns whose listing fields pass keep, records built only for them (src/model/table.ts). */
+  where(keep: (c: ListingFields) => boolean): Iterable<CampaignRecord>;
+  /** Their IDs, no record built. */
+  idsWhere(keep: (c: ListingFields) => boolean): string[];
 }
 
 export type ReportHandler = (res: Res, params: string[], ctx: { query: URLSearchParams }) => Promise<void> | void;
@@ -422,9 +427,11 @@ async function fleetReport(reader: HistoryReader, catalogue: Catalogue, query: U
   const limit = limitParam(query);
   const cursor = decodeCursor(query.get('cursor'), day);
   const keep = fleetFilter(query);
-  // Archived campaigns leave the fleet view as they leave the default listing.
-  const records = [...catalogue.all()].filter((r) => r.archivedAt === null && keep(r));
-  const quarters = await reading(reader.daySpend(day, records.map((r) => r.config.id)));
+  // Archived campaigns leave the fleet view as they leave the default listing. The catalogue builds
+  // a record when it is read (src/model/table.ts) and filters on its columns: the IDs for the spend
+  // first, then a row per matching campaign, so a million records are never held at once.
+  const ids = catalogue.idsWhere(keep);
+  const quarters = await reading(reader.daySpend(day, ids));
   const byCampaign = new Map<string, { quarterMs: number; settledMicros: number; budgetMicros: number }[]>();
   for (const q of quarters) {
     const list = byCampaign.get(q.campaignId) ?? [];
@@ -432,7 +439,10 @@ async function fleetReport(reader: HistoryReader, catalogue: Catalogue, query: U
     byCampaign.set(q.campaignId, list);
   }
   const plans = new FleetPlans(day);
-  const rows = records.map((r) => fleetRow(r.config, plans, byCampaign.get(r.config.id) ?? [])).sort(worseFirst);
+  // The catalogue as it is now (one changed while the spend was read is shown as changed).
+  const rows: FleetRow[] = [];
+  for (const r of catalogue.where(keep)) rows.push(fleetRow(r.config, plans, byCampaign.get(r.config.id) ?? []));
+  rows.sort(worseFirst);
   const start = cursor === null ? 0 : rows.findIndex((r) => worseFirst(r, cursor.after) > 0);
   const page = start < 0 ? [] : rows.slice(start, start + limit);
   const more = start >= 0 && start + limit < rows.length;
@@ -441,9 +451,10 @@ async function fleetReport(reader: HistoryReader, catalogue: Catalogue, query: U
 
 /**
  * The fleet report's optional filters, with the listing's meaning (GET /v1/campaigns): `status`,
- * `strategy`, and `q`, a prefix of the id or of the name. The dashboard's fleet page uses them.
+ * `strategy`, and `q`, a prefix of the id or of the name, and never an archived campaign. The
+ * dashboard's fleet page uses them. They read the catalogue's columns (src/model/table.ts).
  */
-function fleetFilter(query: URLSearchParams): (r: CampaignRecord) => boolean {
+function fleetFilter(query: URLSearchParams): (c: ListingFields) => boolean {
   const status = query.get('status') || null;
   const strategy = query.get('strategy') || null;
   const q = query.get('q') || null;
@@ -452,10 +463,11 @@ function fleetFilter(query: URLSearchParams): (r: CampaignRecord) => boolean {
     throw new ApiError('INVALID_FIELD', `strategy must be one of ${strategies.join(', ')} (got ${quoted(strategy)})`);
   }
   if (q !== null && q.length > limits.campaignNameLengthMax) throw new ApiError('INVALID_FIELD', `q is at most ${limits.campaignNameLengthMax} characters`);
-  return (r) =>
-    (status === null || r.config.status === status) &&
-    (strategy === null || r.config.strategy === strategy) &&
-    (q === null || r.config.id.startsWith(q) || r.config.name.startsWith(q));
+  return (c) =>
+    !c.archived &&
+    (status === null || c.status === status) &&
+    (strategy === null || c.strategy === strategy) &&
+    (q === null || c.id.startsWith(q) || c.name.startsWith(q));
 }
 
 /** A day's plan shape, shared by every campaign whose plan depends on the same fields. */

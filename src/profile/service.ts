@@ -215,7 +215,9 @@ export class ProfileService {
   /** After fits: campaigns still without a profile of their own get the new combination of their likes. */
   private async refreshSimilar(nowMs: number): Promise<void> {
     const byShard = new Map<number, { campaignId: string; profile: FittedProfile }[]>();
-    for (const record of [...this.host.all()]) {
+    // Not spread into an array: the catalogue builds each record as it is read (src/model/table.ts),
+    // and a million of them held at once would be hundreds of MB.
+    for (const record of this.host.all()) {
       const sim = this.similarFor(record, nowMs);
       if (sim === null) continue;
       const shard = shardOf(sim.campaignId, this.host.shardCount);
@@ -260,7 +262,9 @@ export class ProfileService {
     this.ticking = true;
     let fitted = 0;
     try {
-      for (const record of [...this.host.all()]) {
+      // Read as it goes (see refreshSimilar); a campaign created meanwhile may be visited too, as
+      // a Map's iterator would.
+      for (const record of this.host.all()) {
         const { id, timezone, archived } = record.config;
         if (archived === true) continue;
         const today = dayBounds(timezone, nowMs);

@@ -1,4 +1,5 @@
 import type { CampaignRecord } from '../model/campaign.js';
+import type { CampaignTable } from '../model/table.js';
 import type { CampaignSummary } from '../../shards/shard.js';
 
 /*
@@ -57,6 +58,12 @@ export const globalProfileId = '#global';
  */
 export interface ConfigStore {
   readonly kind: string;
+  /**
+   * A store that keeps its campaigns in the admin thread (memory) offers its table here, and the
+   * catalogue (src/admin/campaigns.ts) uses it instead of a second copy. Only saveCampaign(s)
+   * changes it: the catalogue's own writes to it repeat what was just stored.
+   */
+  readonly table?: CampaignTable;
   loadCampaigns(): Promise<CampaignRecord[]>;
   /**
    * Stores a campaign if the stored version is still previous's (none when previous is null), and
