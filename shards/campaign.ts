@@ -1,4 +1,4 @@
-import { breakerAt, controllerAt, defaultColumns, deniedWidth, NONE, orNone, orNull, type ShardColumns } from './columns.js';
+import { breakerAt, controllerAt, defaultColumns, deniedWidth, hourCountMax, hourCountsWidth, NONE, orNone, orNull, type ShardColumns } from './columns.js';
 import type { Lease } from './lease.js';
 import { limits } from './limits.js';
 import { add, assert, micros, remaining, sub, ZERO, type Micros } from './money.js';
@@ -136,6 +136,11 @@ const RHO_DEN = 21;
 /** Rows of today's counters and of the counters since the last summary in the counters pool; -1: none. */
 const TODAY_ROW = 22;
 const SINCE_ROW = 23;
+/**
+ * Today's traffic counts while the campaign has no profile (its first day with traffic): a row of
+ * the hour counts pool, handed to the profile when one is made (the rollover makes it); -1: none.
+ */
+const COUNTS_ROW = 24;
 
 /** Offsets in a counters row (countersWidth): the counts of Counters, and the row of its denials (-1: none). */
 const C_DECISIONS = 0;
@@ -435,6 +440,7 @@ export class Campaign {
     f[o + RHO_DEN] = 0;
     f[o + TODAY_ROW] = -1;
     f[o + SINCE_ROW] = -1;
+    f[o + COUNTS_ROW] = -1;
     this.controller = new Controller(f, o + controllerAt);
     this.breaker = new Breaker(config.breaker, breakerListener(hooks), this, f, o + breakerAt);
     this.controller.startFor(config.strategy);
@@ -452,6 +458,8 @@ export class Campaign {
     this.dropCounters(TODAY_ROW);
     this.dropCounters(SINCE_ROW);
     this.prof?.dispose();
+    const counts = this.f[this.o + COUNTS_ROW]!;
+    if (counts >= 0) this.cols.hourCounts.give(counts);
     const row = pool.rowAt(this.f, this.o);
     this.f = this.controller.f = this.breaker.f = pool.dead;
     this.o = 0;
@@ -599,7 +607,51 @@ export class Campaign {
    * no opportunity and learned nothing, which is exactly what a fresh profile holds.
    */
   get profile(): TrafficProfile {
-    return (this.prof ??= new TrafficProfile(this.cols.hourCounts));
+    let p = this.prof;
+    if (p === null) {
+      p = this.prof = new TrafficProfile(this.cols.hourCounts);
+      const row = this.f[this.o + COUNTS_ROW]!;
+      if (row >= 0) {
+        p.adoptCounts(row);
+        this.f[this.o + COUNTS_ROW] = -1;
+      }
+    }
+    return p;
+  }
+
+  /**
+   * Counts one opportunity in local hour h: in the profile when there is one, else in the
+   * campaign's own row of counts (what the profile's count does, without a profile object for a
+   * campaign that has learned nothing yet).
+   */
+  private countOpportunity(h: number): void {
+    const p = this.prof;
+    if (p !== null) {
+      p.count(h);
+      return;
+    }
+    const pool = this.cols.hourCounts;
+    let row = this.f[this.o + COUNTS_ROW]!;
+    if (row < 0) {
+      row = pool.take();
+      this.f[this.o + COUNTS_ROW] = row;
+      const off = pool.offsetOf(row);
+      pool.chunkOf(row).fill(0, off, off + hourCountsWidth);
+    }
+    const c = pool.chunkOf(row);
+    const i = pool.offsetOf(row) + h;
+    const v = c[i]!;
+    if (v !== hourCountMax) c[i] = v + 1;
+  }
+
+  /** Opportunities counted today in local hour h. */
+  private todayCount(h: number): number {
+    const p = this.prof;
+    if (p !== null) return p.todayCount(h);
+    const row = this.f[this.o + COUNTS_ROW]!;
+    if (row < 0) return 0;
+    const pool = this.cols.hourCounts;
+    return pool.chunkOf(row)[pool.offsetOf(row) + h]!;
   }
 
   /**
@@ -658,7 +710,7 @@ export class Campaign {
     this.count(C_DECISIONS, 1);
     const muted = this.muted();
     if (muted !== (this.mutedFromMs !== null)) this.mutedChanged(nowMs, muted);
-    if (!muted) this.profile.count(this.hour);
+    if (!muted) this.countOpportunity(this.hour);
     this.lastFlags = 0;
     this.lastReservedNew = false;
     // SHADOW mode allows outside the schedule and flight too; paused, archived and faulty campaigns still deny.
@@ -902,8 +954,8 @@ export class Campaign {
     const ended = this.day;
     if (this.mutedFromMs !== null) this.unobserve(this.mutedFromMs, ended.bounds.endMs);
     this.mutedFromMs = null;
-    // Without a profile the campaign counted nothing: the day would teach it nothing either.
-    const profile = this.prof;
+    // Without a profile or counts the campaign counted nothing: the day would teach it nothing either.
+    const profile = this.prof !== null || this.f[this.o + COUNTS_ROW]! >= 0 ? this.profile : null;
     if (profile !== null) {
       const hourMs: number[] = [];
       for (let h = 0; h < 24; h++) {
@@ -985,7 +1037,6 @@ export class Campaign {
     const hs = this.day.hourStarts;
     const out = forecastScratch;
     const rateNow = this.controller.opportunitiesPerMs;
-    const profile = this.prof;
     const shape = this.shapeOf(this.day.bounds.weekday);
     const from = Math.max(hs[0]!, this.presentSinceMs);
     if (shape !== null) {
@@ -995,7 +1046,7 @@ export class Campaign {
         const a = Math.max(hs[h]!, from);
         const b = Math.min(hs[h + 1]!, nowMs);
         if (b > a) expected += shape[h]! * (b - a);
-        seen += profile === null ? 0 : profile.todayCount(h);
+        seen += this.todayCount(h);
       }
       let level: number;
       if (seen >= pacingTuning.forecastLevelSamplesMin && expected > 0) level = seen / expected;
@@ -1008,7 +1059,7 @@ export class Campaign {
     let rateAtMidnight = rateNow;
     const firstHourMs = hs[1]! - hs[0]!;
     if (this.hour >= 1 && this.presentSinceMs <= hs[0]! && firstHourMs > 0) {
-      rateAtMidnight = (profile === null ? 0 : profile.todayCount(0)) / firstHourMs;
+      rateAtMidnight = this.todayCount(0) / firstHourMs;
     }
     const span = hs[24]! - nowMs;
     for (let h = 0; h < 24; h++) {

@@ -99,7 +99,7 @@ export function orNone(v: number | null): number {
  */
 export const controllerWidth = 6;
 export const breakerWidth = 6;
-export const campaignOwnWidth = 24;
+export const campaignOwnWidth = 25;
 export const controllerAt = campaignOwnWidth;
 export const breakerAt = controllerAt + controllerWidth;
 export const campaignWidth = breakerAt + breakerWidth;
@@ -107,8 +107,10 @@ export const campaignWidth = breakerAt + breakerWidth;
 /** Counters of one campaign since a point in time: 8 counts and the row of its denials (-1: none). */
 export const countersWidth = 9;
 export const deniedWidth = reasonNames.length;
-/** Today's traffic counts of a profile: one per local hour. */
+/** Today's traffic counts of a campaign (or its profile): one per local hour. */
 export const hourCountsWidth = 24;
+/** Where an hour's count saturates (a Uint32Array's largest value: 1.19 million opportunities a second for an hour). */
+export const hourCountMax = 0xffffffff;
 
 
 /** The pools of one shard (every campaign, shadow and profile of it takes its rows here). */

@@ -1,4 +1,5 @@
-import { defaultColumns, hourCountsWidth, type RowPool } from '../columns.js';
+import { assert } from '../money.js';
+import { defaultColumns, hourCountMax, hourCountsWidth, type RowPool } from '../columns.js';
 import { pacingTuning } from './tuning.js';
 
 /** Hours in a week: profiles are kept per local weekday (0 = Sunday, as DayBounds.weekday) and hour. */
@@ -118,7 +119,7 @@ export class TrafficProfile {
     if (c === null) c = this.takeCounts();
     const i = this.countsPool.offsetOf(this.countsRow) + h;
     const v = c[i]!;
-    if (v !== countMax) c[i] = v + 1;
+    if (v !== hourCountMax) c[i] = v + 1;
   }
 
   private takeCounts(): Uint32Array {
@@ -140,6 +141,16 @@ export class TrafficProfile {
   /** Opportunities counted today in local hour h. */
   todayCount(h: number): number {
     return this.counts === null ? 0 : this.counts[this.countsPool.offsetOf(this.countsRow) + h]!;
+  }
+
+  /**
+   * Takes over today's counts that its campaign kept in a row of this profile's pool before it had
+   * a profile (shards/campaign.ts: a campaign on its first day holds counts, not a profile).
+   */
+  adoptCounts(row: number): void {
+    assert(this.counts === null, 'a profile adopts counts only before it counted');
+    this.countsRow = row;
+    this.counts = this.countsPool.chunkOf(row);
   }
 
   /** The profile is dropped (its campaign is): today's counts go back to the pool. */
@@ -242,9 +253,6 @@ export class TrafficProfile {
     return day;
   }
 }
-
-/** Where a count of today's traffic saturates (a Uint32Array's largest value). */
-const countMax = 0xffffffff;
 
 /**
  * 24 zeros as a literal: V8 keeps a copy of it as packed small integers (4 bytes each), where

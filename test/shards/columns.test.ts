@@ -135,6 +135,27 @@ t.test("today's traffic counts: a row of 24 taken on the first opportunity, give
   t.equal(q.todayCount(3), 1);
 });
 
+t.test('a campaign on its first day counts its traffic in a row of its own and makes a profile only when it learns', async (t) => {
+  const cols = new ShardColumns();
+  const c = new Campaign(config({ id: 'p', strategy: 'ASAP', breaker: { enabled: false } }), noon, hooksWith(cols));
+  for (let i = 0; i < 5; i++) c.decide(noon + i, 0, '', always, 60_000);
+  t.equal(cols.hourCounts.used, 1, "today's counts: one row");
+  t.equal((c as unknown as { prof: unknown }).prof, null, 'and no profile object yet');
+  c.refresh(iso('2026-03-11T00:30:00Z'));
+  t.equal(cols.hourCounts.used, 0, 'the rollover made the profile, which learned the day and gave the row back');
+  const p = (c as unknown as { prof: TrafficProfile | null }).prof;
+  t.ok(p !== null, 'the profile exists once the day taught it');
+  // Asked for during the day, the profile takes over the counts so far.
+  const d = new Campaign(config({ id: 'q', strategy: 'ASAP', breaker: { enabled: false } }), noon, hooksWith(cols));
+  d.decide(noon, 0, '', always, 60_000);
+  d.decide(noon + 1, 0, '', always, 60_000);
+  const hour = new Date(noon).getUTCHours();
+  t.equal(d.profile.todayCount(hour), 2, 'the counts moved into the profile');
+  d.decide(noon + 2, 0, '', always, 60_000);
+  t.equal(d.profile.todayCount(hour), 3);
+  t.equal(cols.hourCounts.used, 1, 'one row, now the profile\'s');
+});
+
 t.test("a shard's shadows take rows of its columns and give them back when the configuration drops them", async (t) => {
   const ports: ShardPorts = {
     clock: { now: () => noon },
