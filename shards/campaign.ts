@@ -1,3 +1,4 @@
+import { breakerAt, controllerAt, defaultColumns, deniedWidth, hourCountMax, hourCountsWidth, NONE, orNone, orNull, type ShardColumns } from './columns.js';
 import type { Lease } from './lease.js';
 import { limits } from './limits.js';
 import { add, assert, micros, remaining, sub, ZERO, type Micros } from './money.js';
@@ -93,6 +94,8 @@ const noReservations: ReadonlyMap<string, Reservation> = new Map();
 const forecastScratch = new Float64Array(24);
 
 export interface CampaignHooks {
+  /** The shard's columns, where its campaigns keep their numbers (shards/columns.ts); default: the thread's. */
+  columns?: ShardColumns;
   onBreaker(campaign: Campaign, transition: BreakerTransition): void;
   /** Live reservations of every campaign of the shard, kept by the campaigns (limits.reservationsPerShardMax). */
   liveReservations?: { count: number };
@@ -102,6 +105,53 @@ export interface CampaignHooks {
 }
 
 const velocityBuckets = pacingTuning.velocityBuckets;
+
+/**
+ * Offsets of a campaign's own numbers in its row (shards/columns.ts, campaignOwnWidth of them;
+ * the controller's and breaker's follow). Null is NaN (LAST_CONTROL_MS, MUTED_FROM_MS), a
+ * boolean 0 or 1, money integer micros (a Float64 holds every safe integer exactly).
+ */
+const SETTLED = 0;
+const RESERVED = 1;
+const LIFETIME_BEFORE = 2;
+const LAST_FLAGS = 3;
+const LAST_RESERVED_NEW = 4;
+const PACING_INDEX = 5;
+const PLAN_MICROS = 6;
+const INACTIVE = 7;
+const HELD = 8;
+const MIN_BID_MICROS = 9;
+const VALID_UNTIL_MS = 10;
+const NEXT_CONTROL_MS = 11;
+const LAST_CONTROL_MS = 12;
+const HOUR = 13;
+const PRESENT_SINCE_MS = 14;
+const MUTED_FROM_MS = 15;
+const CTL_DECISIONS = 16;
+const CTL_ALLOWED = 17;
+const CTL_SETTLED = 18;
+const CTL_SPEND_EVENTS = 19;
+const RHO_NUM = 20;
+const RHO_DEN = 21;
+/** Rows of today's counters and of the counters since the last summary in the counters pool; -1: none. */
+const TODAY_ROW = 22;
+const SINCE_ROW = 23;
+/**
+ * Today's traffic counts while the campaign has no profile (its first day with traffic): a row of
+ * the hour counts pool, handed to the profile when one is made (the rollover makes it); -1: none.
+ */
+const COUNTS_ROW = 24;
+
+/** Offsets in a counters row (countersWidth): the counts of Counters, and the row of its denials (-1: none). */
+const C_DECISIONS = 0;
+const C_ALLOWED = 1;
+const C_SPEND_EVENTS = 2;
+const C_SETTLED_MICROS = 3;
+const C_DUPLICATE_EVENTS = 4;
+const C_UNMATCHED_EVENTS = 5;
+const C_OVER_BID_EVENTS = 6;
+const C_EXPIRED_RESERVATIONS = 7;
+const C_DENIED_ROW = 8;
 
 /**
  * The actor state of one campaign: today's money, live reservations, the pacing controller, the
@@ -114,24 +164,12 @@ const velocityBuckets = pacingTuning.velocityBuckets;
 export class Campaign {
   config: CampaignConfig;
   day: DayPlan;
-  settled: Micros = ZERO;
-  reserved: Micros = ZERO;
-  lifetimeBefore: Micros = ZERO;
   /** Live reservations by requestId; allocated with the first one (see `reservations`). */
   private res: Map<string, Reservation> | null = null;
   readonly breaker: Breaker;
-  readonly controller = new Controller();
+  readonly controller: Controller;
   /** The traffic profile, built on the first decision (or when asked for): idle campaigns hold none. */
   private prof: TrafficProfile | null = null;
-  /** Today's counters (status) and the counters since the last history summary. */
-  private todayC: Counters | null = null;
-  private sinceC: Counters | null = null;
-  /** Flags of the last decision: DecideFlag bits; and whether it made a new reservation. */
-  lastFlags = 0;
-  lastReservedNew = false;
-  pacingIndex = 1;
-  planMicros = 0;
-  inactive: ReasonCode | 0 = 0;
   /** Set when the store held counters outside the money bounds at load: the campaign stays paused. */
   countersFault: string | null = null;
   /**
@@ -140,6 +178,13 @@ export class Campaign {
    * duplicate found by the store can put the reservation back without exceeding the cap.
    */
   lastSettled: SettledReservation | null = null;
+  /**
+   * The campaign's numbers (and its controller's and breaker's) are a row of the shard's columns
+   * (shards/columns.ts): `f` is the row's chunk, `o` its offset; after dispose, the dead row.
+   */
+  private f: Float64Array;
+  private o: number;
+  private readonly cols: ShardColumns;
 
   /** lastSettled, handed over (to the flusher's record of the spend) and no longer kept here. */
   takeLastSettled(): SettledReservation | null {
@@ -147,13 +192,93 @@ export class Campaign {
     this.lastSettled = null;
     return s;
   }
+
+  get settled(): Micros {
+    return this.f[this.o + SETTLED]! as Micros;
+  }
+
+  set settled(v: Micros) {
+    this.f[this.o + SETTLED] = v;
+  }
+
+  get reserved(): Micros {
+    return this.f[this.o + RESERVED]! as Micros;
+  }
+
+  set reserved(v: Micros) {
+    this.f[this.o + RESERVED] = v;
+  }
+
+  get lifetimeBefore(): Micros {
+    return this.f[this.o + LIFETIME_BEFORE]! as Micros;
+  }
+
+  set lifetimeBefore(v: Micros) {
+    this.f[this.o + LIFETIME_BEFORE] = v;
+  }
+
+  /** Flags of the last decision: DecideFlag bits; and whether it made a new reservation. */
+  get lastFlags(): number {
+    return this.f[this.o + LAST_FLAGS]!;
+  }
+
+  set lastFlags(v: number) {
+    this.f[this.o + LAST_FLAGS] = v;
+  }
+
+  get lastReservedNew(): boolean {
+    return this.f[this.o + LAST_RESERVED_NEW] !== 0;
+  }
+
+  set lastReservedNew(v: boolean) {
+    this.f[this.o + LAST_RESERVED_NEW] = v ? 1 : 0;
+  }
+
+  get pacingIndex(): number {
+    return this.f[this.o + PACING_INDEX]!;
+  }
+
+  set pacingIndex(v: number) {
+    this.f[this.o + PACING_INDEX] = v;
+  }
+
+  get planMicros(): number {
+    return this.f[this.o + PLAN_MICROS]!;
+  }
+
+  set planMicros(v: number) {
+    this.f[this.o + PLAN_MICROS] = v;
+  }
+
+  get inactive(): ReasonCode | 0 {
+    return this.f[this.o + INACTIVE]! as ReasonCode | 0;
+  }
+
+  set inactive(v: ReasonCode | 0) {
+    this.f[this.o + INACTIVE] = v;
+  }
+
   /** Σ of the holds of spends not yet confirmed by the store; counts as committed. */
-  held: Micros = ZERO;
+  get held(): Micros {
+    return this.f[this.o + HELD]! as Micros;
+  }
+
+  set held(v: Micros) {
+    this.f[this.o + HELD] = v;
+  }
+
   /**
    * The smallest positive bid seen today: once less than that is left to spend, nothing more can be
    * spent (EXHAUSTED). Before any bid, 1 micro: EXHAUSTED means settled has reached the budget.
    */
-  minBidMicros = Infinity;
+  get minBidMicros(): number {
+    return this.f[this.o + MIN_BID_MICROS]!;
+  }
+
+  set minBidMicros(v: number) {
+    this.f[this.o + MIN_BID_MICROS] = v;
+  }
+
   /**
    * The budget lease when several instances share budgets (shards/lease.ts; null: this instance
    * alone caps the campaign). With one, a decision must fit the lease too, and pacing and the
@@ -166,19 +291,105 @@ export class Campaign {
     return this.lease === null ? 0 : this.lease.othersMicros;
   }
 
-  private validUntilMs = -Infinity;
-  private nextControlMs = -Infinity;
-  private lastControlMs: number | null = null;
-  private hour = 0;
-  private presentSinceMs: number;
+  private get validUntilMs(): number {
+    return this.f[this.o + VALID_UNTIL_MS]!;
+  }
+
+  private set validUntilMs(v: number) {
+    this.f[this.o + VALID_UNTIL_MS] = v;
+  }
+
+  private get nextControlMs(): number {
+    return this.f[this.o + NEXT_CONTROL_MS]!;
+  }
+
+  private set nextControlMs(v: number) {
+    this.f[this.o + NEXT_CONTROL_MS] = v;
+  }
+
+  private get lastControlMs(): number | null {
+    return orNull(this.f[this.o + LAST_CONTROL_MS]!);
+  }
+
+  private set lastControlMs(v: number | null) {
+    this.f[this.o + LAST_CONTROL_MS] = orNone(v);
+  }
+
+  private get hour(): number {
+    return this.f[this.o + HOUR]!;
+  }
+
+  private set hour(v: number) {
+    this.f[this.o + HOUR] = v;
+  }
+
+  private get presentSinceMs(): number {
+    return this.f[this.o + PRESENT_SINCE_MS]!;
+  }
+
+  private set presentSinceMs(v: number) {
+    this.f[this.o + PRESENT_SINCE_MS] = v;
+  }
+
   /** Since when the campaign is muted (exhausted or paused) for its profile, or null. */
-  private mutedFromMs: number | null = null;
-  private ctlDecisions = 0;
-  private ctlAllowed = 0;
-  private ctlSettled = 0;
-  private ctlSpendEvents = 0;
-  private rhoNum = 0;
-  private rhoDen = 0;
+  private get mutedFromMs(): number | null {
+    return orNull(this.f[this.o + MUTED_FROM_MS]!);
+  }
+
+  private set mutedFromMs(v: number | null) {
+    this.f[this.o + MUTED_FROM_MS] = orNone(v);
+  }
+
+  /** Decisions, allowed decisions, settled micros and spend events since the last control tick. */
+  private get ctlDecisions(): number {
+    return this.f[this.o + CTL_DECISIONS]!;
+  }
+
+  private set ctlDecisions(v: number) {
+    this.f[this.o + CTL_DECISIONS] = v;
+  }
+
+  private get ctlAllowed(): number {
+    return this.f[this.o + CTL_ALLOWED]!;
+  }
+
+  private set ctlAllowed(v: number) {
+    this.f[this.o + CTL_ALLOWED] = v;
+  }
+
+  private get ctlSettled(): number {
+    return this.f[this.o + CTL_SETTLED]!;
+  }
+
+  private set ctlSettled(v: number) {
+    this.f[this.o + CTL_SETTLED] = v;
+  }
+
+  private get ctlSpendEvents(): number {
+    return this.f[this.o + CTL_SPEND_EVENTS]!;
+  }
+
+  private set ctlSpendEvents(v: number) {
+    this.f[this.o + CTL_SPEND_EVENTS] = v;
+  }
+
+  /** Realised spend and the bids it settled (decayed): the spend ÷ bid ratio of reservations. */
+  private get rhoNum(): number {
+    return this.f[this.o + RHO_NUM]!;
+  }
+
+  private set rhoNum(v: number) {
+    this.f[this.o + RHO_NUM] = v;
+  }
+
+  private get rhoDen(): number {
+    return this.f[this.o + RHO_DEN]!;
+  }
+
+  private set rhoDen(v: number) {
+    this.f[this.o + RHO_DEN] = v;
+  }
+
   /**
    * Spend of the last velocityBuckets seconds for the velocity breaker, as pairs
    * [second, micros, second, micros, …] in increasing second order, only for seconds with spend;
@@ -201,10 +412,60 @@ export class Campaign {
   ) {
     this.config = config;
     this.live = hooks.liveReservations ?? { count: 0 };
-    this.presentSinceMs = nowMs;
-    this.breaker = new Breaker(config.breaker, breakerListener(hooks), this);
+    const cols = (this.cols = hooks.columns ?? defaultColumns());
+    const row = cols.campaigns.take();
+    const f = (this.f = cols.campaigns.chunkOf(row));
+    const o = (this.o = cols.campaigns.offsetOf(row));
+    f[o + SETTLED] = ZERO;
+    f[o + RESERVED] = ZERO;
+    f[o + LIFETIME_BEFORE] = ZERO;
+    f[o + LAST_FLAGS] = 0;
+    f[o + LAST_RESERVED_NEW] = 0;
+    f[o + PACING_INDEX] = 1;
+    f[o + PLAN_MICROS] = 0;
+    f[o + INACTIVE] = 0;
+    f[o + HELD] = ZERO;
+    f[o + MIN_BID_MICROS] = Infinity;
+    f[o + VALID_UNTIL_MS] = -Infinity;
+    f[o + NEXT_CONTROL_MS] = -Infinity;
+    f[o + LAST_CONTROL_MS] = NONE;
+    f[o + HOUR] = 0;
+    f[o + PRESENT_SINCE_MS] = nowMs;
+    f[o + MUTED_FROM_MS] = NONE;
+    f[o + CTL_DECISIONS] = 0;
+    f[o + CTL_ALLOWED] = 0;
+    f[o + CTL_SETTLED] = 0;
+    f[o + CTL_SPEND_EVENTS] = 0;
+    f[o + RHO_NUM] = 0;
+    f[o + RHO_DEN] = 0;
+    f[o + TODAY_ROW] = -1;
+    f[o + SINCE_ROW] = -1;
+    f[o + COUNTS_ROW] = -1;
+    this.controller = new Controller(f, o + controllerAt);
+    this.breaker = new Breaker(config.breaker, breakerListener(hooks), this, f, o + breakerAt);
     this.controller.startFor(config.strategy);
     this.day = this.plan(nowMs);
+  }
+
+  /**
+   * Gives the campaign's rows back to the shard's columns (a campaign the shard drops: a shadow
+   * that is no longer wanted). The campaign, its controller and its breaker then point at the
+   * dead row: whatever still holds them cannot read or write another campaign's numbers.
+   */
+  dispose(): void {
+    const pool = this.cols.campaigns;
+    if (this.f === pool.dead) return;
+    this.dropCounters(TODAY_ROW);
+    this.dropCounters(SINCE_ROW);
+    this.prof?.dispose();
+    const counts = this.f[this.o + COUNTS_ROW]!;
+    if (counts >= 0) this.cols.hourCounts.give(counts);
+    const row = pool.rowAt(this.f, this.o);
+    this.f = this.controller.f = this.breaker.f = pool.dead;
+    this.o = 0;
+    this.controller.o = controllerAt;
+    this.breaker.o = breakerAt;
+    pool.give(row);
   }
 
   get id(): string {
@@ -216,31 +477,124 @@ export class Campaign {
   }
 
   /**
-   * Today's counters (status) and the counters since the last history summary, read-only: zeros
-   * until something is counted. Each is allocated on its first count and dropped at the rollover
-   * (today) or when the summary takes it, so a campaign without traffic holds neither.
+   * Today's counters (status) and the counters since the last history summary, as of now (a copy:
+   * zeros until something is counted). Each is a row of the shard's counters columns, taken on its
+   * first count and given back at the rollover (today) or when the summary takes it, so a campaign
+   * without traffic holds neither.
    */
   get today(): Readonly<Counters> {
-    return this.todayC ?? noCounters;
+    return this.countersOf(TODAY_ROW) ?? noCounters;
   }
 
   get sinceSummary(): Readonly<Counters> {
-    return this.sinceC ?? noCounters;
+    return this.countersOf(SINCE_ROW) ?? noCounters;
+  }
+
+  /** Today's allowed decisions and settled micros (what the shadow's estimate reads on its hot path). */
+  get allowedToday(): number {
+    return this.counterOf(TODAY_ROW, C_ALLOWED);
+  }
+
+  get settledMicrosToday(): number {
+    return this.counterOf(TODAY_ROW, C_SETTLED_MICROS);
   }
 
   /** The counters since the last summary, handed over to the summary (null: nothing counted). */
   takeSummary(): Counters | null {
-    const s = this.sinceC;
-    this.sinceC = null;
+    const s = this.countersOf(SINCE_ROW);
+    this.dropCounters(SINCE_ROW);
     return s;
   }
 
-  private todayCounters(): Counters {
-    return (this.todayC ??= new Counters());
+  private counterOf(which: number, field: number): number {
+    const r = this.f[this.o + which]!;
+    if (r < 0) return 0;
+    const pool = this.cols.counters;
+    return pool.chunkOf(r)[pool.offsetOf(r) + field]!;
   }
 
-  private summaryCounters(): Counters {
-    return (this.sinceC ??= new Counters());
+  /** A copy of the counters in the row `which` names (TODAY_ROW, SINCE_ROW), or null without one. */
+  private countersOf(which: number): Counters | null {
+    const r = this.f[this.o + which]!;
+    if (r < 0) return null;
+    const cols = this.cols;
+    const f = cols.counters.chunkOf(r);
+    const o = cols.counters.offsetOf(r);
+    const c = new Counters();
+    c.decisions = f[o + C_DECISIONS]!;
+    c.allowed = f[o + C_ALLOWED]!;
+    c.spendEvents = f[o + C_SPEND_EVENTS]!;
+    c.settledMicros = f[o + C_SETTLED_MICROS]!;
+    c.duplicateEvents = f[o + C_DUPLICATE_EVENTS]!;
+    c.unmatchedEvents = f[o + C_UNMATCHED_EVENTS]!;
+    c.overBidEvents = f[o + C_OVER_BID_EVENTS]!;
+    c.expiredReservations = f[o + C_EXPIRED_RESERVATIONS]!;
+    const d = f[o + C_DENIED_ROW]!;
+    if (d >= 0) {
+      const df = cols.denied.chunkOf(d);
+      const dof = cols.denied.offsetOf(d);
+      c.denied = Array.from(df.subarray(dof, dof + deniedWidth));
+    }
+    return c;
+  }
+
+  /** Gives the counters row `which` names back, with its denials (nothing holds them but this row). */
+  private dropCounters(which: number): void {
+    const r = this.f[this.o + which]!;
+    if (r < 0) return;
+    const cols = this.cols;
+    const d = cols.counters.chunkOf(r)[cols.counters.offsetOf(r) + C_DENIED_ROW]!;
+    if (d >= 0) cols.denied.give(d);
+    cols.counters.give(r);
+    this.f[this.o + which] = -1;
+  }
+
+  /** The counters row `which` names, taken (zeroed) on its first count. */
+  private countersRow(which: number): number {
+    let r = this.f[this.o + which]!;
+    if (r < 0) {
+      const pool = this.cols.counters;
+      r = pool.take();
+      this.f[this.o + which] = r;
+      const f = pool.chunkOf(r);
+      const o = pool.offsetOf(r);
+      f.fill(0, o, o + C_DENIED_ROW);
+      f[o + C_DENIED_ROW] = -1;
+    }
+    return r;
+  }
+
+  /** Adds `by` to counter `field` of today's counters and of those since the last summary. */
+  private count(field: number, by: number): void {
+    const pool = this.cols.counters;
+    const t = this.countersRow(TODAY_ROW);
+    const ft = pool.chunkOf(t);
+    const it = pool.offsetOf(t) + field;
+    ft[it] = ft[it]! + by;
+    const s = this.countersRow(SINCE_ROW);
+    const fs = pool.chunkOf(s);
+    const is = pool.offsetOf(s) + field;
+    fs[is] = fs[is]! + by;
+  }
+
+  /** Counts a denial by reason in both counters (each takes its row of denials on its first). */
+  private countDenial(reason: ReasonCode): void {
+    this.denyIn(this.countersRow(TODAY_ROW), reason);
+    this.denyIn(this.countersRow(SINCE_ROW), reason);
+  }
+
+  private denyIn(r: number, reason: ReasonCode): void {
+    const cols = this.cols;
+    const f = cols.counters.chunkOf(r);
+    const o = cols.counters.offsetOf(r);
+    let d = f[o + C_DENIED_ROW]!;
+    if (d < 0) {
+      d = cols.denied.take();
+      f[o + C_DENIED_ROW] = d;
+      const off = cols.denied.offsetOf(d);
+      cols.denied.chunkOf(d).fill(0, off, off + deniedWidth);
+    }
+    cols.denied.chunkOf(d)[cols.denied.offsetOf(d) + reason]!++;
   }
 
   /** Live reservations by requestId (read-only: they change through decide, spend, release, expire). */
@@ -253,7 +607,51 @@ export class Campaign {
    * no opportunity and learned nothing, which is exactly what a fresh profile holds.
    */
   get profile(): TrafficProfile {
-    return (this.prof ??= new TrafficProfile());
+    let p = this.prof;
+    if (p === null) {
+      p = this.prof = new TrafficProfile(this.cols.hourCounts);
+      const row = this.f[this.o + COUNTS_ROW]!;
+      if (row >= 0) {
+        p.adoptCounts(row);
+        this.f[this.o + COUNTS_ROW] = -1;
+      }
+    }
+    return p;
+  }
+
+  /**
+   * Counts one opportunity in local hour h: in the profile when there is one, else in the
+   * campaign's own row of counts (what the profile's count does, without a profile object for a
+   * campaign that has learned nothing yet).
+   */
+  private countOpportunity(h: number): void {
+    const p = this.prof;
+    if (p !== null) {
+      p.count(h);
+      return;
+    }
+    const pool = this.cols.hourCounts;
+    let row = this.f[this.o + COUNTS_ROW]!;
+    if (row < 0) {
+      row = pool.take();
+      this.f[this.o + COUNTS_ROW] = row;
+      const off = pool.offsetOf(row);
+      pool.chunkOf(row).fill(0, off, off + hourCountsWidth);
+    }
+    const c = pool.chunkOf(row);
+    const i = pool.offsetOf(row) + h;
+    const v = c[i]!;
+    if (v !== hourCountMax) c[i] = v + 1;
+  }
+
+  /** Opportunities counted today in local hour h. */
+  private todayCount(h: number): number {
+    const p = this.prof;
+    if (p !== null) return p.todayCount(h);
+    const row = this.f[this.o + COUNTS_ROW]!;
+    if (row < 0) return 0;
+    const pool = this.cols.hourCounts;
+    return pool.chunkOf(row)[pool.offsetOf(row) + h]!;
   }
 
   /**
@@ -309,11 +707,10 @@ export class Campaign {
     if (nowMs >= this.validUntilMs) this.refresh(nowMs);
     else if (nowMs >= this.nextControlMs) this.control(nowMs);
     this.ctlDecisions++;
-    this.todayCounters().decisions++;
-    this.summaryCounters().decisions++;
+    this.count(C_DECISIONS, 1);
     const muted = this.muted();
     if (muted !== (this.mutedFromMs !== null)) this.mutedChanged(nowMs, muted);
-    if (!muted) (this.prof ??= new TrafficProfile()).count(this.hour);
+    if (!muted) this.countOpportunity(this.hour);
     this.lastFlags = 0;
     this.lastReservedNew = false;
     // SHADOW mode allows outside the schedule and flight too; paused, archived and faulty campaigns still deny.
@@ -349,8 +746,7 @@ export class Campaign {
 
   private allow(nowMs: number, bid: Micros, requestId: string, ttlMs: number, reserving: boolean): ReasonCode {
     this.ctlAllowed++;
-    this.todayCounters().allowed++;
-    this.summaryCounters().allowed++;
+    this.count(C_ALLOWED, 1);
     this.lastFlags = DecideFlag.ALLOW;
     if (reserving) {
       (this.res ??= new Map()).set(requestId, { amount: bid, expiresAtMs: nowMs + ttlMs });
@@ -400,8 +796,7 @@ export class Campaign {
   }
 
   private deny(reason: ReasonCode): ReasonCode {
-    this.todayCounters().deny(reason);
-    this.summaryCounters().deny(reason);
+    this.countDenial(reason);
     return reason;
   }
 
@@ -438,12 +833,10 @@ export class Campaign {
       this.ctlSpendEvents++;
     }
     this.addVelocity(nowMs, amount);
-    for (const c of [this.todayCounters(), this.summaryCounters()]) {
-      c.spendEvents++;
-      c.settledMicros += amount;
-      if (flags & SpendFlag.OVER_BID) c.overBidEvents++;
-      if (flags & SpendFlag.UNMATCHED) c.unmatchedEvents++;
-    }
+    this.count(C_SPEND_EVENTS, 1);
+    this.count(C_SETTLED_MICROS, amount);
+    if (flags & SpendFlag.OVER_BID) this.count(C_OVER_BID_EVENTS, 1);
+    if (flags & SpendFlag.UNMATCHED) this.count(C_UNMATCHED_EVENTS, 1);
     this.breaker.onCommitted(nowMs, this.settled + this.elsewhere() + this.reserved, this.budget);
     this.checkExhausted(nowMs);
     return flags;
@@ -477,13 +870,11 @@ export class Campaign {
     if (this.breaker.state === 'EXHAUSTED' && this.budget - this.settled - this.elsewhere() >= (Number.isFinite(this.minBidMicros) ? this.minBidMicros : 1)) {
       this.breakerReset(nowMs, 'SPEND_REVERTED');
     }
-    for (const c of [this.todayCounters(), this.summaryCounters()]) {
-      c.spendEvents--;
-      c.settledMicros -= amount;
-      c.duplicateEvents++;
-      if (flags & SpendFlag.OVER_BID) c.overBidEvents--;
-      if (flags & SpendFlag.UNMATCHED) c.unmatchedEvents--;
-    }
+    this.count(C_SPEND_EVENTS, -1);
+    this.count(C_SETTLED_MICROS, -amount);
+    this.count(C_DUPLICATE_EVENTS, 1);
+    if (flags & SpendFlag.OVER_BID) this.count(C_OVER_BID_EVENTS, -1);
+    if (flags & SpendFlag.UNMATCHED) this.count(C_UNMATCHED_EVENTS, -1);
   }
 
   /** The store answered for a spend that settled a reservation: its hold is no longer needed. */
@@ -492,8 +883,7 @@ export class Campaign {
   }
 
   countDuplicate(): void {
-    this.todayCounters().duplicateEvents++;
-    this.summaryCounters().duplicateEvents++;
+    this.count(C_DUPLICATE_EVENTS, 1);
   }
 
   release(requestId: string): boolean {
@@ -510,8 +900,7 @@ export class Campaign {
     if (r === undefined || r.expiresAtMs !== expiresAtMs) return false;
     this.dropReservation(requestId, r);
     this.rhoDen += r.amount;
-    this.todayCounters().expiredReservations++;
-    this.summaryCounters().expiredReservations++;
+    this.count(C_EXPIRED_RESERVATIONS, 1);
     return true;
   }
 
@@ -565,8 +954,8 @@ export class Campaign {
     const ended = this.day;
     if (this.mutedFromMs !== null) this.unobserve(this.mutedFromMs, ended.bounds.endMs);
     this.mutedFromMs = null;
-    // Without a profile the campaign counted nothing: the day would teach it nothing either.
-    const profile = this.prof;
+    // Without a profile or counts the campaign counted nothing: the day would teach it nothing either.
+    const profile = this.prof !== null || this.f[this.o + COUNTS_ROW]! >= 0 ? this.profile : null;
     if (profile !== null) {
       const hourMs: number[] = [];
       for (let h = 0; h < 24; h++) {
@@ -587,7 +976,7 @@ export class Campaign {
     // Reservations made yesterday stay reserved: their win notices land today and count today.
     this.settled = ZERO;
     this.minBidMicros = Infinity;
-    this.todayC = null;
+    this.dropCounters(TODAY_ROW);
     this.hour = 0;
     this.day = this.plan(nowMs);
     this.presentSinceMs = this.day.bounds.startMs;
@@ -648,7 +1037,6 @@ export class Campaign {
     const hs = this.day.hourStarts;
     const out = forecastScratch;
     const rateNow = this.controller.opportunitiesPerMs;
-    const profile = this.prof;
     const shape = this.shapeOf(this.day.bounds.weekday);
     const from = Math.max(hs[0]!, this.presentSinceMs);
     if (shape !== null) {
@@ -658,7 +1046,7 @@ export class Campaign {
         const a = Math.max(hs[h]!, from);
         const b = Math.min(hs[h + 1]!, nowMs);
         if (b > a) expected += shape[h]! * (b - a);
-        seen += profile === null ? 0 : profile.todayCount(h);
+        seen += this.todayCount(h);
       }
       let level: number;
       if (seen >= pacingTuning.forecastLevelSamplesMin && expected > 0) level = seen / expected;
@@ -671,7 +1059,7 @@ export class Campaign {
     let rateAtMidnight = rateNow;
     const firstHourMs = hs[1]! - hs[0]!;
     if (this.hour >= 1 && this.presentSinceMs <= hs[0]! && firstHourMs > 0) {
-      rateAtMidnight = (profile === null ? 0 : profile.todayCount(0)) / firstHourMs;
+      rateAtMidnight = this.todayCount(0) / firstHourMs;
     }
     const span = hs[24]! - nowMs;
     for (let h = 0; h < 24; h++) {

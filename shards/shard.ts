@@ -1,4 +1,5 @@
 import { Campaign, type CampaignHooks, type SettledReservation } from './campaign.js';
+import { ShardColumns } from './columns.js';
 import { ExpiryQueue } from './expiry.js';
 import { Flusher, type FlushSettled, type ReplyTo } from './flusher.js';
 import { ConfigInterner } from './intern.js';
@@ -116,6 +117,8 @@ export interface BudgetOutcome {
 export class Shard {
   readonly campaigns = new Map<string, Campaign>();
   readonly globalProfile = new GlobalProfile();
+  /** Where the shard's campaigns keep their numbers (shards/columns.ts). */
+  readonly columns = new ShardColumns();
   readonly flusher: Flusher;
   readonly totals = new ShardTotals();
   private readonly expiries = new ExpiryQueue();
@@ -151,6 +154,7 @@ export class Shard {
     this.reservationsPerShardMax = options.reservationsPerShardMax ?? limits.reservationsPerShardMax;
     this.eventIdsRememberedMax = options.eventIdsRememberedMax ?? limits.eventIdsRememberedMax;
     this.hooks = {
+      columns: this.columns,
       globalProfile: this.globalProfile,
       liveReservations: this.liveReservations,
       onBreaker: (c, transition) => {
@@ -613,8 +617,10 @@ export class Shard {
    * the one it has, or drops it: the one place shadows are made.
    */
   private syncShadow(c: Campaign, nowMs: number): void {
-    if (!wantsShadow(c.config)) c.shadow = null;
-    else if (c.shadow === null) c.shadow = new Shadow(c.config, c, nowMs, this.hooks);
+    if (!wantsShadow(c.config)) {
+      c.shadow?.dispose();
+      c.shadow = null;
+    } else if (c.shadow === null) c.shadow = new Shadow(c.config, c, nowMs, this.hooks);
     else c.shadow.reconfigure(c.config, nowMs);
   }
 

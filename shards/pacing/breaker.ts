@@ -1,3 +1,4 @@
+import { breakerWidth, NONE, orNone, orNull } from '../columns.js';
 import type { BreakerConfig, BreakerEvent, BreakerState } from '../types.js';
 import { pacingTuning } from './tuning.js';
 
@@ -26,6 +27,35 @@ export interface BreakerTransition {
 
 const noEvents: readonly BreakerEvent[] = Object.freeze([]);
 
+/** The states as numbers in the breaker's row, and back. */
+const CLOSED = 0;
+const stateNames: readonly BreakerState[] = ['CLOSED', 'OPEN', 'HALF_OPEN', 'EXHAUSTED'];
+function stateCode(s: BreakerState): number {
+  switch (s) {
+    case 'CLOSED':
+      return 0;
+    case 'OPEN':
+      return 1;
+    case 'HALF_OPEN':
+      return 2;
+    case 'EXHAUSTED':
+      return 3;
+    default: {
+      const bad: never = s;
+      throw new RangeError(`unknown breaker state ${String(bad)}`);
+    }
+  }
+}
+
+/** Offsets in the breaker's part of a row (shards/columns.ts). */
+const STATE = 0;
+/** Since when the breaker is in its state; NaN (null) before its first transition. */
+const SINCE_MS = 1;
+const TRIPS = 2;
+const FRACTION_ARMED = 3;
+const OPEN_UNTIL_MS = 4;
+const HALF_OPEN_START_MS = 5;
+
 /**
  * The budget circuit breaker of one campaign (PACING.md §5).
  *
@@ -45,23 +75,83 @@ const noEvents: readonly BreakerEvent[] = Object.freeze([]);
  * Time is passed in; transitions that fall due between calls are dated when they fell due.
  */
 export class Breaker {
-  state: BreakerState = 'CLOSED';
-  sinceMs: number | null = null;
-  /** Trips (fraction and velocity) since the day began. */
-  trips = 0;
+  /** @internal The chunk and offset of the numbers (shards/columns.ts); moved only by the owning campaign. */
+  f: Float64Array;
+  o: number;
   /** The last transitions (breakerEventsKept); a shared empty list until the first. */
   events: readonly BreakerEvent[] = noEvents;
-  /** False once the fraction trip fired for this day and budget. */
-  fractionArmed = true;
-  private openUntilMs = 0;
-  private halfOpenStartMs = 0;
 
   constructor(
     private config: BreakerConfig,
     /** Told of every transition, with `owner`: one function can serve every breaker of a shard. */
     private readonly onTransition: (t: BreakerTransition, owner: unknown) => void,
     private readonly owner: unknown = null,
-  ) {}
+    f?: Float64Array,
+    o = 0,
+  ) {
+    if (f === undefined) {
+      f = new Float64Array(breakerWidth);
+      o = 0;
+    }
+    this.f = f;
+    this.o = o;
+    f[o + STATE] = CLOSED;
+    f[o + SINCE_MS] = NONE;
+    f[o + TRIPS] = 0;
+    f[o + FRACTION_ARMED] = 1;
+    f[o + OPEN_UNTIL_MS] = 0;
+    f[o + HALF_OPEN_START_MS] = 0;
+  }
+
+  get state(): BreakerState {
+    return stateNames[this.f[this.o + STATE]!]!;
+  }
+
+  set state(s: BreakerState) {
+    this.f[this.o + STATE] = stateCode(s);
+  }
+
+  get sinceMs(): number | null {
+    return orNull(this.f[this.o + SINCE_MS]!);
+  }
+
+  set sinceMs(v: number | null) {
+    this.f[this.o + SINCE_MS] = orNone(v);
+  }
+
+  /** Trips (fraction and velocity) since the day began. */
+  get trips(): number {
+    return this.f[this.o + TRIPS]!;
+  }
+
+  set trips(v: number) {
+    this.f[this.o + TRIPS] = v;
+  }
+
+  /** False once the fraction trip fired for this day and budget. */
+  get fractionArmed(): boolean {
+    return this.f[this.o + FRACTION_ARMED] !== 0;
+  }
+
+  set fractionArmed(v: boolean) {
+    this.f[this.o + FRACTION_ARMED] = v ? 1 : 0;
+  }
+
+  private get openUntilMs(): number {
+    return this.f[this.o + OPEN_UNTIL_MS]!;
+  }
+
+  private set openUntilMs(v: number) {
+    this.f[this.o + OPEN_UNTIL_MS] = v;
+  }
+
+  private get halfOpenStartMs(): number {
+    return this.f[this.o + HALF_OPEN_START_MS]!;
+  }
+
+  private set halfOpenStartMs(v: number) {
+    this.f[this.o + HALF_OPEN_START_MS] = v;
+  }
 
   reconfigure(config: BreakerConfig): void {
     this.config = config;
@@ -73,7 +163,7 @@ export class Breaker {
 
   /** Share of the paced traffic admitted now: 1 CLOSED, 0 OPEN or EXHAUSTED, a step HALF_OPEN. */
   share(nowMs: number): number {
-    if (this.state === 'CLOSED') return 1;
+    if (this.f[this.o + STATE] === CLOSED) return 1;
     this.advance(nowMs);
     const state = this.state as BreakerState;
     switch (state) {

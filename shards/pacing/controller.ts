@@ -1,3 +1,4 @@
+import { controllerWidth, NONE } from '../columns.js';
 import type { Strategy } from '../types.js';
 import type { Curve } from './curve.js';
 import { pacingTuning } from './tuning.js';
@@ -42,29 +43,66 @@ export interface ControlInput {
   forecast: Float64Array | null;
 }
 
+/** Offsets in the controller's part of a row (shards/columns.ts). */
+const THROTTLE = 0;
+/** Opportunities per ms. */
+const TRAFFIC_RATE = 1;
+/** Allowed decisions and settled micros per ms, with the same (long) time constant. */
+const ALLOWED_RATE = 2;
+const SPEND_RATE = 3;
+const VALUE_SAMPLES = 4;
+/** The last update's time; NaN before the first. */
+const LAST_MS = 5;
+
+/**
+ * The controller's numbers live in a row of the shard's columns (shards/columns.ts), in its
+ * campaign's row when it has one: `f` is the row's chunk and `o` the offset of the controller's
+ * part in it. A controller made on its own (tests) holds a row of its own.
+ */
 export class Controller {
-  throttle: number = pacingTuning.slowStartThrottle;
-  /** Opportunities per ms. */
-  private trafficRate = 0;
-  /** Allowed decisions and settled micros per ms, with the same (long) time constant. */
-  private allowedRate = 0;
-  private spendRate = 0;
-  private valueSamples = 0;
-  private lastMs: number | null = null;
+  /** @internal The chunk and offset of the numbers; moved only by the owning campaign. */
+  f: Float64Array;
+  o: number;
+
+  constructor(f?: Float64Array, o = 0) {
+    if (f === undefined) {
+      f = new Float64Array(controllerWidth);
+      o = 0;
+    }
+    this.f = f;
+    this.o = o;
+    f[o + THROTTLE] = pacingTuning.slowStartThrottle;
+    f[o + TRAFFIC_RATE] = 0;
+    f[o + ALLOWED_RATE] = 0;
+    f[o + SPEND_RATE] = 0;
+    f[o + VALUE_SAMPLES] = 0;
+    f[o + LAST_MS] = NONE;
+  }
+
+  get throttle(): number {
+    return this.f[this.o + THROTTLE]!;
+  }
+
+  set throttle(v: number) {
+    this.f[this.o + THROTTLE] = v;
+  }
 
   /** Estimated spend of one allowed decision, in micros, or null before it is known. */
   get valuePerAllowed(): number | null {
-    if (this.valueSamples < pacingTuning.valueSamplesMin || this.allowedRate <= 0) return null;
-    return this.spendRate / this.allowedRate;
+    const f = this.f;
+    const o = this.o;
+    const allowedRate = f[o + ALLOWED_RATE]!;
+    if (f[o + VALUE_SAMPLES]! < pacingTuning.valueSamplesMin || allowedRate <= 0) return null;
+    return f[o + SPEND_RATE]! / allowedRate;
   }
 
   get opportunitiesPerSecond(): number {
-    return this.trafficRate * 1000;
+    return this.f[this.o + TRAFFIC_RATE]! * 1000;
   }
 
   /** The smoothed opportunity rate, per ms. */
   get opportunitiesPerMs(): number {
-    return this.trafficRate;
+    return this.f[this.o + TRAFFIC_RATE]!;
   }
 
   /** Sets the slow-start throttle for a strategy, unless spend per decision is already known. */
@@ -75,26 +113,32 @@ export class Controller {
 
   update(input: ControlInput): void {
     const { nowMs, curve } = input;
-    if (this.lastMs === null) {
-      this.lastMs = nowMs;
+    const f = this.f;
+    const o = this.o;
+    const lastMs = f[o + LAST_MS]!;
+    if (lastMs !== lastMs) {
+      f[o + LAST_MS] = nowMs;
       return;
     }
-    const dt = nowMs - this.lastMs;
+    const dt = nowMs - lastMs;
     if (dt <= 0) return;
-    this.lastMs = nowMs;
-    this.trafficRate = ewma(this.trafficRate, input.decisions / dt, dt, pacingTuning.trafficTauMs);
-    this.allowedRate = ewma(this.allowedRate, input.allowed / dt, dt, pacingTuning.valueTauMs);
-    this.spendRate = ewma(this.spendRate, input.settledDeltaMicros / dt, dt, pacingTuning.valueTauMs);
-    this.valueSamples += input.spendEvents;
+    f[o + LAST_MS] = nowMs;
+    const trafficRate = ewma(f[o + TRAFFIC_RATE]!, input.decisions / dt, dt, pacingTuning.trafficTauMs);
+    f[o + TRAFFIC_RATE] = trafficRate;
+    f[o + ALLOWED_RATE] = ewma(f[o + ALLOWED_RATE]!, input.allowed / dt, dt, pacingTuning.valueTauMs);
+    f[o + SPEND_RATE] = ewma(f[o + SPEND_RATE]!, input.settledDeltaMicros / dt, dt, pacingTuning.valueTauMs);
+    f[o + VALUE_SAMPLES] = f[o + VALUE_SAMPLES]! + input.spendEvents;
 
     if (nowMs < curve.activeStartMs || nowMs >= curve.activeEndMs) return;
     const value = this.valuePerAllowed;
-    if (value === null || value <= 0 || this.trafficRate <= 0) return;
+    if (value === null || value <= 0 || trafficRate <= 0) return;
 
-    const full = this.trafficRate * value;
+    const full = trafficRate * value;
     const target = Math.min(1, Math.max(0, desiredRate(input, value) / full));
-    this.throttle += pacingTuning.gain * (target - this.throttle);
-    if (this.throttle < 1e-6) this.throttle = 0;
+    let throttle = f[o + THROTTLE]!;
+    throttle += pacingTuning.gain * (target - throttle);
+    if (throttle < 1e-6) throttle = 0;
+    f[o + THROTTLE] = throttle;
   }
 }
 

@@ -1,3 +1,5 @@
+import { assert } from '../money.js';
+import { defaultColumns, hourCountMax, hourCountsWidth, type RowPool } from '../columns.js';
 import { pacingTuning } from './tuning.js';
 
 /** Hours in a week: profiles are kept per local weekday (0 = Sunday, as DayBounds.weekday) and hour. */
@@ -90,21 +92,70 @@ export class TrafficProfile {
    */
   private density: Float64Array | null = null;
   private learned: Uint8Array | null = null;
-  private counts: number[] | null = null;
+  /**
+   * Today's counts: a row of the shard's pool of hour counts (shards/columns.ts), taken on the
+   * first opportunity of the day and given back when the day ends; `counts` is the row's chunk
+   * (null: none today) and `countsRow` the row.
+   */
+  private counts: Uint32Array | null = null;
+  private countsRow = 0;
+  private readonly countsPool: RowPool<Uint32Array>;
   private observedMs: number[] | null = null;
   /** Bit h set: today's hour h is not learned (the campaign was exhausted or paused in it). */
   private taintedHours = 0;
   /** Planning shape per weekday, built on demand; undefined = not built yet. */
   private cached: (Float64Array | null | undefined)[] | null = null;
 
-  /** Counts one opportunity in local hour h (the hot path: one array increment). */
+  constructor(countsPool?: RowPool<Uint32Array>) {
+    this.countsPool = countsPool ?? defaultColumns().hourCounts;
+  }
+
+  /**
+   * Counts one opportunity in local hour h (the hot path: one array increment). A count saturates
+   * at 2^32 − 1 (4.29 billion opportunities in one hour of one campaign: 1.19 million a second).
+   */
   count(h: number): void {
-    (this.counts ??= zeros24.slice())[h]!++;
+    let c = this.counts;
+    if (c === null) c = this.takeCounts();
+    const i = this.countsPool.offsetOf(this.countsRow) + h;
+    const v = c[i]!;
+    if (v !== hourCountMax) c[i] = v + 1;
+  }
+
+  private takeCounts(): Uint32Array {
+    const pool = this.countsPool;
+    const row = (this.countsRow = pool.take());
+    const c = (this.counts = pool.chunkOf(row));
+    const o = pool.offsetOf(row);
+    c.fill(0, o, o + hourCountsWidth);
+    return c;
+  }
+
+  /** Gives today's counts back to the pool (nothing else holds the row). */
+  private dropCounts(): void {
+    if (this.counts === null) return;
+    this.counts = null;
+    this.countsPool.give(this.countsRow);
   }
 
   /** Opportunities counted today in local hour h. */
   todayCount(h: number): number {
-    return this.counts === null ? 0 : this.counts[h]!;
+    return this.counts === null ? 0 : this.counts[this.countsPool.offsetOf(this.countsRow) + h]!;
+  }
+
+  /**
+   * Takes over today's counts that its campaign kept in a row of this profile's pool before it had
+   * a profile (shards/campaign.ts: a campaign on its first day holds counts, not a profile).
+   */
+  adoptCounts(row: number): void {
+    assert(this.counts === null, 'a profile adopts counts only before it counted');
+    this.countsRow = row;
+    this.counts = this.countsPool.chunkOf(row);
+  }
+
+  /** The profile is dropped (its campaign is): today's counts go back to the pool. */
+  dispose(): void {
+    this.dropCounts();
   }
 
   /** Records that the campaign was present (configured) for `ms` of local hour h. */
@@ -169,19 +220,20 @@ export class TrafficProfile {
     let sum = 0;
     let n = 0;
     const counts = this.counts;
+    const co = this.countsPool.offsetOf(this.countsRow);
     const observed = this.observedMs;
     for (let h = 0; h < 24; h++) {
       const len = hourMs[h]!;
       const seen = observed === null ? 0 : observed[h]!;
       if (len > 0 && seen >= len * profileObservedShareMin && !(this.taintedHours & (1 << h))) {
         full[h] = 1;
-        day[h] = counts === null ? 0 : counts[h]! / seen;
+        day[h] = counts === null ? 0 : counts[co + h]! / seen;
         sum += day[h]!;
         n++;
       }
     }
     // Today's state is dropped, not zeroed: tomorrow allocates it again on its first opportunity.
-    this.counts = null;
+    this.dropCounts();
     this.observedMs = null;
     this.taintedHours = 0;
     if (n === 0 || sum <= 0) return null;

@@ -58,13 +58,18 @@ export class Shadow {
 
   constructor(config: CampaignConfig, real: Campaign, nowMs: number, hooks: CampaignHooks) {
     this.unenforced = config.mode === 'SHADOW';
-    this.sim = new CampaignActor(shadowConfigOf(config), nowMs, shadowHooks(hooks.globalProfile));
+    this.sim = new CampaignActor(shadowConfigOf(config), nowMs, shadowHooks(hooks));
     this.sim.restore(real.settled, real.lifetimeBefore, nowMs);
     this.random = sfc32(seedOf(config.id), 0x5bd1e995, 0x68e31da4, 0xb5297a4d);
   }
 
   get strategy(): Strategy {
     return this.sim.config.strategy;
+  }
+
+  /** The shadow is dropped: its actor's rows go back to the shard's columns. */
+  dispose(): void {
+    this.sim.dispose();
   }
 
   reconfigure(config: CampaignConfig, nowMs: number): void {
@@ -86,8 +91,8 @@ export class Shadow {
   }
 
   private estimate(real: Campaign, nowMs: number): void {
-    const t = real.today;
-    const value = real.controller.valuePerAllowed ?? (t.allowed > 0 ? t.settledMicros / t.allowed : 0);
+    const allowed = real.allowedToday;
+    const value = real.controller.valuePerAllowed ?? (allowed > 0 ? real.settledMicrosToday / allowed : 0);
     const exact = value + this.carry;
     const amount = Math.max(0, Math.floor(exact));
     this.carry = exact - amount;
@@ -182,12 +187,14 @@ export function shadowConfigOf(config: CampaignConfig): CampaignConfig {
  * the real campaign's), and keep their reservations out of the shard's limit.
  */
 const hooksByProfile = new WeakMap<GlobalProfile, CampaignHooks>();
-function shadowHooks(global: GlobalProfile): CampaignHooks {
+function shadowHooks(real: CampaignHooks): CampaignHooks {
+  const global = real.globalProfile;
   let h = hooksByProfile.get(global);
   if (h === undefined) {
     const readOnly = Object.create(global) as GlobalProfile;
     readOnly.add = () => undefined;
-    h = { globalProfile: readOnly, liveReservations: { count: 0 }, onBreaker: () => undefined, onRollover: () => undefined };
+    // The shadow's numbers are rows of the real campaign's shard (given back by dispose).
+    h = { globalProfile: readOnly, liveReservations: { count: 0 }, onBreaker: () => undefined, onRollover: () => undefined, ...(real.columns === undefined ? {} : { columns: real.columns }) };
     hooksByProfile.set(global, h);
   }
   return h;
