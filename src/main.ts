@@ -11,8 +11,7 @@ import { RouterMetrics } from './metrics.js';
 import { startRouters } from './router/group.js';
 import type { RouterState } from './router/http.js';
 import { reportInternal } from './router/internal.js';
-import { InstanceGuard, InstanceRegistry } from './store/instances.js';
-import { openConfiguredRedis } from './store/redis.js';
+import type { InstanceGuard } from './store/instances.js';
 
 /**
  * The process: reads the configuration, starts PACER_SHARDS shard workers and the admin thread,
@@ -299,6 +298,9 @@ async function start(config: PacerConfig): Promise<void> {
     startAdmin();
     return;
   }
+  // Loaded only here: the main thread of an instance without Redis never compiles ioredis (about
+  // 1.5 MB of its heap, bench/README.md "Where the memory goes").
+  const [{ InstanceGuard, InstanceRegistry }, { openConfiguredRedis }] = await Promise.all([import('./store/instances.js'), import('./store/redis.js')]);
   const registryRedis = openConfiguredRedis(config, 'registry');
   const registry = new InstanceRegistry(registryRedis, config.redisKeyPrefix, { name: config.instanceName, instanceId: config.instanceId, leases: config.leases });
   guard = new InstanceGuard(registry, config.redisKeyPrefix, {
