@@ -9,13 +9,11 @@
  *   npx tsc -p . && node dist/bench/decide-cost.js [--campaigns N --batch B --rounds R --ops OPS]
  */
 import { parseArgs } from 'node:util';
-import type { ShardPorts } from '../shards/ports.js';
 import { Reason } from '../shards/reasons.js';
 import { sfc32 } from '../shards/rng.js';
-import { Shard } from '../shards/shard.js';
+import { inProcessShard } from './lib/in-process-shard.js';
 import { OpWriter, ResultReader } from '../shards/wire.js';
 import { parseCampaign } from '../src/model/campaign.js';
-import { MemoryStore } from '../src/store/memory.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,16 +29,7 @@ const rounds = Number(values.rounds);
 const opsPerRound = Number(values.ops);
 
 let now = Date.parse('2026-03-10T08:00:00Z');
-const ports: ShardPorts = {
-  clock: { now: () => now },
-  random: sfc32(1),
-  timers: { after: () => () => undefined },
-  store: new MemoryStore(),
-  sendResults: () => undefined,
-  emit: () => undefined,
-  batchIdPrefix: 'decide-cost',
-};
-const shard = new Shard(ports, { reservationTtlMs: 60_000, flushIntervalMs: 0 });
+const shard = inProcessShard(() => now, 'decide-cost');
 const strategies = ['EVEN', 'ASAP', 'FRONT_LOADED', 'ADAPTIVE'] as const;
 const configs = Array.from({ length: n }, (_, i) =>
   parseCampaign({ id: `dc-${i}`, dailyBudgetMicros: 50_000_000_000, strategy: strategies[i % strategies.length] }, 1),

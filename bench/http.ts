@@ -8,6 +8,7 @@ import { dropRedisPrefix } from '../test/helpers/services.js';
 import type { LoadResult } from './lib/load.js';
 import { format, summariseDir, type ThreadProfile } from './lib/cpuprofile.js';
 import { gitCommit, root, waitForLine } from './lib/process.js';
+import { threadTicks, tickUs } from './lib/thread-cpu.js';
 import { writeTable } from './table.js';
 
 /**
@@ -184,27 +185,6 @@ function quantiles(before: Map<number, number>, after: Map<number, number>): { p
   return { p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
-/**
- * CPU time (user + system, in clock ticks of 10 ms) of every thread of a process, from
- * /proc/PID/task/TID/stat: a wall-clock profile on this shared machine blames a thread's waits for
- * a core on whatever it was doing, CPU time per request does not.
- */
-function threadTicks(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      // Fields after the command name (which is in parentheses and may hold spaces): utime is the
-      // 12th and stime the 13th of them.
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), Number(f[11]) + Number(f[12]));
-    }
-  } catch {
-    // Not Linux, or the process is gone: no CPU figures.
-  }
-  return out;
-}
-
 /** CPU µs per request of the main thread and of all threads, over one load run. */
 interface CpuPerRequest {
   mainUs: number;
@@ -215,7 +195,6 @@ function measured(pid: number, run: () => Load): { load: Load; cpu: CpuPerReques
   const before = threadTicks(pid);
   const l = run();
   const after = threadTicks(pid);
-  const tickUs = 10_000;
   let all = 0;
   for (const [tid, t] of after) all += t - (before.get(tid) ?? 0);
   const main = (after.get(pid) ?? 0) - (before.get(pid) ?? 0);

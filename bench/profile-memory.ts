@@ -7,12 +7,9 @@
  *
  *   npx tsc -p . && node --expose-gc dist/bench/profile-memory.js [--campaigns N]
  */
-import type { ShardPorts } from '../shards/ports.js';
-import { sfc32 } from '../shards/rng.js';
-import { Shard } from '../shards/shard.js';
+import { inProcessShard } from './lib/in-process-shard.js';
 import { OpWriter } from '../shards/wire.js';
 import { parseCampaign } from '../src/model/campaign.js';
-import { MemoryStore } from '../src/store/memory.js';
 
 const i = process.argv.indexOf('--campaigns');
 const n = i > 0 ? Number(process.argv[i + 1]) : 10_000;
@@ -20,16 +17,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with node --expose-gc');
 
 let now = Date.parse('2026-03-10T00:00:30Z');
-const ports: ShardPorts = {
-  clock: { now: () => now },
-  random: sfc32(1),
-  timers: { after: () => () => undefined },
-  store: new MemoryStore(),
-  sendResults: () => undefined,
-  emit: () => undefined,
-  batchIdPrefix: 'profile-memory',
-};
-const shard = new Shard(ports, { reservationTtlMs: 60_000, flushIntervalMs: 0 });
+const shard = inProcessShard(() => now, 'profile-memory');
 const heap = (): number => {
   gc!();
   return process.memoryUsage().heapUsed;

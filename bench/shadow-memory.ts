@@ -4,12 +4,9 @@
  * shadow and then with one (`shadow: {strategy: 'ASAP'}`); the heap after a full collection, per
  * campaign. `npx tsc -p . && node --expose-gc dist/bench/shadow-memory.js [--campaigns N]`.
  */
-import type { ShardPorts } from '../shards/ports.js';
-import { sfc32 } from '../shards/rng.js';
-import { Shard } from '../shards/shard.js';
+import { inProcessShard } from './lib/in-process-shard.js';
 import { OpWriter } from '../shards/wire.js';
 import { parseCampaign } from '../src/model/campaign.js';
-import { MemoryStore } from '../src/store/memory.js';
 
 const i = process.argv.indexOf('--campaigns');
 const n = i > 0 ? Number(process.argv[i + 1]) : 20_000;
@@ -18,16 +15,7 @@ if (gc === undefined) throw new Error('run with node --expose-gc');
 
 async function heapWith(shadow: boolean): Promise<number> {
   const now = Date.parse('2026-03-10T12:00:00Z');
-  const ports: ShardPorts = {
-    clock: { now: () => now },
-    random: sfc32(1),
-    timers: { after: () => () => undefined },
-    store: new MemoryStore(),
-    sendResults: () => undefined,
-    emit: () => undefined,
-    batchIdPrefix: 'bench',
-  };
-  const shard = new Shard(ports, { reservationTtlMs: 60_000, flushIntervalMs: 0 });
+  const shard = inProcessShard(() => now, 'bench');
   gc!();
   const before = process.memoryUsage().heapUsed;
   for (let k = 0; k < n; k++) {
