@@ -1,6 +1,7 @@
 import type { Campaign, SettledReservation } from './campaign.js';
 import { limits } from './limits.js';
 import type { CampaignDelta, CounterStore, FlushBatch, FlushOutcome, StoredReservation, Timers } from './ports.js';
+import { SpendFlag } from './wire.js';
 
 /** A request waiting for an answer: the router it came from and the slot that router gave it. */
 export interface ReplyTo {
@@ -174,7 +175,11 @@ export class Flusher {
       campaigns.push({
         campaignId: d.campaign.id,
         day: d.day,
-        events: d.events.map((e) => ({ eventId: e.eventId, amountMicros: e.amount, requestId: e.requestId })),
+        events: d.events.map((e) =>
+          e.requestId !== '' && (e.flags & SpendFlag.MATCHED_RESERVATION) === 0
+            ? { eventId: e.eventId, amountMicros: e.amount, requestId: e.requestId, settlesElsewhere: true }
+            : { eventId: e.eventId, amountMicros: e.amount, requestId: e.requestId },
+        ),
         reservationsAdded: [...d.added.values()],
         reservationsRemoved: [...d.removed],
       });

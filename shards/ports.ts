@@ -20,6 +20,12 @@ export interface StoredEvent {
   amountMicros: number;
   /** Reservation settled by this event ('' when none): deleted with the event, atomically. */
   requestId: string;
+  /**
+   * The reservation is not this instance's (budget leases: a win notice sent to another instance
+   * than the one that reserved): its holder may write it to the store after this event, so the
+   * store remembers that it was settled (src/store/redis.ts, "settled elsewhere").
+   */
+  settlesElsewhere?: boolean;
 }
 
 export interface StoredReservation {

@@ -141,7 +141,7 @@ async function replaySpools(): Promise<void> {
   else {
     const client = openConfiguredRedis(config, 'admin');
     await whenReady(client, 2_000);
-    target = new RedisCounterStore(client, { prefix: config.redisKeyPrefix, counterTtlSeconds: config.counterTtlSeconds, label: 'admin', waitReplicas: config.redisWaitReplicas });
+    target = new RedisCounterStore(client, { prefix: config.redisKeyPrefix, counterTtlSeconds: config.counterTtlSeconds, label: 'admin', waitReplicas: config.redisWaitReplicas, reservationTtlMs: config.reservationTtlMs });
   }
   const timeoutMs = config.store === 'redis' ? limits.redisCallTimeoutMs * 4 : limits.embeddedCallTimeoutMs;
   try {

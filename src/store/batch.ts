@@ -15,6 +15,8 @@ export interface CampaignEvent {
    */
   requestId: string;
   day: string;
+  /** See StoredEvent.settlesElsewhere. */
+  settlesElsewhere?: boolean;
 }
 
 export interface CampaignOps {
@@ -54,7 +56,11 @@ export function groupBatch(batch: FlushBatch): GroupedBatch {
         return;
       }
       g.seen.add(e.eventId);
-      g.ops.events.push({ eventId: e.eventId, amountMicros: e.amountMicros, requestId: e.requestId, day: d.day });
+      g.ops.events.push(
+        e.settlesElsewhere === true
+          ? { eventId: e.eventId, amountMicros: e.amountMicros, requestId: e.requestId, day: d.day, settlesElsewhere: true }
+          : { eventId: e.eventId, amountMicros: e.amountMicros, requestId: e.requestId, day: d.day },
+      );
       g.ops.positions.push([di, ei]);
     });
     for (const id of d.reservationsRemoved) g.res.set(id, null);

@@ -61,6 +61,7 @@ export async function openCounterStore(
         counterTtlSeconds: config.counterTtlSeconds,
         label: `shard ${shard}`,
         waitReplicas: config.redisWaitReplicas,
+        reservationTtlMs: config.reservationTtlMs,
       });
       const resilient = spooled(inner, limits.redisCallTimeoutMs);
       return { store: resilient, resilient, forwarding: null, redis: client };

@@ -16,6 +16,8 @@ const dayMs = 86_400_000;
  *   P:{c}:days         hash    day → settled micros (lifetime budgets); TTL lifetimeDaysTtlSeconds
  *   P:{c}:res          hash    requestId → "<amount>:<expiresAtMs>" (live reservations)
  *   P:{c}:e:<eventId>  string  batchId of the batch that applied the event; TTL eventDedupeTtlMs
+ *   P:{c}:res:gone:<r> string  reservation r settled (by another instance's spend) before it was
+ *                              stored: its late write is dropped; TTL the reservation TTL
  *
  * One key per event rather than a hash per day: SET NX is O(1) whatever the count, where a hash
  * field insert scans the whole hash while Redis keeps it as a listpack (up to
@@ -57,8 +59,9 @@ local batch = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local daysTtl = tonumber(ARGV[3])
 local eventTtl = ARGV[4]
-local nCampaigns = tonumber(ARGV[5])
-local p = 6
+local goneTtl = ARGV[5]
+local nCampaigns = tonumber(ARGV[6])
+local p = 7
 local k = 0
 local results = {}
 for c = 1, nCampaigns do
@@ -73,12 +76,18 @@ for c = 1, nCampaigns do
   for i = 1, n do
     local amount, req, j = tonumber(ARGV[p]), ARGV[p + 1], tonumber(ARGV[p + 2])
     p = p + 3
+    -- A negative day index: the reservation is another instance's ("settled elsewhere").
+    local elsewhere = j < 0
+    if elsewhere then j = -j end
     local kEvent = KEYS[kEvents + i]
     -- The event settles its reservation only when applied: a duplicate changes nothing at all.
     if redis.call('SET', kEvent, batch, 'NX', 'PX', eventTtl) then
       dayTotals[j] = dayTotals[j] + amount
       out[i] = '1'
-      if req ~= '' then redis.call('HDEL', kRes, req) end
+      if req ~= '' and redis.call('HDEL', kRes, req) == 0 and elsewhere then
+        -- Its holder has not written it yet: remember it is settled, so that it is never written.
+        redis.call('SET', kRes .. ':gone:' .. req, '1', 'PX', goneTtl)
+      end
     elseif redis.call('GET', kEvent) == batch then
       out[i] = '1'
       if req ~= '' then redis.call('HDEL', kRes, req) end
@@ -100,7 +109,10 @@ for c = 1, nCampaigns do
   end
   if touched then redis.call('EXPIRE', kDays, daysTtl) end
   local nu = tonumber(ARGV[p]); p = p + 1
-  for i = 1, nu do redis.call('HSET', kRes, ARGV[p], ARGV[p + 1]); p = p + 2 end
+  for i = 1, nu do
+    if redis.call('DEL', kRes .. ':gone:' .. ARGV[p]) == 0 then redis.call('HSET', kRes, ARGV[p], ARGV[p + 1]) end
+    p = p + 2
+  end
   local nd = tonumber(ARGV[p]); p = p + 1
   for i = 1, nd do redis.call('HDEL', kRes, ARGV[p]); p = p + 1 end
   if nu > 0 then redis.call('EXPIRE', kRes, ttl) end
@@ -132,6 +144,12 @@ export interface RedisStoreOptions {
    * acknowledged it (see waitReplicasNote). 0 (the default): no WAIT, as before.
    */
   waitReplicas?: number;
+  /**
+   * How long the store remembers a reservation settled by a spend that reached it before the
+   * reservation did (another instance's, with budget leases): PACER_RESERVATION_TTL_MS, after which
+   * that reservation would have expired anyway. Default limits.reservationTtlMs.
+   */
+  reservationTtlMs?: number;
 }
 
 /**
@@ -340,6 +358,7 @@ export class RedisCounterStore implements CounterStore {
       this.options.counterTtlSeconds,
       Math.max(limits.lifetimeDaysTtlSeconds, this.options.counterTtlSeconds),
       limits.eventDedupeTtlMs,
+      this.options.reservationTtlMs ?? limits.reservationTtlMs,
     ];
     const calls: { part: CampaignOps[]; args: (string | number)[] }[] = [];
     for (let i = 0; i < grouped.campaigns.length; i += this.campaignsPerCall) {
@@ -473,7 +492,7 @@ export class RedisCounterStore implements CounterStore {
     argv.push(dayIndex.size, ...dayIndex.keys(), c.events.length);
     let sum = 0;
     for (const e of c.events) {
-      argv.push(e.amountMicros, e.requestId, dayIndex.get(e.day)!);
+      argv.push(e.amountMicros, e.requestId, e.settlesElsewhere === true ? -dayIndex.get(e.day)! : dayIndex.get(e.day)!);
       sum += e.amountMicros;
     }
     // The script adds a day's amounts in a Lua number: exact while the sum is a safe integer.
