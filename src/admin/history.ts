@@ -15,6 +15,8 @@ const minuteMs = 60_000;
  * port), folds them into per-campaign per-minute rows and writes them with the breaker events that
  * arrived meanwhile, in one transaction. While the database is down the rows wait here (at most
  * historyBufferRowsMax; the oldest are dropped and counted past it) and are written when it returns.
+ * The bound applies to what waits after a failed write, not to one tick's rows: a tick of more
+ * active campaigns than that (a million campaigns with traffic in ten seconds) is written whole.
  */
 export class HistoryWriter {
   private rows = new Map<string, MinuteRow>();
@@ -71,9 +73,14 @@ export class HistoryWriter {
       return;
     }
     this.rows.set(key, row);
-    if (this.rows.size > limits.historyBufferRowsMax) {
-      // Map order is insertion order: the first key is the oldest minute held.
-      this.rows.delete(this.rows.keys().next().value!);
+  }
+
+  /** Keeps at most historyBufferRowsMax waiting rows, dropping (and counting) the oldest. */
+  private bound(): void {
+    // Map order is insertion order: the first keys are the oldest minutes held.
+    const keys = this.rows.keys();
+    while (this.rows.size > limits.historyBufferRowsMax) {
+      this.rows.delete(keys.next().value!);
       this.dropped++;
     }
   }
@@ -118,6 +125,7 @@ export class HistoryWriter {
       const later = this.rows;
       this.rows = rows;
       for (const r of later.values()) this.merge(r);
+      this.bound();
       this.breakers = breakers.concat(this.breakers);
       this.onDatabase(false, err);
       log('warn', 'history write failed; kept for the next attempt', { rows: this.rows.size, error: (err as Error).message });
