@@ -1,6 +1,6 @@
 import type { CampaignRecord } from '../model/campaign.js';
 import type { CampaignTable } from '../model/table.js';
-import type { CampaignSummary } from '../../shards/shard.js';
+import type { CampaignSummary, ShadowSummary } from '../../shards/shard.js';
 
 /*
  * The configuration store's contract: what the admin thread asks of PostgreSQL, the embedded
@@ -151,18 +151,21 @@ export function mergeMinute(a: MinuteRow, b: MinuteRow): void {
   a.budgetMicros = b.budgetMicros;
   a.throttle = b.throttle;
   a.breakerState = b.breakerState;
-  const bs = b.shadow;
-  if (bs !== undefined) {
-    const as = a.shadow;
-    if (as === undefined) a.shadow = { ...bs, deniedByReason: { ...bs.deniedByReason } };
-    else {
-      as.strategy = bs.strategy;
-      as.decisions += bs.decisions;
-      as.allowed += bs.allowed;
-      as.settledMicros += bs.settledMicros;
-      as.estimatedMicros += bs.estimatedMicros;
-      for (const [k, v] of Object.entries(bs.deniedByReason)) as.deniedByReason[k] = (as.deniedByReason[k] ?? 0) + v;
-    }
+  mergeShadow(a, b.shadow);
+}
+
+/** Adds a shadow's counters of a minute into a's (a copy of bs when a has none); bs's strategy wins. */
+export function mergeShadow(a: { shadow?: ShadowSummary | undefined }, bs: ShadowSummary | undefined): void {
+  if (bs === undefined) return;
+  const as = a.shadow;
+  if (as === undefined) a.shadow = { ...bs, deniedByReason: { ...bs.deniedByReason } };
+  else {
+    as.strategy = bs.strategy;
+    as.decisions += bs.decisions;
+    as.allowed += bs.allowed;
+    as.settledMicros += bs.settledMicros;
+    as.estimatedMicros += bs.estimatedMicros;
+    for (const [k, v] of Object.entries(bs.deniedByReason)) as.deniedByReason[k] = (as.deniedByReason[k] ?? 0) + v;
   }
 }
 

@@ -9,6 +9,7 @@ import {
   type BudgetChange,
   budgetChangesOf,
   type ConfigStore,
+  mergeShadow,
   type MinuteRow,
   type SaveItem,
   type StoredProfile,
@@ -409,18 +410,7 @@ class MinuteLog {
       if (have.denied === null) have.denied = more.denied;
       else for (const [k, v] of Object.entries(more.denied)) have.denied[k] = (have.denied[k] ?? 0) + v;
     }
-    const bs = more.shadow;
-    if (bs === undefined) return;
-    const as = have.shadow;
-    if (as === undefined) have.shadow = bs;
-    else {
-      as.strategy = bs.strategy;
-      as.decisions += bs.decisions;
-      as.allowed += bs.allowed;
-      as.settledMicros += bs.settledMicros;
-      as.estimatedMicros += bs.estimatedMicros;
-      for (const [k, v] of Object.entries(bs.deniedByReason)) as.deniedByReason[k] = (as.deniedByReason[k] ?? 0) + v;
-    }
+    mergeShadow(have, more.shadow);
   }
 
   /** A campaign's rows of [fromMs, toMs), in minute order, as new objects. */
