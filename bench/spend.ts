@@ -26,7 +26,7 @@ import { cpuPerOp, threadTicks } from './lib/thread-cpu.js';
  *   BENCH_REDIS_URL    default redis://127.0.0.1:6379 (a key prefix of this run's own, removed after)
  *   BENCH_DATABASE_URL PostgreSQL for configuration; unset: the embedded database
  *   BENCH_RATE         spend events per second          (default 10000)
- *   BENCH_DURATION_S   measured seconds                 (default 10)
+ *   BENCH_DURATION_S   measured seconds                 (default 30; 10 in outage mode)
  *   BENCH_WARMUP_S     seconds before measuring         (default 2)
  *   BENCH_CAMPAIGNS    campaigns                        (default 100)
  *   BENCH_SHARDS       shard workers                    (default: the pacer's, one per core less one)
@@ -48,7 +48,9 @@ const outageMs = Number(env.BENCH_OUTAGE_MS ?? 0);
 const knobs = {
   store: env.BENCH_STORE ?? 'redis',
   rate: Number(env.BENCH_RATE ?? 10_000),
-  durationS: Number(env.BENCH_DURATION_S ?? 10),
+  // 30 s at 10,000/s reaches the steady state of a long run: past the shard's 100,000 remembered
+  // event IDs (limits.eventIdsRememberedMax), where they start to be forgotten.
+  durationS: Number(env.BENCH_DURATION_S ?? (outageMs > 0 ? 10 : 30)),
   warmupS: Number(env.BENCH_WARMUP_S ?? 2),
   campaigns: Number(env.BENCH_CAMPAIGNS ?? 100),
   shards: Number(env.BENCH_SHARDS ?? defaultShards()),

@@ -1,4 +1,5 @@
 import { Campaign, type CampaignHooks, type SettledReservation } from './campaign.js';
+import { BoundedSet } from './bounded-set.js';
 import { ShardColumns } from './columns.js';
 import { ExpiryQueue } from './expiry.js';
 import { Flusher, type FlushSettled, type ReplyTo } from './flusher.js';
@@ -130,8 +131,8 @@ export class Shard {
   /** Campaigns the admin sent whose counters are not loaded yet (load in progress or failed). */
   private readonly unloaded = new Set<string>();
   private catalogueComplete: boolean;
-  /** Applied event IDs (campaignId + '\n' + eventId), oldest first, for duplicates without a store trip. */
-  private readonly remembered = new Set<string>();
+  /** Applied event IDs (campaignId + '\n' + eventId), for duplicates without a store trip; the oldest forgotten first. */
+  private readonly remembered: BoundedSet<string>;
   private readonly liveReservations = { count: 0 };
   /**
    * Campaigns whose lease a decision asked for since the keeper last let it go: the keeper walks
@@ -140,7 +141,6 @@ export class Shard {
   readonly leasesInDemand = new Set<Campaign>();
   private readonly reservationsPerCampaignMax: number;
   private readonly reservationsPerShardMax: number;
-  private readonly eventIdsRememberedMax: number;
   private readonly hooks: CampaignHooks;
   /** Shares what configurations have in common (breaker, schedule, strings) between campaigns. */
   private readonly interner = new ConfigInterner();
@@ -152,7 +152,7 @@ export class Shard {
     this.catalogueComplete = options.awaitCatalogue !== true;
     this.reservationsPerCampaignMax = options.reservationsPerCampaignMax ?? limits.reservationsPerCampaignMax;
     this.reservationsPerShardMax = options.reservationsPerShardMax ?? limits.reservationsPerShardMax;
-    this.eventIdsRememberedMax = options.eventIdsRememberedMax ?? limits.eventIdsRememberedMax;
+    this.remembered = new BoundedSet(options.eventIdsRememberedMax ?? limits.eventIdsRememberedMax);
     this.hooks = {
       columns: this.columns,
       globalProfile: this.globalProfile,
@@ -335,10 +335,7 @@ export class Shard {
   }
 
   private remember(campaignId: string, eventId: string): void {
-    const key = campaignId + '\n' + eventId;
-    this.remembered.delete(key);
-    this.remembered.add(key);
-    if (this.remembered.size > this.eventIdsRememberedMax) this.remembered.delete(this.remembered.values().next().value!);
+    this.remembered.add(campaignId + '\n' + eventId);
   }
 
   /**

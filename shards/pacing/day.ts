@@ -1,4 +1,5 @@
 import { limits } from '../limits.js';
+import { BoundedSet } from '../bounded-set.js';
 import { floorMicros, type Micros } from '../money.js';
 import { activeIntervals, parseClock, totalMs, type Interval } from '../time/schedule.js';
 import { addDays, dayBounds, localToEpoch, weekdayOf, type DayBounds, type LocalDate } from '../time/zone.js';
@@ -30,6 +31,8 @@ type DayShape = Omit<DayPlan, 'budgetMicros'>;
  * go (their campaigns keep them).
  */
 const shapes = new Map<string, DayShape>();
+/** The keys of `shapes` in the order they came: past limits.dayShapesKept the oldest is dropped. */
+const shapeKeys = new BoundedSet<string>(limits.dayShapesKept);
 
 /** The shape's key, or null when it is not worth sharing (a campaign's own learned ADAPTIVE weights). */
 function shapeKey(config: CampaignConfig, bounds: DayBounds, weights: readonly number[] | null, ownWeights: boolean): string | null {
@@ -97,7 +100,8 @@ export function buildDayPlan(
     shape = buildShape(config, bounds, weights);
     if (key !== null) {
       shapes.set(key, shape);
-      if (shapes.size > limits.dayShapesKept) shapes.delete(shapes.keys().next().value!);
+      const forgotten = shapeKeys.add(key);
+      if (forgotten !== undefined) shapes.delete(forgotten);
     }
   }
   const budgetMicros = dailyAllowance(config, shape.bounds, shape.active, lifetimeSettledMicros);

@@ -1,3 +1,4 @@
+import { BoundedSet } from '../../shards/bounded-set.js';
 import type { CampaignSnapshot, CounterStore, FlushBatch, FlushOutcome, LoadRequest, Timers } from '../../shards/ports.js';
 import { log } from '../log.js';
 import { realTimers } from '../real-ports.js';
@@ -89,7 +90,8 @@ export class ResilientCounterStore implements CounterStore {
   private cancelReplay: (() => void) | null = null;
   private replaying = false;
   private closed = false;
-  private readonly spooled = new Set<string>();
+  /** Event IDs spooled in this outage (campaignId + '\n' + eventId), the oldest forgotten past dedupeEventsMax. */
+  private readonly spooled: BoundedSet<string>;
   private lastError = '';
   onLateDuplicate: (campaignId: string, day: string, amountMicros: number) => void = () => {};
 
@@ -98,6 +100,7 @@ export class ResilientCounterStore implements CounterStore {
     private readonly options: ResilientOptions,
   ) {
     this.kind = inner.kind;
+    this.spooled = new BoundedSet(options.dedupeEventsMax);
     this.spool = new SpoolWriter(options.spoolPath, options.files ?? nodeSpoolFs);
   }
 
@@ -183,11 +186,8 @@ export class ResilientCounterStore implements CounterStore {
     } finally {
       this.appending--;
     }
-    // Bounded memory: past the limit the oldest event IDs are forgotten. A resend of one of those
-    // is then answered "applied" and corrected when the spool is replayed.
-    while (this.spooled.size > this.options.dedupeEventsMax) {
-      this.spooled.delete(this.spooled.values().next().value!);
-    }
+    // Bounded memory: past dedupeEventsMax the oldest event IDs are forgotten (BoundedSet). A resend
+    // of one of those is then answered "applied" and corrected when the spool is replayed.
     return outcome;
   }
 
