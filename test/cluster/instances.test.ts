@@ -20,7 +20,11 @@ t.setTimeout(900_000);
 // Cluster nodes in this suite's own port range unless the runner chose one.
 process.env.TEST_REDIS_CLUSTER_PORTS ??= '17100-17199';
 const day = new Date().toISOString().slice(0, 10);
-const reservationTtlMs = 2_000;
+// Win notices later than their reservation's TTL are applied anyway, the one overspend the design
+// allows (docs/pacing.md, "Zero overspend by construction, except late notices"). At 2 s, three
+// pacers and a cluster starved of CPU on 2 cores sent notices that late: settled reached 1.01 of a
+// budget on b29a949 and after, with three busy loops beside the test; at 10 s it held (0.997).
+const reservationTtlMs = 10_000;
 const budget = 400_000;
 const bid = 1_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -180,13 +184,16 @@ function suite(name: string, open: () => Promise<{ env: Record<string, string>; 
       await killer;
       allowedBefore = result.allowed;
       t.comment(JSON.stringify({ decisions: result.decisions, allowed: result.allowed, reasons: result.reasons, worst }));
-      // Two lease lifetimes after the kill, no lease of the victim is counted any more.
-      const wait = killedAt + 2 * limits.leaseTtlMs - Date.now();
+      // A dead holder's lease keeps counting its reserved part until its last reservation expires
+      // (src/store/leases.ts, holdUntil): by then, and two lease lifetimes after the kill, no lease
+      // of the victim is counted any more.
+      const returnMs = Math.max(2 * limits.leaseTtlMs, reservationTtlMs + limits.leaseTtlMs);
+      const wait = killedAt + returnMs - Date.now();
       if (wait > 0) await sleep(wait);
       const leases = new LeaseClient(f.redis, f.prefix, 86_400);
       for (const c of campaigns) {
         const snap = await leases.snapshot(c, day);
-        t.notOk(snap.leases.some((l) => l.holder.startsWith(victimId)), `${c}: the dead instance's lease returned within two lease lifetimes`);
+        t.notOk(snap.leases.some((l) => l.holder.startsWith(victimId)), `${c}: the dead instance's lease returned within ${returnMs} ms (its reservations' TTL and a lease lifetime)`);
       }
       t.ok(worst <= 1, `settled + reserved never above the budget (at most ${worst.toFixed(4)} of it)`);
       await checkTotals(t, f, campaigns, result);
