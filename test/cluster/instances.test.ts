@@ -21,9 +21,10 @@ t.setTimeout(900_000);
 process.env.TEST_REDIS_CLUSTER_PORTS ??= '17100-17199';
 const day = new Date().toISOString().slice(0, 10);
 // Win notices later than their reservation's TTL are applied anyway, the one overspend the design
-// allows (docs/pacing.md, "Zero overspend by construction, except late notices"). At 2 s, three
-// pacers and a cluster starved of CPU on 2 cores sent notices that late: settled reached 1.01 of a
-// budget on b29a949 and after, with three busy loops beside the test; at 10 s it held (0.997).
+// allows (docs/pacing.md, "Zero overspend by construction, except late notices"). At 2 s, with
+// three busy loops beside the test (b29a949 and after), settled reached 1.01 of a budget; at 10 s,
+// under the same load, it held (0.993, 0.997). Late notices are the likely cause: three pacers and a
+// cluster starved of CPU on 2 cores; the notices' delays were not measured.
 const reservationTtlMs = 10_000;
 const budget = 400_000;
 const bid = 1_000;
