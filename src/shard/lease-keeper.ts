@@ -81,7 +81,11 @@ export class LeaseKeeper {
       }
       if (lease.inFlight) continue;
       if (lease.day !== c.day.bounds.key) lease.rollover(c.day.bounds.key);
-      if (now - lease.askedAtMs > limits.leaseIdleMs) {
+      // Idle, but with spend applied here that the store has not confirmed (c.held): that money is
+      // committed against this lease, and a give-back with no reservation left would return it to
+      // the other holders at once, before the flush lands (settled then passed a budget under CPU
+      // starvation, test/cluster/instances.test.ts). Renewed as usual until the flush is confirmed.
+      if (now - lease.askedAtMs > limits.leaseIdleMs && c.held === 0) {
         if (lease.expiresAtMs > now && lease.amountMicros > 0) void this.giveBack(c, lease);
         else {
           // Given back (or never granted): out of the walk until a decision asks again.
