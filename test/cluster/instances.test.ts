@@ -21,7 +21,7 @@ t.setTimeout(900_000);
 process.env.TEST_REDIS_CLUSTER_PORTS ??= '17100-17199';
 const day = new Date().toISOString().slice(0, 10);
 // Reservations live 10 s here. (At 2 s this test failed under CPU starvation, first read as win
-// notices later than the TTL; the cause was a lease given back before its spend was confirmed,
+// notices later than the TTL; the cause found was a lease given back before its spend was confirmed,
 // fixed in src/shard/lease-keeper.ts. The 10 s stays: late notices, the one overspend the design
 // allows, docs/pacing.md, are not what this test is about.)
 const reservationTtlMs = 10_000;
