@@ -34,6 +34,8 @@ interface Job {
   answered: boolean;
   /** The last attempt failed and a retry is scheduled. */
   failed: boolean;
+  /** The batch's deltas by campaign (the newest day's): which reservations it writes. */
+  deltas: Map<Campaign, DeltaBuilder>;
 }
 
 interface DeltaBuilder {
@@ -122,6 +124,17 @@ export class Flusher {
     this.arm();
   }
 
+  /**
+   * Whether the store may not hold this reservation yet: its write is in the building batch or in
+   * a batch the store has not acknowledged. (Absent from the store and not unstored, another
+   * instance settled or released it: the lease keeper's reconciliation.)
+   */
+  unstored(campaign: Campaign, requestId: string): boolean {
+    if (this.current.get(campaign)?.added.has(requestId) === true) return true;
+    for (const job of this.inFlight) if (job.deltas.get(campaign)?.added.has(requestId) === true) return true;
+    return false;
+  }
+
   /** A reservation made and dropped within one batch never reaches the store. */
   private removeFrom(d: DeltaBuilder, requestId: string, record: boolean): void {
     if (d.added.delete(requestId)) return;
@@ -185,6 +198,7 @@ export class Flusher {
       });
       for (const e of d.events) spends.push(e);
     }
+    const deltas = this.current;
     this.building = [];
     this.current = new Map();
     this.buildingEvents = 0;
@@ -193,7 +207,7 @@ export class Flusher {
       return;
     }
     const batch: FlushBatch = { batchId: `${this.batchIdPrefix}:${++this.seq}`, atMs: this.now(), campaigns };
-    const job: Job = { batch, spends, answered: false, failed: false };
+    const job: Job = { batch, spends, answered: false, failed: false, deltas };
     this.inFlight.add(job);
     await this.send(job);
   }
