@@ -74,6 +74,7 @@ const shard = new Shard(ports, {
   eventIdsRememberedMax: config.eventIdsRememberedMax,
   awaitCatalogue: true,
   leases: config.leases,
+  spooling: () => opened.resilient?.spooling ?? false,
 });
 // Budget leases (PACER_LEASES): kept in the background on the shard's own Redis connection.
 const leaseKeeper =

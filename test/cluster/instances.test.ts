@@ -20,10 +20,11 @@ t.setTimeout(900_000);
 // Cluster nodes in this suite's own port range unless the runner chose one.
 process.env.TEST_REDIS_CLUSTER_PORTS ??= '17100-17199';
 const day = new Date().toISOString().slice(0, 10);
-// Reservations live 10 s here. (At 2 s this test failed under CPU starvation, first read as win
-// notices later than the TTL; the cause found was a lease given back before its spend was confirmed,
-// fixed in src/shard/lease-keeper.ts. The 10 s stays: late notices, the one overspend the design
-// allows, docs/pacing.md, are not what this test is about.)
+// Reservations live 10 s here. (This test failed under CPU starvation, first read as win notices
+// later than the TTL; the causes found were a lease given back before its spend was confirmed
+// (src/shard/lease-keeper.ts) and a win notice at another instance paid by two leases, the
+// receiver's and the reserver's (shards/shard.ts, settled()). The 10 s stays: late notices, the
+// one overspend the design allows, docs/pacing.md, are not what this test is about.)
 const reservationTtlMs = 10_000;
 const budget = 400_000;
 const bid = 1_000;

@@ -148,6 +148,41 @@ t.test('three shards share one budget through leases on a real Redis', async (t)
   t.ok((reasons.get(Reason.LEASE_EMPTY) ?? 0) > 0, 'some decisions met an empty lease');
   t.ok(instances.every((i) => i.shard.totals.leaseGrants > 0), 'every instance held leases');
 
+  await t.test("a win notice at another instance is paid by the lease that reserved it, once", async (t) => {
+    const cfg3 = config({ id: 'lease-c3', dailyBudgetMicros: budget, strategy: 'ASAP', velocityCapMultiple: 1_000, breaker: { enabled: false } }, 1);
+    const [a, b] = [instances[0]!, instances[1]!];
+    await a.shard.upsert(cfg3);
+    await b.shard.upsert(cfg3);
+    let allowed = false;
+    for (let i = 0; i < 100 && !allowed; i++) {
+      allowed = decide(a, cfg3.id, 'win-1');
+      if (!allowed) await sleep(20);
+    }
+    t.ok(allowed, "A reserved the bid from its lease");
+    t.ok(a.shard.flusher.unstored(a.shard.campaigns.get(cfg3.id)!, 'win-1'), 'before its flush, the reservation counts as not in the store yet');
+    await a.shard.drain();
+    t.notOk(a.shard.flusher.unstored(a.shard.campaigns.get(cfg3.id)!, 'win-1'), 'after its flush it is in the store');
+    // The win notice reaches B, which holds no such reservation.
+    const sw = new OpWriter();
+    const s = slot++;
+    sw.spend(s, cfg3.id, 700, 'win-1-ev', 'win-1');
+    b.shard.handleOps(sw.take());
+    await b.shard.drain();
+    t.equal(b.late.get(s), OpStatus.APPLIED, 'B applied the spend');
+    const bLease = b.shard.campaigns.get(cfg3.id)!.lease!;
+    t.equal(bLease.ackedMicros, 0, "B's lease does not pay for a reservation it did not make");
+    t.equal(bLease.committed(0), 0, 'nor counts it as committed once stored');
+    t.equal(bLease.settledHereMicros, 700, "B's settled holds the spend");
+    // A finds its reservation settled at a renewal, once it is older than a second.
+    const aCampaign = a.shard.campaigns.get(cfg3.id)!;
+    for (let i = 0; i < 100 && aCampaign.reservations.has('win-1'); i++) {
+      decide(a, cfg3.id, ''); // keeps A's lease in demand (renewed, so reconciled)
+      await sleep(50);
+    }
+    t.notOk(aCampaign.reservations.has('win-1'), "A's reservation left A once found settled elsewhere");
+    t.equal(aCampaign.lease!.ackedMicros, bid, "A's lease paid for it: the whole reservation (the safe side of the 700 spent)");
+  });
+
   await t.test('a shard whose keeper stops allows nothing once its lease expires', async (t) => {
     const cfg2 = config({ id: 'lease-c2', dailyBudgetMicros: budget, strategy: 'ASAP', breaker: { enabled: false } }, 1);
     const inst = instances[2]!;
