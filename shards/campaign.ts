@@ -609,7 +609,7 @@ export class Campaign {
   get profile(): TrafficProfile {
     let p = this.prof;
     if (p === null) {
-      p = this.prof = new TrafficProfile(this.cols.hourCounts);
+      p = this.prof = new TrafficProfile(this.cols.hourCounts, this.cols.densities);
       const row = this.f[this.o + COUNTS_ROW]!;
       if (row >= 0) {
         p.adoptCounts(row);

@@ -17,12 +17,11 @@ import { reasonNames } from './reasons.js';
  * reused while an object still points at it.
  */
 /**
- * Rows per chunk (a power of two: a row's chunk and offset are a shift and a mask): 1,024 campaign
- * rows are 288 KB, large enough that a million campaigns hold about a thousand chunks, small
- * enough that a shard with a few campaigns allocates little.
+ * Rows per chunk by default (a power of two: a row's chunk and offset are a shift and a mask): 1,024
+ * campaign rows are 288 KB, large enough that a million campaigns hold about a thousand chunks,
+ * small enough that a shard with a few campaigns allocates little. Wide rows take smaller chunks.
  */
-const chunkShift = 10;
-const chunkRows = 1 << chunkShift;
+const defaultChunkShift = 10;
 
 export class RowPool<A extends Float64Array | Uint32Array> {
   /** The chunks, in row order: row r is in chunks[r / chunkRows] at ((r % chunkRows) × width). */
@@ -35,11 +34,19 @@ export class RowPool<A extends Float64Array | Uint32Array> {
   /** Rows in use. */
   used = 0;
 
+  private readonly chunkShift: number;
+  private readonly chunkRows: number;
+
   constructor(
     readonly width: number,
     private readonly make: (length: number) => A,
+    /** Rows per chunk, as a power of two. */
+    chunkShift = defaultChunkShift,
   ) {
     assert(Number.isSafeInteger(width) && width > 0, 'a row pool needs a positive width');
+    assert(Number.isSafeInteger(chunkShift) && chunkShift >= 0 && chunkShift <= 16, 'a chunk holds 1 to 65,536 rows');
+    this.chunkShift = chunkShift;
+    this.chunkRows = 1 << chunkShift;
     this.dead = make(width);
   }
 
@@ -49,7 +56,7 @@ export class RowPool<A extends Float64Array | Uint32Array> {
     const r = this.free.pop();
     if (r !== undefined) return r;
     const row = this.high++;
-    if (row >= this.chunks.length * chunkRows) this.chunks.push(this.make(chunkRows * this.width));
+    if (row >= this.chunks.length * this.chunkRows) this.chunks.push(this.make(this.chunkRows * this.width));
     return row;
   }
 
@@ -61,23 +68,23 @@ export class RowPool<A extends Float64Array | Uint32Array> {
   }
 
   chunkOf(row: number): A {
-    return this.chunks[row >> chunkShift]!;
+    return this.chunks[row >> this.chunkShift]!;
   }
 
   offsetOf(row: number): number {
-    return (row & (chunkRows - 1)) * this.width;
+    return (row & (this.chunkRows - 1)) * this.width;
   }
 
   /** The row at `offset` of `chunk` (for an owner that kept the chunk and offset, not the row). */
   rowAt(chunk: A, offset: number): number {
     const k = this.chunks.indexOf(chunk);
     assert(k >= 0 && offset % this.width === 0, 'not a row of this pool');
-    return k * chunkRows + offset / this.width;
+    return k * this.chunkRows + offset / this.width;
   }
 
   /** Bytes of the typed arrays allocated (rows in use, free rows and the last chunk's unused rows). */
   get bytes(): number {
-    return this.chunks.length * chunkRows * this.width * this.dead.BYTES_PER_ELEMENT;
+    return this.chunks.length * this.chunkRows * this.width * this.dead.BYTES_PER_ELEMENT;
   }
 }
 
@@ -111,6 +118,13 @@ export const deniedWidth = reasonNames.length;
 export const hourCountsWidth = 24;
 /** Where an hour's count saturates (a Uint32Array's largest value: 1.19 million opportunities a second for an hour). */
 export const hourCountMax = 0xffffffff;
+/**
+ * A learned traffic profile: opportunities per ms for each local weekday × 24 + hour, NaN where
+ * nothing was learned (shards/pacing/profile.ts). 168 doubles a row; 128 rows a chunk (172 KB), so
+ * a shard with a few learned profiles does not hold a 1.4 MB chunk.
+ */
+export const densityWidth = 168;
+const densityChunkShift = 7;
 
 
 /** The pools of one shard (every campaign, shadow and profile of it takes its rows here). */
@@ -119,10 +133,11 @@ export class ShardColumns {
   readonly counters = new RowPool<Float64Array>(countersWidth, (n) => new Float64Array(n));
   readonly denied = new RowPool<Float64Array>(deniedWidth, (n) => new Float64Array(n));
   readonly hourCounts = new RowPool<Uint32Array>(hourCountsWidth, (n) => new Uint32Array(n));
+  readonly densities = new RowPool<Float64Array>(densityWidth, (n) => new Float64Array(n), densityChunkShift);
 
   /** Bytes of typed arrays held by the pools. */
   get bytes(): number {
-    return this.campaigns.bytes + this.counters.bytes + this.denied.bytes + this.hourCounts.bytes;
+    return this.campaigns.bytes + this.counters.bytes + this.denied.bytes + this.hourCounts.bytes + this.densities.bytes;
   }
 }
 

@@ -1,9 +1,9 @@
 import { assert } from '../money.js';
-import { defaultColumns, hourCountMax, hourCountsWidth, type RowPool } from '../columns.js';
+import { defaultColumns, densityWidth, hourCountMax, hourCountsWidth, type RowPool } from '../columns.js';
 import { pacingTuning } from './tuning.js';
 
 /** Hours in a week: profiles are kept per local weekday (0 = Sunday, as DayBounds.weekday) and hour. */
-export const weekHours = 168;
+export const weekHours = densityWidth;
 
 /**
  * An hour is learned when the campaign observed at least this share of it (present, not exhausted,
@@ -28,41 +28,41 @@ export interface FittedProfile {
 }
 
 /**
- * The planning shape of one weekday from per-(weekday, hour) values. An hour of that weekday never
+ * The planning shape of one weekday from per-(weekday, hour) values (`values[base + weekday × 24 +
+ * hour]`, NaN where nothing was learned), written into `out`. An hour of that weekday never
  * learned falls back to the mean of the same hour on the other days of its class (weekdays or the
  * weekend), then on any day, and an hour no day learned to the mean of the hours known: so a
  * Saturday seen once plans every later Sunday by the weekend's shape, not the working week's.
- * Null when nothing was learned.
+ * False (and `out` meaningless) when nothing was learned.
  */
-function shapeOf(values: Float64Array, learned: Uint8Array, weekday: number): Float64Array | null {
-  const out = new Float64Array(24);
-  const known = new Uint8Array(24);
+function shapeOf(values: Float64Array, base: number, weekday: number, out: Float64Array): boolean {
+  let known = 0;
   let sum = 0;
   let n = 0;
   for (let h = 0; h < 24; h++) {
-    let v = -1;
-    if (learned[weekday * 24 + h]) v = values[weekday * 24 + h]!;
-    for (let tier = 0; tier < 2 && v < 0; tier++) {
+    let v = values[base + weekday * 24 + h]!;
+    for (let tier = 0; tier < 2 && v !== v; tier++) {
       let s = 0;
       let k = 0;
       for (let d = 0; d < 7; d++) {
-        if (d === weekday || !learned[d * 24 + h]) continue;
+        const x = values[base + d * 24 + h]!;
+        if (d === weekday || x !== x) continue;
         if (tier === 0 && isWeekend(d) !== isWeekend(weekday)) continue;
-        s += values[d * 24 + h]!;
+        s += x;
         k++;
       }
       if (k > 0) v = s / k;
     }
-    if (v < 0) continue;
+    if (v !== v) continue;
     out[h] = v;
-    known[h] = 1;
+    known |= 1 << h;
     sum += v;
     n++;
   }
-  if (n === 0 || sum <= 0) return null;
+  if (n === 0 || sum <= 0) return false;
   const mean = sum / n;
-  for (let h = 0; h < 24; h++) if (!known[h]) out[h] = mean;
-  return out;
+  for (let h = 0; h < 24; h++) if (!(known & (1 << h))) out[h] = mean;
+  return true;
 }
 
 /**
@@ -85,13 +85,16 @@ export class TrafficProfile {
   /** When the last fitted profile was loaded (epoch ms), or null. */
   fittedAtMs: number | null = null;
   /**
-   * Learned opportunities per ms by weekday × 24 + hour; meaningful where learned is 1. Allocated
-   * on the first day (or fitted profile) that teaches something, today's counts on the first
-   * opportunity and the weekday shapes when a plan asks for them: a profile costs memory only for
-   * the state it really holds (one per campaign, a million per pacer).
+   * Learned opportunities per ms by weekday × 24 + hour, NaN where nothing was learned: a row of
+   * the shard's pool of densities (shards/columns.ts), taken on the first day (or fitted profile)
+   * that teaches something; `density` is the row's chunk (null: nothing learned yet). Today's
+   * counts are taken on the first opportunity and the weekday's shape when a plan asks for it: a
+   * profile costs memory only for the state it really holds (one per campaign, a million per
+   * pacer).
    */
   private density: Float64Array | null = null;
-  private learned: Uint8Array | null = null;
+  private densityRow = 0;
+  private readonly densityPool: RowPool<Float64Array>;
   /**
    * Today's counts: a row of the shard's pool of hour counts (shards/columns.ts), taken on the
    * first opportunity of the day and given back when the day ends; `counts` is the row's chunk
@@ -103,11 +106,17 @@ export class TrafficProfile {
   private observedMs: number[] | null = null;
   /** Bit h set: today's hour h is not learned (the campaign was exhausted or paused in it). */
   private taintedHours = 0;
-  /** Planning shape per weekday, built on demand; undefined = not built yet. */
-  private cached: (Float64Array | null | undefined)[] | null = null;
+  /**
+   * The planning shape of one weekday (`shapeWeekday`; -1: none), built on demand into one buffer
+   * of 24: a campaign plans one weekday at a time, so one is kept, not seven.
+   */
+  private shape: Float64Array | null = null;
+  private shapeWeekday = -1;
+  private shapeLearned = false;
 
-  constructor(countsPool?: RowPool<Uint32Array>) {
+  constructor(countsPool?: RowPool<Uint32Array>, densityPool?: RowPool<Float64Array>) {
     this.countsPool = countsPool ?? defaultColumns().hourCounts;
+    this.densityPool = densityPool ?? defaultColumns().densities;
   }
 
   /**
@@ -153,9 +162,28 @@ export class TrafficProfile {
     this.counts = this.countsPool.chunkOf(row);
   }
 
-  /** The profile is dropped (its campaign is): today's counts go back to the pool. */
+  /** The profile is dropped (its campaign is): today's counts and what it learned go back to the pools. */
   dispose(): void {
     this.dropCounts();
+    if (this.density !== null) {
+      this.density = null;
+      this.densityPool.give(this.densityRow);
+    }
+    this.shape = null;
+    this.shapeWeekday = -1;
+  }
+
+  /** The row of learned densities, taken (all NaN: nothing learned) on first use. */
+  private densities(): Float64Array {
+    let d = this.density;
+    if (d === null) {
+      const pool = this.densityPool;
+      const row = (this.densityRow = pool.take());
+      d = this.density = pool.chunkOf(row);
+      const o = pool.offsetOf(row);
+      d.fill(NaN, o, o + weekHours);
+    }
+    return d;
   }
 
   /** Records that the campaign was present (configured) for `ms` of local hour h. */
@@ -170,14 +198,16 @@ export class TrafficProfile {
 
   /**
    * The planning weights of a day with the given weekday (0 = Sunday): see shapeOf. Null until
-   * some hour was learned.
+   * some hour was learned. The array is this profile's and valid until its next call with another
+   * weekday (or its next lesson): a caller that keeps the weights copies them.
    */
   weightsFor(weekday: number): Float64Array | null {
-    if (this.density === null || this.learned === null) return null;
-    const cached = (this.cached ??= new Array<Float64Array | null | undefined>(7));
-    let shape = cached[weekday];
-    if (shape === undefined) shape = cached[weekday] = shapeOf(this.density, this.learned, weekday);
-    return shape;
+    if (this.density === null) return null;
+    if (this.shapeWeekday !== weekday) {
+      this.shapeLearned = shapeOf(this.density, this.densityPool.offsetOf(this.densityRow), weekday, (this.shape ??= new Float64Array(24)));
+      this.shapeWeekday = weekday;
+    }
+    return this.shapeLearned ? this.shape : null;
   }
 
   /**
@@ -186,24 +216,25 @@ export class TrafficProfile {
    */
   load(fitted: FittedProfile): void {
     if (fitted.density.length !== weekHours) throw new RangeError(`a fitted profile has ${weekHours} hours (got ${fitted.density.length})`);
-    const density = (this.density ??= new Float64Array(weekHours));
-    const learned = (this.learned ??= new Uint8Array(weekHours));
+    const density = this.densities();
+    const o = this.densityPool.offsetOf(this.densityRow);
     for (let i = 0; i < weekHours; i++) {
       const d = fitted.density[i];
-      const ok = typeof d === 'number' && Number.isFinite(d) && d >= 0;
-      density[i] = ok ? d : 0;
-      learned[i] = ok ? 1 : 0;
+      density[o + i] = typeof d === 'number' && Number.isFinite(d) && d >= 0 ? d : NaN;
     }
     this.fittedAtMs = fitted.fittedAtMs;
-    this.cached = null;
+    this.shapeWeekday = -1;
   }
 
   /** What was learned, in the fitted profile's form (for tests and the simulator). */
   snapshot(fittedAtMs: number): FittedProfile {
     const density = this.density;
-    const learned = this.learned;
+    const o = this.densityPool.offsetOf(this.densityRow);
     return {
-      density: Array.from({ length: weekHours }, (_, i) => (density !== null && learned !== null && learned[i] ? density[i]! : null)),
+      density: Array.from({ length: weekHours }, (_, i) => {
+        const v = density === null ? NaN : density[o + i]!;
+        return v === v ? v : null;
+      }),
       fittedAtMs,
     };
   }
@@ -237,17 +268,17 @@ export class TrafficProfile {
     this.observedMs = null;
     this.taintedHours = 0;
     if (n === 0 || sum <= 0) return null;
-    const density = (this.density ??= new Float64Array(weekHours));
-    const learned = (this.learned ??= new Uint8Array(weekHours));
+    const density = this.densities();
+    const o = this.densityPool.offsetOf(this.densityRow);
     for (let h = 0; h < 24; h++) {
       if (!full[h]) continue;
-      const i = weekday * 24 + h;
-      const w = learned[i] ? pacingTuning.profileLearningRate : 1;
-      density[i] = density[i]! + w * (day[h]! - density[i]!);
-      learned[i] = 1;
+      const i = o + weekday * 24 + h;
+      const v = density[i]!;
+      // The first lesson is taken as it is (what 0 + 1 × (x − 0) gave before NaN marked "not learned").
+      density[i] = v !== v ? day[h]! : v + pacingTuning.profileLearningRate * (day[h]! - v);
     }
     this.daysLearned++;
-    this.cached = null;
+    this.shapeWeekday = -1;
     const mean = sum / n;
     for (let h = 0; h < 24; h++) day[h] = full[h] ? day[h]! / mean : 0;
     return day;
@@ -262,14 +293,17 @@ const zeros24 = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 
 
 /** The shard's profile across its campaigns: ADAPTIVE's fallback for campaigns without history. */
 export class GlobalProfile {
-  private readonly sum = new Float64Array(weekHours);
-  private readonly learned = new Uint8Array(weekHours);
-  /** Planning shape per weekday, built on demand (a midnight adds every campaign's day). */
+  /** Normalised densities by weekday × 24 + hour, NaN where nothing was learned. */
+  private readonly sum = new Float64Array(weekHours).fill(NaN);
+  /** Planning shape per weekday, built on demand (a midnight adds every campaign's day); null: nothing learned. */
   private readonly cached: (Float64Array | null | undefined)[] = new Array<Float64Array | null | undefined>(7);
 
   weightsFor(weekday: number): Float64Array | null {
     let shape = this.cached[weekday];
-    if (shape === undefined) shape = this.cached[weekday] = shapeOf(this.sum, this.learned, weekday);
+    if (shape === undefined) {
+      const out = new Float64Array(24);
+      shape = this.cached[weekday] = shapeOf(this.sum, 0, weekday, out) ? out : null;
+    }
     return shape;
   }
 
@@ -279,12 +313,8 @@ export class GlobalProfile {
       const d = density[h]!;
       const i = weekday * 24 + h;
       if (d <= 0) continue;
-      if (!this.learned[i]) {
-        this.sum[i] = d;
-        this.learned[i] = 1;
-      } else {
-        this.sum[i] = this.sum[i]! + pacingTuning.globalProfileLearningRate * (d - this.sum[i]!);
-      }
+      const v = this.sum[i]!;
+      this.sum[i] = v !== v ? d : v + pacingTuning.globalProfileLearningRate * (d - v);
     }
     this.recache();
   }
@@ -297,9 +327,7 @@ export class GlobalProfile {
     if (fitted.density.length !== weekHours) throw new RangeError(`a fitted profile has ${weekHours} hours (got ${fitted.density.length})`);
     for (let i = 0; i < weekHours; i++) {
       const d = fitted.density[i];
-      const ok = typeof d === 'number' && Number.isFinite(d) && d > 0;
-      this.sum[i] = ok ? d : 0;
-      this.learned[i] = ok ? 1 : 0;
+      this.sum[i] = typeof d === 'number' && Number.isFinite(d) && d > 0 ? d : NaN;
     }
     this.recache();
   }

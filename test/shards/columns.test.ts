@@ -135,6 +135,35 @@ t.test("today's traffic counts: a row of 24 taken on the first opportunity, give
   t.equal(q.todayCount(3), 1);
 });
 
+t.test('learned densities: a row of 168 taken at the first lesson, NaN where nothing was learned, given back with the profile', async (t) => {
+  const cols = new ShardColumns();
+  const p = new TrafficProfile(cols.hourCounts, cols.densities);
+  t.equal(p.weightsFor(2), null, 'nothing learned: no weights');
+  t.equal(cols.densities.used, 0, 'and no row');
+  // Tuesday, observed 09:00-11:00 only: 10 and 30 opportunities.
+  for (let i = 0; i < 10; i++) p.count(9);
+  for (let i = 0; i < 30; i++) p.count(10);
+  p.observe(9, 3_600_000);
+  p.observe(10, 3_600_000);
+  t.ok(p.endDay(Array(24).fill(3_600_000) as number[], 2) !== null);
+  t.equal(cols.densities.used, 1, 'the lesson took a row');
+  t.equal(cols.densities.bytes, 128 * 168 * 8, 'in a chunk of 128 rows, not 1,024');
+  const snap = p.snapshot(1).density;
+  t.equal(snap[2 * 24 + 9], 10 / 3_600_000, 'the first lesson is taken as it is');
+  t.equal(snap[2 * 24 + 11], null, 'an hour not observed is not learned');
+  t.equal(snap.filter((v) => v !== null).length, 2);
+  const w = p.weightsFor(2)!;
+  t.equal(w[10]! / w[9]!, 3, 'the weekday shape follows what was learned');
+  t.equal(w[0], (w[9]! + w[10]!) / 2, 'an hour no day learned plans at the mean of the known ones');
+  const q = new TrafficProfile(cols.hourCounts, cols.densities);
+  q.load({ density: snap.map((v, i) => (i === 2 * 24 + 9 ? null : v)), fittedAtMs: 5 });
+  t.equal(cols.densities.used, 2, 'a fitted profile takes its own row');
+  t.equal(q.snapshot(5).density[2 * 24 + 9], null, 'a null hour of a fitted profile is not learned');
+  t.equal(p.snapshot(1).density[2 * 24 + 9], 10 / 3_600_000, "and the other profile's row is untouched");
+  p.dispose();
+  t.equal(cols.densities.used, 1, "a disposed profile's row goes back");
+});
+
 t.test('a campaign on its first day counts its traffic in a row of its own and makes a profile only when it learns', async (t) => {
   const cols = new ShardColumns();
   const c = new Campaign(config({ id: 'p', strategy: 'ASAP', breaker: { enabled: false } }), noon, hooksWith(cols));
