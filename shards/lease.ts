@@ -26,6 +26,13 @@ export class Lease {
   spentMicros = 0;
   ackedMicros = 0;
   /**
+   * Reservations of this holder that expired here, taken for spent (Shard.sweep: a notice may
+   * have settled one at another instance unseen). They leave the lease as usage reported to the
+   * store, but not this holder's share of the spend (most were lost bids).
+   */
+  returnedMicros = 0;
+  private returnedAtSend = 0;
+  /**
    * Settled spend of other holders since this campaign-day was loaded here, as of the last
    * renewal: the campaign paces and trips its breaker on its own spend plus this.
    */
@@ -88,6 +95,8 @@ export class Lease {
     this.expiresAtMs = -Infinity;
     this.spentMicros = 0;
     this.ackedMicros = 0;
+    this.returnedMicros = 0;
+    this.returnedAtSend = 0;
     this.othersMicros = 0;
     this.loadedSettledMicros = 0;
     this.spentAtGrantMicros = 0;
@@ -111,6 +120,18 @@ export class Lease {
     if (day === this.day) this.ackedMicros += amountMicros;
   }
 
+  /** A reservation expired here: its amount leaves the lease as if spent (see returnedMicros). */
+  expired(day: string, amountMicros: number): void {
+    if (day !== this.day) this.rollover(day);
+    this.spentMicros += amountMicros;
+    this.returnedMicros += amountMicros;
+  }
+
+  /** What this holder reports as used: the acknowledged spend and the expired reservations. */
+  get usedMicros(): number {
+    return this.ackedMicros + this.returnedMicros;
+  }
+
   /** A spend applied in this shard's settled was acknowledged by the store (matched here or not). */
   ackHere(day: string, amountMicros: number): void {
     if (day === this.day) this.settledHereMicros += amountMicros;
@@ -128,6 +149,7 @@ export class Lease {
     this.baseMicros = usedMicros;
     this.inFlight = true;
     this.settledHereAtSend = this.settledHereMicros;
+    this.returnedAtSend = this.returnedMicros;
     return ++this.seq;
   }
 
@@ -151,7 +173,8 @@ export class Lease {
     this.spentAtGrantMicros = this.spentMicros;
     this.bidMaxMicros = 0;
     this.renewals++;
-    const others = Math.max(0, settledMicros - this.loadedSettledMicros - usedMicros);
+    // The settled counter holds this holder's acknowledged spend, not its expired reservations.
+    const others = Math.max(0, settledMicros - this.loadedSettledMicros - (usedMicros - this.returnedAtSend));
     this.updateShare(answeredAtMs, this.ackedMicros, others);
     // Others' spend as of this answer: the settled counter less what this shard's settled holds
     // (see settledHereMicros). It may include a few of this shard's own acknowledgements that

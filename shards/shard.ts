@@ -392,7 +392,7 @@ export class Shard {
         // this one was covering this holder's own reservations (settled + reserved passed a
         // budget by up to 1.4%, test/cluster/instances.test.ts). A spend that names no
         // reservation is paid here; one whose reservation expired before it came (a late notice)
-        // by no lease: the settled counter holds it, and the next grants leave it out.
+        // was paid by the reserving lease at the expiry (sweep).
         // Acknowledged from the spool, it is in no settled counter yet and the reserving instance
         // still finds its reservation in the store: this lease goes on paying for it, or nothing
         // would cover it once that reservation expired there.
@@ -482,7 +482,16 @@ export class Shard {
     const now = this.ports.clock.now();
     for (let e = this.expiries.popDue(now); e !== undefined; e = this.expiries.popDue(now)) {
       if (this.campaigns.get(e.campaign.id) !== e.campaign) continue;
+      const amount = e.campaign.reservations.get(e.requestId)?.amount ?? 0;
       if (e.campaign.expire(e.requestId, e.expiresAtMs)) {
+        // With leases, an expired reservation leaves its lease as if spent: a win notice may have
+        // reached another instance after this shard last looked in the store (settledElsewhere), and
+        // that spend is paid by this lease only (settled()). Taken for spent, its money returns to
+        // the other holders at the next renewal, which is right either way: spent, the settled
+        // counter holds it; not spent, nobody holds it any more. Dropped instead, the lease kept its
+        // money free for new bids while the settled counter held the spend too.
+        const lease = e.campaign.lease;
+        if (lease !== null && amount > 0) lease.expired(e.campaign.day.bounds.key, amount);
         e.campaign.shadow?.expired(e.requestId, e.expiresAtMs);
         this.totals.expiredReservations++;
         this.flusher.reservationRemoved(e.campaign, e.requestId);

@@ -208,7 +208,7 @@ export class LeaseKeeper {
       bidMaxMicros: lease.bidMaxMicros,
       dailyBudgetMicros: c.budget,
     });
-    const held = Math.max(0, c.reserved + c.held + lease.spentMicros - lease.ackedMicros);
+    const held = Math.max(0, c.reserved + c.held + lease.spentMicros - lease.usedMicros);
     this.committedAtSend.set(lease, absolute);
     this.heldAtSend.set(lease, held);
     return Math.min(limits.dayTotalMicrosMax, held + window);
@@ -216,7 +216,7 @@ export class LeaseKeeper {
 
   private async grant(c: Campaign, lease: Lease, now: number): Promise<void> {
     const want = this.want(c, lease, now);
-    const used = lease.ackedMicros;
+    const used = lease.usedMicros;
     const day = lease.day;
     const seq = lease.sending(used, want);
     const promised = Math.min(limits.dayTotalMicrosMax, Math.max(want, c.reserved + c.held));
@@ -296,7 +296,7 @@ export class LeaseKeeper {
 
   /** Gives one lease back: what is not reserved returns to the other holders at once. */
   private async giveBack(c: Campaign, lease: Lease): Promise<void> {
-    const seq = lease.sending(lease.ackedMicros, 0);
+    const seq = lease.sending(lease.usedMicros, 0);
     lease.givenBack();
     let until = 0;
     for (const r of c.reservations.values()) until = Math.max(until, r.expiresAtMs);
@@ -309,7 +309,7 @@ export class LeaseKeeper {
           holder: this.options.holder,
           budgetMicros: c.budget,
           budgetVersion: c.config.version,
-          usedTotalMicros: lease.ackedMicros,
+          usedTotalMicros: lease.usedMicros,
           reservedMicros: Math.min(limits.dayTotalMicrosMax, c.reserved + c.held),
           reservedUntilMs: until > 0 ? Math.round(until + this.offsetMs) : 0,
         }),

@@ -50,12 +50,14 @@ t.test('three shards share one budget through leases on a real Redis', async (t)
   const day = dayBounds('UTC', Date.now()).key;
   const leases = new LeaseClient(redis, prefix, 3 * 86_400);
   const instances: Instance[] = [];
+  let skewMs = 0;
   for (let i = 0; i < 3; i++) {
     const late = new Map<number, number>();
     const reader = new ResultReader();
     const store = new RedisCounterStore(redis, { prefix, counterTtlSeconds: 3 * 86_400, label: `i${i}` });
     const ports: ShardPorts = {
-      clock: { now: Date.now },
+      // skewMs: a subtest moves the shards' clock ahead (an expiry) without waiting.
+      clock: { now: () => Date.now() + skewMs },
       random: sfc32(11 + i),
       timers: realTimers,
       store,
@@ -181,6 +183,30 @@ t.test('three shards share one budget through leases on a real Redis', async (t)
     }
     t.notOk(aCampaign.reservations.has('win-1'), "A's reservation left A once found settled elsewhere");
     t.equal(aCampaign.lease!.ackedMicros, bid, "A's lease paid for it: the whole reservation (the safe side of the 700 spent)");
+  });
+
+  await t.test('an expired reservation leaves the lease as if spent: a notice elsewhere may have settled it unseen', async (t) => {
+    const cfg4 = config({ id: 'lease-c4', dailyBudgetMicros: budget, strategy: 'ASAP', velocityCapMultiple: 1_000, breaker: { enabled: false } }, 1);
+    const a = instances[0]!;
+    await a.shard.upsert(cfg4);
+    let allowed = false;
+    for (let i = 0; i < 100 && !allowed; i++) {
+      allowed = decide(a, cfg4.id, 'lost-1');
+      if (!allowed) await sleep(20);
+    }
+    t.ok(allowed, 'A reserved the bid');
+    const c = a.shard.campaigns.get(cfg4.id)!;
+    const lease = c.lease!;
+    const before = { acked: lease.ackedMicros, used: lease.usedMicros, committed: lease.committed(c.reserved + c.held) };
+    // Its win notice went to B and settled there before A looked, or the bid was lost: A cannot
+    // tell until it looks. Expired first (the sweep, at a time past its TTL):
+    skewMs = 61_000;
+    a.shard.sweep();
+    skewMs = 0;
+    t.notOk(c.reservations.has('lost-1'), 'the reservation expired');
+    t.equal(lease.usedMicros, before.used + bid, 'its amount leaves the lease as usage at the next renewal');
+    t.equal(lease.ackedMicros, before.acked, 'but not as this holder\'s spend (its share of the traffic)');
+    t.equal(lease.committed(c.reserved + c.held), before.committed, 'and is not free for new bids meanwhile');
   });
 
   await t.test('a shard whose keeper stops allows nothing once its lease expires', async (t) => {
