@@ -276,9 +276,10 @@ export class LeaseKeeper {
       if (r.expiresAtMs - this.options.reservationTtlMs > madeBefore) break;
       // Only a reservation the store has acknowledged can be missing from it: one whose write is
       // still building or in flight (a starved or slow flush) is absent because it is not written
-      // yet. Taken for settled elsewhere, it left this lease as spend that no counter held, and
-      // other holders were granted its money while it stayed live (settled + reserved passed the
-      // budget under CPU starvation, test/cluster/instances.test.ts).
+      // yet. Taken for settled elsewhere, it would leave this lease as spend that no counter
+      // holds, and other holders could be granted its money while it stays live. (Found by reading
+      // the code while looking for the overspend of test/cluster/instances.test.ts under CPU
+      // starvation, which had another cause: shards/shard.ts, settled().)
       if (this.shard.flusher.unstored(c, id)) continue;
       ids.push(id);
       if (ids.length >= limits.leaseReconcileBatchMax) break;
