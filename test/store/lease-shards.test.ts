@@ -150,17 +150,21 @@ t.test('three shards share one budget through leases on a real Redis', async (t)
   t.ok((reasons.get(Reason.LEASE_EMPTY) ?? 0) > 0, 'some decisions met an empty lease');
   t.ok(instances.every((i) => i.shard.totals.leaseGrants > 0), 'every instance held leases');
 
+  /** Decides one bid until the shard's first lease allows it (up to 2 s). */
+  const reserveOnce = async (inst: Instance, campaignId: string, requestId: string): Promise<boolean> => {
+    for (let i = 0; i < 100; i++) {
+      if (decide(inst, campaignId, requestId)) return true;
+      await sleep(20);
+    }
+    return false;
+  };
+
   await t.test("a win notice at another instance is paid by the lease that reserved it, once", async (t) => {
     const cfg3 = config({ id: 'lease-c3', dailyBudgetMicros: budget, strategy: 'ASAP', velocityCapMultiple: 1_000, breaker: { enabled: false } }, 1);
     const [a, b] = [instances[0]!, instances[1]!];
     await a.shard.upsert(cfg3);
     await b.shard.upsert(cfg3);
-    let allowed = false;
-    for (let i = 0; i < 100 && !allowed; i++) {
-      allowed = decide(a, cfg3.id, 'win-1');
-      if (!allowed) await sleep(20);
-    }
-    t.ok(allowed, "A reserved the bid from its lease");
+    t.ok(await reserveOnce(a, cfg3.id, 'win-1'), 'A reserved the bid from its lease');
     t.ok(a.shard.flusher.unstored(a.shard.campaigns.get(cfg3.id)!, 'win-1'), 'before its flush, the reservation counts as not in the store yet');
     await a.shard.drain();
     t.notOk(a.shard.flusher.unstored(a.shard.campaigns.get(cfg3.id)!, 'win-1'), 'after its flush it is in the store');
@@ -189,12 +193,7 @@ t.test('three shards share one budget through leases on a real Redis', async (t)
     const cfg4 = config({ id: 'lease-c4', dailyBudgetMicros: budget, strategy: 'ASAP', velocityCapMultiple: 1_000, breaker: { enabled: false } }, 1);
     const a = instances[0]!;
     await a.shard.upsert(cfg4);
-    let allowed = false;
-    for (let i = 0; i < 100 && !allowed; i++) {
-      allowed = decide(a, cfg4.id, 'lost-1');
-      if (!allowed) await sleep(20);
-    }
-    t.ok(allowed, 'A reserved the bid');
+    t.ok(await reserveOnce(a, cfg4.id, 'lost-1'), 'A reserved the bid');
     const c = a.shard.campaigns.get(cfg4.id)!;
     const lease = c.lease!;
     const before = { acked: lease.ackedMicros, used: lease.usedMicros, committed: lease.committed(c.reserved + c.held) };
