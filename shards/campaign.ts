@@ -894,14 +894,17 @@ export class Campaign {
     return true;
   }
 
-  /** Expires a reservation if it is still the one the expiry queue knew. */
-  expire(requestId: string, expiresAtMs: number): boolean {
+  /**
+   * Expires a reservation if it is still the one the expiry queue knew: its amount, or -1 when
+   * there was nothing to expire.
+   */
+  expire(requestId: string, expiresAtMs: number): number {
     const r = this.res?.get(requestId);
-    if (r === undefined || r.expiresAtMs !== expiresAtMs) return false;
+    if (r === undefined || r.expiresAtMs !== expiresAtMs) return -1;
     this.dropReservation(requestId, r);
     this.rhoDen += r.amount;
     this.count(C_EXPIRED_RESERVATIONS, 1);
-    return true;
+    return r.amount;
   }
 
   /** Puts back a reservation restored from the store (or one a duplicate spend wrongly settled). */

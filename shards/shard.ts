@@ -482,8 +482,8 @@ export class Shard {
     const now = this.ports.clock.now();
     for (let e = this.expiries.popDue(now); e !== undefined; e = this.expiries.popDue(now)) {
       if (this.campaigns.get(e.campaign.id) !== e.campaign) continue;
-      const amount = e.campaign.reservations.get(e.requestId)?.amount ?? 0;
-      if (e.campaign.expire(e.requestId, e.expiresAtMs)) {
+      const amount = e.campaign.expire(e.requestId, e.expiresAtMs);
+      if (amount >= 0) {
         // With leases, an expired reservation leaves its lease as if spent: a win notice may have
         // reached another instance after this shard last looked in the store (settledElsewhere), and
         // that spend is paid by this lease only (settled()). Taken for spent, its money returns to
