@@ -3,10 +3,17 @@ import { Piscina } from 'piscina';
 import { limits } from '../../shards/limits.js';
 import { ApiError } from '../http/errors.js';
 import type { CampaignRecord } from '../model/campaign.js';
-import { backtestReadFromMs, BacktestInputError, type BacktestJob, type BacktestRow, backtestSetup, backtestTaskUrl, parseBacktestRange, parseStrategies, runBacktest } from '../sim/backtest.js';
+import type { BacktestJob, BacktestRow } from '../sim/backtest.js';
 import type { ConfigStore } from './registry.js';
 
 const bodyFields = ['from', 'to', 'strategies', 'seed', 'thinning'];
+
+/**
+ * The simulator (src/sim/backtest.ts and the shard code it runs), loaded on the first backtest:
+ * the admin thread otherwise never runs it, and its modules' source and compiled code would stay
+ * in the thread's heap from startup (about 90 KB of source for src/sim alone).
+ */
+let simulator: Promise<typeof import('../sim/backtest.js')> | null = null;
 
 /**
  * POST /v1/campaigns/:id/backtest (docs/api.md): the campaign's stored minute history replayed
@@ -36,6 +43,7 @@ export class BacktestService {
       throw new ApiError('INVALID_FIELD', `thinning must be an integer from 1 to backtestThinningMax = ${limits.backtestThinningMax}`);
     }
     const { timezone, id } = record.config;
+    const { backtestReadFromMs, BacktestInputError, backtestSetup, backtestTaskUrl, parseBacktestRange, parseStrategies, runBacktest } = await (simulator ??= import('../sim/backtest.js'));
     let range;
     let list;
     try {

@@ -2,7 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HttpRequest, TemplatedApp } from 'uWebSockets.js';
-import { parse as parseYaml } from 'yaml';
 import { limits } from '../../shards/limits.js';
 import { buildDayPlan, dailyAllowance } from '../../shards/pacing/day.js';
 import { dayBounds, type DayBounds, localToEpoch, offsetMs } from '../../shards/time/zone.js';
@@ -61,14 +60,18 @@ export function registerReports(app: TemplatedApp, route: ReportRoute, catalogue
   // /metrics, so a client generator can fetch it before it has one.
   app.get('/v1/openapi.json', (res: Res, req: HttpRequest) => {
     accessLog(res, 'GET', '/v1/openapi.json', req.getHeader('x-pacer-actor'));
-    let doc: string;
-    try {
-      doc = openApiJson();
-    } catch (err) {
-      sendError(res, new ApiError('INTERNAL', `the OpenAPI document could not be read: ${(err as Error).message}`), true);
-      return;
-    }
-    res.cork(() => res.writeHeader('content-type', 'application/json').end(doc, true));
+    // Answered at once after the first request; that one waits for the YAML parser to load.
+    res.onAborted(() => {
+      res.aborted = true;
+    });
+    openApiJson().then(
+      (doc) => {
+        if (!res.aborted) res.cork(() => res.writeHeader('content-type', 'application/json').end(doc, true));
+      },
+      (err: unknown) => {
+        sendError(res, new ApiError('INTERNAL', `the OpenAPI document could not be read: ${(err as Error).message}`), true);
+      },
+    );
   });
 }
 
@@ -544,14 +547,18 @@ function fleetRow(config: CampaignConfig, plans: FleetPlans, quarters: { quarter
 
 let openApiCache: string | null = null;
 
-/** docs/openapi.yaml as JSON, read once; found next to package.json from src/ or dist/src/. */
-export function openApiJson(): string {
+/**
+ * docs/openapi.yaml as JSON, read once; found next to package.json from src/ or dist/src/. The YAML
+ * parser (about 280 KB of source) is loaded for it on the first request, not at the thread's start.
+ */
+export async function openApiJson(): Promise<string> {
   if (openApiCache !== null) return openApiCache;
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++, dir = dirname(dir)) {
     const candidate = join(dir, 'docs', 'openapi.yaml');
     if (existsSync(join(dir, 'package.json')) && existsSync(candidate)) {
-      openApiCache = JSON.stringify(parseYaml(readFileSync(candidate, 'utf8')));
+      const { parse } = await import('yaml');
+      openApiCache = JSON.stringify(parse(readFileSync(candidate, 'utf8')));
       return openApiCache;
     }
   }
