@@ -207,6 +207,9 @@ export class ProfileService {
 
   /** A new campaign (Campaigns.onCreated): its shard gets the profile of campaigns like it, if any. */
   async created(record: CampaignRecord, nowMs: number = Date.now()): Promise<void> {
+    // A new ID has no history before now, so its first fit is at its next local midnight: the
+    // round does not read (and drop) an empty history for each campaign created today.
+    this.fittedDay.set(record.config.id, dayBounds(record.config.timezone, nowMs).key);
     const sim = this.similarFor(record, nowMs);
     if (sim === null) return;
     await this.host.send(shardOf(sim.campaignId, this.host.shardCount), [{ campaignId: sim.campaignId, profile: { density: sim.density, fittedAtMs: sim.fittedAtMs } }], null);

@@ -14,7 +14,7 @@ const { ProfileService } = (await import(compiled)) as { ProfileService: typeof 
 const hourMs = 3_600_000;
 const nowMs = Date.UTC(2026, 11, 3, 12, 0, 0);
 
-function service(minutesOf: (id: string) => number) {
+function service(minutesOf: (id: string) => number, ids: string[] = []) {
   const saved: string[] = [];
   const sent: string[] = [];
   const historyRead: string[] = [];
@@ -34,7 +34,7 @@ function service(minutesOf: (id: string) => number) {
   };
   const host = {
     get: (id: string) => ({ config: { id, timezone: 'UTC' }, createdAt: '', updatedAt: '', archivedAt: null }),
-    all: () => [],
+    all: () => ids.map((id) => host.get(id)),
     shardCount: 1,
     send: async (_shard: number, ps: { campaignId: string }[]) => {
       sent.push(...ps.map((p) => p.campaignId));
@@ -63,5 +63,15 @@ t.test('a full hour of history is fitted on the pool, stored and sent', async (t
   t.not(s.pool(), null, 'the fit ran on the pool');
   t.same(s.saved, ['full']);
   t.same(s.sent, ['full']);
+  await s.svc.close();
+});
+
+t.test('a campaign created today is first fitted at its next local midnight: the round reads no history for it', async (t) => {
+  const s = service(() => 60, ['new', 'restored']);
+  await s.svc.created({ config: { id: 'new', timezone: 'UTC' } } as never, nowMs);
+  // 'restored' stands for a campaign loaded at startup without a profile fitted today: it is fitted.
+  await s.svc.tick(nowMs);
+  t.same(s.historyRead, ['restored'], 'only the campaign that was not created today had its history read');
+  t.same(s.saved.filter((id) => id !== '#global'), ['restored'], 'only it was fitted (#global: the shard-wide fallback refitted after the round)');
   await s.svc.close();
 });
