@@ -11,7 +11,7 @@ import { writeTable } from './table.js';
 
 /**
  * npm run bench:memory [-- --campaigns N --store memory|embedded|redis-postgres --shards N
- *                          --concurrency N --snapshots DIR --restart]
+ *                          --concurrency N --snapshots DIR --restart --observe S]
  *
  * Resident memory of the whole pacer process (all threads): started as a child process
  * (dist/src/main.js, with the inspector on a loopback port so that every thread's V8 heap can be
@@ -25,7 +25,13 @@ import { writeTable } from './table.js';
  * --snapshots DIR also writes a heap snapshot per thread after the readings and prints its largest
  * groups (a snapshot's own allocations stay resident, so --restart's reading comes after them).
  * --restart (persistent stores) stops the pacer and measures the time until ready again with the N
- * campaigns stored. Last line: one JSON object, also saved in bench/results/memory-*.json.
+ * campaigns stored.
+ * --observe S then repeats the run as an outside observer would see it: a second pacer started
+ * without the inspector (whose sessions and forced collections change what they measure), the same
+ * N campaigns and traffic, and VmRSS read every second for S seconds after the traffic, with no
+ * thread asked to collect (`observed`: the reading right after the traffic, at 10 and 30 s, at the
+ * end, and the lowest and highest).
+ * Last line: one JSON object, also saved in bench/results/memory-*.json.
  */
 const { values } = parseArgs({
   options: {
@@ -35,6 +41,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     snapshots: { type: 'string' },
     restart: { type: 'boolean', default: false },
+    observe: { type: 'string' },
     save: { type: 'boolean', default: true },
   },
   allowNegative: true,
@@ -119,6 +126,52 @@ async function drive(url: string): Promise<{ reserved: number; matched: number }
 }
 
 
+interface Observed {
+  inspector: false;
+  seconds: number;
+  rssMbIdle: number;
+  rssMbAfterTraffic: number;
+  rssMbAt10s: number | null;
+  rssMbAt30s: number | null;
+  rssMbAtEnd: number;
+  rssMbMin: number;
+  rssMbMax: number;
+}
+
+/** --observe: a second run without the inspector, VmRSS only, every second for `seconds`. */
+async function observe(seconds: number): Promise<Observed> {
+  if (!Number.isSafeInteger(seconds) || seconds < 1) throw new Error('--observe must be a positive whole number of seconds');
+  const outside = new BenchPacer(store, { inspect: false, env: { PACER_CAMPAIGNS_MAX: String(limits.campaignsMax) }, ...(values.shards !== undefined ? { shards: Number(values.shards) } : {}) });
+  const p = await outside.start();
+  try {
+    const rss = (): number => mb(procStatus(p.child.pid!).vmRssKb);
+    await new Promise((r) => setTimeout(r, 1000));
+    const rssMbIdle = rss();
+    await createCampaigns(p.adminUrl, n, { prefix: 'mem-', concurrency: Number(values.concurrency), bulk: await hasBulkRoute(p.adminUrl), strategy: 'ASAP' });
+    await drive(p.url);
+    const series: number[] = [rss()];
+    for (let s = 1; s <= seconds; s++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      series.push(rss());
+    }
+    say(`observed without the inspector: idle ${rssMbIdle} MB, then every second after the traffic: ${series.join(' ')}`);
+    return {
+      inspector: false,
+      seconds,
+      rssMbIdle,
+      rssMbAfterTraffic: series[0]!,
+      rssMbAt10s: series[10] ?? null,
+      rssMbAt30s: series[30] ?? null,
+      rssMbAtEnd: series[series.length - 1]!,
+      rssMbMin: Math.min(...series),
+      rssMbMax: Math.max(...series),
+    };
+  } finally {
+    await outside.stop(p);
+    await outside.cleanup();
+  }
+}
+
 // The commit measured: read at the start, before anything can change the worktree.
 const measuredCommit = gitCommit() ?? 'unknown';
 const loadBefore = Math.round(loadavg()[0]! * 100) / 100;
@@ -130,6 +183,7 @@ const bench = new BenchPacer(store, {
 });
 if (n > limits.campaignsMax) throw new Error(`--campaigns is at most ${limits.campaignsMax} (limits.campaignsMax)`);
 let pacer = await bench.start();
+let stopped = false;
 const readyMs = pacer.readyMs;
 try {
   say(`${store}: ready in ${pacer.readyMs} ms`);
@@ -175,6 +229,14 @@ try {
     rssMbAfterRestart = (await read(pacer)).rssMb;
     say(`restart with ${n} campaigns stored: ready in ${readyMsRestart} ms, ${readyCpuMsRestart} ms of CPU (steps ${JSON.stringify(startupMsRestart)}), ${rssMbAfterRestart} MB`);
   }
+  let observed: Observed | null = null;
+  if (values.observe !== undefined) {
+    // One pacer at a time: the first stops (and its data goes) before the second starts.
+    await bench.stop(pacer);
+    stopped = true;
+    await bench.cleanup();
+    observed = await observe(Number(values.observe));
+  }
   const result = {
     campaigns: n,
     rssMb: loaded.rssMb,
@@ -203,6 +265,7 @@ try {
     startupMsRestart,
     readyCpuMsRestart,
     rssMbAfterRestart,
+    observed,
     commit: measuredCommit,
     loadAvgBefore: loadBefore,
     loadAvgAfter: Math.round(loadavg()[0]! * 100) / 100,
@@ -216,8 +279,10 @@ try {
   }
   process.stdout.write(JSON.stringify(result) + '\n');
 } finally {
-  await bench.stop(pacer);
-  await bench.cleanup();
+  if (!stopped) {
+    await bench.stop(pacer);
+    await bench.cleanup();
+  }
 }
 
 
