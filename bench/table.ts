@@ -94,6 +94,12 @@ export function writeTable(): void {
 
 const shortDate = (r: Row): string => String(r.date).slice(0, 16).replace('T', ' ');
 
+function observedText(r: Row): string {
+  const o = r.observed as { rssMbAfterTraffic: number; rssMbAt30s: number | null; rssMbAtEnd: number; seconds: number } | null | undefined;
+  if (o === null || o === undefined) return '—';
+  return `${o.rssMbAfterTraffic} / ${o.rssMbAt30s ?? '—'} / ${o.rssMbAtEnd} (${o.seconds})`;
+}
+
 /** bench:memory results (bench/memory.ts), by store and campaign count. */
 function memoryTable(): string {
   const rows = results('memory-').map((r) => {
@@ -107,6 +113,8 @@ function memoryTable(): string {
       readyMsRestart: r.readyMsRestart ?? '—',
       // Runs before bench:memory read memory between creation and traffic have no such figure.
       perCampaignBytesConfigured: r.perCampaignBytesConfigured ?? '—',
+      // --observe: the same run again without the inspector, no collection asked for.
+      observed: observedText(r),
     };
   });
   return table(rows, [
@@ -121,6 +129,7 @@ function memoryTable(): string {
     ['rssMbIdleBeforeGc', 'idle RSS MB before GC'],
     ['rssMbBeforeGc', 'RSS MB before GC'],
     ['hwmMb', 'peak MB'],
+    ['observed', 'without the inspector (--observe): MB right after / at 30 s / at the end (s)'],
     ['heaps', 'V8 heap used MB by thread'],
     ['readyMs', 'ready ms (empty)'],
     ['createRoute', 'created'],
@@ -272,7 +281,8 @@ function resultsTable(): string {
         : Number(n) === 1000
           ? store === 'embedded' ? 'well below 520–924 MB' : '≤ 100 MB'
           : '—';
-    add(`memory, ${String(store)}, ${String(n)} campaigns: RSS MB, bytes/campaign`, target, r, (x) => `${String(x.rssMb)} MB, ${String(x.perCampaignBytes)} B`, '`npm run bench:memory`');
+    add(`memory, ${String(store)}, ${String(n)} campaigns: RSS MB, bytes/campaign`, target, r, (x) =>
+      `${String(x.rssMb)} MB, ${String(x.perCampaignBytes)} B${observedText(x) === '—' ? '' : `; without the inspector ${observedText(x)}`}`, '`npm run bench:memory`');
   }
   return table(out, [
     ['what', 'what'],
