@@ -75,6 +75,13 @@ t.test('bad operations get error results and the good ones in the frame still ru
 t.test('a client that never reads is cut off instead of growing the server', async (t) => {
   await createCampaign(pacer, { id: 'ws-slow', dailyBudgetMicros: 1_000_000_000, strategy: 'ASAP' });
   const rssMb = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pacer.child.pid}/status`, 'utf8'))![1]) / 1024;
+  // The server's own count of open stream connections (pacer_ws_connections, summed over routers):
+  // a close the server made is seen here even when the paused client has not read the FIN yet.
+  const serverConnections = async (): Promise<number> => {
+    const text = await (await fetch(`${pacer.adminUrl}/metrics`)).text();
+    return text.split('\n').filter((l) => l.startsWith('pacer_ws_connections')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+  };
+  const connectionsBefore = await serverConnections();
   const rssBefore = rssMb();
   const ws = new WebSocket(`ws://127.0.0.1:${pacer.port}/v1/stream`);
   await new Promise<void>((resolve) => ws.once('open', () => resolve()));
@@ -89,7 +96,17 @@ t.test('a client that never reads is cut off instead of growing the server', asy
       sent++;
     }
   }, 5);
-  const result = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('open'), 20_000))]);
+  let polling = true;
+  const serverClosed = (async () => {
+    while (polling) {
+      await new Promise((r) => setTimeout(r, 250));
+      // Opened (the count rose) and then closed by the server (back to what it was).
+      if (sent > 0 && (await serverConnections()) <= connectionsBefore) return;
+    }
+    await new Promise(() => {});
+  })();
+  const result = await Promise.race([closed.then(() => 'closed'), serverClosed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('open'), 20_000))]);
+  polling = false;
   clearInterval(timer);
   if (result === 'open') ws.terminate();
   t.equal(result, 'closed', `the server closed the connection (after ${sent} frames of 1,000 decisions)`);
