@@ -50,6 +50,8 @@ const n = Number(values.campaigns);
 const store = values.store as BenchStore;
 if (!['memory', 'embedded', 'redis-postgres'].includes(store)) throw new Error('--store must be memory, embedded or redis-postgres');
 if (!Number.isSafeInteger(n) || n < 0) throw new Error('--campaigns must be a non-negative integer');
+const observeSeconds = values.observe === undefined ? null : Number(values.observe);
+if (observeSeconds !== null && (!Number.isSafeInteger(observeSeconds) || observeSeconds < 1)) throw new Error('--observe must be a positive whole number of seconds');
 const say = (s: string): void => void process.stderr.write(`bench:memory ${s}\n`);
 
 interface Reading {
@@ -126,6 +128,16 @@ async function drive(url: string): Promise<{ reserved: number; matched: number }
 }
 
 
+/** The pacer's options, with or without the inspector (--observe's second run has none). */
+function pacerOptions(inspect: boolean): ConstructorParameters<typeof BenchPacer>[1] {
+  return {
+    inspect,
+    // PACER_CAMPAIGNS_MAX at its ceiling (limits.campaignsMax, 1,000,000), whatever its default becomes.
+    env: { PACER_CAMPAIGNS_MAX: String(limits.campaignsMax) },
+    ...(values.shards !== undefined ? { shards: Number(values.shards) } : {}),
+  };
+}
+
 interface Observed {
   inspector: false;
   seconds: number;
@@ -140,8 +152,7 @@ interface Observed {
 
 /** --observe: a second run without the inspector, VmRSS only, every second for `seconds`. */
 async function observe(seconds: number): Promise<Observed> {
-  if (!Number.isSafeInteger(seconds) || seconds < 1) throw new Error('--observe must be a positive whole number of seconds');
-  const outside = new BenchPacer(store, { inspect: false, env: { PACER_CAMPAIGNS_MAX: String(limits.campaignsMax) }, ...(values.shards !== undefined ? { shards: Number(values.shards) } : {}) });
+  const outside = new BenchPacer(store, pacerOptions(false));
   const p = await outside.start();
   try {
     const rss = (): number => mb(procStatus(p.child.pid!).vmRssKb);
@@ -175,12 +186,7 @@ async function observe(seconds: number): Promise<Observed> {
 // The commit measured: read at the start, before anything can change the worktree.
 const measuredCommit = gitCommit() ?? 'unknown';
 const loadBefore = Math.round(loadavg()[0]! * 100) / 100;
-// PACER_CAMPAIGNS_MAX at its ceiling (limits.campaignsMax, 1,000,000), whatever its default becomes.
-const bench = new BenchPacer(store, {
-  inspect: true,
-  env: { PACER_CAMPAIGNS_MAX: String(limits.campaignsMax) },
-  ...(values.shards !== undefined ? { shards: Number(values.shards) } : {}),
-});
+const bench = new BenchPacer(store, pacerOptions(true));
 if (n > limits.campaignsMax) throw new Error(`--campaigns is at most ${limits.campaignsMax} (limits.campaignsMax)`);
 let pacer = await bench.start();
 let stopped = false;
@@ -230,12 +236,12 @@ try {
     say(`restart with ${n} campaigns stored: ready in ${readyMsRestart} ms, ${readyCpuMsRestart} ms of CPU (steps ${JSON.stringify(startupMsRestart)}), ${rssMbAfterRestart} MB`);
   }
   let observed: Observed | null = null;
-  if (values.observe !== undefined) {
+  if (observeSeconds !== null) {
     // One pacer at a time: the first stops (and its data goes) before the second starts.
     await bench.stop(pacer);
     stopped = true;
     await bench.cleanup();
-    observed = await observe(Number(values.observe));
+    observed = await observe(observeSeconds);
   }
   const result = {
     campaigns: n,
