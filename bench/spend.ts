@@ -11,6 +11,8 @@ import { dropRedisPrefix, freePort, startOwnRedis } from '../test/helpers/servic
 import { gitCommit } from './lib/process.js';
 import { perOp, startPerfStat } from './lib/perf-stat.js';
 import { cpuPerOp, threadTicks } from './lib/thread-cpu.js';
+import { ProcessInspector } from './lib/inspector.js';
+import { startAllocationProfiles, stopAllocationProfiles } from './lib/alloc-profile.js';
 
 /**
  * `npm run bench:spend`: spend acknowledgement latency. Starts the pacer with the chosen store,
@@ -36,6 +38,12 @@ import { cpuPerOp, threadTicks } from './lib/thread-cpu.js';
  *   BENCH_OUTAGE_MS    > 0: run a redis-server of the bench's own and stop it this long mid-run,
  *                      reporting latency before, during and after the outage (default 0)
  *   BENCH_SAVE         0: do not save the result or touch the README (default 1)
+ *   BENCH_ALLOC_PROFILE DIR: start the pacer with the inspector and write an allocation profile of
+ *                      the router (main) and of every shard over the measured window to DIR (each
+ *                      thread's THREAD.heapprofile, and the top allocating functions printed as JSON
+ *                      on stderr with bytes per event); implies BENCH_SAVE=0, the inspector costs time
+ *   BENCH_ALLOC_SURVIVORS 1: the profile leaves out what young-generation collections freed (what
+ *                      is promoted, see bench/lib/alloc-profile.ts)
  * `--table` only regenerates the README tables from bench/results/.
  */
 const root = (() => {
@@ -97,6 +105,11 @@ async function main(): Promise<void> {
   pacerEnv.PACER_LOG_LEVEL = 'info';
   // BENCH_NODE_ARGS: extra node flags for the pacer process (for example --cpu-prof).
   const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const allocDir = env.BENCH_ALLOC_PROFILE ?? '';
+  if (allocDir !== '') {
+    mkdirSync(allocDir, { recursive: true });
+    nodeArgs.push('--inspect=127.0.0.1:0');
+  }
   const pacer = spawn(process.execPath, [...nodeArgs, join(root, 'dist/src/main.js')], { env: pacerEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   // BENCH_PACER_STDOUT=file keeps what the pacer writes to stdout (with BENCH_NODE_ARGS=--trace-gc, its GC pauses).
   if (env.BENCH_PACER_STDOUT) pacer.stdout!.pipe(createWriteStream(env.BENCH_PACER_STDOUT));
@@ -114,6 +127,10 @@ async function main(): Promise<void> {
     });
     pacer.once('exit', (code) => reject(new Error(`pacer exited ${code}:\n${stderr}`)));
   });
+  const inspectorUrl = /Debugger listening on (ws:\/\/\S+)/.exec(stderr)?.[1];
+  const insp = allocDir !== '' && inspectorUrl !== undefined ? await ProcessInspector.connect(inspectorUrl) : null;
+  if (allocDir !== '' && insp === null) throw new Error('BENCH_ALLOC_PROFILE: no inspector URL in the pacer\'s stderr');
+  const profiled = insp === null ? [] : insp.threads.filter((t) => t === 'main' || t.startsWith('shard-'));
   const url = `http://127.0.0.1:${ready.port}`;
   const adminUrl = `http://127.0.0.1:${ready.adminPort}`;
   const campaigns = Array.from({ length: knobs.campaigns }, (_, i) => `bench-${i}`);
@@ -145,6 +162,20 @@ async function main(): Promise<void> {
   const redisCpuBefore = await redisCpuUs(redisUrl);
   const flushesBefore = await flushCount(adminUrl);
 
+  // The allocation profile covers the measured window (the load's warm-up excluded).
+  const profileDone = insp === null ? null : (async () => {
+    await sleep(knobs.warmupS * 1000);
+    await startAllocationProfiles(insp, profiled, env.BENCH_ALLOC_SURVIVORS === '1');
+    const t0 = Date.now();
+    await sleep(knobs.durationS * 1000 - 500);
+    const tops = await stopAllocationProfiles(insp, profiled, allocDir);
+    const events = (knobs.rate * (Date.now() - t0)) / 1000;
+    for (const t of tops) {
+      process.stderr.write(JSON.stringify({ thread: t.thread, bytesPerEvent: Math.round(t.totalBytes / events), top: t.top.map((x) => ({ ...x, bytesPerEvent: Math.round(x.bytes / events) })) }, null, 1) + '\n');
+    }
+    insp.close();
+  })();
+
   let outage: { startedAtS: number; lastedMs: number; degradedSeen: boolean } | null = null;
   if (redis !== null) {
     // Stop Redis in the middle of the measured window, for outageMs.
@@ -161,6 +192,7 @@ async function main(): Promise<void> {
     outage = { startedAtS: startAt / 1000, lastedMs: Date.now() - t0, degradedSeen: readyz.status === 'degraded' };
   }
   await loadDone;
+  await profileDone;
   const cpuAfter = threadTicks(pacer.pid!);
   const perfCounts = (await perf?.stop()) ?? null;
   const redisCpuAfter = await redisCpuUs(redisUrl);
@@ -247,7 +279,7 @@ async function main(): Promise<void> {
       `max ${result.ackMaxMs} ms, errors ${result.errors}, totals exact: ${String(result.totalsExact)}` +
       (o ? `; outage ${o.lastedMs} ms: ack p99 ${o.during?.spend.p99Ms} ms, decide p99 ${o.during?.decide.p99Ms} ms` : '') + '\n',
   );
-  if (env.BENCH_SAVE !== '0') {
+  if (env.BENCH_SAVE !== '0' && allocDir === '') {
     const dir = join(root, 'bench/results');
     mkdirSync(dir, { recursive: true });
     const name = `spend-${result.store}${o ? '-outage' : ''}-${result.date.replace(/[:.]/g, '-')}.json`;
