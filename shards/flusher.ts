@@ -13,6 +13,8 @@ export interface ReplyTo {
 export interface PendingSpend {
   campaign: Campaign;
   eventId: string;
+  /** campaignId + '\n' + eventId (pendingKey): built once, for the flusher's and the shard's lookups. */
+  key: string;
   amount: number;
   requestId: string;
   /** Where the answer goes: the router (origin, see Shard.handleOps) and its slot. */
@@ -42,8 +44,14 @@ interface DeltaBuilder {
   campaign: Campaign;
   day: string;
   events: PendingSpend[];
-  added: Map<string, StoredReservation>;
-  removed: Set<string>;
+  /** Reservations written and deleted by this delta: made on the first one (most deltas have none). */
+  added: Map<string, StoredReservation> | null;
+  removed: Set<string> | null;
+}
+
+/** The key of a spend event among a shard's pending and remembered events. */
+export function pendingKey(campaignId: string, eventId: string): string {
+  return campaignId + '\n' + eventId;
 }
 
 export interface FlushSettled {
@@ -99,23 +107,24 @@ export class Flusher {
     return this.pending.size;
   }
 
-  findPending(campaignId: string, eventId: string): PendingSpend | undefined {
-    return this.pending.get(campaignId + '\n' + eventId);
+  /** The pending spend of this key (pendingKey), if any. */
+  findPending(key: string): PendingSpend | undefined {
+    return this.pending.get(key);
   }
 
   addSpend(spend: PendingSpend): void {
     const d = this.delta(spend.campaign);
     d.events.push(spend);
     if (spend.requestId !== '') this.removeFrom(d, spend.requestId, false);
-    this.pending.set(spend.campaign.id + '\n' + spend.eventId, spend);
+    this.pending.set(spend.key, spend);
     this.buildingEvents++;
     this.arm();
   }
 
   reservationAdded(campaign: Campaign, requestId: string, amountMicros: number, expiresAtMs: number): void {
     const d = this.delta(campaign);
-    d.removed.delete(requestId);
-    d.added.set(requestId, { requestId, amountMicros, expiresAtMs });
+    d.removed?.delete(requestId);
+    (d.added ??= new Map()).set(requestId, { requestId, amountMicros, expiresAtMs });
     this.arm();
   }
 
@@ -130,15 +139,15 @@ export class Flusher {
    * instance settled or released it: the lease keeper's reconciliation.)
    */
   unstored(campaign: Campaign, requestId: string): boolean {
-    if (this.current.get(campaign)?.added.has(requestId) === true) return true;
-    for (const job of this.inFlight) if (job.deltas.get(campaign)?.added.has(requestId) === true) return true;
+    if (this.current.get(campaign)?.added?.has(requestId) === true) return true;
+    for (const job of this.inFlight) if (job.deltas.get(campaign)?.added?.has(requestId) === true) return true;
     return false;
   }
 
   /** A reservation made and dropped within one batch never reaches the store. */
   private removeFrom(d: DeltaBuilder, requestId: string, record: boolean): void {
-    if (d.added.delete(requestId)) return;
-    if (record) d.removed.add(requestId);
+    if (d.added !== null && d.added.delete(requestId)) return;
+    if (record) (d.removed ??= new Set()).add(requestId);
   }
 
   private delta(campaign: Campaign): DeltaBuilder {
@@ -146,7 +155,7 @@ export class Flusher {
     let d = this.current.get(campaign);
     // After a rollover the campaign's new spend belongs to a new day: a new delta.
     if (d === undefined || d.day !== day) {
-      d = { campaign, day, events: [], added: new Map(), removed: new Set() };
+      d = { campaign, day, events: [], added: null, removed: null };
       this.current.set(campaign, d);
       this.building.push(d);
     }
@@ -184,7 +193,7 @@ export class Flusher {
     const campaigns: CampaignDelta[] = [];
     const spends: PendingSpend[] = [];
     for (const d of this.building) {
-      if (d.events.length === 0 && d.added.size === 0 && d.removed.size === 0) continue;
+      if (d.events.length === 0 && (d.added?.size ?? 0) === 0 && (d.removed?.size ?? 0) === 0) continue;
       campaigns.push({
         campaignId: d.campaign.id,
         day: d.day,
@@ -193,8 +202,8 @@ export class Flusher {
             ? { eventId: e.eventId, amountMicros: e.amount, requestId: e.requestId, settlesElsewhere: true }
             : { eventId: e.eventId, amountMicros: e.amount, requestId: e.requestId },
         ),
-        reservationsAdded: [...d.added.values()],
-        reservationsRemoved: [...d.removed],
+        reservationsAdded: d.added === null ? [] : [...d.added.values()],
+        reservationsRemoved: d.removed === null ? [] : [...d.removed],
       });
       for (const e of d.events) spends.push(e);
     }
@@ -232,7 +241,7 @@ export class Flusher {
     if (this.failing === 0) this.retryDelayMs = 0;
     const applied: boolean[] = [];
     for (const flags of outcome) for (const f of flags) applied.push(f);
-    for (const s of job.spends) this.pending.delete(s.campaign.id + '\n' + s.eventId);
+    for (const s of job.spends) this.pending.delete(s.key);
     this.inFlight.delete(job);
     this.onSettled({ spends: job.spends, applied, answered: job.answered });
     if (this.building.length > 0) await this.flush();

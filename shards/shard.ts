@@ -2,7 +2,7 @@ import { Campaign, type CampaignHooks, type SettledReservation } from './campaig
 import { BoundedSet } from './bounded-set.js';
 import { ShardColumns } from './columns.js';
 import { ExpiryQueue } from './expiry.js';
-import { Flusher, type FlushSettled, type ReplyTo } from './flusher.js';
+import { Flusher, type FlushSettled, pendingKey, type ReplyTo } from './flusher.js';
 import { ConfigInterner } from './intern.js';
 import { Lease, type LeaseGrantMessage } from './lease.js';
 import { limits } from './limits.js';
@@ -233,13 +233,14 @@ export class Shard {
             w.spend(r.slot, this.unknownStatus(r.campaignId), 0);
             break;
           }
-          const pending = this.flusher.findPending(c.id, r.eventId);
+          const key = pendingKey(c.id, r.eventId);
+          const pending = this.flusher.findPending(key);
           if (pending !== undefined) {
             // A resend of an event still on its way to the store: answered with its outcome.
             (pending.followers ??= []).push({ origin, slot: r.slot });
             break;
           }
-          if (this.remembered.has(c.id + '\n' + r.eventId)) {
+          if (this.remembered.has(key)) {
             // A resend of an event already stored changes nothing, whatever requestId it names.
             this.totals.spendDuplicate++;
             c.countDuplicate();
@@ -268,6 +269,7 @@ export class Shard {
           this.flusher.addSpend({
             campaign: c,
             eventId: r.eventId,
+            key,
             amount: r.micros,
             // With leases an unmatched requestId goes to the store too, which settles the
             // reservation another instance made for it.
@@ -339,8 +341,8 @@ export class Shard {
     return this.liveReservations.count;
   }
 
-  private remember(campaignId: string, eventId: string): void {
-    this.remembered.add(campaignId + '\n' + eventId);
+  private remember(key: string): void {
+    this.remembered.add(key);
   }
 
   /**
@@ -408,7 +410,7 @@ export class Shard {
         e.campaign.revertSpend(this.ports.clock.now(), e.amount, e.flags, e.day);
         if (settledRes !== null) this.restoreSettled(e.campaign, settledRes);
       }
-      this.remember(e.campaign.id, e.eventId);
+      this.remember(e.key);
       if (!s.answered) w.spend(e.slot, applied ? OpStatus.APPLIED : OpStatus.DUPLICATE, applied ? e.flags : 0);
       if (followers !== null) {
         for (const f of followers) {
@@ -596,6 +598,7 @@ export class Shard {
       campaign: c,
       // '#' is outside the event ID alphabet clients may use, so this ID never meets a client's.
       eventId: `#zone#${config.version}`,
+      key: pendingKey(c.id, `#zone#${config.version}`),
       amount: carried,
       requestId: '',
       origin: 0,

@@ -35,45 +35,73 @@ export interface GroupedBatch {
   repeats: [number, number][];
 }
 
+interface Group {
+  ops: CampaignOps;
+  /** The event IDs seen, once there are more than repeatScanMax (below that a scan is cheaper than a Set). */
+  seen: Set<string> | null;
+  /** Reservation changes in batch order (null: deleted); made on the first one. */
+  res: Map<string, StoredReservation | null> | null;
+}
+
+const repeatScanMax = 8;
+
+/** Whether the campaign's events already hold this ID; if not, it counts as seen from now on. */
+function repeated(g: Group, eventId: string): boolean {
+  if (g.seen !== null) {
+    if (g.seen.has(eventId)) return true;
+    g.seen.add(eventId);
+    return false;
+  }
+  const events = g.ops.events;
+  for (let i = 0; i < events.length; i++) if (events[i]!.eventId === eventId) return true;
+  if (events.length >= repeatScanMax) {
+    g.seen = new Set(events.map((e) => e.eventId));
+    g.seen.add(eventId);
+  }
+  return false;
+}
+
 export function groupBatch(batch: FlushBatch): GroupedBatch {
-  const byId = new Map<string, { ops: CampaignOps; seen: Set<string>; res: Map<string, StoredReservation | null> }>();
+  const byId = new Map<string, Group>();
   const repeats: [number, number][] = [];
   batch.campaigns.forEach((d, di) => {
     let g = byId.get(d.campaignId);
     if (g === undefined) {
-      g = {
-        ops: { campaignId: d.campaignId, events: [], positions: [], upserts: [], deletes: [] },
-        seen: new Set(),
-        res: new Map(),
-      };
+      g = { ops: { campaignId: d.campaignId, events: [], positions: [], upserts: [], deletes: [] }, seen: null, res: null };
       byId.set(d.campaignId, g);
     }
+    const group = g;
     d.events.forEach((e, ei) => {
       // A reservation added earlier in this batch and settled here never needs to reach the store.
-      if (e.requestId !== '' && g.res.get(e.requestId)) g.res.delete(e.requestId);
-      if (g.seen.has(e.eventId)) {
+      if (e.requestId !== '' && group.res?.get(e.requestId)) group.res.delete(e.requestId);
+      if (repeated(group, e.eventId)) {
         repeats.push([di, ei]);
         return;
       }
-      g.seen.add(e.eventId);
-      g.ops.events.push(
+      group.ops.events.push(
         e.settlesElsewhere === true
           ? { eventId: e.eventId, amountMicros: e.amountMicros, requestId: e.requestId, day: d.day, settlesElsewhere: true }
           : { eventId: e.eventId, amountMicros: e.amountMicros, requestId: e.requestId, day: d.day },
       );
-      g.ops.positions.push([di, ei]);
+      group.ops.positions.push([di, ei]);
     });
-    for (const id of d.reservationsRemoved) g.res.set(id, null);
-    for (const r of d.reservationsAdded) g.res.set(r.requestId, r);
+    if (d.reservationsRemoved.length > 0 || d.reservationsAdded.length > 0) {
+      const res = (group.res ??= new Map());
+      for (const id of d.reservationsRemoved) res.set(id, null);
+      for (const r of d.reservationsAdded) res.set(r.requestId, r);
+    }
   });
   const campaigns: CampaignOps[] = [];
   for (const g of byId.values()) {
-    for (const [id, r] of g.res) {
-      if (r === null) g.ops.deletes.push(id);
-      else g.ops.upserts.push(r);
+    const res = g.res;
+    if (res !== null) {
+      for (const [id, r] of res) {
+        if (r === null) g.ops.deletes.push(id);
+        else g.ops.upserts.push(r);
+      }
+      // An event never deletes a reservation the batch writes again (one row is touched once).
+      for (const e of g.ops.events) if (e.requestId !== '' && res.get(e.requestId)) e.requestId = '';
     }
-    // An event never deletes a reservation the batch writes again (one row is touched once).
-    for (const e of g.ops.events) if (e.requestId !== '' && g.res.get(e.requestId)) e.requestId = '';
     campaigns.push(g.ops);
   }
   return { campaigns, repeats };

@@ -480,26 +480,32 @@ export class RedisCounterStore implements CounterStore {
 
   /** Appends one campaign's keys and arguments to a script call. */
   private scriptArgs(c: CampaignOps, keys: string[], argv: (string | number)[]): void {
-    const k = campaignKeys(this.options.prefix, c.campaignId);
-    keys.push(k.reservations, k.days);
-    const dayIndex = new Map<string, number>();
+    // The keys of campaignKeys, spelled out here: this runs for every campaign of every flush.
+    const tag = `${this.options.prefix}:{${c.campaignId}}:`;
+    keys.push(`${tag}res`, `${tag}days`);
+    // The local days the events belong to, in order of first appearance: one, or two across a rollover.
+    const days: string[] = [];
     for (const e of c.events) {
-      if (dayIndex.has(e.day)) continue;
-      dayIndex.set(e.day, dayIndex.size + 1);
-      keys.push(k.day(e.day));
+      if (days.includes(e.day)) continue;
+      days.push(e.day);
+      keys.push(`${tag}d:${e.day}`);
     }
-    for (const e of c.events) keys.push(k.event(e.eventId));
-    argv.push(dayIndex.size, ...dayIndex.keys(), c.events.length);
+    for (const e of c.events) keys.push(`${tag}e:${e.eventId}`);
+    argv.push(days.length);
+    for (const d of days) argv.push(d);
+    argv.push(c.events.length);
     let sum = 0;
     for (const e of c.events) {
-      argv.push(e.amountMicros, e.requestId, e.settlesElsewhere === true ? -dayIndex.get(e.day)! : dayIndex.get(e.day)!);
+      const dayIndex = days.indexOf(e.day) + 1;
+      argv.push(e.amountMicros, e.requestId, e.settlesElsewhere === true ? -dayIndex : dayIndex);
       sum += e.amountMicros;
     }
     // The script adds a day's amounts in a Lua number: exact while the sum is a safe integer.
     if (!Number.isSafeInteger(sum)) throw new RangeError(`batch amounts of ${c.campaignId} sum past 2^53`);
     argv.push(c.upserts.length);
     for (const r of c.upserts) argv.push(r.requestId, `${r.amountMicros}:${r.expiresAtMs}`);
-    argv.push(c.deletes.length, ...c.deletes);
+    argv.push(c.deletes.length);
+    for (const d of c.deletes) argv.push(d);
   }
 
   async load(campaignId: string, day: string, flightStartDay: string | null): Promise<CampaignSnapshot> {
