@@ -11,7 +11,6 @@ import { RouterMetrics } from './metrics.js';
 import { startRouters } from './router/group.js';
 import type { RouterState } from './router/http.js';
 import { reportInternal } from './router/internal.js';
-import type { InstanceGuard } from './store/instances.js';
 
 /**
  * The process: reads the configuration, starts PACER_SHARDS shard workers and the admin thread,
@@ -48,8 +47,9 @@ async function start(config: PacerConfig): Promise<void> {
     );
     adminPorts.push(channel.port2);
   }
-  // The admin thread starts once the instance registry allows this instance to serve
-  // (startAdmin, below): until then the shards have no campaign and answer NOT_READY.
+  // With a Redis store the admin thread first waits until the instance registry allows this
+  // instance to serve (src/store/instances.ts): until then the shards have no campaign and answer
+  // NOT_READY, and /readyz names the conflict.
   let admin: Worker | null = null;
   /** PACER_ERR_INSTANCE_CONFLICT while this instance must not serve (src/store/instances.ts). */
   let conflict: string | null = null;
@@ -166,7 +166,7 @@ async function start(config: PacerConfig): Promise<void> {
       name: 'admin',
       resourceLimits: { maxYoungGenerationSizeMb: limits.workerYoungGenerationMb },
     });
-    // A store that went degraded while the registry check ran is news the admin has not heard.
+    // A store that went degraded before the admin thread started is news it has not heard.
     const reason = state.degradedReason();
     if (reason !== null) admin.postMessage({ type: 'health', degraded: true, reason } satisfies MainToAdmin);
     admin.on('message', (msg: AdminToMain) => {
@@ -180,6 +180,15 @@ async function start(config: PacerConfig): Promise<void> {
           log('info', 'campaign configuration loaded', { campaigns: msg.campaigns, startupMs: msg.startupMs });
           routers.stateChanged();
           maybeAnnounce();
+          break;
+        case 'instance':
+          if (msg.giveWay && state.shuttingDown) break; // stopping anyway, with its own exit code
+          conflict = msg.conflict;
+          routers.stateChanged();
+          if (msg.giveWay) {
+            exitCode = exitCodes.config;
+            void shutdown('instance conflict');
+          }
           break;
         case 'degraded':
           if (msg.degraded) degraded.set('admin', msg.reason);
@@ -259,7 +268,6 @@ async function start(config: PacerConfig): Promise<void> {
     return true;
   };
 
-  let guard: InstanceGuard | null = null;
   let shuttingDown: Promise<void> | null = null;
   function shutdown(why: string): Promise<void> {
     shuttingDown ??= (async () => {
@@ -271,7 +279,9 @@ async function start(config: PacerConfig): Promise<void> {
       const unanswered = await routers.drain(deadline);
       if (unanswered > 0) log('warn', 'in-flight requests unanswered at the deadline', { pending: unanswered });
       for (const w of shards) w.postMessage({ type: 'shutdown' });
-      // The shards flush their last batch first: in embedded mode it goes through the admin thread.
+      // The shards flush their last batch first: in embedded mode it goes through the admin thread,
+      // and with Redis the admin leaves the instance registry last (until then this instance could
+      // still write spend).
       await waitFor(() => stopped.shards === shards.length, deadline);
       if (admin === null) stopped.admin = true;
       else admin.postMessage({ type: 'shutdown' });
@@ -282,8 +292,6 @@ async function start(config: PacerConfig): Promise<void> {
         log('warn', 'threads did not stop in time; exiting anyway');
         if (exitCode === exitCodes.ok) exitCode = exitCodes.failed;
       }
-      // Out of the instance registry last: until now this instance could still write spend.
-      await guard?.stop();
       log('info', 'stopped', { exitCode });
       process.exit(exitCode);
     })();
@@ -292,32 +300,7 @@ async function start(config: PacerConfig): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  // With a Redis store, this instance serves only when no live instance on the same key prefix
-  // conflicts with it (src/store/instances.ts; docs/operations.md, "Instances sharing a Redis").
-  if (config.store !== 'redis') {
-    startAdmin();
-    return;
-  }
-  // Loaded only here: the main thread of an instance without Redis never compiles ioredis (about
-  // 1.5 MB of its heap, bench/README.md "Where the memory goes").
-  const [{ InstanceGuard, InstanceRegistry }, { openConfiguredRedis }] = await Promise.all([import('./store/instances.js'), import('./store/redis.js')]);
-  const registryRedis = openConfiguredRedis(config, 'registry');
-  const registry = new InstanceRegistry(registryRedis, config.redisKeyPrefix, { name: config.instanceName, instanceId: config.instanceId, leases: config.leases });
-  guard = new InstanceGuard(registry, config.redisKeyPrefix, {
-    onConflict: (message) => {
-      conflict = message;
-      routers.stateChanged();
-    },
-    onGiveWay: (message) => {
-      if (state.shuttingDown) return; // stopping anyway, with its own exit code
-      conflict = message;
-      routers.stateChanged();
-      exitCode = exitCodes.config;
-      void shutdown('instance conflict');
-    },
-    log: (level, msg, fields) => log(level, msg, fields),
-  }, () => registryRedis.disconnect());
-  void guard.start().then(() => startAdmin());
+  startAdmin();
 }
 
 try {

@@ -69,6 +69,10 @@ export type AdminToMain =
   // campaigns on their shards, the stored profiles), logged with 'campaign configuration loaded'.
   | { type: 'ready'; campaigns: number; startupMs: Record<string, number> }
   | { type: 'degraded'; degraded: boolean; reason: string }
+  // The instance registry (Redis store; src/store/instances.ts, run by the admin thread): the
+  // conflict that keeps this instance from serving, or null once there is none; giveWay: serving
+  // already, this instance registered after a live one it conflicts with and must stop (exit 78).
+  | { type: 'instance'; conflict: string | null; giveWay: boolean }
   | { type: 'metricsRequest'; corr: number }
   | { type: 'stopped' }
   /** uncaught: an exception escaped every handler of the admin thread (src/thread-guard.ts; exit 71). */

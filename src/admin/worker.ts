@@ -6,6 +6,7 @@ import type { PacerConfig } from '../config.js';
 import { log } from '../log.js';
 import type { AdminToMain, MainToAdmin } from '../messages.js';
 import { openConfiguredRedis, RedisCounterStore, whenReady } from '../store/redis.js';
+import type { InstanceGuard } from '../store/instances.js';
 import { withDeadline } from '../store/resilient.js';
 import { leftoverSpools, replayLeftovers } from '../store/spool.js';
 import { ConfigFeed } from '../store/config-feed.js';
@@ -41,6 +42,54 @@ const { config, token, shardPorts } = workerData as AdminWorkerData;
 const main = parentPort!;
 const toMain = (msg: AdminToMain): void => main.postMessage(msg);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---- messages from main: held until the thread has started (or handled at once: a shutdown while
+// the instance registry holds the start) -------------------------------------------------------
+let onMainMessage: ((msg: MainToAdmin) => void) | null = null;
+const heldMessages: MainToAdmin[] = [];
+let stopWhileWaiting: (() => void) | null = null;
+main.on('message', (msg: MainToAdmin) => {
+  if (onMainMessage !== null) onMainMessage(msg);
+  else if (msg.type === 'shutdown' && stopWhileWaiting !== null) stopWhileWaiting();
+  else heldMessages.push(msg);
+});
+
+// ---- the instance registry (Redis store): nothing starts while a live instance conflicts -------
+/**
+ * Runs the process's InstanceGuard (src/store/instances.ts) in this thread, which holds ioredis
+ * anyway, so that the main thread loads none (bench/README.md, "The fixed cost at 1,000
+ * campaigns"). Resolves once this instance may serve, or null when main asked it to stop first.
+ */
+async function guardInstance(): Promise<InstanceGuard | null> {
+  const { InstanceGuard, InstanceRegistry } = await import('../store/instances.js');
+  const registryRedis = openConfiguredRedis(config, 'registry');
+  const registry = new InstanceRegistry(registryRedis, config.redisKeyPrefix, { name: config.instanceName, instanceId: config.instanceId, leases: config.leases });
+  let stopping: Promise<void> | null = null;
+  const guard = new InstanceGuard(registry, config.redisKeyPrefix, {
+    onConflict: (conflict) => {
+      if (stopping === null) toMain({ type: 'instance', conflict, giveWay: false });
+    },
+    onGiveWay: (conflict) => toMain({ type: 'instance', conflict, giveWay: true }),
+    log: (level, msg, fields) => log(level, msg, fields),
+  }, () => registryRedis.disconnect());
+  stopWhileWaiting = () => {
+    stopping ??= guard.stop();
+  };
+  await guard.start();
+  stopWhileWaiting = null;
+  if (stopping === null) return guard;
+  await stopping;
+  return null;
+}
+let guard: InstanceGuard | null = null;
+if (config.store === 'redis') {
+  guard = await guardInstance();
+  if (guard === null) {
+    // Stopped before it could serve: it never registered, and nothing else has started.
+    toMain({ type: 'stopped' });
+    process.exit(0); // in a worker: this thread ends, not the process
+  }
+}
 
 // ---- database health: /readyz says degraded while the configuration database is down ----------
 let databaseDown = false;
@@ -280,7 +329,7 @@ const sweepTimer = setInterval(() => void sweep(), limits.retentionSweepMs);
 // Each campaign's profile is refitted once its local day has begun (ProfileService.tick).
 const profileTimer = setInterval(() => void profiles.tick(), limits.profileTickMs);
 
-main.on('message', (msg: MainToAdmin) => {
+onMainMessage = (msg: MainToAdmin): void => {
   switch (msg.type) {
     case 'shutdown':
       void shutdown();
@@ -299,7 +348,8 @@ main.on('message', (msg: MainToAdmin) => {
       log('warn', 'unknown message from main', { msg: bad });
     }
   }
-});
+};
+for (const msg of heldMessages.splice(0)) onMainMessage(msg);
 
 async function shutdown(): Promise<void> {
   state.shuttingDown = true;
@@ -326,6 +376,8 @@ async function shutdown(): Promise<void> {
   } catch (err) {
     log('warn', 'closing the database failed', { error: String(err) });
   }
+  // Out of the instance registry last: until now this instance could still write spend.
+  await guard?.stop();
   toMain({ type: 'stopped' });
   main.close();
 }

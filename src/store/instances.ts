@@ -173,11 +173,12 @@ function within<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * Runs the registry for the process (src/main.ts): at startup, waits until no live instance
+ * Runs the registry for the process (in the admin thread, src/admin/worker.ts, which reports the
+ * conflict to main for /readyz and stops the process on onGiveWay): at startup, waits until no live instance
  * conflicts (not registering meanwhile, so a waiting instance disturbs nobody), then registers and
  * renews every instanceHeartbeatMs. A conflict found while serving (two instances that started at
  * the same moment, or one that started while Redis was away) stops the one that registered later.
- * The main thread's timers are real ones: this is the process around the shards, not shard code.
+ * Its timers are real ones: this is the process around the shards, not shard code.
  */
 export class InstanceGuard {
   private stopped = false;

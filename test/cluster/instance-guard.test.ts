@@ -150,6 +150,29 @@ t.test('instances with leases on share a prefix', async (t) => {
   await b.stop();
 });
 
+t.test('an instance held back by a conflict stops at once on SIGTERM, and the one serving leaves the registry when it stops', async (t) => {
+  const env = envFor('off');
+  const a = await startPacer({ env });
+  t.teardown(() => a.kill());
+  const b = await spawnPacer(env, dir());
+  t.teardown(() => b.kill());
+  await until('B logs the conflict', () => b.stderr().includes('PACER_ERR_INSTANCE_CONFLICT'));
+  const started = Date.now();
+  b.child.kill('SIGTERM');
+  const code = await b.exited;
+  const took = Date.now() - started;
+  t.equal(code, 0, 'B exits 0');
+  t.ok(took < limits.shutdownGraceMs, `within the grace period (${took} ms, grace ${limits.shutdownGraceMs} ms)`);
+  t.notOk(b.stderr().includes('threads did not stop in time'), 'every thread stopped');
+  const redis = openRedis(redisUrl, 'test');
+  t.teardown(() => redis.disconnect());
+  await whenReady(redis, 2_000);
+  const key = `${env.PACER_REDIS_KEY_PREFIX}:instances`;
+  t.equal(Object.keys(await redis.hgetall(key)).length, 1, 'B never registered: only A is listed');
+  await a.stop();
+  t.same(await redis.hgetall(key), {}, 'A left the registry when it stopped');
+});
+
 t.test('a restart of the same instance after kill -9 is not held up by its own entry', async (t) => {
   const env = envFor('off');
   const dataDir = dir();
