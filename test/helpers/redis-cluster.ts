@@ -111,6 +111,17 @@ export async function startRedisCluster(masters = 3, replicas = 0): Promise<Redi
     for (const port of ports) {
       await until(`node ${port} reports cluster_state:ok`, async () => (await cli(port, 'cluster', 'info')).includes('cluster_state:ok'));
     }
+    // Replicas count once their first sync is done: before that a master's WAIT 1 answers 0
+    // (test/store/redis-wait.test.ts failed so once, on a loaded machine, right after the start).
+    if (replicas > 0) {
+      for (const port of ports) {
+        await until(`node ${port} has its replicas in sync`, async () => {
+          const info = await cli(port, 'info', 'replication');
+          if (info.includes('role:slave')) return info.includes('master_link_status:up');
+          return new RegExp(`connected_slaves:${replicas}\\b`).test(info) && !/state=(wait_bgsave|send_bulk)/.test(info);
+        });
+      }
+    }
     const nodes: ClusterNode[] = [];
     for (const port of ports) nodes.push({ host: '127.0.0.1', port, id: (await cli(port, 'cluster', 'myid')).trim() });
     return {
