@@ -177,6 +177,8 @@ export const limits = {
   historyFlushMs: 10_000,
   /** History rows the admin holds while PostgreSQL is down; the oldest are dropped past it. */
   historyBufferRowsMax: 100_000,
+  /** Minute rows (and denial rows, breaker events) per INSERT of a history write; one transaction holds them all. */
+  historyRowsPerStatement: 2_000,
   /** One history request at step=minute: a week of minutes (10,080 buckets), as before steps existed. */
   historyMinuteRangeMsMax: 7 * 86_400_000,
   /** One history request at step=hour: 92 days (about 2,200 buckets), a quarter of hourly rows. */

@@ -267,8 +267,14 @@ export class SqlConfigStore implements ConfigStore {
     for (const m of minutes) {
       for (const [r, n] of Object.entries(m.deniedByReason)) denials.push({ c: m.campaignId, m: new Date(m.minuteMs).toISOString(), r, n });
     }
+    // In statements of historyRowsPerStatement rows, one transaction for all. A tick's rows in one
+    // statement (300,000 active campaigns: one jsonb parameter of all of them) grew the embedded
+    // database's WebAssembly memory, which never shrinks, from 18 MB to 1.5 GB; with a million, 2 GB
+    // (bench/README.md, "The embedded default at a million campaigns").
+    const per = limits.historyRowsPerStatement;
     await this.sql.transaction(async (tx) => {
-      if (minutes.length > 0) {
+      for (let i = 0; i < minutes.length; i += per) {
+        const part = minutes.slice(i, i + per);
         await tx.query(
           `INSERT INTO campaign_minutes (campaign_id, minute, day, decisions, allowed, denied, spend_events,
              settled_micros, duplicate_events, unmatched_events, expired_reservations, budget_micros, throttle, breaker_state,
@@ -301,7 +307,7 @@ export class SqlConfigStore implements ConfigStore {
                  SELECT key AS k, sum(value::bigint) AS v FROM (
                    SELECT * FROM jsonb_each_text(campaign_minutes.shadow_denied_by_reason)
                    UNION ALL SELECT * FROM jsonb_each_text(excluded.shadow_denied_by_reason)) AS e GROUP BY key) AS g) END`,
-          [JSON.stringify(minutes.map((m) => ({
+          [JSON.stringify(part.map((m) => ({
             c: m.campaignId, m: new Date(m.minuteMs).toISOString(), d: m.day, dec: m.decisions, al: m.allowed, den: m.denied,
             se: m.spendEvents, st: m.settledMicros, du: m.duplicateEvents, un: m.unmatchedEvents, ex: m.expiredReservations,
             b: m.budgetMicros, th: m.throttle, bs: m.breakerState,
@@ -310,20 +316,20 @@ export class SqlConfigStore implements ConfigStore {
           })))],
         );
       }
-      if (denials.length > 0) {
+      for (let i = 0; i < denials.length; i += per) {
         await tx.query(
           `INSERT INTO campaign_minute_denials (campaign_id, minute, reason, decisions)
            SELECT c, m, r, n FROM jsonb_to_recordset($1::jsonb) AS x(c text, m timestamptz, r text, n bigint)
            ON CONFLICT (campaign_id, minute, reason)
            DO UPDATE SET decisions = campaign_minute_denials.decisions + excluded.decisions`,
-          [JSON.stringify(denials)],
+          [JSON.stringify(denials.slice(i, i + per))],
         );
       }
-      if (breakers.length > 0) {
+      for (let i = 0; i < breakers.length; i += per) {
         await tx.query(
           `INSERT INTO breaker_events (campaign_id, at, from_state, to_state, reason)
            SELECT c, a, f, t, r FROM jsonb_to_recordset($1::jsonb) AS x(c text, a timestamptz, f text, t text, r text)`,
-          [JSON.stringify(breakers.map((b) => ({ c: b.campaignId, a: new Date(b.atMs).toISOString(), f: b.from, t: b.to, r: b.reason })))],
+          [JSON.stringify(breakers.slice(i, i + per).map((b) => ({ c: b.campaignId, a: new Date(b.atMs).toISOString(), f: b.from, t: b.to, r: b.reason })))],
         );
       }
     });

@@ -132,3 +132,43 @@ t.test('postgres: the whole catalogue reads in pages, every campaign once, in ID
   t.equal(versions.length, n, 'campaignVersions pages too');
   t.same(versions.slice(0, 3).map((v) => v.version), [2, 3, 1]);
 });
+
+for (const [name, open] of [
+  ['embedded', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pacer-cfg-'));
+    const sql = await EmbeddedSql.open(dir);
+    return { sql, done: async () => { await sql.close(); rmSync(dir, { recursive: true, force: true }); } };
+  }],
+  ['postgres', async () => {
+    const db = await createDatabase('cfg_hist');
+    const sql = new PostgresSql(db.url);
+    return { sql, done: async () => { await sql.close(); await db.drop(); } };
+  }],
+] as const) {
+  t.test(`${name}: a history write larger than one statement stores every row, in one transaction`, async (t) => {
+    // A tick of a million active campaigns in one statement grew PGlite's WebAssembly memory to 2 GB.
+    const { sql, done } = await open();
+    t.teardown(done);
+    await migrate(sql);
+    const store = new SqlConfigStore(sql);
+    const m0 = Date.UTC(2025, 2, 10, 12, 0);
+    const n = limits.historyRowsPerStatement * 2 + 3;
+    const rows = Array.from({ length: n }, (_, i) => minute(`h-${i}`, m0, { decisions: 2, denied: 1, deniedByReason: { PACED: 1 }, settledMicros: i }));
+    const breakers = Array.from({ length: limits.historyRowsPerStatement + 1 }, (_, i) => ({ campaignId: `h-${i}`, atMs: m0 + i, from: 'CLOSED' as const, to: 'OPEN' as const, reason: 'FRACTION' }));
+    await store.writeHistory(rows, breakers);
+    const [count] = await sql.query<{ n: string; s: string }>('SELECT count(*)::text AS n, sum(settled_micros)::text AS s FROM campaign_minutes');
+    t.same(count, { n: String(n), s: String((n * (n - 1)) / 2) }, `${n} minute rows, ${limits.historyRowsPerStatement} a statement`);
+    const [denials] = await sql.query<{ n: string }>('SELECT count(*)::text AS n FROM campaign_minute_denials');
+    t.equal(denials!.n, String(n), 'and every denial row');
+    const [events] = await sql.query<{ n: string }>('SELECT count(*)::text AS n FROM breaker_events');
+    t.equal(events!.n, String(breakers.length), 'and every breaker event');
+    const last = await store.history(`h-${n - 1}`, m0, m0 + 60_000);
+    t.same(last.minutes[0]!.deniedByReason, { PACED: 1 }, 'the last row of the last statement reads back whole');
+
+    // One transaction: a write that fails in its last statement leaves none of its rows.
+    const bad = [...rows.map((r) => ({ ...r, minuteMs: m0 + 60_000 })), { ...minute('h-bad', m0 + 60_000), day: 'not a day' }];
+    await t.rejects(store.writeHistory(bad, []));
+    const [after] = await sql.query<{ n: string }>('SELECT count(*)::text AS n FROM campaign_minutes');
+    t.equal(after!.n, String(n), 'a failed write stores none of its statements');
+  });
+}
