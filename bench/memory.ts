@@ -62,6 +62,8 @@ interface Reading {
   threads: number;
   smaps: { wasmMb: number; mallocHeapMb: number; anonMb: number; nodeBinaryMb: number; otherFilesMb: number };
   heapMbByThread: Record<string, number>;
+  /** What each thread's V8 heap has committed (used plus free space in its pages). */
+  heapTotalMbByThread: Record<string, number>;
 }
 
 async function read(p: RunningPacer): Promise<Reading> {
@@ -80,6 +82,7 @@ async function read(p: RunningPacer): Promise<Reading> {
     threads: st.threads,
     smaps: { wasmMb: mb(sm.wasmKb), mallocHeapMb: mb(sm.mallocHeapKb), anonMb: mb(sm.anonKb), nodeBinaryMb: mb(sm.nodeBinaryKb), otherFilesMb: mb(sm.otherFilesKb) },
     heapMbByThread: Object.fromEntries(Object.entries(heaps).map(([t, h]) => [t, h.usedMb])),
+    heapTotalMbByThread: Object.fromEntries(Object.entries(heaps).map(([t, h]) => [t, h.totalMb])),
   };
 }
 
@@ -212,14 +215,14 @@ try {
   // Configured but without traffic yet: what an idle campaign costs.
   await new Promise((r) => setTimeout(r, 2000));
   const configured = await read(pacer);
-  say(`configured, no traffic: ${configured.rssMb} MB heaps ${JSON.stringify(configured.heapMbByThread)}`);
+  say(`configured, no traffic: ${configured.rssMb} MB heaps ${JSON.stringify(configured.heapMbByThread)} committed ${JSON.stringify(configured.heapTotalMbByThread)}`);
   const t1 = performance.now();
   const traffic = await drive(pacer.url);
   const trafficMs = Math.round(performance.now() - t1);
   say(`drove ${n} decisions and spends in ${trafficMs} ms: ${traffic.reserved} reserved, ${traffic.matched} settled a reservation`);
   await new Promise((r) => setTimeout(r, 2000));
   const loaded = await read(pacer);
-  say(`loaded: ${loaded.rssMb} MB ${JSON.stringify(loaded.smaps)} heaps ${JSON.stringify(loaded.heapMbByThread)}`);
+  say(`loaded: ${loaded.rssMb} MB ${JSON.stringify(loaded.smaps)} heaps ${JSON.stringify(loaded.heapMbByThread)} committed ${JSON.stringify(loaded.heapTotalMbByThread)}`);
   if (values.snapshots !== undefined) await snapshots(pacer, values.snapshots);
   let readyMsRestart: number | null = null;
   let rssMbAfterRestart: number | null = null;
@@ -251,6 +254,7 @@ try {
     heapMbByThread: loaded.heapMbByThread,
     readyMs,
     store,
+    heapTotalMbByThread: loaded.heapTotalMbByThread,
     heapMbByThreadIdle: idle.heapMbByThread,
     rssMbConfigured: configured.rssMb,
     perCampaignBytesConfigured: n === 0 ? null : Math.round(((configured.rssMb - idle.rssMb) * 1048576) / n),
