@@ -14,10 +14,15 @@ import { contains, nextBoundary } from './time/schedule.js';
 import { dayBounds } from './time/zone.js';
 import type { CampaignConfig, CampaignStatus } from './types.js';
 import { DecideFlag, SpendFlag } from './wire.js';
+import type { ExpiryQueue } from './expiry.js';
 
 export interface Reservation {
   amount: Micros;
   expiresAtMs: number;
+  /** For the shard's expiry queue (shards/expiry.ts): whose reservation it is, and its place there (-1: not queued). */
+  readonly campaign: Campaign;
+  readonly requestId: string;
+  slot: number;
 }
 
 export interface SettledReservation {
@@ -102,6 +107,8 @@ export interface CampaignHooks {
   onRollover(campaign: Campaign, endedDay: string, settled: Micros, budget: Micros): void;
   /** The shard's traffic profile, ADAPTIVE's fallback. */
   globalProfile: GlobalProfile;
+  /** The shard's reservations by expiry time; the campaigns queue theirs and take them out when they go. */
+  expiries?: ExpiryQueue;
 }
 
 const velocityBuckets = pacingTuning.velocityBuckets;
@@ -749,7 +756,9 @@ export class Campaign {
     this.count(C_ALLOWED, 1);
     this.lastFlags = DecideFlag.ALLOW;
     if (reserving) {
-      (this.res ??= new Map()).set(requestId, { amount: bid, expiresAtMs: nowMs + ttlMs });
+      const r: Reservation = { amount: bid, expiresAtMs: nowMs + ttlMs, campaign: this, requestId, slot: -1 };
+      (this.res ??= new Map()).set(requestId, r);
+      this.hooks.expiries?.push(r);
       this.live.count++;
       this.reserved = add(this.reserved, bid);
       this.lastFlags |= DecideFlag.RESERVED;
@@ -910,7 +919,9 @@ export class Campaign {
   /** Puts back a reservation restored from the store (or one a duplicate spend wrongly settled). */
   restoreReservation(requestId: string, amount: Micros, expiresAtMs: number): boolean {
     if (this.res !== null && this.res.has(requestId)) return false;
-    (this.res ??= new Map()).set(requestId, { amount, expiresAtMs });
+    const r: Reservation = { amount, expiresAtMs, campaign: this, requestId, slot: -1 };
+    (this.res ??= new Map()).set(requestId, r);
+    this.hooks.expiries?.push(r);
     this.live.count++;
     this.reserved = add(this.reserved, amount);
     return true;
@@ -920,6 +931,7 @@ export class Campaign {
     // The last one gone, the map goes too: a Map keeps its grown table after deletes.
     if (this.res!.size === 1) this.res = null;
     else this.res!.delete(requestId);
+    this.hooks.expiries?.remove(r);
     this.live.count--;
     this.reserved = sub(this.reserved, r.amount);
   }

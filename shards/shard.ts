@@ -163,6 +163,7 @@ export class Shard {
       columns: this.columns,
       globalProfile: this.globalProfile,
       liveReservations: this.liveReservations,
+      expiries: this.expiries,
       onBreaker: (c, transition) => {
         const key = `${transition.to} ${transition.reason}`;
         this.totals.breakerTransitions.set(key, (this.totals.breakerTransitions.get(key) ?? 0) + 1);
@@ -212,11 +213,7 @@ export class Shard {
             c.lease.tracked = true;
             this.leasesInDemand.add(c);
           }
-          if (c.lastReservedNew) {
-            const expiresAtMs = now + ttl;
-            this.expiries.push({ campaign: c, requestId: r.requestId, expiresAtMs });
-            this.flusher.reservationAdded(c, r.requestId, r.micros, expiresAtMs);
-          }
+          if (c.lastReservedNew) this.flusher.reservationAdded(c, r.requestId, r.micros, now + ttl);
           this.totals.decisions[reason]!++;
           if (c.shadow === null) {
             w.decide(r.slot, reason, c.lastFlags, c.controller.throttle, finite(c.pacingIndex));
@@ -358,7 +355,6 @@ export class Shard {
       return;
     }
     if (!c.restoreReservation(requestId, reservation.amount, reservation.expiresAtMs)) return;
-    this.expiries.push({ campaign: c, requestId, expiresAtMs: reservation.expiresAtMs });
     this.flusher.reservationAdded(c, requestId, reservation.amount, reservation.expiresAtMs);
   }
 
@@ -630,7 +626,6 @@ export class Shard {
         continue;
       }
       c.restoreReservation(r.requestId, r.amountMicros, r.expiresAtMs);
-      this.expiries.push({ campaign: c, requestId: r.requestId, expiresAtMs: r.expiresAtMs });
     }
     if (badReservations > 0 && c.countersFault === null) {
       c.countersFault = `${badReservations} stored reservations out of range were not restored: correct them in the store and restart`;
