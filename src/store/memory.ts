@@ -25,6 +25,22 @@ const dedupeBuckets = 3;
  */
 const batchOutcomesKept = 10_000;
 
+/** ',' before every campaign's flags, so that no campaigns ('') and one without events (',') differ. */
+function outcomeText(outcome: FlushOutcome): string {
+  const parts: string[] = [];
+  for (const flags of outcome) {
+    parts.push(',');
+    for (const f of flags) parts.push(f ? '1' : '0');
+  }
+  // join makes one flat string (+= would keep a tree of pieces, larger than the array it replaces).
+  return parts.join('');
+}
+
+function outcomeFromText(text: string): FlushOutcome {
+  if (text === '') return [];
+  return text.slice(1).split(',').map((part) => Array.from(part, (ch) => ch === '1'));
+}
+
 /**
  * Counters in process memory: the store of the simulator, of unit tests and of PACER_STORE=memory.
  * It has the semantics of the durable stores (a batch applied at most once, event IDs deduplicated
@@ -32,7 +48,12 @@ const batchOutcomesKept = 10_000;
  */
 export class MemoryStore implements CounterStore {
   readonly kind = 'memory';
-  private readonly batches = new Map<string, FlushOutcome>();
+  /**
+   * Kept as text, one character per event ('1' applied, '0' a duplicate) after a comma for each
+   * campaign (outcomeText): an array per campaign of every kept batch held about
+   * 180 bytes per campaign of a flush (a million campaigns after one spend each: 180 MB).
+   */
+  private readonly batches = new Map<string, string>();
   /**
    * The kept batch IDs in the order they were applied (a ring of batchOutcomesKept): the oldest is
    * evicted from here, not from the Map's key order, whose first live key V8 finds only by
@@ -64,7 +85,7 @@ export class MemoryStore implements CounterStore {
 
   applySync(batch: FlushBatch): FlushOutcome {
     const done = this.batches.get(batch.batchId);
-    if (done !== undefined) return done;
+    if (done !== undefined) return outcomeFromText(done);
     const bucket = Math.floor(batch.atMs / dayMs);
     for (const [b, set] of this.events) {
       if (b > bucket - dedupeBuckets) continue;
@@ -106,7 +127,7 @@ export class MemoryStore implements CounterStore {
       if (res.size === 0) this.reservations.delete(d.campaignId);
     }
     this.forgetOldestEvents();
-    this.batches.set(batch.batchId, outcome);
+    this.batches.set(batch.batchId, outcomeText(outcome));
     if (this.batchRing.length < batchOutcomesKept) this.batchRing.push(batch.batchId);
     else {
       this.batches.delete(this.batchRing[this.batchRingNext]!);

@@ -37,6 +37,21 @@ export function contract(name: string, open: () => Promise<{ store: CounterStore
       t.equal((await store.load(c, '2025-03-10', null)).settledMicros, 350, 'and counts once');
     });
 
+    await t.test('a resent batch of several campaigns, one with no events, gets its answer in order', async (t) => {
+      const other = `${c}-other`;
+      await store.apply(batch(t0, delta(other, '2025-03-10', { events: [ev('dup', 5)] })));
+      const b = batch(
+        t0,
+        delta(other, '2025-03-10', { events: [ev('dup', 5), ev('new', 7)] }),
+        delta(`${c}-quiet`, '2025-03-10', { reservationsAdded: [{ requestId: 'r-quiet', amountMicros: 10, expiresAtMs: t0 + hourMs }] }),
+        delta(`${c}-third`, '2025-03-10', { events: [ev('e3', 1)] }),
+      );
+      const want = [[false, true], [], [true]];
+      t.same(await store.apply(b), want);
+      t.same(await store.apply(b), want, 'the same answer when resent');
+      t.equal((await store.load(other, '2025-03-10', null)).settledMicros, 12, 'and counted once');
+    });
+
     await t.test('an event applied by another batch is a duplicate, within 48 hours', async (t) => {
       const again = batch(t0 + 47 * hourMs, delta(c, '2025-03-12', { events: [ev('e1', 100), ev('e3', 5)] }));
       t.same(await store.apply(again), [[false, true]]);
