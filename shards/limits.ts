@@ -179,6 +179,8 @@ export const limits = {
   historyBufferRowsMax: 100_000,
   /** Minute rows (and denial rows, breaker events) per INSERT of a history write; one transaction holds them all. */
   historyRowsPerStatement: 2_000,
+  /** Stored traffic profiles read per query at startup (about 2 KB each): the whole table in pages by campaign ID. */
+  profileReadPageRows: 1_000,
   /** One history request at step=minute: a week of minutes (10,080 buckets), as before steps existed. */
   historyMinuteRangeMsMax: 7 * 86_400_000,
   /** One history request at step=hour: 92 days (about 2,200 buckets), a quarter of hourly rows. */

@@ -537,19 +537,30 @@ export class SqlConfigStore implements ConfigStore {
   }
 
   async loadProfiles(campaignIds?: readonly string[]): Promise<StoredProfile[]> {
-    const rows = await this.sql.query<{ campaign_id: string; fitted_at: unknown; half_life_days: unknown; density: unknown; hours_used: unknown }>(
-      campaignIds === undefined
-        ? 'SELECT campaign_id, fitted_at, half_life_days, density::text AS density, hours_used FROM campaign_profiles'
-        : 'SELECT campaign_id, fitted_at, half_life_days, density::text AS density, hours_used FROM campaign_profiles WHERE campaign_id = ANY($1::text[])',
-      campaignIds === undefined ? [] : [[...campaignIds]],
-    );
-    return rows.map((r) => ({
+    type Row = { campaign_id: string; fitted_at: unknown; half_life_days: unknown; density: unknown; hours_used: unknown };
+    const columns = 'campaign_id, fitted_at, half_life_days, density::text AS density, hours_used';
+    const toProfile = (r: Row): StoredProfile => ({
       campaignId: r.campaign_id,
       fittedAtMs: ms(r.fitted_at),
       halfLifeDays: Number(r.half_life_days),
       density: (JSON.parse(String(r.density)) as unknown[]).map((v) => (typeof v === 'number' ? v : null)),
       hoursUsed: int(r.hours_used, 'hours_used'),
-    }));
+    });
+    if (campaignIds !== undefined) {
+      return (await this.sql.query<Row>(`SELECT ${columns} FROM campaign_profiles WHERE campaign_id = ANY($1::text[])`, [[...campaignIds]])).map(toProfile);
+    }
+    // All of them in pages by ID: a profile is about 2 KB of text, and one result of a million of
+    // them would be held whole in the embedded database's WebAssembly memory, which never shrinks.
+    const out: StoredProfile[] = [];
+    for (let after = ''; ;) {
+      const rows = await this.sql.query<Row>(
+        `SELECT ${columns} FROM campaign_profiles WHERE campaign_id > $1 ORDER BY campaign_id LIMIT $2`,
+        [after, limits.profileReadPageRows],
+      );
+      for (const r of rows) out.push(toProfile(r));
+      if (rows.length < limits.profileReadPageRows) return out;
+      after = rows[rows.length - 1]!.campaign_id;
+    }
   }
 
   async ping(): Promise<void> {

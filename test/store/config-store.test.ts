@@ -172,3 +172,26 @@ for (const [name, open] of [
     t.equal(after!.n, String(n), 'a failed write stores none of its statements');
   });
 }
+
+t.test('embedded: the stored profiles read at startup come in pages, every one once, past one page', async (t) => {
+  // One result of a million profiles (about 2 KB each) would be held whole in PGlite's memory.
+  const dir = mkdtempSync(join(tmpdir(), 'pacer-cfg-'));
+  const sql = await EmbeddedSql.open(dir);
+  t.teardown(async () => {
+    await sql.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await migrate(sql);
+  const store = new SqlConfigStore(sql);
+  const n = limits.profileReadPageRows * 2 + 5;
+  const density = Array.from({ length: 168 }, (_, h) => (h % 24 === 3 ? null : 1 / 168));
+  const saved = Array.from({ length: n }, (_, i) => ({ campaignId: `p-${i}`, fittedAtMs: Date.UTC(2025, 2, 10) + i, halfLifeDays: 7, density, hoursUsed: i % 500 }));
+  for (let i = 0; i < n; i += 500) await store.saveProfiles(saved.slice(i, i + 500));
+  const loaded = await store.loadProfiles();
+  t.equal(loaded.length, n, `${n} profiles, ${limits.profileReadPageRows} a page`);
+  t.equal(new Set(loaded.map((p) => p.campaignId)).size, n, 'none twice');
+  const byId = new Map(loaded.map((p) => [p.campaignId, p]));
+  t.same(byId.get(`p-${n - 1}`), saved[n - 1], 'the last one whole, nulls kept');
+  t.same(byId.get('p-0'), saved[0]);
+  t.same((await store.loadProfiles(['p-7', 'none'])).map((p) => p.campaignId), ['p-7'], 'and by ID as before');
+});
