@@ -5,6 +5,9 @@ import { Reason, type ReasonCode } from '../reasons.js';
 import { sfc32 } from '../rng.js';
 import type { CampaignConfig, Strategy } from '../types.js';
 import type { GlobalProfile } from './profile.js';
+import { shadowConfigOf } from './shadow-config.js';
+
+export { shadowConfigOf, wantsShadow } from './shadow-config.js';
 
 /**
  * Shadow mode and A/B (docs/pacing.md "Shadow mode and A/B"): a second pacer for one campaign,
@@ -161,24 +164,6 @@ export interface ShadowStatus {
   decisions: number;
   allowed: number;
   deniedByReason: Record<string, number>;
-}
-
-/** Whether a configuration asks for a shadow: a shadow strategy, or SHADOW mode. */
-export function wantsShadow(config: CampaignConfig): boolean {
-  return config.mode === 'SHADOW' || (config.shadow !== undefined && config.shadow !== null);
-}
-
-/** The configuration the shadow paces by: the campaign's, with the shadow's strategy, always enforcing. */
-export function shadowConfigOf(config: CampaignConfig): CampaignConfig {
-  const { mode: _m, shadow, ...rest } = config;
-  if (shadow === undefined || shadow === null) return rest;
-  return {
-    ...rest,
-    strategy: shadow.strategy,
-    frontLoadedShare: shadow.frontLoadedShare,
-    aheadPercent: shadow.aheadPercent,
-    hourlyWeights: shadow.hourlyWeights,
-  };
 }
 
 /**

@@ -5,7 +5,7 @@ import type { HttpRequest, TemplatedApp } from 'uWebSockets.js';
 import { limits } from '../../shards/limits.js';
 import { buildDayPlan, dailyAllowance } from '../../shards/pacing/day.js';
 import { dayBounds, type DayBounds, localToEpoch, offsetMs } from '../../shards/time/zone.js';
-import { shadowConfigOf, wantsShadow } from '../../shards/pacing/shadow.js';
+import { shadowConfigOf, wantsShadow } from '../../shards/pacing/shadow-config.js';
 import { type CampaignConfig, type Strategy, strategies } from '../../shards/types.js';
 import type { ShadowMinute } from '../store/sql-config.js';
 import { ApiError } from '../http/errors.js';
