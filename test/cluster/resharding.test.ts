@@ -365,8 +365,11 @@ t.test(name, async (t) => {
 });
 }
 
+// The load stops once the budgets are spent. 60 s, not 40: on the machine of 2026-12-03 (evening)
+// the same build spent them in 23 s in one run and had delivered 0.993 at 40 s in the next, and
+// 0.874 at 40 s under the whole suite (.ci/run); the money assertions do not depend on it.
 reshardingUnderLoad("a resharding of the campaigns' slots under load with leases on: budgets held, totals exact", {
-  replicas: 0, seed: 21, rounds: 3, loadMaxMs: 40_000, deliveredMin: 0.95,
+  replicas: 0, seed: 21, rounds: 3, loadMaxMs: 60_000, deliveredMin: 0.95,
 });
 // With a replica per master and WAIT after every flush and lease call (PACER_REDIS_WAIT_REPLICAS=1),
 // lease calls and re-sent flushes go in pipelines of their own, which ioredis does not redirect:
