@@ -3,10 +3,9 @@ import type { Reservation } from './campaign.js';
 /**
  * The shard's live reservations by expiry time: a binary min-heap of the reservations themselves,
  * each knowing its place in it (`slot`), so that a reservation settled or released leaves the
- * queue at once (O(log n)). Before, the queue held an entry per reservation until its time came
- * (60 s by default), settled or not: at 10,000 spends a second that was 600,000 dead entries, each
- * promoted to the old generation, and after one spend on each of a million campaigns 64 MB that
- * served nothing (bench/README.md, "Memory").
+ * queue at once (O(log n)). Before, the queue held an entry per reservation (an object, its boxed
+ * expiry time and the request ID) until its time came, 60 s by default, settled or not
+ * (bench/README.md, "The embedded default at a million campaigns").
  *
  * Campaigns push and remove (Campaign.allow, restoreReservation, dropReservation); the shard pops
  * what is due (Shard.sweep).

@@ -1,6 +1,7 @@
 /**
- * A binary min-heap ordered by `before(a, b)` (true when a comes first). Used for the shard's
- * reservation expiries and the simulator's future events.
+ * A binary min-heap ordered by `before(a, b)` (true when a comes first): the simulator's future
+ * events. The shard's reservation expiries have a heap of their own that can remove from the
+ * middle (shards/expiry.ts).
  */
 export class MinHeap<T> {
   private readonly items: T[] = [];
