@@ -112,15 +112,23 @@ export class SqlConfigStore implements ConfigStore {
    * for a million campaigns ran past the statement deadline, and startup retried it for ever.
    */
   async loadCampaigns(): Promise<CampaignRecord[]> {
-    const out: CampaignRecord[] = [];
+    return this.inPages<CampaignRow & { id: string }, CampaignRecord>(
+      'SELECT id, config, created_at, updated_at, archived_at FROM campaigns WHERE id > $1 ORDER BY id LIMIT $2',
+      limits.catalogueReadPageRows, (r) => r.id, recordOf,
+    );
+  }
+
+  /**
+   * A whole table read in pages by its text key (keyset): `text` takes the last key of the page
+   * before as $1 and the page size as $2, ordered by that key.
+   */
+  private async inPages<R, T>(text: string, pageRows: number, keyOf: (r: R) => string, map: (r: R) => T): Promise<T[]> {
+    const out: T[] = [];
     for (let after = '';;) {
-      const rows = await this.sql.query<CampaignRow & { id: string }>(
-        'SELECT id, config, created_at, updated_at, archived_at FROM campaigns WHERE id > $1 ORDER BY id LIMIT $2',
-        [after, limits.catalogueReadPageRows],
-      );
-      for (const r of rows) out.push(recordOf(r));
-      if (rows.length < limits.catalogueReadPageRows) return out;
-      after = rows[rows.length - 1]!.id;
+      const rows = await this.sql.query<R>(text, [after, pageRows]);
+      for (const r of rows) out.push(map(r));
+      if (rows.length < pageRows) return out;
+      after = keyOf(rows[rows.length - 1]!);
     }
   }
 
@@ -136,16 +144,10 @@ export class SqlConfigStore implements ConfigStore {
 
   /** Every campaign's ID and version: a full catch-up compares them with what it holds. */
   async campaignVersions(): Promise<{ id: string; version: number }[]> {
-    const out: { id: string; version: number }[] = [];
-    for (let after = '';;) {
-      const rows = await this.sql.query<{ id: string; version: unknown }>(
-        'SELECT id, version FROM campaigns WHERE id > $1 ORDER BY id LIMIT $2',
-        [after, limits.catalogueReadPageRows],
-      );
-      for (const r of rows) out.push({ id: r.id, version: int(r.version, 'version') });
-      if (rows.length < limits.catalogueReadPageRows) return out;
-      after = rows[rows.length - 1]!.id;
-    }
+    return this.inPages<{ id: string; version: unknown }, { id: string; version: number }>(
+      'SELECT id, version FROM campaigns WHERE id > $1 ORDER BY id LIMIT $2',
+      limits.catalogueReadPageRows, (r) => r.id, (r) => ({ id: r.id, version: int(r.version, 'version') }),
+    );
   }
 
   /** Records a breaker reset in config_changes; its NOTIFY tells the other instances. */
@@ -551,16 +553,10 @@ export class SqlConfigStore implements ConfigStore {
     }
     // All of them in pages by ID: a profile is about 2 KB of text, and one result of a million of
     // them would be held whole in the embedded database's WebAssembly memory, which never shrinks.
-    const out: StoredProfile[] = [];
-    for (let after = ''; ;) {
-      const rows = await this.sql.query<Row>(
-        `SELECT ${columns} FROM campaign_profiles WHERE campaign_id > $1 ORDER BY campaign_id LIMIT $2`,
-        [after, limits.profileReadPageRows],
-      );
-      for (const r of rows) out.push(toProfile(r));
-      if (rows.length < limits.profileReadPageRows) return out;
-      after = rows[rows.length - 1]!.campaign_id;
-    }
+    return this.inPages<Row, StoredProfile>(
+      `SELECT ${columns} FROM campaign_profiles WHERE campaign_id > $1 ORDER BY campaign_id LIMIT $2`,
+      limits.profileReadPageRows, (r) => r.campaign_id, toProfile,
+    );
   }
 
   async ping(): Promise<void> {
