@@ -4,7 +4,7 @@ import { limits } from './limits.js';
 import { add, assert, micros, remaining, sub, ZERO, type Micros } from './money.js';
 import { Breaker, type BreakerTransition, type ResetReason } from './pacing/breaker.js';
 import { Controller } from './pacing/controller.js';
-import { buildDayPlan, type DayPlan } from './pacing/day.js';
+import { buildDayShape, dailyAllowance, type DayShape } from './pacing/day.js';
 import type { FittedProfile, GlobalProfile } from './pacing/profile.js';
 import type { Shadow } from './pacing/shadow.js';
 import { TrafficProfile } from './pacing/profile.js';
@@ -98,6 +98,9 @@ const noReservations: ReadonlyMap<string, Reservation> = new Map();
  */
 const forecastScratch = new Float64Array(24);
 
+/** The view every campaign's `controller` returns, pointed at that campaign's row (see Campaign.controller). */
+const controllerView = new Controller();
+
 export interface CampaignHooks {
   /** The shard's columns, where its campaigns keep their numbers (shards/columns.ts); default: the thread's. */
   columns?: ShardColumns;
@@ -109,6 +112,16 @@ export interface CampaignHooks {
   globalProfile: GlobalProfile;
   /** The shard's reservations by expiry time; the campaigns queue theirs and take them out when they go. */
   expiries?: ExpiryQueue;
+}
+
+/** Hooks with the columns and the live-reservation count resolved (the thread's columns and a count of their own by default). */
+type CompleteHooks = CampaignHooks & { columns: ShardColumns; liveReservations: { count: number } };
+const completed = new WeakMap<CampaignHooks, CompleteHooks>();
+function complete(hooks: CampaignHooks): CompleteHooks {
+  if (hooks.columns !== undefined && hooks.liveReservations !== undefined) return hooks as CompleteHooks;
+  let c = completed.get(hooks);
+  if (c === undefined) completed.set(hooks, (c = { ...hooks, columns: hooks.columns ?? defaultColumns(), liveReservations: hooks.liveReservations ?? { count: 0 } }));
+  return c;
 }
 
 const velocityBuckets = pacingTuning.velocityBuckets;
@@ -148,6 +161,8 @@ const SINCE_ROW = 23;
  * the hour counts pool, handed to the profile when one is made (the rollover makes it); -1: none.
  */
 const COUNTS_ROW = 24;
+/** Today's budget in micros (the day plan's allowance: the daily budget, or today's share of a lifetime budget). */
+const BUDGET = 25;
 
 /** Offsets in a counters row (countersWidth): the counts of Counters, and the row of its denials (-1: none). */
 const C_DECISIONS = 0;
@@ -170,11 +185,11 @@ const C_DENIED_ROW = 8;
  */
 export class Campaign {
   config: CampaignConfig;
-  day: DayPlan;
+  /** Today's shape (shared with the campaigns of the same zone, day and curve); today's budget is `budget`. */
+  day!: DayShape;
   /** Live reservations by requestId; allocated with the first one (see `reservations`). */
   private res: Map<string, Reservation> | null = null;
   readonly breaker: Breaker;
-  readonly controller: Controller;
   /** The traffic profile, built on the first decision (or when asked for): idle campaigns hold none. */
   private prof: TrafficProfile | null = null;
   /** Set when the store held counters outside the money bounds at load: the campaign stays paused. */
@@ -191,7 +206,6 @@ export class Campaign {
    */
   private f: Float64Array;
   private o: number;
-  private readonly cols: ShardColumns;
 
   /** lastSettled, handed over (to the flusher's record of the spend) and no longer kept here. */
   takeLastSettled(): SettledReservation | null {
@@ -404,7 +418,6 @@ export class Campaign {
    * velocityBuckets pairs; one that spends now and then a pair or two.
    */
   private vel: number[] | null = null;
-  private readonly live: { count: number };
   /**
    * The shadow strategy's actor (shards/pacing/shadow.ts), kept by the shard; null without one. A
    * campaign in mode SHADOW always has one, and its `unenforced` says so: every decision the pacer
@@ -415,11 +428,11 @@ export class Campaign {
   constructor(
     config: CampaignConfig,
     nowMs: number,
-    private readonly hooks: CampaignHooks,
+    hooks: CampaignHooks,
   ) {
     this.config = config;
-    this.live = hooks.liveReservations ?? { count: 0 };
-    const cols = (this.cols = hooks.columns ?? defaultColumns());
+    const h = (this.hooks = complete(hooks));
+    const cols = h.columns;
     const row = cols.campaigns.take();
     const f = (this.f = cols.campaigns.chunkOf(row));
     const o = (this.o = cols.campaigns.offsetOf(row));
@@ -448,10 +461,11 @@ export class Campaign {
     f[o + TODAY_ROW] = -1;
     f[o + SINCE_ROW] = -1;
     f[o + COUNTS_ROW] = -1;
-    this.controller = new Controller(f, o + controllerAt);
+    f[o + BUDGET] = 0;
+    Controller.initRow(f, o + controllerAt);
     this.breaker = new Breaker(config.breaker, breakerListener(hooks), this, f, o + breakerAt);
     this.controller.startFor(config.strategy);
-    this.day = this.plan(nowMs);
+    this.plan(nowMs);
   }
 
   /**
@@ -468,19 +482,42 @@ export class Campaign {
     const counts = this.f[this.o + COUNTS_ROW]!;
     if (counts >= 0) this.cols.hourCounts.give(counts);
     const row = pool.rowAt(this.f, this.o);
-    this.f = this.controller.f = this.breaker.f = pool.dead;
+    this.f = this.breaker.f = pool.dead;
     this.o = 0;
-    this.controller.o = controllerAt;
     this.breaker.o = breakerAt;
     pool.give(row);
+  }
+
+  /** The shard's hooks, with its columns and its count of live reservations (one field, not three). */
+  private readonly hooks: CompleteHooks;
+
+  private get cols(): ShardColumns {
+    return this.hooks.columns;
+  }
+
+  private get live(): { count: number } {
+    return this.hooks.liveReservations;
   }
 
   get id(): string {
     return this.config.id;
   }
 
+  /**
+   * The pacing controller, over this campaign's row: the thread's one Controller object, pointed
+   * at the row on every read, instead of an object per campaign (40 bytes each at a million). Use
+   * it at once (`c.controller.throttle`), never keep it: the next read, for any campaign, moves it.
+   * Safe because a controller keeps no reference and calls nothing back.
+   */
+  get controller(): Controller {
+    const c = controllerView;
+    c.f = this.f;
+    c.o = this.o + controllerAt;
+    return c;
+  }
+
   get budget(): Micros {
-    return this.day.budgetMicros;
+    return this.f[this.o + BUDGET]! as Micros;
   }
 
   /**
@@ -676,16 +713,18 @@ export class Campaign {
     }
     this.settled = settled ?? (limits.dayTotalMicrosMax as Micros);
     this.lifetimeBefore = lifetime ?? (limits.flightTotalMicrosMax as Micros);
-    this.day = this.plan(nowMs);
+    this.plan(nowMs);
     this.validUntilMs = -Infinity;
     this.checkExhausted(nowMs);
   }
 
-  private plan(nowMs: number): DayPlan {
+  /** Plans the local day that contains nowMs: its shape (`day`) and its budget. */
+  private plan(nowMs: number): void {
     const weekday = dayBounds(this.config.timezone, nowMs).weekday;
     const own = this.prof?.weightsFor(weekday) ?? null;
     // The shard's profile is the same for all its campaigns, so their plans can share one shape.
-    return buildDayPlan(this.config, nowMs, own ?? this.hooks.globalProfile.weightsFor(weekday), this.lifetimeBefore, own === null);
+    const day = (this.day = buildDayShape(this.config, nowMs, own ?? this.hooks.globalProfile.weightsFor(weekday), own === null));
+    this.f[this.o + BUDGET] = dailyAllowance(this.config, day.bounds, day.active, this.lifetimeBefore);
   }
 
   /** ADAPTIVE's traffic shape of a weekday: the campaign's own profile, else the shard's. */
@@ -701,7 +740,7 @@ export class Campaign {
   loadProfile(fitted: FittedProfile, nowMs: number): void {
     if (nowMs >= this.day.bounds.endMs) this.rollover(nowMs);
     this.profile.load(fitted);
-    this.day = this.plan(nowMs);
+    this.plan(nowMs);
     this.hour = 0;
     this.validUntilMs = -Infinity;
     this.nextControlMs = -Infinity;
@@ -736,7 +775,7 @@ export class Campaign {
     }
     if (this.shadow !== null && this.shadow.unenforced) return this.allow(nowMs, bid, requestId, ttlMs, reserving);
     const committed = this.settled + this.elsewhere() + this.reserved + this.held;
-    const budget = this.day.budgetMicros;
+    const budget = this.budget;
     if (committed >= budget || committed + bid > budget) return this.deny(Reason.BUDGET_EXHAUSTED);
     if (this.lease !== null && !this.lease.covers(nowMs, this.day.bounds.key, this.reserved + this.held, bid)) return this.deny(Reason.LEASE_EMPTY);
 
@@ -763,7 +802,7 @@ export class Campaign {
       this.reserved = add(this.reserved, bid);
       this.lastFlags |= DecideFlag.RESERVED;
       this.lastReservedNew = true;
-      this.breaker.onCommitted(nowMs, this.settled + this.elsewhere() + this.reserved, this.day.budgetMicros);
+      this.breaker.onCommitted(nowMs, this.settled + this.elsewhere() + this.reserved, this.budget);
     }
     return Reason.OK;
   }
@@ -983,7 +1022,7 @@ export class Campaign {
       if (density !== null) this.hooks.globalProfile.add(density, ended.bounds.weekday);
     }
     const settled = this.settled;
-    this.hooks.onRollover(this, ended.bounds.key, settled, ended.budgetMicros);
+    this.hooks.onRollover(this, ended.bounds.key, settled, this.budget);
     // Saturates at the flight ceiling, above any lifetime budget: such a flight is finished either way.
     if (this.config.lifetimeBudgetMicros !== null) {
       this.lifetimeBefore = Math.min(add(this.lifetimeBefore, settled), limits.flightTotalMicrosMax) as Micros;
@@ -993,7 +1032,7 @@ export class Campaign {
     this.minBidMicros = Infinity;
     this.dropCounters(TODAY_ROW);
     this.hour = 0;
-    this.day = this.plan(nowMs);
+    this.plan(nowMs);
     this.presentSinceMs = this.day.bounds.startMs;
     this.breakerReset(this.day.bounds.startMs, 'DAY_ROLLOVER');
   }
@@ -1152,7 +1191,7 @@ export class Campaign {
     this.config = config;
     this.breaker.reconfigure(config.breaker);
     this.controller.startFor(config.strategy);
-    this.day = this.plan(nowMs);
+    this.plan(nowMs);
     this.hour = 0;
     this.validUntilMs = -Infinity;
     this.nextControlMs = -Infinity;

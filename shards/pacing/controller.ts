@@ -71,6 +71,11 @@ export class Controller {
     }
     this.f = f;
     this.o = o;
+    Controller.initRow(f, o);
+  }
+
+  /** Sets a fresh controller's numbers at offset `o` of `f` (what the constructor does, without an object). */
+  static initRow(f: Float64Array, o: number): void {
     f[o + THROTTLE] = pacingTuning.slowStartThrottle;
     f[o + TRAFFIC_RATE] = 0;
     f[o + ALLOWED_RATE] = 0;

@@ -21,8 +21,14 @@ export interface DayPlan {
   budgetMicros: Micros;
 }
 
-/** The part of a day plan that follows from the zone, the day and the curve's settings alone. */
-type DayShape = Omit<DayPlan, 'budgetMicros'>;
+/**
+ * The part of a day plan that follows from the zone, the day and the curve's settings alone: what
+ * a campaign keeps (its budget is a number in its row), shared by the campaigns of the same shape.
+ */
+export type DayShape = Omit<DayPlan, 'budgetMicros'>;
+
+/** A day's curve and budget: what a report measures a day's delivery against. */
+export type DayCurve = Pick<DayPlan, 'curve' | 'budgetMicros'>;
 
 /**
  * Day shapes by key, shared by every campaign with the same zone, day, strategy, schedule, flight
@@ -90,6 +96,22 @@ export function buildDayPlan(
   /** The profile is one many campaigns plan by (the shard's), so the plan is worth sharing. */
   sharedProfile = false,
 ): DayPlan {
+  const shape = buildDayShape(config, nowMs, profile, sharedProfile);
+  const budgetMicros = dailyAllowance(config, shape.bounds, shape.active, lifetimeSettledMicros);
+  return { bounds: shape.bounds, hourStarts: shape.hourStarts, active: shape.active, curve: shape.curve, budgetMicros };
+}
+
+/**
+ * The shape of the local day that contains nowMs (buildDayPlan without the budget): the same frozen
+ * object for every campaign of the same zone, day and curve settings, unless `profile` is the
+ * campaign's own (`sharedProfile` false with ADAPTIVE).
+ */
+export function buildDayShape(
+  config: CampaignConfig,
+  nowMs: number,
+  profile: ArrayLike<number> | null,
+  sharedProfile = false,
+): DayShape {
   const bounds = dayBounds(config.timezone, nowMs);
   let weights: readonly number[] | null = null;
   if (config.strategy === 'CUSTOM') weights = config.hourlyWeights;
@@ -104,8 +126,7 @@ export function buildDayPlan(
       if (forgotten !== undefined) shapes.delete(forgotten);
     }
   }
-  const budgetMicros = dailyAllowance(config, shape.bounds, shape.active, lifetimeSettledMicros);
-  return { bounds: shape.bounds, hourStarts: shape.hourStarts, active: shape.active, curve: shape.curve, budgetMicros };
+  return shape;
 }
 
 /**

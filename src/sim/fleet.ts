@@ -1,6 +1,7 @@
 import type { Campaign } from '../../shards/campaign.js';
 import { limits } from '../../shards/limits.js';
-import type { DayPlan } from '../../shards/pacing/day.js';
+import type { DayCurve, DayShape } from '../../shards/pacing/day.js';
+import type { Micros } from '../../shards/money.js';
 import type { CounterStore, FlushBatch, FlushOutcome, ShardEvent, ShardPorts, Timers } from '../../shards/ports.js';
 import { Reason } from '../../shards/reasons.js';
 import { sfc32 } from '../../shards/rng.js';
@@ -266,7 +267,10 @@ export async function simulateFleet(options: Partial<FleetOptions> = {}): Promis
   // ---- measurements -------------------------------------------------------------------------------
   const spentByDay = days.map((d) => new Float64Array(Math.ceil((d.endMs - d.startMs) / 60_000)));
   const spentByMinute = spentByDay[spentByDay.length - 1]!;
-  const plans = new Map<string, DayPlan>();
+  /** Each day's curve and budget, as the first instance's campaign last planned them that day. */
+  const plans = new Map<string, DayCurve>();
+  let lastShape: DayShape | null = null;
+  let lastBudget: Micros | null = null;
   const perInstance: FleetInstanceRow[] = split.map((share, i) => ({
     instance: i, share, decisions: 0, allowed: 0, spentMicros: 0, leaseGrants: 0, leaseFailures: 0, leaseGiveBacks: 0, settledElsewhere: 0, breakerTrips: 0,
   }));
@@ -410,8 +414,12 @@ export async function simulateFleet(options: Partial<FleetOptions> = {}): Promis
     }
     if (useLeases && ++steps % 64 === 0) auditLeases(dayKey);
     else if (!useLeases) steps++;
-    const plan = inst[0]!.campaign.day;
-    if (!plans.has(plan.bounds.key) || plans.get(plan.bounds.key) !== plan) plans.set(plan.bounds.key, plan);
+    const first = inst[0]!.campaign;
+    if (first.day !== lastShape || first.budget !== lastBudget) {
+      lastShape = first.day;
+      lastBudget = first.budget;
+      plans.set(lastShape.bounds.key, { curve: lastShape.curve, budgetMicros: first.budget });
+    }
     if (steps % 4096 === 0) for (const x of inst) x.campaign.checkInvariants();
   }
   now = Math.max(now, endMs - 1);

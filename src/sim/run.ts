@@ -5,7 +5,8 @@ import type { CounterStore, FlushBatch, FlushOutcome, ShardEvent, ShardPorts, Ti
 import { OpStatus, Reason } from '../../shards/reasons.js';
 import { sfc32 } from '../../shards/rng.js';
 import { Shard } from '../../shards/shard.js';
-import type { DayPlan } from '../../shards/pacing/day.js';
+import type { DayCurve, DayShape } from '../../shards/pacing/day.js';
+import type { Micros } from '../../shards/money.js';
 import { activeIntervals } from '../../shards/time/schedule.js';
 import { addDays, type DayBounds, dayBounds, type LocalDate, localToEpoch } from '../../shards/time/zone.js';
 import type { CampaignMode, ScheduleWindow, Strategy } from '../../shards/types.js';
@@ -417,8 +418,10 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   const spentByDay = days.map((d) => new Float64Array(Math.ceil((d.endMs - d.startMs) / 60_000)));
   const spentByMinute = spentByDay[spentByDay.length - 1]!;
   // The last plan the campaign held on each day: each day is measured against its own curve.
-  const plans = new Map<string, DayPlan>();
-  let lastPlan: DayPlan | null = null;
+  /** Each day's curve and budget, as the campaign last planned them that day. */
+  const plans = new Map<string, DayCurve>();
+  let lastShape: DayShape | null = null;
+  let lastBudget: Micros | null = null;
   const throttleByMinute = new Float64Array(minuteCount).fill(NaN);
   let decisions = 0;
   let wins = 0;
@@ -646,9 +649,10 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
       await restart();
       nextRestart = restartTimes.shift() ?? Infinity;
     }
-    if (campaign.day !== lastPlan) {
-      lastPlan = campaign.day;
-      plans.set(lastPlan.bounds.key, lastPlan);
+    if (campaign.day !== lastShape || campaign.budget !== lastBudget) {
+      lastShape = campaign.day;
+      lastBudget = campaign.budget;
+      plans.set(lastShape.bounds.key, { curve: lastShape.curve, budgetMicros: campaign.budget });
     }
     rethrow();
     o.onStep?.(campaign, t);
@@ -680,7 +684,7 @@ export async function simulate(options: Partial<SimOptions> = {}): Promise<SimRe
   // A day without a single step (no traffic at all) has no plan of its own and is left out.
   const daily: DayRow[] = [];
   days.forEach((d, i) => {
-    const plan = i === days.length - 1 ? campaign.day : plans.get(d.key);
+    const plan = i === days.length - 1 ? { curve: campaign.day.curve, budgetMicros: campaign.budget } : plans.get(d.key);
     if (plan === undefined) return;
     const m = measure({ curve: plan.curve, budget: plan.budgetMicros, dayStartMs: d.startMs, dayEndMs: d.endMs, spentByMinute: spentByDay[i]! });
     const spentMicros = spentByDay[i]!.reduce((a, x) => a + x, 0);
