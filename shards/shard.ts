@@ -504,7 +504,7 @@ export class Shard {
    * and live reservations from the store, so a restart forgets no money.
    */
   async upsert(received: CampaignConfig): Promise<void> {
-    const config = this.interner.config(received);
+    const config = this.interner.compact(received);
     const inProgress = this.loading.get(config.id);
     if (inProgress !== undefined) await inProgress;
     const existing = this.campaigns.get(config.id);
@@ -547,7 +547,7 @@ export class Shard {
     for (const r of received) {
       if (this.ports.store.loadMany !== undefined && !this.campaigns.has(r.id) && !this.loading.has(r.id) && !freshIds.has(r.id)) {
         freshIds.add(r.id);
-        fresh.push(this.interner.config(r));
+        fresh.push(this.interner.compact(r));
       } else {
         others.push(this.upsert(r).catch(() => void failed.push(r.id)));
       }
@@ -674,7 +674,7 @@ export class Shard {
    * campaign is not loaded here.
    */
   setBudget(received: CampaignConfig, floor: BudgetFloor): BudgetOutcome | null {
-    const config = this.interner.config(received);
+    const config = this.interner.compact(received);
     const c = this.campaigns.get(config.id);
     if (c === undefined) return null;
     const now = this.ports.clock.now();

@@ -14,13 +14,27 @@ export function wantsShadow(config: CampaignConfig): boolean {
 
 /** The configuration the shadow paces by: the campaign's, with the shadow's strategy, always enforcing. */
 export function shadowConfigOf(config: CampaignConfig): CampaignConfig {
-  const { mode: _m, shadow, ...rest } = config;
-  if (shadow === undefined || shadow === null) return rest;
+  // Field by field, not a spread: a shard's configuration (shards/intern.ts, CompactConfig) reads
+  // most of its settings through getters, which a spread does not copy.
+  const shadow = config.shadow ?? null;
   return {
-    ...rest,
-    strategy: shadow.strategy,
-    frontLoadedShare: shadow.frontLoadedShare,
-    aheadPercent: shadow.aheadPercent,
-    hourlyWeights: shadow.hourlyWeights,
+    id: config.id,
+    name: config.name,
+    status: config.status,
+    dailyBudgetMicros: config.dailyBudgetMicros,
+    timezone: config.timezone,
+    strategy: shadow === null ? config.strategy : shadow.strategy,
+    frontLoadedShare: shadow === null ? config.frontLoadedShare : shadow.frontLoadedShare,
+    aheadPercent: shadow === null ? config.aheadPercent : shadow.aheadPercent,
+    hourlyWeights: shadow === null ? config.hourlyWeights : shadow.hourlyWeights,
+    schedule: config.schedule,
+    startAtMs: config.startAtMs,
+    endAtMs: config.endAtMs,
+    lifetimeBudgetMicros: config.lifetimeBudgetMicros,
+    catchUpMaxRatio: config.catchUpMaxRatio,
+    velocityCapMultiple: config.velocityCapMultiple,
+    breaker: config.breaker,
+    version: config.version,
+    archived: config.archived ?? false,
   };
 }

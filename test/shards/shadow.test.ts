@@ -64,7 +64,8 @@ t.test('a campaign without a shadow holds none and its answers carry no would-be
   t.equal(a.flags & DecideFlag.SHADOW, 0);
   t.equal(a.wouldReason, 0);
   t.equal(r.shard.status('plain')!.shadow, undefined, 'no shadow in the status');
-  t.notOk('mode' in c.config || 'shadow' in c.config, 'the configuration keeps its shape');
+  t.equal(c.config.mode, 'ENFORCE', 'the configuration reads as enforcing');
+  t.equal(c.config.shadow, null, 'and without a shadow strategy');
 });
 
 t.test('SHADOW mode allows what the pacer would deny, and answers what it would have said', async (t) => {
