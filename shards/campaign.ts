@@ -2,7 +2,7 @@ import { breakerAt, controllerAt, defaultColumns, deniedWidth, hourCountMax, hou
 import type { Lease } from './lease.js';
 import { limits } from './limits.js';
 import { add, assert, micros, remaining, sub, ZERO, type Micros } from './money.js';
-import { Breaker, type BreakerTransition, type ResetReason } from './pacing/breaker.js';
+import { Breaker, type BreakerHost, type BreakerTransition, initBreakerRow, noBreakerEvents, type ResetReason } from './pacing/breaker.js';
 import { Controller } from './pacing/controller.js';
 import { buildDayShape, dailyAllowance, type DayShape } from './pacing/day.js';
 import type { FittedProfile, GlobalProfile } from './pacing/profile.js';
@@ -12,7 +12,7 @@ import { pacingTuning } from './pacing/tuning.js';
 import { Reason, type ReasonCode, reasonNames } from './reasons.js';
 import { contains, nextBoundary } from './time/schedule.js';
 import { dayBounds } from './time/zone.js';
-import type { CampaignConfig, CampaignStatus } from './types.js';
+import type { BreakerConfig, BreakerEvent, CampaignConfig, CampaignStatus } from './types.js';
 import { DecideFlag, SpendFlag } from './wire.js';
 import type { ExpiryQueue } from './expiry.js';
 
@@ -74,16 +74,6 @@ export class Counters {
   }
 }
 
-/**
- * One breaker listener per hooks object (per shard), shared by its campaigns' breakers, instead of
- * a closure per campaign.
- */
-const breakerListeners = new WeakMap<CampaignHooks, (t: BreakerTransition, owner: unknown) => void>();
-function breakerListener(hooks: CampaignHooks): (t: BreakerTransition, owner: unknown) => void {
-  let f = breakerListeners.get(hooks);
-  if (f === undefined) breakerListeners.set(hooks, (f = (t, owner) => hooks.onBreaker(owner as Campaign, t)));
-  return f;
-}
 
 /** Nothing counted: what `today` and `sinceSummary` read as before their first count. */
 const noCounters: Readonly<Counters> = Object.freeze(new Counters());
@@ -100,6 +90,9 @@ const forecastScratch = new Float64Array(24);
 
 /** The view every campaign's `controller` returns, pointed at that campaign's row (see Campaign.controller). */
 const controllerView = new Controller();
+
+/** The view every campaign's `breaker` returns, pointed at that campaign (see Campaign.breaker). */
+const breakerView = new Breaker();
 
 export interface CampaignHooks {
   /** The shard's columns, where its campaigns keep their numbers (shards/columns.ts); default: the thread's. */
@@ -183,13 +176,14 @@ const C_DENIED_ROW = 8;
  * sum of live reservations. The hard cap settled + reserved + bid ≤ budget is checked before every
  * reservation, which is what keeps overspend at zero for bids that carry a requestId.
  */
-export class Campaign {
+export class Campaign implements BreakerHost {
   config: CampaignConfig;
   /** Today's shape (shared with the campaigns of the same zone, day and curve); today's budget is `budget`. */
   day!: DayShape;
   /** Live reservations by requestId; allocated with the first one (see `reservations`). */
   private res: Map<string, Reservation> | null = null;
-  readonly breaker: Breaker;
+  /** The breaker's last transitions (BreakerHost); a shared empty list until the first. */
+  breakerEvents: readonly BreakerEvent[] = noBreakerEvents;
   /** The traffic profile, built on the first decision (or when asked for): idle campaigns hold none. */
   private prof: TrafficProfile | null = null;
   /** Set when the store held counters outside the money bounds at load: the campaign stays paused. */
@@ -463,7 +457,7 @@ export class Campaign {
     f[o + COUNTS_ROW] = -1;
     f[o + BUDGET] = 0;
     Controller.initRow(f, o + controllerAt);
-    this.breaker = new Breaker(config.breaker, breakerListener(hooks), this, f, o + breakerAt);
+    initBreakerRow(f, o + breakerAt);
     this.controller.startFor(config.strategy);
     this.plan(nowMs);
   }
@@ -482,9 +476,8 @@ export class Campaign {
     const counts = this.f[this.o + COUNTS_ROW]!;
     if (counts >= 0) this.cols.hourCounts.give(counts);
     const row = pool.rowAt(this.f, this.o);
-    this.f = this.breaker.f = pool.dead;
+    this.f = pool.dead;
     this.o = 0;
-    this.breaker.o = breakerAt;
     pool.give(row);
   }
 
@@ -514,6 +507,43 @@ export class Campaign {
     c.f = this.f;
     c.o = this.o + controllerAt;
     return c;
+  }
+
+  /**
+   * The budget breaker, over this campaign (BreakerHost): the thread's one Breaker view, pointed
+   * at the campaign on every read, instead of an object per campaign (72 bytes at a million). Use
+   * it at once, never keep it: the next read, for any campaign, moves it. Each of its methods reads
+   * the campaign once, on entry, so a transition's listener that reads another campaign's breaker
+   * does not move the method that told it.
+   */
+  get breaker(): Breaker {
+    const b = breakerView;
+    b.h = this;
+    return b;
+  }
+
+  /** @internal BreakerHost: the breaker's numbers are in the campaign's row. */
+  get breakerRow(): Float64Array {
+    return this.f;
+  }
+
+  /** @internal */
+  get breakerOffset(): number {
+    return this.o + breakerAt;
+  }
+
+  /** @internal BreakerHost: the breaker's settings are the configuration's. */
+  get breakerConfig(): BreakerConfig {
+    return this.config.breaker;
+  }
+
+  set breakerConfig(c: BreakerConfig) {
+    assert(c === this.config.breaker, 'a campaign\'s breaker settings change with its configuration');
+  }
+
+  /** @internal BreakerHost */
+  breakerMoved(t: BreakerTransition): void {
+    this.hooks.onBreaker(this, t);
   }
 
   get budget(): Micros {

@@ -73,99 +73,114 @@ const HALF_OPEN_START_MS = 5;
  * campaign for another cooldown.
  *
  * Time is passed in; transitions that fall due between calls are dated when they fell due.
+ *
+ * A breaker's state lives with its host (BreakerHost: the campaign): its numbers in the host's row,
+ * its settings, its last transitions. A Breaker is a view over a host. A campaign's `breaker` is
+ * the thread's one view, pointed at that campaign on each read (Campaign.breaker), so a million
+ * campaigns hold no Breaker objects (72 bytes each). Every method reads its host once, on entry: a
+ * transition's listener may read another campaign's breaker, which points the view elsewhere,
+ * without changing the host the running method works on.
  */
-export class Breaker {
-  /** @internal The chunk and offset of the numbers (shards/columns.ts); moved only by the owning campaign. */
-  f: Float64Array;
-  o: number;
+/** What a breaker works on: its numbers, settings and last transitions, kept by its owner. */
+export interface BreakerHost {
+  /** The chunk that holds the breaker's numbers (breakerWidth of them at breakerOffset). */
+  readonly breakerRow: Float64Array;
+  readonly breakerOffset: number;
+  /** The breaker's settings; set by Breaker.reconfigure. */
+  breakerConfig: BreakerConfig;
   /** The last transitions (breakerEventsKept); a shared empty list until the first. */
-  events: readonly BreakerEvent[] = noEvents;
+  breakerEvents: readonly BreakerEvent[];
+  /** Told of every transition. */
+  breakerMoved(t: BreakerTransition): void;
+}
+
+/** The host of a breaker made on its own (tests): a row, settings and a listener of its own. */
+class OwnHost implements BreakerHost {
+  readonly breakerRow = new Float64Array(breakerWidth);
+  readonly breakerOffset = 0;
+  breakerEvents: readonly BreakerEvent[] = noEvents;
 
   constructor(
-    private config: BreakerConfig,
-    /** Told of every transition, with `owner`: one function can serve every breaker of a shard. */
-    private readonly onTransition: (t: BreakerTransition, owner: unknown) => void,
-    private readonly owner: unknown = null,
-    f?: Float64Array,
-    o = 0,
-  ) {
-    if (f === undefined) {
-      f = new Float64Array(breakerWidth);
-      o = 0;
-    }
-    this.f = f;
-    this.o = o;
-    f[o + STATE] = CLOSED;
-    f[o + SINCE_MS] = NONE;
-    f[o + TRIPS] = 0;
-    f[o + FRACTION_ARMED] = 1;
-    f[o + OPEN_UNTIL_MS] = 0;
-    f[o + HALF_OPEN_START_MS] = 0;
+    public breakerConfig: BreakerConfig,
+    private readonly listener: (t: BreakerTransition) => void,
+  ) {}
+
+  breakerMoved(t: BreakerTransition): void {
+    this.listener(t);
+  }
+}
+
+/** A breaker host's numbers as a fresh breaker has them (CLOSED, armed, never moved). */
+export function initBreakerRow(f: Float64Array, o: number): void {
+  f[o + STATE] = CLOSED;
+  f[o + SINCE_MS] = NONE;
+  f[o + TRIPS] = 0;
+  f[o + FRACTION_ARMED] = 1;
+  f[o + OPEN_UNTIL_MS] = 0;
+  f[o + HALF_OPEN_START_MS] = 0;
+}
+
+export class Breaker {
+  /** @internal The host the view reads; moved by Campaign.breaker. */
+  h: BreakerHost;
+
+  /**
+   * A breaker of its own (settings, listener), or, without arguments, a view for a host to be set
+   * (Campaign.breaker).
+   */
+  constructor(config?: BreakerConfig, onTransition: (t: BreakerTransition) => void = () => undefined) {
+    this.h = new OwnHost(config ?? breakerDefaultsForView, onTransition);
+    initBreakerRow(this.h.breakerRow, 0);
   }
 
   get state(): BreakerState {
-    return stateNames[this.f[this.o + STATE]!]!;
-  }
-
-  set state(s: BreakerState) {
-    this.f[this.o + STATE] = stateCode(s);
+    const h = this.h;
+    return stateNames[h.breakerRow[h.breakerOffset + STATE]!]!;
   }
 
   get sinceMs(): number | null {
-    return orNull(this.f[this.o + SINCE_MS]!);
-  }
-
-  set sinceMs(v: number | null) {
-    this.f[this.o + SINCE_MS] = orNone(v);
+    const h = this.h;
+    return orNull(h.breakerRow[h.breakerOffset + SINCE_MS]!);
   }
 
   /** Trips (fraction and velocity) since the day began. */
   get trips(): number {
-    return this.f[this.o + TRIPS]!;
+    const h = this.h;
+    return h.breakerRow[h.breakerOffset + TRIPS]!;
   }
 
   set trips(v: number) {
-    this.f[this.o + TRIPS] = v;
+    const h = this.h;
+    h.breakerRow[h.breakerOffset + TRIPS] = v;
   }
 
   /** False once the fraction trip fired for this day and budget. */
   get fractionArmed(): boolean {
-    return this.f[this.o + FRACTION_ARMED] !== 0;
+    const h = this.h;
+    return h.breakerRow[h.breakerOffset + FRACTION_ARMED] !== 0;
   }
 
-  set fractionArmed(v: boolean) {
-    this.f[this.o + FRACTION_ARMED] = v ? 1 : 0;
-  }
-
-  private get openUntilMs(): number {
-    return this.f[this.o + OPEN_UNTIL_MS]!;
-  }
-
-  private set openUntilMs(v: number) {
-    this.f[this.o + OPEN_UNTIL_MS] = v;
-  }
-
-  private get halfOpenStartMs(): number {
-    return this.f[this.o + HALF_OPEN_START_MS]!;
-  }
-
-  private set halfOpenStartMs(v: number) {
-    this.f[this.o + HALF_OPEN_START_MS] = v;
+  /** The last transitions (breakerEventsKept), oldest first. */
+  get events(): readonly BreakerEvent[] {
+    return this.h.breakerEvents;
   }
 
   reconfigure(config: BreakerConfig): void {
-    this.config = config;
+    const h = this.h;
+    h.breakerConfig = config;
     // A breaker switched off must not keep a campaign paused.
-    if (!config.enabled && (this.state === 'OPEN' || this.state === 'HALF_OPEN')) {
-      this.move(this.sinceMs ?? 0, 'CLOSED', 'CONFIG_CHANGED');
+    const state = stateOf(h);
+    if (!config.enabled && (state === 'OPEN' || state === 'HALF_OPEN')) {
+      move(h, orNull(h.breakerRow[h.breakerOffset + SINCE_MS]!) ?? 0, 'CLOSED', 'CONFIG_CHANGED');
     }
   }
 
   /** Share of the paced traffic admitted now: 1 CLOSED, 0 OPEN or EXHAUSTED, a step HALF_OPEN. */
   share(nowMs: number): number {
-    if (this.f[this.o + STATE] === CLOSED) return 1;
-    this.advance(nowMs);
-    const state = this.state as BreakerState;
+    const h = this.h;
+    if (h.breakerRow[h.breakerOffset + STATE] === CLOSED) return 1;
+    advance(h, nowMs);
+    const state = stateOf(h);
     switch (state) {
       case 'CLOSED':
         return 1;
@@ -173,8 +188,9 @@ export class Breaker {
       case 'EXHAUSTED':
         return 0;
       case 'HALF_OPEN': {
-        const steps = this.config.halfOpenSteps;
-        const k = Math.floor((nowMs - this.halfOpenStartMs) / this.config.halfOpenStepMs);
+        const config = h.breakerConfig;
+        const steps = config.halfOpenSteps;
+        const k = Math.floor((nowMs - h.breakerRow[h.breakerOffset + HALF_OPEN_START_MS]!) / config.halfOpenStepMs);
         return steps[Math.min(Math.max(k, 0), steps.length - 1)]!;
       }
       default: {
@@ -186,39 +202,41 @@ export class Breaker {
 
   /** Moves OPEN to HALF_OPEN after the cooldown, and HALF_OPEN to CLOSED after its last step. */
   advance(nowMs: number): void {
-    if (this.state === 'OPEN' && nowMs >= this.openUntilMs) {
-      this.halfOpenStartMs = this.openUntilMs;
-      this.move(this.openUntilMs, 'HALF_OPEN', 'COOLDOWN_ELAPSED');
-    }
-    if (this.state === 'HALF_OPEN') {
-      const doneAt = this.halfOpenStartMs + this.config.halfOpenSteps.length * this.config.halfOpenStepMs;
-      if (nowMs >= doneAt) this.move(doneAt, 'CLOSED', 'RECOVERED');
-    }
+    advance(this.h, nowMs);
   }
 
   /** Called whenever committed spend (settled + reserved at face value) grows. */
   onCommitted(nowMs: number, committedMicros: number, budgetMicros: number): void {
-    if (!this.fractionArmed || !this.config.enabled) return;
-    if (this.state !== 'CLOSED' && this.state !== 'HALF_OPEN') return;
-    if (committedMicros >= this.config.tripAtFraction * budgetMicros) {
-      this.fractionArmed = false;
-      this.open(nowMs, 'TRIP_FRACTION');
+    const h = this.h;
+    const f = h.breakerRow;
+    const o = h.breakerOffset;
+    const config = h.breakerConfig;
+    if (f[o + FRACTION_ARMED] === 0 || !config.enabled) return;
+    const state = f[o + STATE];
+    if (state !== CLOSED && state !== HALF_OPEN) return;
+    if (committedMicros >= config.tripAtFraction * budgetMicros) {
+      f[o + FRACTION_ARMED] = 0;
+      open(h, nowMs, 'TRIP_FRACTION');
     }
   }
 
   /** Called on the control tick with the spend of the last velocity window and the planned spend. */
   onVelocity(nowMs: number, windowSpendMicros: number, plannedPerWindowMicros: number, budgetMicros: number): void {
-    if (!this.config.enabled) return;
-    if (this.state !== 'CLOSED' && this.state !== 'HALF_OPEN') return;
+    const h = this.h;
+    const config = h.breakerConfig;
+    if (!config.enabled) return;
+    const state = h.breakerRow[h.breakerOffset + STATE];
+    if (state !== CLOSED && state !== HALF_OPEN) return;
     if (windowSpendMicros < pacingTuning.velocityMinShare * budgetMicros) return;
-    if (windowSpendMicros > this.config.velocityMultiple * plannedPerWindowMicros) {
-      this.open(nowMs, 'TRIP_VELOCITY');
+    if (windowSpendMicros > config.velocityMultiple * plannedPerWindowMicros) {
+      open(h, nowMs, 'TRIP_VELOCITY');
     }
   }
 
   /** Nothing more can be spent today. */
   exhaust(nowMs: number): void {
-    if (this.state !== 'EXHAUSTED') this.move(nowMs, 'EXHAUSTED', 'EXHAUSTED');
+    const h = this.h;
+    if (stateOf(h) !== 'EXHAUSTED') move(h, nowMs, 'EXHAUSTED', 'EXHAUSTED');
   }
 
   /**
@@ -226,26 +244,68 @@ export class Breaker {
    * to spend): back to CLOSED. The fraction trip is re-armed only below its threshold.
    */
   reset(nowMs: number, reason: ResetReason, committedMicros: number, budgetMicros: number): void {
-    this.fractionArmed = committedMicros < this.config.tripAtFraction * budgetMicros;
-    if (reason === 'DAY_ROLLOVER') this.trips = 0;
-    if (this.state !== 'CLOSED') this.move(nowMs, 'CLOSED', reason);
-  }
-
-  private open(nowMs: number, reason: 'TRIP_FRACTION' | 'TRIP_VELOCITY'): void {
-    this.trips++;
-    this.openUntilMs = nowMs + this.config.cooldownMs;
-    this.move(nowMs, 'OPEN', reason);
-    // A zero cooldown goes straight on to HALF_OPEN.
-    this.advance(nowMs);
-  }
-
-  private move(atMs: number, to: BreakerState, reason: BreakerReason): void {
-    const from = this.state;
-    this.state = to;
-    this.sinceMs = atMs;
-    const events = this.events === noEvents ? (this.events = []) : (this.events as BreakerEvent[]);
-    events.push({ at: new Date(atMs).toISOString(), from, to, reason });
-    if (events.length > pacingTuning.breakerEventsKept) events.shift();
-    this.onTransition({ atMs, from, to, reason }, this.owner);
+    const h = this.h;
+    const f = h.breakerRow;
+    const o = h.breakerOffset;
+    f[o + FRACTION_ARMED] = committedMicros < h.breakerConfig.tripAtFraction * budgetMicros ? 1 : 0;
+    if (reason === 'DAY_ROLLOVER') f[o + TRIPS] = 0;
+    if (f[o + STATE] !== CLOSED) move(h, nowMs, 'CLOSED', reason);
   }
 }
+
+/** Settings for a view before it is pointed at a host (never read: a view is pointed before use). */
+const breakerDefaultsForView: BreakerConfig = Object.freeze({
+  enabled: false,
+  tripAtFraction: 1,
+  cooldownMs: 0,
+  halfOpenSteps: Object.freeze([1]) as number[],
+  halfOpenStepMs: 1,
+  velocityMultiple: Infinity,
+  velocityWindowMs: 1,
+});
+
+const HALF_OPEN = 2;
+
+function stateOf(h: BreakerHost): BreakerState {
+  return stateNames[h.breakerRow[h.breakerOffset + STATE]!]!;
+}
+
+/** Moves OPEN to HALF_OPEN after the cooldown, and HALF_OPEN to CLOSED after its last step. */
+function advance(h: BreakerHost, nowMs: number): void {
+  const f = h.breakerRow;
+  const o = h.breakerOffset;
+  if (stateOf(h) === 'OPEN' && nowMs >= f[o + OPEN_UNTIL_MS]!) {
+    f[o + HALF_OPEN_START_MS] = f[o + OPEN_UNTIL_MS]!;
+    move(h, f[o + OPEN_UNTIL_MS]!, 'HALF_OPEN', 'COOLDOWN_ELAPSED');
+  }
+  if (stateOf(h) === 'HALF_OPEN') {
+    const config = h.breakerConfig;
+    const doneAt = f[o + HALF_OPEN_START_MS]! + config.halfOpenSteps.length * config.halfOpenStepMs;
+    if (nowMs >= doneAt) move(h, doneAt, 'CLOSED', 'RECOVERED');
+  }
+}
+
+function open(h: BreakerHost, nowMs: number, reason: 'TRIP_FRACTION' | 'TRIP_VELOCITY'): void {
+  const f = h.breakerRow;
+  const o = h.breakerOffset;
+  f[o + TRIPS] = f[o + TRIPS]! + 1;
+  f[o + OPEN_UNTIL_MS] = nowMs + h.breakerConfig.cooldownMs;
+  move(h, nowMs, 'OPEN', reason);
+  // A zero cooldown goes straight on to HALF_OPEN.
+  advance(h, nowMs);
+}
+
+function move(h: BreakerHost, atMs: number, to: BreakerState, reason: BreakerReason): void {
+  const f = h.breakerRow;
+  const o = h.breakerOffset;
+  const from = stateNames[f[o + STATE]!]!;
+  f[o + STATE] = stateCode(to);
+  f[o + SINCE_MS] = orNone(atMs);
+  const events = h.breakerEvents === noEvents ? (h.breakerEvents = []) : (h.breakerEvents as BreakerEvent[]);
+  events.push({ at: new Date(atMs).toISOString(), from, to, reason });
+  if (events.length > pacingTuning.breakerEventsKept) events.shift();
+  h.breakerMoved({ atMs, from, to, reason });
+}
+
+/** What a host's breakerEvents start as: no transitions (shared, frozen). */
+export const noBreakerEvents = noEvents;

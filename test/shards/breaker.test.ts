@@ -1,7 +1,9 @@
 import t from 'tap';
+import { Campaign, type CampaignHooks } from '../../shards/campaign.js';
+import { GlobalProfile } from '../../shards/pacing/profile.js';
 import { Breaker, type BreakerTransition } from '../../shards/pacing/breaker.js';
 import { Reason } from '../../shards/reasons.js';
-import { breakerDefaults, type BreakerConfig } from '../../shards/types.js';
+import { breakerDefaults, type BreakerConfig, type CampaignConfig } from '../../shards/types.js';
 import { always, config, harness, iso } from '../helpers/campaign.js';
 
 const budget = 1_000_000;
@@ -181,4 +183,29 @@ t.test('the breaker is configurable per campaign', async (t) => {
   t.equal(c.breaker.share(t0 + 1_000), 0.5);
   t.equal(c.breaker.share(t0 + 3_000), 1);
   t.equal(c.breaker.state, 'CLOSED');
+});
+
+t.test("campaigns share one breaker view: a transition's listener that reads another campaign's breaker does not move the transition", async (t) => {
+  // Cooldown 0: the trip moves CLOSED → OPEN and, in the same call, OPEN → HALF_OPEN. Between the
+  // two the listener reads the other campaign's breaker, which points the shared view at it.
+  const cfg = (id: string): CampaignConfig => config({ id, strategy: 'ASAP', dailyBudgetMicros: budget, breaker: { cooldownMs: 0 } });
+  const seen: string[] = [];
+  let other: Campaign | null = null;
+  const hooks: CampaignHooks = {
+    globalProfile: new GlobalProfile(),
+    onBreaker: (c, tr) => {
+      seen.push(`${c.id} ${tr.from}→${tr.to} (other ${other!.breaker.state}, trips ${other!.breaker.trips})`);
+    },
+    onRollover: () => {},
+  };
+  const a = new Campaign(cfg('a'), t0, hooks);
+  other = new Campaign(cfg('b'), t0, hooks);
+  t.equal(a.decide(t0, 960_000, 'r1', always, 60_000), Reason.OK);
+  t.same(seen, ['a CLOSED→OPEN (other CLOSED, trips 0)', 'a OPEN→HALF_OPEN (other CLOSED, trips 0)']);
+  t.equal(a.breaker.state, 'HALF_OPEN', 'the trip ran to its end on the campaign that tripped');
+  t.equal(a.breaker.trips, 1);
+  t.same(a.breaker.events.map((e) => e.to), ['OPEN', 'HALF_OPEN']);
+  t.equal(other.breaker.state, 'CLOSED', 'and nothing of it reached the other campaign');
+  t.equal(other.breaker.trips, 0);
+  t.same(other.breaker.events, []);
 });

@@ -93,7 +93,6 @@ t.test('a disposed campaign gives its rows back and points at the dead row, so t
   const old = new Campaign(config({ id: 'old', strategy: 'ASAP', breaker: { enabled: false } }), noon, hooks);
   old.decide(noon, 100, 'r1', always, 60_000);
   old.applySpend(noon, 70, 'r1');
-  const breaker = old.breaker;
   old.dispose();
   old.dispose();
   t.equal(cols.campaigns.used, 0, 'the campaign row is free (and disposing twice gives back once)');
@@ -104,7 +103,7 @@ t.test('a disposed campaign gives its rows back and points at the dead row, so t
   t.equal(next.settled, 0, 'the reused row starts from the new campaign\'s numbers');
   // What still holds the old campaign writes the dead row, not the new campaign's.
   (old as { settled: number }).settled = 5;
-  breaker.trips = 9;
+  old.breaker.trips = 9;
   t.equal(next.settled, 0);
   t.equal(next.breaker.trips, 0);
   next.decide(noon, 10, 'q', always, 60_000);
