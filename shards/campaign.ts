@@ -156,6 +156,12 @@ const SINCE_ROW = 23;
 const COUNTS_ROW = 24;
 /** Today's budget in micros (the day plan's allowance: the daily budget, or today's share of a lifetime budget). */
 const BUDGET = 25;
+/**
+ * The velocity window's spend while it holds one second with spend (see `vel`): the second, NaN
+ * for none, and its micros. A second second with spend moves both to `vel`.
+ */
+const VEL_SECOND = 26;
+const VEL_MICROS = 27;
 
 /** Offsets in a counters row (countersWidth): the counts of Counters, and the row of its denials (-1: none). */
 const C_DECISIONS = 0;
@@ -408,8 +414,10 @@ export class Campaign implements BreakerHost {
   /**
    * Spend of the last velocityBuckets seconds for the velocity breaker, as pairs
    * [second, micros, second, micros, …] in increasing second order, only for seconds with spend;
-   * null when there was none in that window. A campaign that spends once a second holds at most
-   * velocityBuckets pairs; one that spends now and then a pair or two.
+   * null when there was none in that window, or when only one second had spend: that one pair is
+   * in the row (VEL_SECOND, VEL_MICROS), and most of a million campaigns, which spend now and then,
+   * hold no array (64 bytes each). A campaign that spends once a second holds at most
+   * velocityBuckets pairs.
    */
   private vel: number[] | null = null;
   /**
@@ -456,6 +464,8 @@ export class Campaign implements BreakerHost {
     f[o + SINCE_ROW] = -1;
     f[o + COUNTS_ROW] = -1;
     f[o + BUDGET] = 0;
+    f[o + VEL_SECOND] = NONE;
+    f[o + VEL_MICROS] = 0;
     Controller.initRow(f, o + controllerAt);
     initBreakerRow(f, o + breakerAt);
     this.controller.startFor(config.strategy);
@@ -1162,10 +1172,24 @@ export class Campaign implements BreakerHost {
 
   private addVelocity(nowMs: number, amount: number): void {
     const second = Math.floor(nowMs / 1000);
-    const v = this.vel;
+    let v = this.vel;
     if (v === null) {
-      this.vel = [second, amount];
-      return;
+      const f = this.f;
+      const o = this.o;
+      const only = f[o + VEL_SECOND]!;
+      if (only !== only) {
+        f[o + VEL_SECOND] = second;
+        f[o + VEL_MICROS] = amount;
+        return;
+      }
+      if (only === second) {
+        f[o + VEL_MICROS] = f[o + VEL_MICROS]! + amount;
+        return;
+      }
+      // A second second with spend: both pairs go to the array, which then works as it always did.
+      v = this.vel = [only, f[o + VEL_MICROS]!];
+      f[o + VEL_SECOND] = NONE;
+      f[o + VEL_MICROS] = 0;
     }
     let i = v.length - 2;
     // Pairs are in second order; a clock that stepped back lands its spend in its own second.
@@ -1182,19 +1206,28 @@ export class Campaign implements BreakerHost {
 
   private checkVelocity(nowMs: number, fraction: number): void {
     const v = this.vel;
-    if (v === null) return;
+    const f = this.f;
+    const o = this.o;
+    const newest = v === null ? f[o + VEL_SECOND]! : v[v.length - 2]!;
+    if (newest !== newest) return;
     const windowMs = Math.min(this.config.breaker.velocityWindowMs, velocityBuckets * 1000);
     const second = Math.floor(nowMs / 1000);
     // The window's spend went stale: drop it (an idle campaign keeps no velocity state).
-    if (v[v.length - 2]! <= second - velocityBuckets) {
+    if (newest <= second - velocityBuckets) {
       this.vel = null;
+      f[o + VEL_SECOND] = NONE;
+      f[o + VEL_MICROS] = 0;
       return;
     }
     const seconds = Math.ceil(windowMs / 1000);
     let spend = 0;
-    for (let i = 0; i < v.length; i += 2) {
-      const s = v[i]!;
-      if (s <= second && s > second - seconds) spend += v[i + 1]!;
+    if (v === null) {
+      if (newest <= second && newest > second - seconds) spend = f[o + VEL_MICROS]!;
+    } else {
+      for (let i = 0; i < v.length; i += 2) {
+        const s = v[i]!;
+        if (s <= second && s > second - seconds) spend += v[i + 1]!;
+      }
     }
     if (spend === 0) return;
     const curve = this.day.curve;

@@ -18,7 +18,7 @@ import { reasonNames } from './reasons.js';
  */
 /**
  * Rows per chunk by default (a power of two: a row's chunk and offset are a shift and a mask): 1,024
- * campaign rows are 304 KB, large enough that a million campaigns hold about a thousand chunks,
+ * campaign rows are 320 KB, large enough that a million campaigns hold about a thousand chunks,
  * small enough that a shard with a few campaigns allocates little. Wide rows take smaller chunks.
  */
 const defaultChunkShift = 10;
@@ -106,7 +106,7 @@ export function orNone(v: number | null): number {
  */
 export const controllerWidth = 6;
 export const breakerWidth = 6;
-export const campaignOwnWidth = 26;
+export const campaignOwnWidth = 28;
 export const controllerAt = campaignOwnWidth;
 export const breakerAt = controllerAt + controllerWidth;
 export const campaignWidth = breakerAt + breakerWidth;

@@ -209,3 +209,44 @@ t.test("campaigns share one breaker view: a transition's listener that reads ano
   t.equal(other.breaker.trips, 0);
   t.same(other.breaker.events, []);
 });
+
+t.test('the velocity window sums the spend of every second in it, one second or many, and forgets spend older than it', async (t) => {
+  // EVEN at noon, 1,000,000 micros a day: the guard trips above 10 × the planned spend of the
+  // window (about 1,400 micros a minute here), and never below 1% of the budget (10,000). It is
+  // checked on the control tick, at most once a second, which a decision or control() runs.
+  const noonMs = iso('2025-06-04T12:00:00Z');
+  const trips = (h: ReturnType<typeof harness>): number => h.transitions.filter((x) => x.reason === 'TRIP_VELOCITY').length;
+  const spendAt = (h: ReturnType<typeof harness>, atMs: number, id: string, micros: number): void => {
+    t.equal(h.campaign.decide(atMs, micros, id, always, 60_000), Reason.OK, `${id} allowed`);
+    h.campaign.applySpend(atMs, micros, id);
+  };
+  const cfg = config({ strategy: 'EVEN', dailyBudgetMicros: budget });
+
+  const one = harness(cfg, noonMs);
+  spendAt(one, noonMs, 'a1', 8_000);
+  spendAt(one, noonMs + 300, 'a2', 8_000);
+  one.campaign.control(noonMs + 1_000);
+  t.equal(trips(one), 1, 'two spends in the same second: 16,000 in the window trips');
+
+  const two = harness(cfg, noonMs);
+  spendAt(two, noonMs, 'b1', 8_000);
+  two.campaign.control(noonMs + 1_000);
+  t.equal(trips(two), 0, '8,000 alone is under 1% of the budget');
+  spendAt(two, noonMs + 20_000, 'b2', 8_000);
+  two.campaign.control(noonMs + 21_000);
+  t.equal(trips(two), 1, 'spend in two seconds of the window adds up: 16,000 trips');
+
+  const stale = harness(cfg, noonMs);
+  spendAt(stale, noonMs, 'c1', 8_000);
+  spendAt(stale, noonMs + 61_000, 'c2', 8_000);
+  stale.campaign.control(noonMs + 62_000);
+  t.equal(trips(stale), 0, 'a spend older than the window is forgotten: 8,000 in it, no trip');
+  spendAt(stale, noonMs + 63_000, 'c3', 1_000);
+  spendAt(stale, noonMs + 64_000, 'c4', 1_000);
+  spendAt(stale, noonMs + 200_000, 'c5', 8_000);
+  stale.campaign.control(noonMs + 201_000);
+  t.equal(trips(stale), 0, 'nor after several seconds with spend went stale');
+  spendAt(stale, noonMs + 202_000, 'c6', 8_000);
+  stale.campaign.control(noonMs + 203_000);
+  t.equal(trips(stale), 1, 'and a window that fills up again trips');
+});
