@@ -21,7 +21,9 @@ import { writeTable } from './table.js';
  * are ASAP without a breaker so that every decision reserves). A reading between creation and
  * traffic gives what a configured campaign without traffic costs (`perCampaignBytesConfigured`). Before each reading every thread
  * collects its garbage (`rssMbBeforeGc` is the reading before that); RSS is VmRSS of /proc/PID/status, and smaps says where
- * it sits (WebAssembly memory, malloc, other anonymous memory, the node binary, files).
+ * it sits (WebAssembly memory, malloc, other anonymous memory, the node binary, files). Each thread
+ * also says its V8 heap used and committed and its ArrayBuffer memory outside the heap
+ * (`arrayBuffersMbByThread`: the shard's and the catalogue's typed-array columns, buffers).
  * --snapshots DIR also writes a heap snapshot per thread after the readings and prints its largest
  * groups (a snapshot's own allocations stay resident, so --restart's reading comes after them).
  * --restart (persistent stores) stops the pacer and measures the time until ready again with the N
@@ -64,6 +66,8 @@ interface Reading {
   heapMbByThread: Record<string, number>;
   /** What each thread's V8 heap has committed (used plus free space in its pages). */
   heapTotalMbByThread: Record<string, number>;
+  /** Each thread's ArrayBuffer memory outside its V8 heap (typed-array columns, buffers). */
+  arrayBuffersMbByThread: Record<string, number | null>;
 }
 
 async function read(p: RunningPacer): Promise<Reading> {
@@ -83,6 +87,7 @@ async function read(p: RunningPacer): Promise<Reading> {
     smaps: { wasmMb: mb(sm.wasmKb), mallocHeapMb: mb(sm.mallocHeapKb), anonMb: mb(sm.anonKb), nodeBinaryMb: mb(sm.nodeBinaryKb), otherFilesMb: mb(sm.otherFilesKb) },
     heapMbByThread: Object.fromEntries(Object.entries(heaps).map(([t, h]) => [t, h.usedMb])),
     heapTotalMbByThread: Object.fromEntries(Object.entries(heaps).map(([t, h]) => [t, h.totalMb])),
+    arrayBuffersMbByThread: Object.fromEntries(Object.entries(heaps).map(([t, h]) => [t, h.arrayBuffersMb])),
   };
 }
 
@@ -222,7 +227,7 @@ try {
   say(`drove ${n} decisions and spends in ${trafficMs} ms: ${traffic.reserved} reserved, ${traffic.matched} settled a reservation`);
   await new Promise((r) => setTimeout(r, 2000));
   const loaded = await read(pacer);
-  say(`loaded: ${loaded.rssMb} MB ${JSON.stringify(loaded.smaps)} heaps ${JSON.stringify(loaded.heapMbByThread)} committed ${JSON.stringify(loaded.heapTotalMbByThread)}`);
+  say(`loaded: ${loaded.rssMb} MB ${JSON.stringify(loaded.smaps)} heaps ${JSON.stringify(loaded.heapMbByThread)} committed ${JSON.stringify(loaded.heapTotalMbByThread)} array buffers ${JSON.stringify(loaded.arrayBuffersMbByThread)}`);
   if (values.snapshots !== undefined) await snapshots(pacer, values.snapshots);
   let readyMsRestart: number | null = null;
   let rssMbAfterRestart: number | null = null;
@@ -255,6 +260,9 @@ try {
     readyMs,
     store,
     heapTotalMbByThread: loaded.heapTotalMbByThread,
+    arrayBuffersMbByThread: loaded.arrayBuffersMbByThread,
+    arrayBuffersMbByThreadConfigured: configured.arrayBuffersMbByThread,
+    arrayBuffersMbByThreadIdle: idle.arrayBuffersMbByThread,
     heapMbByThreadIdle: idle.heapMbByThread,
     rssMbConfigured: configured.rssMb,
     perCampaignBytesConfigured: n === 0 ? null : Math.round(((configured.rssMb - idle.rssMb) * 1048576) / n),

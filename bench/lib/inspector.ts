@@ -10,6 +10,11 @@ import WebSocket from 'ws';
 export interface HeapUsage {
   usedMb: number;
   totalMb: number;
+  /**
+   * The thread's ArrayBuffer memory (process.memoryUsage().arrayBuffers in that thread: typed-array
+   * columns, message buffers), outside the V8 heap; null when the thread could not say.
+   */
+  arrayBuffersMb: number | null;
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
@@ -115,7 +120,15 @@ export class ProcessInspector {
       await this.send(t, 'HeapProfiler.enable');
       await this.send(t, 'HeapProfiler.collectGarbage');
       const u = (await this.send(t, 'Runtime.getHeapUsage')) as { usedSize: number; totalSize: number };
-      out[t] = { usedMb: Math.round(u.usedSize / 104857.6) / 10, totalMb: Math.round(u.totalSize / 104857.6) / 10 };
+      const e = (await this.send(t, 'Runtime.evaluate', { expression: 'process.memoryUsage().arrayBuffers', returnByValue: true })) as {
+        result?: { value?: unknown };
+      };
+      const ab = typeof e.result?.value === 'number' ? e.result.value : null;
+      out[t] = {
+        usedMb: Math.round(u.usedSize / 104857.6) / 10,
+        totalMb: Math.round(u.totalSize / 104857.6) / 10,
+        arrayBuffersMb: ab === null ? null : Math.round(ab / 104857.6) / 10,
+      };
     }
     return out;
   }
