@@ -1,4 +1,4 @@
-import { breakerAt, controllerAt, defaultColumns, deniedWidth, hourCountMax, hourCountsWidth, NONE, orNone, orNull, type ShardColumns } from './columns.js';
+import { breakerAt, breakerIntsAt, controllerAt, defaultColumns, intsAt, deniedWidth, hourCountMax, hourCountsWidth, NONE, orNone, orNull, type ShardColumns } from './columns.js';
 import type { Lease } from './lease.js';
 import { limits } from './limits.js';
 import { add, assert, micros, remaining, sub, ZERO, type Micros } from './money.js';
@@ -120,48 +120,54 @@ function complete(hooks: CampaignHooks): CompleteHooks {
 const velocityBuckets = pacingTuning.velocityBuckets;
 
 /**
- * Offsets of a campaign's own numbers in its row (shards/columns.ts, campaignOwnWidth of them;
- * the controller's and breaker's follow). Null is NaN (LAST_CONTROL_MS, MUTED_FROM_MS), a
- * boolean 0 or 1, money integer micros (a Float64 holds every safe integer exactly).
+ * Offsets of a campaign's own doubles in its row (shards/columns.ts, campaignOwnWidth of them; the
+ * controller's and breaker's follow, then the row's 32-bit integers). Null is NaN
+ * (LAST_CONTROL_MS, MUTED_FROM_MS), money integer micros (a Float64 holds every safe integer
+ * exactly).
  */
 const SETTLED = 0;
 const RESERVED = 1;
 const LIFETIME_BEFORE = 2;
-const LAST_FLAGS = 3;
-const LAST_RESERVED_NEW = 4;
-const PACING_INDEX = 5;
-const PLAN_MICROS = 6;
-const INACTIVE = 7;
-const HELD = 8;
-const MIN_BID_MICROS = 9;
-const VALID_UNTIL_MS = 10;
-const NEXT_CONTROL_MS = 11;
-const LAST_CONTROL_MS = 12;
-const HOUR = 13;
-const PRESENT_SINCE_MS = 14;
-const MUTED_FROM_MS = 15;
-const CTL_DECISIONS = 16;
-const CTL_ALLOWED = 17;
-const CTL_SETTLED = 18;
-const CTL_SPEND_EVENTS = 19;
-const RHO_NUM = 20;
-const RHO_DEN = 21;
-/** Rows of today's counters and of the counters since the last summary in the counters pool; -1: none. */
-const TODAY_ROW = 22;
-const SINCE_ROW = 23;
-/**
- * Today's traffic counts while the campaign has no profile (its first day with traffic): a row of
- * the hour counts pool, handed to the profile when one is made (the rollover makes it); -1: none.
- */
-const COUNTS_ROW = 24;
+const PACING_INDEX = 3;
+const PLAN_MICROS = 4;
+const HELD = 5;
+const MIN_BID_MICROS = 6;
+const VALID_UNTIL_MS = 7;
+const NEXT_CONTROL_MS = 8;
+const LAST_CONTROL_MS = 9;
+const PRESENT_SINCE_MS = 10;
+const MUTED_FROM_MS = 11;
+const CTL_SETTLED = 12;
+const RHO_NUM = 13;
+const RHO_DEN = 14;
 /** Today's budget in micros (the day plan's allowance: the daily budget, or today's share of a lifetime budget). */
-const BUDGET = 25;
+const BUDGET = 15;
 /**
  * The velocity window's spend while it holds one second with spend (see `vel`): the second, NaN
  * for none, and its micros. A second second with spend moves both to `vel`.
  */
-const VEL_SECOND = 26;
-const VEL_MICROS = 27;
+const VEL_SECOND = 16;
+const VEL_MICROS = 17;
+
+/**
+ * Offsets of the campaign's integers in the 32-bit part of its row (`i`, from `ix`): flags and
+ * codes, counts within one control tick, and row numbers of other pools. A boolean is 0 or 1.
+ */
+const LAST_FLAGS = 0;
+const LAST_RESERVED_NEW = 1;
+const INACTIVE = 2;
+const HOUR = 3;
+const CTL_DECISIONS = 4;
+const CTL_ALLOWED = 5;
+const CTL_SPEND_EVENTS = 6;
+/** Rows of today's counters and of the counters since the last summary in the counters pool; -1: none. */
+const TODAY_ROW = 7;
+const SINCE_ROW = 8;
+/**
+ * Today's traffic counts while the campaign has no profile (its first day with traffic): a row of
+ * the hour counts pool, handed to the profile when one is made (the rollover makes it); -1: none.
+ */
+const COUNTS_ROW = 9;
 
 /** Offsets in a counters row (countersWidth): the counts of Counters, and the row of its denials (-1: none). */
 const C_DECISIONS = 0;
@@ -206,6 +212,13 @@ export class Campaign implements BreakerHost {
    */
   private f: Float64Array;
   private o: number;
+  /** The chunk's integers (ShardColumns.intsOf): the row's are at `ix`. */
+  private i: Int32Array;
+
+  /** Where the row's integers start in `i`. */
+  private get ix(): number {
+    return (this.o + intsAt) * 2;
+  }
 
   /** lastSettled, handed over (to the flusher's record of the spend) and no longer kept here. */
   takeLastSettled(): SettledReservation | null {
@@ -240,19 +253,19 @@ export class Campaign implements BreakerHost {
 
   /** Flags of the last decision: DecideFlag bits; and whether it made a new reservation. */
   get lastFlags(): number {
-    return this.f[this.o + LAST_FLAGS]!;
+    return this.i[this.ix + LAST_FLAGS]!;
   }
 
   set lastFlags(v: number) {
-    this.f[this.o + LAST_FLAGS] = v;
+    this.i[this.ix + LAST_FLAGS] = v;
   }
 
   get lastReservedNew(): boolean {
-    return this.f[this.o + LAST_RESERVED_NEW] !== 0;
+    return this.i[this.ix + LAST_RESERVED_NEW] !== 0;
   }
 
   set lastReservedNew(v: boolean) {
-    this.f[this.o + LAST_RESERVED_NEW] = v ? 1 : 0;
+    this.i[this.ix + LAST_RESERVED_NEW] = v ? 1 : 0;
   }
 
   get pacingIndex(): number {
@@ -272,11 +285,11 @@ export class Campaign implements BreakerHost {
   }
 
   get inactive(): ReasonCode | 0 {
-    return this.f[this.o + INACTIVE]! as ReasonCode | 0;
+    return this.i[this.ix + INACTIVE]! as ReasonCode | 0;
   }
 
   set inactive(v: ReasonCode | 0) {
-    this.f[this.o + INACTIVE] = v;
+    this.i[this.ix + INACTIVE] = v;
   }
 
   /** Σ of the holds of spends not yet confirmed by the store; counts as committed. */
@@ -337,11 +350,11 @@ export class Campaign implements BreakerHost {
   }
 
   private get hour(): number {
-    return this.f[this.o + HOUR]!;
+    return this.i[this.ix + HOUR]!;
   }
 
   private set hour(v: number) {
-    this.f[this.o + HOUR] = v;
+    this.i[this.ix + HOUR] = v;
   }
 
   private get presentSinceMs(): number {
@@ -363,19 +376,19 @@ export class Campaign implements BreakerHost {
 
   /** Decisions, allowed decisions, settled micros and spend events since the last control tick. */
   private get ctlDecisions(): number {
-    return this.f[this.o + CTL_DECISIONS]!;
+    return this.i[this.ix + CTL_DECISIONS]!;
   }
 
   private set ctlDecisions(v: number) {
-    this.f[this.o + CTL_DECISIONS] = v;
+    this.i[this.ix + CTL_DECISIONS] = v;
   }
 
   private get ctlAllowed(): number {
-    return this.f[this.o + CTL_ALLOWED]!;
+    return this.i[this.ix + CTL_ALLOWED]!;
   }
 
   private set ctlAllowed(v: number) {
-    this.f[this.o + CTL_ALLOWED] = v;
+    this.i[this.ix + CTL_ALLOWED] = v;
   }
 
   private get ctlSettled(): number {
@@ -387,11 +400,11 @@ export class Campaign implements BreakerHost {
   }
 
   private get ctlSpendEvents(): number {
-    return this.f[this.o + CTL_SPEND_EVENTS]!;
+    return this.i[this.ix + CTL_SPEND_EVENTS]!;
   }
 
   private set ctlSpendEvents(v: number) {
-    this.f[this.o + CTL_SPEND_EVENTS] = v;
+    this.i[this.ix + CTL_SPEND_EVENTS] = v;
   }
 
   /** Realised spend and the bids it settled (decayed): the spend ÷ bid ratio of reservations. */
@@ -438,36 +451,38 @@ export class Campaign implements BreakerHost {
     const row = cols.campaigns.take();
     const f = (this.f = cols.campaigns.chunkOf(row));
     const o = (this.o = cols.campaigns.offsetOf(row));
+    const i = (this.i = cols.intsOf(f));
+    const ix = (o + intsAt) * 2;
     f[o + SETTLED] = ZERO;
     f[o + RESERVED] = ZERO;
     f[o + LIFETIME_BEFORE] = ZERO;
-    f[o + LAST_FLAGS] = 0;
-    f[o + LAST_RESERVED_NEW] = 0;
+    i[ix + LAST_FLAGS] = 0;
+    i[ix + LAST_RESERVED_NEW] = 0;
     f[o + PACING_INDEX] = 1;
     f[o + PLAN_MICROS] = 0;
-    f[o + INACTIVE] = 0;
+    i[ix + INACTIVE] = 0;
     f[o + HELD] = ZERO;
     f[o + MIN_BID_MICROS] = Infinity;
     f[o + VALID_UNTIL_MS] = -Infinity;
     f[o + NEXT_CONTROL_MS] = -Infinity;
     f[o + LAST_CONTROL_MS] = NONE;
-    f[o + HOUR] = 0;
+    i[ix + HOUR] = 0;
     f[o + PRESENT_SINCE_MS] = nowMs;
     f[o + MUTED_FROM_MS] = NONE;
-    f[o + CTL_DECISIONS] = 0;
-    f[o + CTL_ALLOWED] = 0;
+    i[ix + CTL_DECISIONS] = 0;
+    i[ix + CTL_ALLOWED] = 0;
     f[o + CTL_SETTLED] = 0;
-    f[o + CTL_SPEND_EVENTS] = 0;
+    i[ix + CTL_SPEND_EVENTS] = 0;
     f[o + RHO_NUM] = 0;
     f[o + RHO_DEN] = 0;
-    f[o + TODAY_ROW] = -1;
-    f[o + SINCE_ROW] = -1;
-    f[o + COUNTS_ROW] = -1;
+    i[ix + TODAY_ROW] = -1;
+    i[ix + SINCE_ROW] = -1;
+    i[ix + COUNTS_ROW] = -1;
     f[o + BUDGET] = 0;
     f[o + VEL_SECOND] = NONE;
     f[o + VEL_MICROS] = 0;
     Controller.initRow(f, o + controllerAt);
-    initBreakerRow(f, o + breakerAt);
+    initBreakerRow(f, o + breakerAt, i, ix + breakerIntsAt);
     this.controller.startFor(config.strategy);
     this.plan(nowMs);
   }
@@ -483,10 +498,11 @@ export class Campaign implements BreakerHost {
     this.dropCounters(TODAY_ROW);
     this.dropCounters(SINCE_ROW);
     this.prof?.dispose();
-    const counts = this.f[this.o + COUNTS_ROW]!;
+    const counts = this.i[this.ix + COUNTS_ROW]!;
     if (counts >= 0) this.cols.hourCounts.give(counts);
     const row = pool.rowAt(this.f, this.o);
     this.f = pool.dead;
+    this.i = this.cols.intsOf(pool.dead);
     this.o = 0;
     pool.give(row);
   }
@@ -542,6 +558,16 @@ export class Campaign implements BreakerHost {
     return this.o + breakerAt;
   }
 
+  /** @internal BreakerHost: the breaker's integers are in the row's integers. */
+  get breakerInts(): Int32Array {
+    return this.i;
+  }
+
+  /** @internal */
+  get breakerIntsOffset(): number {
+    return (this.o + intsAt) * 2 + breakerIntsAt;
+  }
+
   /** @internal BreakerHost: the breaker's settings are the configuration's. */
   get breakerConfig(): BreakerConfig {
     return this.config.breaker;
@@ -591,7 +617,7 @@ export class Campaign implements BreakerHost {
   }
 
   private counterOf(which: number, field: number): number {
-    const r = this.f[this.o + which]!;
+    const r = this.i[this.ix + which]!;
     if (r < 0) return 0;
     const pool = this.cols.counters;
     return pool.chunkOf(r)[pool.offsetOf(r) + field]!;
@@ -599,7 +625,7 @@ export class Campaign implements BreakerHost {
 
   /** A copy of the counters in the row `which` names (TODAY_ROW, SINCE_ROW), or null without one. */
   private countersOf(which: number): Counters | null {
-    const r = this.f[this.o + which]!;
+    const r = this.i[this.ix + which]!;
     if (r < 0) return null;
     const cols = this.cols;
     const f = cols.counters.chunkOf(r);
@@ -624,22 +650,22 @@ export class Campaign implements BreakerHost {
 
   /** Gives the counters row `which` names back, with its denials (nothing holds them but this row). */
   private dropCounters(which: number): void {
-    const r = this.f[this.o + which]!;
+    const r = this.i[this.ix + which]!;
     if (r < 0) return;
     const cols = this.cols;
     const d = cols.counters.chunkOf(r)[cols.counters.offsetOf(r) + C_DENIED_ROW]!;
     if (d >= 0) cols.denied.give(d);
     cols.counters.give(r);
-    this.f[this.o + which] = -1;
+    this.i[this.ix + which] = -1;
   }
 
   /** The counters row `which` names, taken (zeroed) on its first count. */
   private countersRow(which: number): number {
-    let r = this.f[this.o + which]!;
+    let r = this.i[this.ix + which]!;
     if (r < 0) {
       const pool = this.cols.counters;
       r = pool.take();
-      this.f[this.o + which] = r;
+      this.i[this.ix + which] = r;
       const f = pool.chunkOf(r);
       const o = pool.offsetOf(r);
       f.fill(0, o, o + C_DENIED_ROW);
@@ -694,10 +720,10 @@ export class Campaign implements BreakerHost {
     let p = this.prof;
     if (p === null) {
       p = this.prof = new TrafficProfile(this.cols.hourCounts, this.cols.densities);
-      const row = this.f[this.o + COUNTS_ROW]!;
+      const row = this.i[this.ix + COUNTS_ROW]!;
       if (row >= 0) {
         p.adoptCounts(row);
-        this.f[this.o + COUNTS_ROW] = -1;
+        this.i[this.ix + COUNTS_ROW] = -1;
       }
     }
     return p;
@@ -715,10 +741,10 @@ export class Campaign implements BreakerHost {
       return;
     }
     const pool = this.cols.hourCounts;
-    let row = this.f[this.o + COUNTS_ROW]!;
+    let row = this.i[this.ix + COUNTS_ROW]!;
     if (row < 0) {
       row = pool.take();
-      this.f[this.o + COUNTS_ROW] = row;
+      this.i[this.ix + COUNTS_ROW] = row;
       const off = pool.offsetOf(row);
       pool.chunkOf(row).fill(0, off, off + hourCountsWidth);
     }
@@ -732,7 +758,7 @@ export class Campaign implements BreakerHost {
   private todayCount(h: number): number {
     const p = this.prof;
     if (p !== null) return p.todayCount(h);
-    const row = this.f[this.o + COUNTS_ROW]!;
+    const row = this.i[this.ix + COUNTS_ROW]!;
     if (row < 0) return 0;
     const pool = this.cols.hourCounts;
     return pool.chunkOf(row)[pool.offsetOf(row) + h]!;
@@ -1049,7 +1075,7 @@ export class Campaign implements BreakerHost {
     if (this.mutedFromMs !== null) this.unobserve(this.mutedFromMs, ended.bounds.endMs);
     this.mutedFromMs = null;
     // Without a profile or counts the campaign counted nothing: the day would teach it nothing either.
-    const profile = this.prof !== null || this.f[this.o + COUNTS_ROW]! >= 0 ? this.profile : null;
+    const profile = this.prof !== null || this.i[this.ix + COUNTS_ROW]! >= 0 ? this.profile : null;
     if (profile !== null) {
       const hourMs: number[] = [];
       for (let h = 0; h < 24; h++) {

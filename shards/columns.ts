@@ -18,7 +18,7 @@ import { reasonNames } from './reasons.js';
  */
 /**
  * Rows per chunk by default (a power of two: a row's chunk and offset are a shift and a mask): 1,024
- * campaign rows are 320 KB, large enough that a million campaigns hold about a thousand chunks,
+ * campaign rows are 272 KB, large enough that a million campaigns hold about a thousand chunks,
  * small enough that a shard with a few campaigns allocates little. Wide rows take smaller chunks.
  */
 const defaultChunkShift = 10;
@@ -105,11 +105,21 @@ export function orNone(v: number | null): number {
  * breaker's, so that a decision touches one row (a few cache lines) and not five objects.
  */
 export const controllerWidth = 6;
-export const breakerWidth = 6;
-export const campaignOwnWidth = 28;
+/** The breaker's doubles (its times); its state, trips and whether it is armed are integers (breakerIntsWidth). */
+export const breakerWidth = 3;
+export const campaignOwnWidth = 18;
 export const controllerAt = campaignOwnWidth;
 export const breakerAt = controllerAt + controllerWidth;
-export const campaignWidth = breakerAt + breakerWidth;
+/**
+ * The row's last doubles hold 32-bit integers, read through an Int32Array over the same chunk
+ * (ShardColumns.intsOf): flags, codes, small counts and row numbers, two to a double, so that they
+ * do not take 8 bytes each. The campaign's come first (campaignIntsWidth), then the breaker's.
+ */
+export const intsAt = breakerAt + breakerWidth;
+export const campaignIntsWidth = 10;
+export const breakerIntsAt = campaignIntsWidth;
+export const breakerIntsWidth = 3;
+export const campaignWidth = intsAt + Math.ceil((campaignIntsWidth + breakerIntsWidth) / 2);
 
 /** Counters of one campaign since a point in time: 8 counts and the row of its denials (-1: none). */
 export const countersWidth = 9;
@@ -134,6 +144,18 @@ export class ShardColumns {
   readonly denied = new RowPool<Float64Array>(deniedWidth, (n) => new Float64Array(n));
   readonly hourCounts = new RowPool<Uint32Array>(hourCountsWidth, (n) => new Uint32Array(n));
   readonly densities = new RowPool<Float64Array>(densityWidth, (n) => new Float64Array(n), densityChunkShift);
+
+  private readonly ints = new WeakMap<Float64Array, Int32Array>();
+
+  /**
+   * The Int32Array over the same memory as a chunk of the campaigns pool (or its dead row): the
+   * integers of a row at `o` start at index (o + intsAt) × 2. One view per chunk, made on first use.
+   */
+  intsOf(chunk: Float64Array): Int32Array {
+    let v = this.ints.get(chunk);
+    if (v === undefined) this.ints.set(chunk, (v = new Int32Array(chunk.buffer, chunk.byteOffset, chunk.length * 2)));
+    return v;
+  }
 
   /** Bytes of typed arrays held by the pools. */
   get bytes(): number {

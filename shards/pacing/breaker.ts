@@ -1,4 +1,4 @@
-import { breakerWidth, NONE, orNone, orNull } from '../columns.js';
+import { breakerIntsWidth, breakerWidth, NONE, orNone, orNull } from '../columns.js';
 import type { BreakerConfig, BreakerEvent, BreakerState } from '../types.js';
 import { pacingTuning } from './tuning.js';
 
@@ -47,14 +47,15 @@ function stateCode(s: BreakerState): number {
   }
 }
 
-/** Offsets in the breaker's part of a row (shards/columns.ts). */
-const STATE = 0;
+/** Offsets of the breaker's doubles in its part of a row (shards/columns.ts, breakerWidth). */
 /** Since when the breaker is in its state; NaN (null) before its first transition. */
-const SINCE_MS = 1;
-const TRIPS = 2;
-const FRACTION_ARMED = 3;
-const OPEN_UNTIL_MS = 4;
-const HALF_OPEN_START_MS = 5;
+const SINCE_MS = 0;
+const OPEN_UNTIL_MS = 1;
+const HALF_OPEN_START_MS = 2;
+/** Offsets of its integers (breakerIntsWidth): the state's code, today's trips, 1 while the fraction trip is armed. */
+const STATE = 0;
+const TRIPS = 1;
+const FRACTION_ARMED = 2;
 
 /**
  * The budget circuit breaker of one campaign (PACING.md §5).
@@ -86,6 +87,9 @@ export interface BreakerHost {
   /** The chunk that holds the breaker's numbers (breakerWidth of them at breakerOffset). */
   readonly breakerRow: Float64Array;
   readonly breakerOffset: number;
+  /** The array that holds the breaker's integers (breakerIntsWidth of them at breakerIntsOffset). */
+  readonly breakerInts: Int32Array;
+  readonly breakerIntsOffset: number;
   /** The breaker's settings; set by Breaker.reconfigure. */
   breakerConfig: BreakerConfig;
   /** The last transitions (breakerEventsKept); a shared empty list until the first. */
@@ -98,6 +102,8 @@ export interface BreakerHost {
 class OwnHost implements BreakerHost {
   readonly breakerRow = new Float64Array(breakerWidth);
   readonly breakerOffset = 0;
+  readonly breakerInts = new Int32Array(breakerIntsWidth);
+  readonly breakerIntsOffset = 0;
   breakerEvents: readonly BreakerEvent[] = noEvents;
 
   constructor(
@@ -111,11 +117,11 @@ class OwnHost implements BreakerHost {
 }
 
 /** A breaker host's numbers as a fresh breaker has them (CLOSED, armed, never moved). */
-export function initBreakerRow(f: Float64Array, o: number): void {
-  f[o + STATE] = CLOSED;
+export function initBreakerRow(f: Float64Array, o: number, n: Int32Array, p: number): void {
+  n[p + STATE] = CLOSED;
   f[o + SINCE_MS] = NONE;
-  f[o + TRIPS] = 0;
-  f[o + FRACTION_ARMED] = 1;
+  n[p + TRIPS] = 0;
+  n[p + FRACTION_ARMED] = 1;
   f[o + OPEN_UNTIL_MS] = 0;
   f[o + HALF_OPEN_START_MS] = 0;
 }
@@ -130,12 +136,12 @@ export class Breaker {
    */
   constructor(config?: BreakerConfig, onTransition: (t: BreakerTransition) => void = () => undefined) {
     this.h = new OwnHost(config ?? breakerDefaultsForView, onTransition);
-    initBreakerRow(this.h.breakerRow, 0);
+    initBreakerRow(this.h.breakerRow, 0, this.h.breakerInts, 0);
   }
 
   get state(): BreakerState {
     const h = this.h;
-    return stateNames[h.breakerRow[h.breakerOffset + STATE]!]!;
+    return stateNames[h.breakerInts[h.breakerIntsOffset + STATE]!]!;
   }
 
   get sinceMs(): number | null {
@@ -146,18 +152,18 @@ export class Breaker {
   /** Trips (fraction and velocity) since the day began. */
   get trips(): number {
     const h = this.h;
-    return h.breakerRow[h.breakerOffset + TRIPS]!;
+    return h.breakerInts[h.breakerIntsOffset + TRIPS]!;
   }
 
   set trips(v: number) {
     const h = this.h;
-    h.breakerRow[h.breakerOffset + TRIPS] = v;
+    h.breakerInts[h.breakerIntsOffset + TRIPS] = v;
   }
 
   /** False once the fraction trip fired for this day and budget. */
   get fractionArmed(): boolean {
     const h = this.h;
-    return h.breakerRow[h.breakerOffset + FRACTION_ARMED] !== 0;
+    return h.breakerInts[h.breakerIntsOffset + FRACTION_ARMED] !== 0;
   }
 
   /** The last transitions (breakerEventsKept), oldest first. */
@@ -178,7 +184,7 @@ export class Breaker {
   /** Share of the paced traffic admitted now: 1 CLOSED, 0 OPEN or EXHAUSTED, a step HALF_OPEN. */
   share(nowMs: number): number {
     const h = this.h;
-    if (h.breakerRow[h.breakerOffset + STATE] === CLOSED) return 1;
+    if (h.breakerInts[h.breakerIntsOffset + STATE] === CLOSED) return 1;
     advance(h, nowMs);
     const state = stateOf(h);
     switch (state) {
@@ -208,14 +214,14 @@ export class Breaker {
   /** Called whenever committed spend (settled + reserved at face value) grows. */
   onCommitted(nowMs: number, committedMicros: number, budgetMicros: number): void {
     const h = this.h;
-    const f = h.breakerRow;
-    const o = h.breakerOffset;
+    const n = h.breakerInts;
+    const p = h.breakerIntsOffset;
     const config = h.breakerConfig;
-    if (f[o + FRACTION_ARMED] === 0 || !config.enabled) return;
-    const state = f[o + STATE];
+    if (n[p + FRACTION_ARMED] === 0 || !config.enabled) return;
+    const state = n[p + STATE];
     if (state !== CLOSED && state !== HALF_OPEN) return;
     if (committedMicros >= config.tripAtFraction * budgetMicros) {
-      f[o + FRACTION_ARMED] = 0;
+      n[p + FRACTION_ARMED] = 0;
       open(h, nowMs, 'TRIP_FRACTION');
     }
   }
@@ -225,7 +231,7 @@ export class Breaker {
     const h = this.h;
     const config = h.breakerConfig;
     if (!config.enabled) return;
-    const state = h.breakerRow[h.breakerOffset + STATE];
+    const state = h.breakerInts[h.breakerIntsOffset + STATE];
     if (state !== CLOSED && state !== HALF_OPEN) return;
     if (windowSpendMicros < pacingTuning.velocityMinShare * budgetMicros) return;
     if (windowSpendMicros > config.velocityMultiple * plannedPerWindowMicros) {
@@ -245,11 +251,11 @@ export class Breaker {
    */
   reset(nowMs: number, reason: ResetReason, committedMicros: number, budgetMicros: number): void {
     const h = this.h;
-    const f = h.breakerRow;
-    const o = h.breakerOffset;
-    f[o + FRACTION_ARMED] = committedMicros < h.breakerConfig.tripAtFraction * budgetMicros ? 1 : 0;
-    if (reason === 'DAY_ROLLOVER') f[o + TRIPS] = 0;
-    if (f[o + STATE] !== CLOSED) move(h, nowMs, 'CLOSED', reason);
+    const n = h.breakerInts;
+    const p = h.breakerIntsOffset;
+    n[p + FRACTION_ARMED] = committedMicros < h.breakerConfig.tripAtFraction * budgetMicros ? 1 : 0;
+    if (reason === 'DAY_ROLLOVER') n[p + TRIPS] = 0;
+    if (n[p + STATE] !== CLOSED) move(h, nowMs, 'CLOSED', reason);
   }
 }
 
@@ -267,7 +273,7 @@ const breakerDefaultsForView: BreakerConfig = Object.freeze({
 const HALF_OPEN = 2;
 
 function stateOf(h: BreakerHost): BreakerState {
-  return stateNames[h.breakerRow[h.breakerOffset + STATE]!]!;
+  return stateNames[h.breakerInts[h.breakerIntsOffset + STATE]!]!;
 }
 
 /** Moves OPEN to HALF_OPEN after the cooldown, and HALF_OPEN to CLOSED after its last step. */
@@ -288,7 +294,9 @@ function advance(h: BreakerHost, nowMs: number): void {
 function open(h: BreakerHost, nowMs: number, reason: 'TRIP_FRACTION' | 'TRIP_VELOCITY'): void {
   const f = h.breakerRow;
   const o = h.breakerOffset;
-  f[o + TRIPS] = f[o + TRIPS]! + 1;
+  const n = h.breakerInts;
+  const p = h.breakerIntsOffset;
+  n[p + TRIPS] = n[p + TRIPS]! + 1;
   f[o + OPEN_UNTIL_MS] = nowMs + h.breakerConfig.cooldownMs;
   move(h, nowMs, 'OPEN', reason);
   // A zero cooldown goes straight on to HALF_OPEN.
@@ -298,8 +306,10 @@ function open(h: BreakerHost, nowMs: number, reason: 'TRIP_FRACTION' | 'TRIP_VEL
 function move(h: BreakerHost, atMs: number, to: BreakerState, reason: BreakerReason): void {
   const f = h.breakerRow;
   const o = h.breakerOffset;
-  const from = stateNames[f[o + STATE]!]!;
-  f[o + STATE] = stateCode(to);
+  const n = h.breakerInts;
+  const p = h.breakerIntsOffset;
+  const from = stateNames[n[p + STATE]!]!;
+  n[p + STATE] = stateCode(to);
   f[o + SINCE_MS] = orNone(atMs);
   const events = h.breakerEvents === noEvents ? (h.breakerEvents = []) : (h.breakerEvents as BreakerEvent[]);
   events.push({ at: new Date(atMs).toISOString(), from, to, reason });

@@ -206,3 +206,21 @@ t.test("a shard's shadows take rows of its columns and give them back when the c
   t.equal(shard.columns.campaigns.used, 1, "the shadow's row went back");
   t.equal(shard.status('s')!.counters.decisions, 1, "the campaign's own numbers are intact");
 });
+
+t.test("a row's integers (flags, counts, row numbers, the breaker's state and trips) are its own, in every chunk", async (t) => {
+  // 2,100 campaigns: three chunks of 1,024 rows. Each writes its own integers and doubles; none
+  // may read another's (the integers share the doubles' memory, two to a double, after them).
+  const cols = new ShardColumns();
+  const hooks = hooksWith(cols);
+  const cs = Array.from({ length: 2_100 }, (_, k) => new Campaign(config({ id: `k${k}`, strategy: 'ASAP', breaker: { enabled: false } }), noon, hooks));
+  cs.forEach((c, k) => {
+    c.breaker.trips = k;
+    for (let d = 0; d < k % 5; d++) c.decide(noon, 10 + k, `r${k}-${d}`, always, 60_000);
+  });
+  let wrong = 0;
+  cs.forEach((c, k) => {
+    if (c.breaker.trips !== k || c.today.decisions !== k % 5 || c.reserved !== (k % 5) * (10 + k) || c.breaker.state !== 'CLOSED') wrong++;
+  });
+  t.equal(wrong, 0, 'every campaign reads back its own trips, decisions and reservations');
+  t.equal(cols.campaigns.chunks.length, 3);
+});
