@@ -91,6 +91,16 @@ const forecastScratch = new Float64Array(24);
 /** The view every campaign's `controller` returns, pointed at that campaign's row (see Campaign.controller). */
 const controllerView = new Controller();
 
+/**
+ * What few campaigns have, in one object made when the first of it is set, instead of a field each
+ * in every campaign: a store fault, a shadow, the breaker's transitions of the day.
+ */
+class Extras {
+  countersFault: string | null = null;
+  shadow: Shadow | null = null;
+  breakerEvents: readonly BreakerEvent[] = noBreakerEvents;
+}
+
 /** The view every campaign's `breaker` returns, pointed at that campaign (see Campaign.breaker). */
 const breakerView = new Breaker();
 
@@ -194,12 +204,28 @@ export class Campaign implements BreakerHost {
   day!: DayShape;
   /** Live reservations by requestId; allocated with the first one (see `reservations`). */
   private res: Map<string, Reservation> | null = null;
-  /** The breaker's last transitions (BreakerHost); a shared empty list until the first. */
-  breakerEvents: readonly BreakerEvent[] = noBreakerEvents;
   /** The traffic profile, built on the first decision (or when asked for): idle campaigns hold none. */
   private prof: TrafficProfile | null = null;
+  /** What few campaigns have (see Extras): null until the first of it is set. */
+  private x: Extras | null = null;
+
   /** Set when the store held counters outside the money bounds at load: the campaign stays paused. */
-  countersFault: string | null = null;
+  get countersFault(): string | null {
+    return this.x === null ? null : this.x.countersFault;
+  }
+
+  set countersFault(v: string | null) {
+    if (v !== null || this.x !== null) (this.x ??= new Extras()).countersFault = v;
+  }
+
+  /** The breaker's last transitions (BreakerHost); a shared empty list until the first. */
+  get breakerEvents(): readonly BreakerEvent[] {
+    return this.x === null ? noBreakerEvents : this.x.breakerEvents;
+  }
+
+  set breakerEvents(v: readonly BreakerEvent[]) {
+    if (v !== noBreakerEvents || this.x !== null) (this.x ??= new Extras()).breakerEvents = v;
+  }
   /**
    * The reservation the last applySpend settled, and what of it stays held: a spend below its
    * reservation keeps the difference committed until the store confirms the event, so that a
@@ -438,7 +464,13 @@ export class Campaign implements BreakerHost {
    * campaign in mode SHADOW always has one, and its `unenforced` says so: every decision the pacer
    * would pace (schedule, flight, budget, breaker, throttle) is then allowed.
    */
-  shadow: Shadow | null = null;
+  get shadow(): Shadow | null {
+    return this.x === null ? null : this.x.shadow;
+  }
+
+  set shadow(v: Shadow | null) {
+    if (v !== null || this.x !== null) (this.x ??= new Extras()).shadow = v;
+  }
 
   constructor(
     config: CampaignConfig,
