@@ -8,8 +8,10 @@ RUN npx tsc -p . && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app
+# MALLOC_MMAP_THRESHOLD_: glibc's malloc with a fixed mmap threshold (src/allocator.ts).
 ENV NODE_ENV=production \
-    PACER_DATA_DIR=/data
+    PACER_DATA_DIR=/data \
+    MALLOC_MMAP_THRESHOLD_=131072
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -4,6 +4,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { root, waitForLine } from './lib/process.js';
 import { createDatabase, dropRedisPrefix, redisUrl, uniqueName } from '../test/helpers/services.js';
+import { allocatorEnv } from '../src/allocator.js';
 
 /**
  * Onboarding: BENCH_CAMPAIGNS campaigns (default 50,000) created through POST /v1/campaigns/bulk in
@@ -38,7 +39,7 @@ async function startPacer(env: Record<string, string>): Promise<{ adminUrl: stri
   const dataDir = mkdtempSync(join(tmpdir(), 'pacer-bench-bulk-'));
   const child = spawn(process.execPath, [join(root, 'dist/src/main.js')], {
     env: {
-      PATH: process.env.PATH ?? '', PACER_HOST: '127.0.0.1', PACER_PORT: '0', PACER_ADMIN_PORT: '0',
+      ...allocatorEnv, PATH: process.env.PATH ?? '', PACER_HOST: '127.0.0.1', PACER_PORT: '0', PACER_ADMIN_PORT: '0',
       PACER_DATA_DIR: dataDir, PACER_ADMIN_TOKEN: token, PACER_STORE: 'embedded', ...env,
     },
     stdio: ['ignore', 'ignore', 'pipe'],

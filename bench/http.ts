@@ -10,6 +10,7 @@ import { format, summariseDir, type ThreadProfile } from './lib/cpuprofile.js';
 import { gitCommit, root, waitForLine } from './lib/process.js';
 import { threadTicks, tickUs } from './lib/thread-cpu.js';
 import { writeTable } from './table.js';
+import { allocatorEnv } from '../src/allocator.js';
 
 /**
  * npm run bench:http [-- --duration S --tool wrk|autocannon --campaigns N --shards N --connections N
@@ -112,6 +113,7 @@ async function startPacer(): Promise<{ child: ChildProcess; url: string; adminUr
   const nodeArgs = cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`];
   const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist/src/main.js')], {
     env: {
+      ...allocatorEnv,
       ...process.env,
       PACER_HOST: '127.0.0.1',
       PACER_PORT: '0',

@@ -11,7 +11,7 @@ import { writeTable } from './table.js';
 
 /**
  * npm run bench:memory [-- --campaigns N --store memory|embedded|redis-postgres --shards N
- *                          --concurrency N --snapshots DIR --restart --observe S]
+ *                          --concurrency N --snapshots DIR --restart --observe S --no-allocator-env]
  *
  * Resident memory of the whole pacer process (all threads): started as a child process
  * (dist/src/main.js, with the inspector on a loopback port so that every thread's V8 heap can be
@@ -26,6 +26,8 @@ import { writeTable } from './table.js';
  * (`arrayBuffersMbByThread`: the shard's and the catalogue's typed-array columns, buffers).
  * --snapshots DIR also writes a heap snapshot per thread after the readings and prints its largest
  * groups (a snapshot's own allocations stay resident, so --restart's reading comes after them).
+ * The pacer runs with the allocator setting npm start and the image use (src/allocator.ts);
+ * --no-allocator-env runs it with glibc's defaults (`allocatorEnv` in the result says which).
  * --restart (persistent stores) stops the pacer and measures the time until ready again with the N
  * campaigns stored.
  * --observe S then repeats the run as an outside observer would see it: a second pacer started
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     restart: { type: 'boolean', default: false },
     observe: { type: 'string' },
     save: { type: 'boolean', default: true },
+    'allocator-env': { type: 'boolean', default: true },
   },
   allowNegative: true,
 });
@@ -140,6 +143,8 @@ async function drive(url: string): Promise<{ reserved: number; matched: number }
 function pacerOptions(inspect: boolean): ConstructorParameters<typeof BenchPacer>[1] {
   return {
     inspect,
+    // --no-allocator-env: glibc's malloc with its defaults, not as npm start runs the pacer.
+    allocatorDefaults: !values['allocator-env'],
     // PACER_CAMPAIGNS_MAX at its ceiling (limits.campaignsMax, 1,000,000), whatever its default becomes.
     env: { PACER_CAMPAIGNS_MAX: String(limits.campaignsMax) },
     ...(values.shards !== undefined ? { shards: Number(values.shards) } : {}),
@@ -260,6 +265,7 @@ try {
     readyMs,
     store,
     heapTotalMbByThread: loaded.heapTotalMbByThread,
+    allocatorEnv: values['allocator-env'],
     arrayBuffersMbByThread: loaded.arrayBuffersMbByThread,
     arrayBuffersMbByThreadConfigured: configured.arrayBuffersMbByThread,
     arrayBuffersMbByThreadIdle: idle.arrayBuffersMbByThread,

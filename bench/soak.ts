@@ -7,6 +7,7 @@ import { BenchPacer, type BenchStore, benchToken, createCampaigns, hasBulkRoute,
 import { gitCommit, root } from './lib/process.js';
 import { mb, procStatus } from './lib/smaps.js';
 import { writeTable } from './table.js';
+import { allocatorEnv } from '../src/allocator.js';
 
 /**
  * npm run soak [-- --minutes M --store memory|embedded|redis-postgres --campaigns N --rate OPS]
@@ -101,6 +102,7 @@ function runLoad(p: RunningPacer, ids: string[]): Promise<LoadResult> {
     const child = fork(join(root, 'dist/bench/lib/soak-load.js'), [], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: {
+        ...allocatorEnv,
         PATH: process.env.PATH ?? '',
         BENCH_URL: p.url,
         BENCH_ADMIN_URL: p.adminUrl,

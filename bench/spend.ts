@@ -13,6 +13,7 @@ import { perOp, startPerfStat } from './lib/perf-stat.js';
 import { cpuPerOp, threadTicks } from './lib/thread-cpu.js';
 import { ProcessInspector } from './lib/inspector.js';
 import { startAllocationProfiles, stopAllocationProfiles } from './lib/alloc-profile.js';
+import { allocatorEnv } from '../src/allocator.js';
 
 /**
  * `npm run bench:spend`: spend acknowledgement latency. Starts the pacer with the chosen store,
@@ -89,6 +90,8 @@ async function main(): Promise<void> {
   const redis = outageMs > 0 ? await startOwnRedis() : null;
   const redisUrl = redis?.url ?? env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
   const pacerEnv: Record<string, string> = {
+    // The pacer as npm start runs it (src/allocator.ts).
+    ...allocatorEnv,
     PATH: env.PATH ?? '',
     PACER_HOST: '127.0.0.1',
     PACER_PORT: '0',

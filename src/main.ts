@@ -3,6 +3,7 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import uWS from 'uWebSockets.js';
 import { limits } from '../shards/limits.js';
 import { ensureAdminToken } from './admin/token.js';
+import { missingAllocatorEnv } from './allocator.js';
 import { ConfigError, loadConfig, type PacerConfig } from './config.js';
 import { exitCodes } from './exit-codes.js';
 import { log } from './log.js';
@@ -28,6 +29,10 @@ async function start(config: PacerConfig): Promise<void> {
     process.stdout.write(`Admin token (generated on first start, kept in ${path}):\n  ${token}\n`);
   }
   if (!uwsNative) log('warn', 'uWebSockets.js runs its JavaScript fallback: expect a fraction of the native speed');
+  const allocator = missingAllocatorEnv(process.env);
+  if (process.platform === 'linux' && allocator.length > 0) {
+    log('info', 'started without the allocator setting npm start and the image use: set it in the environment to keep memory from fragmenting at scale (ARCHITECTURE.md)', { missing: allocator });
+  }
 
   const adminPorts: MessagePort[] = [];
   const shards: Worker[] = [];

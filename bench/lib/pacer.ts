@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDatabase, dropRedisPrefix, redisUrl, type TestDatabase, uniqueName } from '../../test/helpers/services.js';
 import { root } from './process.js';
+import { allocatorEnv } from '../../src/allocator.js';
 
 /**
  * The pacer as benchmarks run it: the compiled dist/src/main.js as a child process on free ports,
@@ -36,7 +37,7 @@ export class BenchPacer {
 
   constructor(
     readonly store: BenchStore,
-    private readonly opts: { shards?: number; inspect?: boolean; env?: Record<string, string> } = {},
+    private readonly opts: { shards?: number; inspect?: boolean; env?: Record<string, string>; allocatorDefaults?: boolean } = {},
   ) {}
 
   /** The PostgreSQL database of this run (redis-postgres, after the first start). */
@@ -53,6 +54,8 @@ export class BenchPacer {
     if (this.store === 'redis-postgres' && this.database === null) this.database = await createDatabase('bench');
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '',
+      // The pacer as npm start runs it (src/allocator.ts), unless the bench asks for glibc's defaults.
+      ...(this.opts.allocatorDefaults === true ? {} : allocatorEnv),
       PACER_HOST: '127.0.0.1',
       PACER_PORT: '0',
       PACER_ADMIN_PORT: '0',

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkResponse } from './openapi.js';
+import { allocatorEnv } from '../../src/allocator.js';
 
 /**
  * Starts the real pacer (the compiled dist/src/main.js that `npm start` runs) in a child process on
@@ -42,6 +43,8 @@ export interface StartOptions {
   keepData?: boolean;
   /** Router threads (PACER_ROUTERS); default 1, or PACER_TEST_ROUTERS when set. */
   routers?: number;
+  /** Start without the allocator setting npm start uses (src/allocator.ts). */
+  allocatorDefaults?: boolean;
 }
 
 export async function startPacer(opts: StartOptions = {}): Promise<Pacer> {
@@ -49,6 +52,8 @@ export async function startPacer(opts: StartOptions = {}): Promise<Pacer> {
   const child = spawn(process.execPath, [mainJs], {
     cwd: root,
     env: {
+      // The pacer as npm start runs it (src/allocator.ts).
+      ...(opts.allocatorDefaults === true ? {} : allocatorEnv),
       PATH: process.env.PATH ?? '',
       PACER_HOST: '127.0.0.1',
       PACER_PORT: '0',
