@@ -93,7 +93,7 @@ const controllerView = new Controller();
 
 /**
  * What few campaigns have, in one object made when the first of it is set, instead of a field each
- * in every campaign: a store fault, a shadow, the breaker's transitions of the day.
+ * in every campaign: a store fault, a shadow, the breaker's last transitions.
  */
 class Extras {
   countersFault: string | null = null;
