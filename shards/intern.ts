@@ -18,6 +18,8 @@ export class ConfigInterner {
   private readonly schedules = new Map<string, readonly ScheduleWindow[]>();
   private readonly weights = new Map<string, readonly number[]>();
   private readonly settings = new Map<string, Settings>();
+  /** The parts kept in the maps above (past distinctMax a part is the campaign's own and not here). */
+  private readonly sharedParts = new WeakSet<object>();
 
   constructor(private readonly distinctMax = 10_000) {}
 
@@ -83,7 +85,7 @@ export class ConfigInterner {
     };
     // Shared only when every part it points at is (past distinctMax a part is the campaign's own).
     const key =
-      (hourlyWeights === null || this.isShared(this.weights, hourlyWeights)) && (schedule === null || this.isShared(this.schedules, schedule)) && this.isShared(this.breakers, breaker)
+      (hourlyWeights === null || this.sharedParts.has(hourlyWeights)) && (schedule === null || this.sharedParts.has(schedule)) && this.sharedParts.has(breaker)
         ? JSON.stringify([status, timezone, strategy, c.frontLoadedShare, c.aheadPercent, hourlyWeights, schedule, c.catchUpMaxRatio, c.velocityCapMultiple, breaker, settings.archived, settings.mode, shadow])
         : null;
     let shared = key === null ? undefined : this.settings.get(key);
@@ -93,10 +95,6 @@ export class ConfigInterner {
       if (key !== null && this.settings.size < this.distinctMax) this.settings.set(key, shared);
     }
     return new CompactConfig(c.id, c.name === c.id ? c.id : c.name, c.dailyBudgetMicros, c.startAtMs, c.endAtMs, c.lifetimeBudgetMicros, c.version, shared);
-  }
-
-  private isShared<T extends object>(map: Map<string, T>, value: T): boolean {
-    return map.get(JSON.stringify(value)) === value;
   }
 
   string<S extends string>(s: S): S {
@@ -111,7 +109,10 @@ export class ConfigInterner {
     const known = map.get(key);
     if (known !== undefined) return known;
     const frozen = deepFreeze(structuredClone(value));
-    if (map.size < this.distinctMax) map.set(key, frozen);
+    if (map.size < this.distinctMax) {
+      map.set(key, frozen);
+      this.sharedParts.add(frozen);
+    }
     return frozen;
   }
 }

@@ -29,6 +29,7 @@ const noEvents: readonly BreakerEvent[] = Object.freeze([]);
 
 /** The states as numbers in the breaker's row, and back. */
 const CLOSED = 0;
+const HALF_OPEN = 2;
 const stateNames: readonly BreakerState[] = ['CLOSED', 'OPEN', 'HALF_OPEN', 'EXHAUSTED'];
 function stateCode(s: BreakerState): number {
   switch (s) {
@@ -269,8 +270,6 @@ const breakerDefaultsForView: BreakerConfig = Object.freeze({
   velocityMultiple: Infinity,
   velocityWindowMs: 1,
 });
-
-const HALF_OPEN = 2;
 
 function stateOf(h: BreakerHost): BreakerState {
   return stateNames[h.breakerInts[h.breakerIntsOffset + STATE]!]!;
