@@ -59,12 +59,20 @@ t.test('a cluster with replicas: a silent replica fails the flush and the grant;
   // What WAIT costs a flush of 10 campaigns on this cluster (printed, not asserted: speed is
   // measured, not tested; loopback replicas, so this is the floor of a real network's cost).
   const plain = new RedisCounterStore(client, { prefix, counterTtlSeconds: 3 * 86_400, label: 'test' });
+  // A flush whose replica did not answer within limits.redisWaitTimeoutMs (a loaded machine: the
+  // replica is a process on the same cores) is counted, not thrown: this loop measures.
+  let late = 0;
   const median = async (s: RedisCounterStore, tag: string): Promise<number> => {
     const ms: number[] = [];
     for (let i = 0; i < 200; i++) {
       const b = batch(Date.now(), ...Array.from({ length: 10 }, (_, k) => delta(`m${k}`, day, { events: [ev(`${tag}-${i}-${k}`, 1)] })));
       const t0 = performance.now();
-      await s.apply(b);
+      try {
+        await s.apply(b);
+      } catch (err) {
+        if (!(err instanceof NotReplicatedError)) throw err;
+        late++;
+      }
       ms.push(performance.now() - t0);
     }
     ms.sort((a, b) => a - b);
@@ -72,7 +80,7 @@ t.test('a cluster with replicas: a silent replica fails the flush and the grant;
   };
   const m0 = await median(plain, 'p');
   const m1 = await median(store, 'w');
-  t.comment(`flush of 10 campaigns, median of 200: ${m0.toFixed(2)} ms without WAIT, ${m1.toFixed(2)} ms with WAIT 1`);
+  t.comment(`flush of 10 campaigns, median of 200: ${m0.toFixed(2)} ms without WAIT, ${m1.toFixed(2)} ms with WAIT 1 (${late} not replicated in time)`);
   const first = batch(Date.now(), delta('c', day, { events: [ev('a1', 1_000)] }));
   t.same(await store.apply(first), [[true]], 'with the replica running, WAIT 1 is met');
   t.equal((await grant('h1')).grantedMicros, 10_000);
