@@ -14,6 +14,7 @@ import { contains, nextBoundary } from './time/schedule.js';
 import { dayBounds } from './time/zone.js';
 import type { BreakerConfig, BreakerEvent, CampaignConfig, CampaignStatus } from './types.js';
 import { DecideFlag, SpendFlag } from './wire.js';
+import { CompactConfig, settingsOf, type Settings } from './intern.js';
 import type { ExpiryQueue } from './expiry.js';
 
 export interface Reservation {
@@ -99,7 +100,21 @@ class Extras {
   countersFault: string | null = null;
   shadow: Shadow | null = null;
   breakerEvents: readonly BreakerEvent[] = noBreakerEvents;
+  /** The campaign's name when it is not its ID (the default). */
+  name: string | null = null;
+  /** See Campaign.lease. */
+  lease: Lease | null = null;
+  /** See Campaign.vel. */
+  vel: number[] | null = null;
 }
+
+/**
+ * The reservation the thread's last applySpend settled, and the campaign whose it is (see
+ * Campaign.takeLastSettled): one slot per thread instead of a field in every campaign, since the
+ * caller takes it right after the spend.
+ */
+let settledBy: Campaign | null = null;
+let settledLast: SettledReservation | null = null;
 
 /** The view every campaign's `breaker` returns, pointed at that campaign (see Campaign.breaker). */
 const breakerView = new Breaker();
@@ -158,6 +173,15 @@ const BUDGET = 15;
  */
 const VEL_SECOND = 16;
 const VEL_MICROS = 17;
+/**
+ * The configuration's own numbers (the rest of it is the shared Settings, `s`): the daily budget,
+ * the flight (NaN: open), the lifetime budget (NaN: none) and the version.
+ */
+const DAILY_BUDGET = 18;
+const START_AT_MS = 19;
+const END_AT_MS = 20;
+const LIFETIME_BUDGET = 21;
+const VERSION = 22;
 
 /**
  * Offsets of the campaign's integers in the 32-bit part of its row (`i`, from `ix`): flags and
@@ -199,7 +223,13 @@ const C_DENIED_ROW = 8;
  * reservation, which is what keeps overspend at zero for bids that carry a requestId.
  */
 export class Campaign implements BreakerHost {
-  config: CampaignConfig;
+  readonly id: string;
+  /**
+   * The configuration's settings, one frozen object shared by the campaigns with the same ones
+   * (shards/intern.ts); its ID is `id`, its name in the extras when it is not the ID, its numbers
+   * in the row. `config` rebuilds the whole configuration when asked.
+   */
+  private s: Settings;
   /** Today's shape (shared with the campaigns of the same zone, day and curve); today's budget is `budget`. */
   day!: DayShape;
   /** Live reservations by requestId; allocated with the first one (see `reservations`). */
@@ -227,12 +257,6 @@ export class Campaign implements BreakerHost {
     if (v !== noBreakerEvents || this.x !== null) (this.x ??= new Extras()).breakerEvents = v;
   }
   /**
-   * The reservation the last applySpend settled, and what of it stays held: a spend below its
-   * reservation keeps the difference committed until the store confirms the event, so that a
-   * duplicate found by the store can put the reservation back without exceeding the cap.
-   */
-  lastSettled: SettledReservation | null = null;
-  /**
    * The campaign's numbers (and its controller's and breaker's) are a row of the shard's columns
    * (shards/columns.ts): `f` is the row's chunk, `o` its offset; after dispose, the dead row.
    */
@@ -246,10 +270,18 @@ export class Campaign implements BreakerHost {
     return (this.o + intsAt) * 2;
   }
 
-  /** lastSettled, handed over (to the flusher's record of the spend) and no longer kept here. */
+  /**
+   * The reservation the last applySpend settled, and what of it stays held (a spend below its
+   * reservation keeps the difference committed until the store confirms the event, so that a
+   * duplicate found by the store can put the reservation back without exceeding the cap), handed
+   * over to the caller (the flusher's record of the spend) and no longer kept. Take it right after
+   * the spend: the next applySpend of any campaign of the thread replaces it.
+   */
   takeLastSettled(): SettledReservation | null {
-    const s = this.lastSettled;
-    this.lastSettled = null;
+    if (settledBy !== this) return null;
+    const s = settledLast;
+    settledBy = null;
+    settledLast = null;
     return s;
   }
 
@@ -344,7 +376,13 @@ export class Campaign implements BreakerHost {
    * alone caps the campaign). With one, a decision must fit the lease too, and pacing and the
    * breaker count other holders' spend (ARCHITECTURE.md, "Budget leases").
    */
-  lease: Lease | null = null;
+  get lease(): Lease | null {
+    return this.x === null ? null : this.x.lease;
+  }
+
+  set lease(v: Lease | null) {
+    if (v !== null || this.x !== null) (this.x ??= new Extras()).lease = v;
+  }
 
   /** Settled spend of other instances, as of the last lease renewal (0 without a lease). */
   private elsewhere(): number {
@@ -458,7 +496,13 @@ export class Campaign implements BreakerHost {
    * hold no array (64 bytes each). A campaign that spends once a second holds at most
    * velocityBuckets pairs.
    */
-  private vel: number[] | null = null;
+  private get vel(): number[] | null {
+    return this.x === null ? null : this.x.vel;
+  }
+
+  private set vel(v: number[] | null) {
+    if (v !== null || this.x !== null) (this.x ??= new Extras()).vel = v;
+  }
   /**
    * The shadow strategy's actor (shards/pacing/shadow.ts), kept by the shard; null without one. A
    * campaign in mode SHADOW always has one, and its `unenforced` says so: every decision the pacer
@@ -477,7 +521,8 @@ export class Campaign implements BreakerHost {
     nowMs: number,
     hooks: CampaignHooks,
   ) {
-    this.config = config;
+    this.id = config.id;
+    this.s = settingsOf(config);
     const h = (this.hooks = complete(hooks));
     const cols = h.columns;
     const row = cols.campaigns.take();
@@ -513,6 +558,7 @@ export class Campaign implements BreakerHost {
     f[o + BUDGET] = 0;
     f[o + VEL_SECOND] = NONE;
     f[o + VEL_MICROS] = 0;
+    this.setOwn(config);
     Controller.initRow(f, o + controllerAt);
     initBreakerRow(f, o + breakerAt, i, ix + breakerIntsAt);
     this.controller.startFor(config.strategy);
@@ -550,8 +596,56 @@ export class Campaign implements BreakerHost {
     return this.hooks.liveReservations;
   }
 
-  get id(): string {
-    return this.config.id;
+  /**
+   * The configuration, rebuilt from the shared settings and the row (a new object on every read:
+   * read it, do not keep it to compare with a later one).
+   */
+  get config(): CampaignConfig {
+    const f = this.f;
+    const o = this.o;
+    return new CompactConfig(
+      this.id,
+      this.name,
+      f[o + DAILY_BUDGET]! as Micros,
+      orNull(f[o + START_AT_MS]!),
+      orNull(f[o + END_AT_MS]!),
+      orNull(f[o + LIFETIME_BUDGET]!) as Micros | null,
+      f[o + VERSION]!,
+      this.s,
+    );
+  }
+
+  get name(): string {
+    return this.x === null || this.x.name === null ? this.id : this.x.name;
+  }
+
+  /** The configuration's own numbers into the row, its name into the extras when it is not the ID. */
+  private setOwn(config: CampaignConfig): void {
+    const f = this.f;
+    const o = this.o;
+    f[o + DAILY_BUDGET] = config.dailyBudgetMicros;
+    f[o + START_AT_MS] = orNone(config.startAtMs);
+    f[o + END_AT_MS] = orNone(config.endAtMs);
+    f[o + LIFETIME_BUDGET] = orNone(config.lifetimeBudgetMicros);
+    f[o + VERSION] = config.version;
+    const name = config.name === config.id ? null : config.name;
+    if (name !== null || this.x !== null) (this.x ??= new Extras()).name = name;
+  }
+
+  private get startAtMs(): number | null {
+    return orNull(this.f[this.o + START_AT_MS]!);
+  }
+
+  private get endAtMs(): number | null {
+    return orNull(this.f[this.o + END_AT_MS]!);
+  }
+
+  private get lifetimeBudget(): number | null {
+    return orNull(this.f[this.o + LIFETIME_BUDGET]!);
+  }
+
+  get version(): number {
+    return this.f[this.o + VERSION]!;
   }
 
   /**
@@ -602,11 +696,11 @@ export class Campaign implements BreakerHost {
 
   /** @internal BreakerHost: the breaker's settings are the configuration's. */
   get breakerConfig(): BreakerConfig {
-    return this.config.breaker;
+    return this.s.breaker;
   }
 
   set breakerConfig(c: BreakerConfig) {
-    assert(c === this.config.breaker, 'a campaign\'s breaker settings change with its configuration');
+    assert(c === this.s.breaker, 'a campaign\'s breaker settings change with its configuration');
   }
 
   /** @internal BreakerHost */
@@ -818,11 +912,12 @@ export class Campaign implements BreakerHost {
 
   /** Plans the local day that contains nowMs: its shape (`day`) and its budget. */
   private plan(nowMs: number): void {
-    const weekday = dayBounds(this.config.timezone, nowMs).weekday;
+    const config = this.config;
+    const weekday = dayBounds(config.timezone, nowMs).weekday;
     const own = this.prof?.weightsFor(weekday) ?? null;
     // The shard's profile is the same for all its campaigns, so their plans can share one shape.
-    const day = (this.day = buildDayShape(this.config, nowMs, own ?? this.hooks.globalProfile.weightsFor(weekday), own === null));
-    this.f[this.o + BUDGET] = dailyAllowance(this.config, day.bounds, day.active, this.lifetimeBefore);
+    const day = (this.day = buildDayShape(config, nowMs, own ?? this.hooks.globalProfile.weightsFor(weekday), own === null));
+    this.f[this.o + BUDGET] = dailyAllowance(config, day.bounds, day.active, this.lifetimeBefore);
   }
 
   /** ADAPTIVE's traffic shape of a weekday: the campaign's own profile, else the shard's. */
@@ -954,14 +1049,16 @@ export class Campaign implements BreakerHost {
     if (nowMs >= this.validUntilMs) this.refresh(nowMs);
     const amount = micros(amountMicros);
     let flags = 0;
-    this.lastSettled = null;
+    settledBy = null;
+    settledLast = null;
     if (requestId !== '') {
       const r = this.res?.get(requestId);
       if (r !== undefined) {
         this.dropReservation(requestId, r);
         const hold = r.amount > amount ? ((r.amount - amount) as Micros) : ZERO;
         this.held = add(this.held, hold);
-        this.lastSettled = { requestId, reservation: r, hold };
+        settledBy = this;
+        settledLast = { requestId, reservation: r, hold };
         flags |= SpendFlag.MATCHED_RESERVATION;
         if (amount > r.amount) flags |= SpendFlag.OVER_BID;
         this.rhoNum += amount;
@@ -1079,24 +1176,26 @@ export class Campaign implements BreakerHost {
   /** Rolls the day over when due, recomputes whether the campaign is active, runs the controller. */
   refresh(nowMs: number): void {
     if (nowMs >= this.day.bounds.endMs) this.rollover(nowMs);
-    const { config, day } = this;
+    const { s, day } = this;
+    const startAtMs = this.startAtMs;
+    const endAtMs = this.endAtMs;
     const hourStarts = day.hourStarts;
     while (this.hour < 23 && nowMs >= hourStarts[this.hour + 1]!) this.hour++;
     let until = Math.min(day.bounds.endMs, hourStarts[this.hour + 1]!);
-    if (config.archived === true) {
+    if (s.archived === true) {
       this.inactive = Reason.CAMPAIGN_ARCHIVED;
     } else if (this.countersFault !== null) {
       this.inactive = Reason.COUNTERS_OUT_OF_RANGE;
-    } else if (config.status === 'PAUSED') {
+    } else if (s.status === 'PAUSED') {
       this.inactive = Reason.CAMPAIGN_PAUSED;
-    } else if (config.startAtMs !== null && nowMs < config.startAtMs) {
+    } else if (startAtMs !== null && nowMs < startAtMs) {
       this.inactive = Reason.OUTSIDE_FLIGHT;
-      until = Math.min(until, config.startAtMs);
-    } else if (config.endAtMs !== null && nowMs >= config.endAtMs) {
+      until = Math.min(until, startAtMs);
+    } else if (endAtMs !== null && nowMs >= endAtMs) {
       this.inactive = Reason.OUTSIDE_FLIGHT;
     } else {
       this.inactive = contains(day.active, nowMs) ? 0 : Reason.OUTSIDE_SCHEDULE;
-      if (config.endAtMs !== null) until = Math.min(until, config.endAtMs);
+      if (endAtMs !== null) until = Math.min(until, endAtMs);
     }
     this.validUntilMs = Math.min(until, nextBoundary(day.active, nowMs));
     this.control(nowMs);
@@ -1122,7 +1221,7 @@ export class Campaign implements BreakerHost {
     const settled = this.settled;
     this.hooks.onRollover(this, ended.bounds.key, settled, this.budget);
     // Saturates at the flight ceiling, above any lifetime budget: such a flight is finished either way.
-    if (this.config.lifetimeBudgetMicros !== null) {
+    if (this.lifetimeBudget !== null) {
       this.lifetimeBefore = Math.min(add(this.lifetimeBefore, settled), limits.flightTotalMicrosMax) as Micros;
     }
     // Reservations made yesterday stay reserved: their win notices land today and count today.
@@ -1160,7 +1259,7 @@ export class Campaign implements BreakerHost {
       allowed: this.ctlAllowed,
       settledDeltaMicros: this.ctlSettled,
       spendEvents: this.ctlSpendEvents,
-      velocityCapMultiple: this.config.velocityCapMultiple,
+      velocityCapMultiple: this.s.velocityCapMultiple,
       hourStarts: this.day.hourStarts,
       forecast: this.forecast(nowMs),
     });
@@ -1268,7 +1367,7 @@ export class Campaign implements BreakerHost {
     const o = this.o;
     const newest = v === null ? f[o + VEL_SECOND]! : v[v.length - 2]!;
     if (newest !== newest) return;
-    const windowMs = Math.min(this.config.breaker.velocityWindowMs, velocityBuckets * 1000);
+    const windowMs = Math.min(this.s.breaker.velocityWindowMs, velocityBuckets * 1000);
     const second = Math.floor(nowMs / 1000);
     // The window's spend went stale: drop it (an idle campaign keeps no velocity state).
     if (newest <= second - velocityBuckets) {
@@ -1292,8 +1391,8 @@ export class Campaign implements BreakerHost {
     const activeMs = Math.max(curve.activeMs, 1);
     const even = this.budget / activeMs;
     let planned: number;
-    if (this.config.strategy === 'ASAP') {
-      planned = this.config.velocityCapMultiple * even * windowMs;
+    if (this.s.strategy === 'ASAP') {
+      planned = this.s.velocityCapMultiple * even * windowMs;
     } else {
       const ahead = this.budget * (curve.fraction(nowMs + windowMs) - fraction);
       const left = curve.activeBetween(nowMs, curve.activeEndMs);
@@ -1309,9 +1408,10 @@ export class Campaign implements BreakerHost {
     // Close a day that ended before this message arrived, or its spend would count today.
     if (nowMs >= this.day.bounds.endMs) this.rollover(nowMs);
     const oldBudget = this.budget;
-    this.config = config;
-    this.breaker.reconfigure(config.breaker);
-    this.controller.startFor(config.strategy);
+    this.s = settingsOf(config);
+    this.setOwn(config);
+    this.breaker.reconfigure(this.s.breaker);
+    this.controller.startFor(this.s.strategy);
     this.plan(nowMs);
     this.hour = 0;
     this.validUntilMs = -Infinity;
@@ -1355,15 +1455,15 @@ export class Campaign implements BreakerHost {
     const c = this.today;
     return {
       campaignId: this.id,
-      version: this.config.version,
+      version: this.version,
       day: this.day.bounds.key,
-      timezone: this.config.timezone,
+      timezone: this.s.timezone,
       budgetMicros: this.budget,
       settledMicros: this.settled,
       reservedMicros: this.reserved,
       remainingMicros: remaining(this.budget, add(add(this.settled, this.reserved), this.held)),
       reservations: this.reservations.size,
-      strategy: this.config.strategy,
+      strategy: this.s.strategy,
       throttle: this.controller.throttle,
       pacingIndex: Number.isFinite(this.pacingIndex) ? this.pacingIndex : null as unknown as number,
       planMicros: this.planMicros,

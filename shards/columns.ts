@@ -107,7 +107,7 @@ export function orNone(v: number | null): number {
 export const controllerWidth = 6;
 /** The breaker's doubles (its times); its state, trips and whether it is armed are integers (breakerIntsWidth). */
 export const breakerWidth = 3;
-export const campaignOwnWidth = 18;
+export const campaignOwnWidth = 23;
 export const controllerAt = campaignOwnWidth;
 export const breakerAt = controllerAt + controllerWidth;
 /**

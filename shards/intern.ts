@@ -126,7 +126,7 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** The settings of a campaign that many campaigns have in common (CompactConfig's shared part). */
-interface Settings {
+export interface Settings {
   readonly status: CampaignConfig['status'];
   readonly timezone: string;
   readonly strategy: Strategy;
@@ -158,7 +158,8 @@ export class CompactConfig implements CampaignConfig {
     readonly endAtMs: number | null,
     readonly lifetimeBudgetMicros: Micros | null,
     readonly version: number,
-    private readonly s: Settings,
+    /** The shared settings (a shard's Campaign keeps this object, not the configuration). */
+    readonly s: Settings,
   ) {}
 
   get status(): CampaignConfig['status'] {
@@ -212,4 +213,27 @@ export class CompactConfig implements CampaignConfig {
   get shadow(): ShadowConfig | null {
     return this.s.shadow;
   }
+}
+
+/**
+ * The settings of any configuration as a Settings object: a CompactConfig's shared one, else a
+ * frozen object of the configuration's own (a configuration not from an interner: tests, tools).
+ */
+export function settingsOf(c: CampaignConfig): Settings {
+  if (c instanceof CompactConfig) return c.s;
+  return Object.freeze({
+    status: c.status,
+    timezone: c.timezone,
+    strategy: c.strategy,
+    frontLoadedShare: c.frontLoadedShare,
+    aheadPercent: c.aheadPercent,
+    hourlyWeights: c.hourlyWeights,
+    schedule: c.schedule,
+    catchUpMaxRatio: c.catchUpMaxRatio,
+    velocityCapMultiple: c.velocityCapMultiple,
+    breaker: c.breaker,
+    archived: c.archived ?? false,
+    mode: c.mode ?? 'ENFORCE',
+    shadow: c.shadow ?? null,
+  });
 }

@@ -256,6 +256,8 @@ export class Shard {
             break;
           }
           const flags = c.applySpend(now, r.micros, r.requestId);
+          // Taken at once: the shadow's spend below is a campaign's applySpend too.
+          const settledReservation = c.takeLastSettled();
           if (c.shadow !== null && (flags & SpendFlag.MATCHED_RESERVATION) !== 0) c.shadow.spent(now, r.micros, r.requestId);
           // Every spend received here counts against this shard's lease until the store has it, a
           // spend for a reservation it does not hold too: spooled meanwhile, it is in no settled
@@ -276,7 +278,7 @@ export class Shard {
             flags,
             day: c.day.bounds.key,
             followers: null,
-            settledReservation: c.takeLastSettled(),
+            settledReservation,
           });
           break;
         }
