@@ -119,6 +119,11 @@ export class Campaigns {
     return this.links.request<CampaignStatus>(this.shard(config.id), { type: 'upsert', config });
   }
 
+  /** A campaign's slot in the table (src/model/table.ts): a small integer, never reused. */
+  slotOf(id: string): number | undefined {
+    return this.records.slotOf(id);
+  }
+
   get(id: string): CampaignRecord | undefined {
     return this.records.get(id);
   }

@@ -274,6 +274,7 @@ const profiles = new ProfileService(
   configStore,
   {
     get: (id) => campaigns.get(id),
+    slotOf: (id) => campaigns.slotOf(id),
     all: () => campaigns.all(),
     shardCount: links.count,
     send: (shard, list, global) => links.request<number>(shard, { type: 'profiles', profiles: list, global }),

@@ -11,6 +11,8 @@ import type { FitJob } from './task.js';
 /** What the service needs of the admin thread: the catalogue and the shards' links. */
 export interface ProfileHost {
   get(id: string): CampaignRecord | undefined;
+  /** A campaign's slot in the catalogue (a small integer, never reused), when the host has one. */
+  slotOf?(id: string): number | undefined;
   all(): Iterable<CampaignRecord>;
   readonly shardCount: number;
   send(shard: number, profiles: { campaignId: string; profile: FittedProfile }[], global: FittedProfile | null): Promise<number>;
@@ -97,10 +99,50 @@ export function similarToApi(p: SimilarProfile, halfLifeDays: number): Record<st
  * forgets nothing learned. The shard-wide fallback is refitted from the campaigns' profiles after
  * each round of fits and sent to every shard.
  */
+/**
+ * The local day (its key, YYYY-MM-DD) each campaign was last fitted on: by the catalogue's slot in
+ * an Int32Array of day numbers when the host has slots (4 bytes a campaign where a Map entry took
+ * about 30 at a million), else in a Map.
+ */
+class FittedDays {
+  private days = new Int32Array(0);
+  private readonly byId = new Map<string, string>();
+  private count = 0;
+
+  constructor(private readonly host: ProfileHost) {}
+
+  get size(): number {
+    return this.count + this.byId.size;
+  }
+
+  get(id: string): string | undefined {
+    const slot = this.host.slotOf?.(id);
+    if (slot === undefined) return this.byId.get(id);
+    const d = slot < this.days.length ? this.days[slot]! : 0;
+    return d === 0 ? undefined : new Date((d - 1) * 86_400_000).toISOString().slice(0, 10);
+  }
+
+  set(id: string, key: string): void {
+    const slot = this.host.slotOf?.(id);
+    const ms = Date.parse(`${key}T00:00:00Z`);
+    if (slot === undefined || !Number.isFinite(ms)) {
+      this.byId.set(id, key);
+      return;
+    }
+    if (slot >= this.days.length) {
+      const grown = new Int32Array(Math.max(1024, this.days.length * 2, slot + 1));
+      grown.set(this.days);
+      this.days = grown;
+    }
+    if (this.days[slot] === 0) this.count++;
+    this.days[slot] = ms / 86_400_000 + 1;
+  }
+}
+
 export class ProfileService {
   private readonly stored = new Map<string, StoredProfile>();
   /** The local day each campaign was last fitted (or tried: a campaign without history) on. */
-  private readonly fittedDay = new Map<string, string>();
+  private readonly fittedDay: FittedDays;
   /** Starting profiles of campaigns without a fitted one, combined from campaigns like them. */
   private readonly similar = new Map<string, SimilarProfile>();
   /** Combinations by similarity key; cleared whenever a stored profile changes. */
@@ -112,7 +154,9 @@ export class ProfileService {
     private readonly store: ConfigStore,
     private readonly host: ProfileHost,
     private readonly options: ProfileOptions,
-  ) {}
+  ) {
+    this.fittedDay = new FittedDays(host);
+  }
 
   /** Startup, after the catalogue reached the shards: the stored profiles follow it. */
   async start(): Promise<void> {

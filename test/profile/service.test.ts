@@ -14,7 +14,7 @@ const { ProfileService } = (await import(compiled)) as { ProfileService: typeof 
 const hourMs = 3_600_000;
 const nowMs = Date.UTC(2026, 11, 3, 12, 0, 0);
 
-function service(minutesOf: (id: string) => number, ids: string[] = []) {
+function service(minutesOf: (id: string) => number, ids: string[] = [], slots = false) {
   const saved: string[] = [];
   const sent: string[] = [];
   const historyRead: string[] = [];
@@ -35,6 +35,8 @@ function service(minutesOf: (id: string) => number, ids: string[] = []) {
   const host = {
     get: (id: string) => ({ config: { id, timezone: 'UTC' }, createdAt: '', updatedAt: '', archivedAt: null }),
     all: () => ids.map((id) => host.get(id)),
+    // The catalogue's slots (src/admin/campaigns.ts): the service keeps its days by slot then.
+    ...(slots ? { slotOf: (id: string) => (ids.includes(id) ? ids.indexOf(id) : undefined) } : {}),
     shardCount: 1,
     send: async (_shard: number, ps: { campaignId: string }[]) => {
       sent.push(...ps.map((p) => p.campaignId));
@@ -73,5 +75,24 @@ t.test('a campaign created today is first fitted at its next local midnight: the
   await s.svc.tick(nowMs);
   t.same(s.historyRead, ['restored'], 'only the campaign that was not created today had its history read');
   t.same(s.saved.filter((id) => id !== '#global'), ['restored'], 'only it was fitted (#global: the shard-wide fallback refitted after the round)');
+  await s.svc.close();
+});
+
+t.test('with the catalogue\'s slots: fitted days kept by slot, once a local day, again the next day', async (t) => {
+  const ids = Array.from({ length: 1500 }, (_, i) => `c${i}`); // past the first 1,024 slots
+  const s = service((id) => (id === 'c1499' || id === 'c3' ? 60 : 0), ids, true);
+  await s.svc.created({ config: { id: 'c0', timezone: 'UTC' } } as never, nowMs);
+  await s.svc.tick(nowMs);
+  t.equal(s.historyRead.length, 1499, 'every campaign but the one created today was read once');
+  t.notOk(s.historyRead.includes('c0'));
+  t.same(s.saved.filter((id) => id !== '#global').sort(), ['c1499', 'c3'], 'the two with history were fitted');
+  s.historyRead.length = 0;
+  await s.svc.tick(nowMs + 60_000);
+  t.same(s.historyRead, [], 'the same local day: nothing read again');
+  const days = (s.svc as unknown as { fittedDay: { byId: Map<string, string>; size: number } }).fittedDay;
+  t.equal(days.byId.size, 0, 'kept by slot, not in a Map');
+  t.equal(days.size, 1500);
+  await s.svc.tick(nowMs + 24 * hourMs);
+  t.equal(s.historyRead.length, 1500, 'the next local day: every campaign, the one created yesterday too');
   await s.svc.close();
 });
