@@ -71,6 +71,8 @@ interface Reading {
   heapTotalMbByThread: Record<string, number>;
   /** Each thread's ArrayBuffer memory outside its V8 heap (typed-array columns, buffers). */
   arrayBuffersMbByThread: Record<string, number | null>;
+  /** What V8 has malloc'd for each thread outside its heap (remembered sets, compiler zones). */
+  mallocedMbByThread: Record<string, number | null>;
 }
 
 async function read(p: RunningPacer): Promise<Reading> {
@@ -91,6 +93,7 @@ async function read(p: RunningPacer): Promise<Reading> {
     heapMbByThread: Object.fromEntries(Object.entries(heaps).map(([t, h]) => [t, h.usedMb])),
     heapTotalMbByThread: Object.fromEntries(Object.entries(heaps).map(([t, h]) => [t, h.totalMb])),
     arrayBuffersMbByThread: Object.fromEntries(Object.entries(heaps).map(([t, h]) => [t, h.arrayBuffersMb])),
+    mallocedMbByThread: Object.fromEntries(Object.entries(heaps).map(([t, h]) => [t, h.mallocedMb])),
   };
 }
 
@@ -269,6 +272,8 @@ try {
     arrayBuffersMbByThread: loaded.arrayBuffersMbByThread,
     arrayBuffersMbByThreadConfigured: configured.arrayBuffersMbByThread,
     arrayBuffersMbByThreadIdle: idle.arrayBuffersMbByThread,
+    mallocedMbByThread: loaded.mallocedMbByThread,
+    mallocedMbByThreadIdle: idle.mallocedMbByThread,
     heapMbByThreadIdle: idle.heapMbByThread,
     rssMbConfigured: configured.rssMb,
     perCampaignBytesConfigured: n === 0 ? null : Math.round(((configured.rssMb - idle.rssMb) * 1048576) / n),

@@ -15,6 +15,12 @@ export interface HeapUsage {
    * columns, message buffers), outside the V8 heap; null when the thread could not say.
    */
   arrayBuffersMb: number | null;
+  /**
+   * What V8 itself has malloc'd for the thread outside its heap's pages (getHeapStatistics'
+   * malloced_memory: the collector's remembered sets and worklists, the compiler's zones); null when
+   * the thread could not say.
+   */
+  mallocedMb: number | null;
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
@@ -124,10 +130,16 @@ export class ProcessInspector {
         result?: { value?: unknown };
       };
       const ab = typeof e.result?.value === 'number' ? e.result.value : null;
+      const m = (await this.send(t, 'Runtime.evaluate', {
+        expression: "process.getBuiltinModule?.('v8')?.getHeapStatistics().malloced_memory ?? null",
+        returnByValue: true,
+      })) as { result?: { value?: unknown } };
+      const malloced = typeof m.result?.value === 'number' ? m.result.value : null;
       out[t] = {
         usedMb: Math.round(u.usedSize / 104857.6) / 10,
         totalMb: Math.round(u.totalSize / 104857.6) / 10,
         arrayBuffersMb: ab === null ? null : Math.round(ab / 104857.6) / 10,
+        mallocedMb: malloced === null ? null : Math.round(malloced / 104857.6) / 10,
       };
     }
     return out;

@@ -69,6 +69,13 @@ export class BenchPacer {
         ? { PACER_REDIS_URL: redisUrl, PACER_REDIS_KEY_PREFIX: this.redisPrefix, PACER_DATABASE_URL: this.database!.url }
         : {}),
       ...this.opts.env,
+      // BENCH_PACER_ENV: extra variables for the pacer, `K=V K=V` (e.g. other glibc malloc settings).
+      ...Object.fromEntries(
+        (process.env.BENCH_PACER_ENV ?? '')
+          .split(' ')
+          .filter((kv) => kv.includes('='))
+          .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      ),
     };
     // BENCH_NODE_ARGS: extra node options for the pacer (e.g. --cpu-prof --cpu-prof-dir=DIR, every thread).
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
