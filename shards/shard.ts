@@ -1,3 +1,4 @@
+import { CampaignIndex } from './id-index.js';
 import { Campaign, type CampaignHooks, type SettledReservation } from './campaign.js';
 import { BoundedSet } from './bounded-set.js';
 import { ShardColumns } from './columns.js';
@@ -122,7 +123,7 @@ export interface BudgetOutcome {
  * Configuration arrives as messages (upsert, reset); the shard never waits on the admin.
  */
 export class Shard {
-  readonly campaigns = new Map<string, Campaign>();
+  readonly campaigns = new CampaignIndex();
   readonly globalProfile = new GlobalProfile();
   /** Where the shard's campaigns keep their numbers (shards/columns.ts). */
   readonly columns = new ShardColumns();

@@ -505,7 +505,7 @@ class CampaignScan {
   }
 }
 
-type ScannedCampaign = Shard['campaigns'] extends Map<string, infer C> ? C : never;
+type ScannedCampaign = ReturnType<Shard['campaigns']['values']> extends Iterable<infer C> ? C : never;
 
 function count(out: ScanResult, c: ScannedCampaign, now: number): void {
   out.reserved += c.reserved;

@@ -1,5 +1,6 @@
 import type { CampaignConfig } from '../../shards/types.js';
 import type { CampaignRecord } from './campaign.js';
+import { IdIndex } from '../../shards/id-index.js';
 
 /**
  * Campaign records kept as columns, not as objects: the admin thread's catalogue
@@ -49,7 +50,8 @@ export class CampaignTable {
   private readonly profileByKey = new Map<string, number>();
 
   constructor(private readonly distinctMax = 10_000) {
-    this.slots = new IdIndex(this.ids);
+    const ids = this.ids;
+    this.slots = new IdIndex((slot) => ids[slot]!);
   }
 
   get size(): number {
@@ -258,57 +260,6 @@ export class CampaignTable {
     this.profiles[i] = undefined;
     this.freeProfiles.push(i);
   }
-}
-
-/**
- * The slot of an ID: linear probing in an Int32Array of slot + 1 (0: empty), at most three quarters
- * full, keyed by a 32-bit hash of the ID's characters. The IDs themselves are the table's array;
- * slots are never removed.
- */
-class IdIndex {
-  private cells = new Int32Array(1024);
-  private count = 0;
-
-  constructor(private readonly ids: readonly string[]) {}
-
-  get(id: string): number | undefined {
-    const mask = this.cells.length - 1;
-    for (let i = hashOf(id) & mask; ; i = (i + 1) & mask) {
-      const v = this.cells[i]!;
-      if (v === 0) return undefined;
-      if (this.ids[v - 1] === id) return v - 1;
-    }
-  }
-
-  /** Indexes slot (its ID is ids[slot], not indexed yet). */
-  add(slot: number): void {
-    if ((this.count + 1) * 4 > this.cells.length * 3) {
-      const old = this.cells;
-      this.cells = new Int32Array(old.length * 2);
-      for (const v of old) if (v !== 0) this.place(v);
-    }
-    this.place(slot + 1);
-    this.count++;
-  }
-
-  private place(v: number): void {
-    const mask = this.cells.length - 1;
-    let i = hashOf(this.ids[v - 1]!) & mask;
-    while (this.cells[i] !== 0) i = (i + 1) & mask;
-    this.cells[i] = v;
-  }
-}
-
-/** FNV-1a over the UTF-16 code units, then murmur3's finaliser (IDs that differ in one digit spread). */
-function hashOf(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** What the listing's and the fleet report's filters read of a campaign. */
