@@ -648,6 +648,10 @@ export class Campaign implements BreakerHost {
     return this.f[this.o + VERSION]!;
   }
 
+  get timezone(): string {
+    return this.s.timezone;
+  }
+
   /**
    * The pacing controller, over this campaign's row: the thread's one Controller object, pointed
    * at the row on every read, instead of an object per campaign (40 bytes each at a million). Use

@@ -512,9 +512,9 @@ export class Shard {
     if (inProgress !== undefined) await inProgress;
     const existing = this.campaigns.get(config.id);
     if (existing !== undefined) {
-      if (config.version < existing.config.version) return;
+      if (config.version < existing.version) return;
       const now = this.ports.clock.now();
-      if (config.timezone !== existing.config.timezone && dayBounds(config.timezone, now).key !== existing.day.bounds.key) {
+      if (config.timezone !== existing.timezone && dayBounds(config.timezone, now).key !== existing.day.bounds.key) {
         await this.changeZone(existing, config);
         return;
       }
@@ -587,7 +587,7 @@ export class Shard {
   private async changeZone(c: Campaign, config: CampaignConfig): Promise<void> {
     const newDay = dayBounds(config.timezone, this.ports.clock.now()).key;
     const snapshot = await this.ports.store.load(config.id, newDay, null);
-    if (this.campaigns.get(config.id) !== c || config.version < c.config.version) return;
+    if (this.campaigns.get(config.id) !== c || config.version < c.version) return;
     const carried = c.changeZone(config, this.ports.clock.now(), snapshot.settledMicros);
     this.syncShadow(c, this.ports.clock.now());
     if (carried === 0) return;
