@@ -68,21 +68,7 @@ export class ConfigInterner {
     const schedule = c.schedule === null ? null : (this.shared(this.schedules, c.schedule) as ScheduleWindow[]);
     const breaker = this.shared(this.breakers, c.breaker);
     const shadow = c.shadow === undefined || c.shadow === null ? null : c.shadow;
-    const settings: Settings = {
-      status,
-      timezone,
-      strategy,
-      frontLoadedShare: c.frontLoadedShare,
-      aheadPercent: c.aheadPercent,
-      hourlyWeights,
-      schedule,
-      catchUpMaxRatio: c.catchUpMaxRatio,
-      velocityCapMultiple: c.velocityCapMultiple,
-      breaker,
-      archived: c.archived ?? false,
-      mode: c.mode ?? 'ENFORCE',
-      shadow,
-    };
+    const settings = settingsWith(c, { status, timezone, strategy, hourlyWeights, schedule, breaker, shadow });
     // Shared only when every part it points at is (past distinctMax a part is the campaign's own).
     const key =
       (hourlyWeights === null || this.sharedParts.has(hourlyWeights)) && (schedule === null || this.sharedParts.has(schedule)) && this.sharedParts.has(breaker)
@@ -221,19 +207,22 @@ export class CompactConfig implements CampaignConfig {
  */
 export function settingsOf(c: CampaignConfig): Settings {
   if (c instanceof CompactConfig) return c.s;
-  return Object.freeze({
-    status: c.status,
-    timezone: c.timezone,
-    strategy: c.strategy,
+  const { status, timezone, strategy, hourlyWeights, schedule, breaker } = c;
+  return Object.freeze(settingsWith(c, { status, timezone, strategy, hourlyWeights, schedule, breaker, shadow: c.shadow ?? null }));
+}
+
+/** A configuration's settings, with the parts given (shared ones, or the configuration's own). */
+function settingsWith(
+  c: CampaignConfig,
+  parts: Pick<Settings, 'status' | 'timezone' | 'strategy' | 'hourlyWeights' | 'schedule' | 'breaker' | 'shadow'>,
+): Settings {
+  return {
+    ...parts,
     frontLoadedShare: c.frontLoadedShare,
     aheadPercent: c.aheadPercent,
-    hourlyWeights: c.hourlyWeights,
-    schedule: c.schedule,
     catchUpMaxRatio: c.catchUpMaxRatio,
     velocityCapMultiple: c.velocityCapMultiple,
-    breaker: c.breaker,
     archived: c.archived ?? false,
     mode: c.mode ?? 'ENFORCE',
-    shadow: c.shadow ?? null,
-  });
+  };
 }
