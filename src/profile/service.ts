@@ -108,6 +108,9 @@ class FittedDays {
   private days = new Int32Array(0);
   private readonly byId = new Map<string, string>();
   private count = 0;
+  /** The last key turned into a day number: a round asks about the same few keys a million times. */
+  private lastKey = '';
+  private lastDay = NaN;
 
   constructor(private readonly host: ProfileHost) {}
 
@@ -115,17 +118,18 @@ class FittedDays {
     return this.count + this.byId.size;
   }
 
-  get(id: string): string | undefined {
+  /** Whether the campaign was last fitted on the local day `key`. */
+  isOn(id: string, key: string): boolean {
     const slot = this.host.slotOf?.(id);
-    if (slot === undefined) return this.byId.get(id);
-    const d = slot < this.days.length ? this.days[slot]! : 0;
-    return d === 0 ? undefined : new Date((d - 1) * 86_400_000).toISOString().slice(0, 10);
+    const day = this.dayOf(key);
+    if (slot === undefined || day !== day) return this.byId.get(id) === key;
+    return slot < this.days.length && this.days[slot] === day;
   }
 
   set(id: string, key: string): void {
     const slot = this.host.slotOf?.(id);
-    const ms = Date.parse(`${key}T00:00:00Z`);
-    if (slot === undefined || !Number.isFinite(ms)) {
+    const day = this.dayOf(key);
+    if (slot === undefined || day !== day) {
       this.byId.set(id, key);
       return;
     }
@@ -135,7 +139,16 @@ class FittedDays {
       this.days = grown;
     }
     if (this.days[slot] === 0) this.count++;
-    this.days[slot] = ms / 86_400_000 + 1;
+    this.days[slot] = day;
+  }
+
+  /** Days since 1970-01-01 plus one (0 stays "none") of a YYYY-MM-DD key; NaN if it is not one. */
+  private dayOf(key: string): number {
+    if (key !== this.lastKey) {
+      this.lastKey = key;
+      this.lastDay = Date.parse(`${key}T00:00:00Z`) / 86_400_000 + 1;
+    }
+    return this.lastDay;
   }
 }
 
@@ -319,7 +332,7 @@ export class ProfileService {
         const { id, timezone, archived } = record.config;
         if (archived === true) continue;
         const today = dayBounds(timezone, nowMs);
-        if (this.fittedDay.get(id) === today.key || nowMs - today.startMs < this.options.historyLagMs) continue;
+        if (this.fittedDay.isOn(id, today.key) || nowMs - today.startMs < this.options.historyLagMs) continue;
         try {
           if ((await this.fit(id, nowMs)) !== null) fitted++;
         } catch (err) {
